@@ -1,0 +1,17 @@
+//! tokenwarden: keeps social media profiles' access tokens alive.
+//!
+//! Layout: `api` (HTTP only) → `domain` (plain rules) → `db` / `crypto`
+//! (storage and secrets). `config`, `auth`, `error` and `startup` wire them.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod startup;
+pub mod telemetry;

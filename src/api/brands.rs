@@ -1,0 +1,395 @@
+//! `/v1/brands`: the workspaces of the caller's organization.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::extractors::{Json, query_validation_error};
+use crate::auth::{Principal, Scope};
+use crate::db::audit::{Audit, insert_audit_event};
+use crate::db::{self, models};
+use crate::domain::pagination::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, split_page};
+use crate::domain::plan::Plan;
+use crate::domain::{from_db_time, new_id, now, to_db_time};
+use crate::error::{Error, FieldError};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(list_brands)
+        .service(create_brand)
+        .service(get_brand)
+        .service(update_brand)
+        .service(delete_brand);
+}
+
+/// A brand: one workspace of the organization (for an agency, one customer).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b12",
+    "name": "Northwind Coffee",
+    "created_at": "2026-11-26T08:00:00Z",
+    "updated_at": "2026-11-26T08:00:00Z"
+}))]
+pub struct Brand {
+    pub id: Uuid,
+    /// Display name, unique within the organization.
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<models::Brand> for Brand {
+    type Error = Error;
+
+    fn try_from(row: models::Brand) -> Result<Self, Error> {
+        Ok(Self {
+            id: Uuid::parse_str(&row.id)
+                .map_err(|e| Error::internal(format!("brand id {}: {e}", row.id)))?,
+            name: row.name,
+            created_at: from_db_time(row.created_at),
+            updated_at: from_db_time(row.updated_at),
+        })
+    }
+}
+
+/// A page of brands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BrandPage {
+    pub data: Vec<Brand>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A new brand, or a brand's new name.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Northwind Coffee"}))]
+pub struct BrandInput {
+    /// Display name, 1–100 characters, unique within the organization.
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+}
+
+fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
+    if value.trim().is_empty() {
+        let mut e = validator::ValidationError::new("blank");
+        e.message = Some("must not be blank".into());
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Cursor pagination parameters.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1–100 (default 25).
+    #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100, default = 25)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 200)]
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// `(limit, id to start after)`, or a 422 naming the bad parameter.
+    pub fn resolve(&self) -> Result<(u32, Option<String>), Error> {
+        self.validate().map_err(query_validation_error)?;
+        let after = match &self.cursor {
+            None => None,
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+                Error::Validation(vec![FieldError::parameter(
+                    "cursor",
+                    "not a cursor returned by this API",
+                )])
+            })?),
+        };
+        Ok((self.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT), after))
+    }
+}
+
+fn brand_not_found(id: &str) -> Error {
+    Error::NotFound(format!("no brand with id {id}"))
+}
+
+fn duplicate_name(name: &str) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::Conflict(_) => Error::Conflict(format!("a brand named {name:?} already exists")),
+        other => other,
+    }
+}
+
+/// List brands
+///
+/// The brands of the caller's organization, oldest first. Needs `accounts:read`.
+#[utoipa::path(
+    operation_id = "list_brands",
+    tag = "brands",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of brands.", body = BrandPage),
+        (status = 400, description = "Malformed query string."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `accounts:read` scope."),
+        (status = 422, description = "`limit` out of range or `cursor` not ours.")
+    )
+)]
+#[get("/brands")]
+pub async fn list_brands(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<BrandPage>, Error> {
+    principal.require(Scope::AccountsRead)?;
+    let (limit, after) = query.resolve()?;
+    let org = principal.organization_id().to_string();
+    let rows = db::run(&state.pool, move |conn| {
+        db::brands::list_brands(conn, &org, after.as_deref(), i64::from(limit) + 1)
+    })
+    .await?;
+    let (rows, next_cursor) = split_page(rows, limit, |b| &b.id);
+    Ok(web::Json(BrandPage {
+        data: rows
+            .into_iter()
+            .map(Brand::try_from)
+            .collect::<Result<_, _>>()?,
+        next_cursor,
+    }))
+}
+
+/// Create a brand
+///
+/// Needs `org:admin`. The plan limits how many brands an organization may
+/// have (free 1, starter 5, advanced 50, enterprise unlimited); past it the
+/// answer is 403 `plan-limit-reached` naming the plan that allows more.
+#[utoipa::path(
+    operation_id = "create_brand",
+    tag = "brands",
+    request_body = BrandInput,
+    responses(
+        (status = 201, description = "The new brand.", body = Brand,
+            headers(("Location" = String, description = "URL of the new brand"))),
+        (status = 400, description = "The body is not valid JSON."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks `org:admin`, or the plan allows no more brands (`plan-limit-reached`)."),
+        (status = 404, description = "The token's organization does not exist."),
+        (status = 409, description = "A brand with this name exists."),
+        (status = 413, description = "The body is too large."),
+        (status = 415, description = "The body is not JSON."),
+        (status = 422, description = "Invalid or unknown members.")
+    )
+)]
+#[post("/brands")]
+pub async fn create_brand(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: Json<BrandInput>,
+) -> Result<HttpResponse, Error> {
+    principal.require(Scope::OrgAdmin)?;
+    let name = body.0.name.trim().to_string();
+    let org = principal.organization_id().to_string();
+    let actor = principal.subject.clone();
+    let brand = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let organization = db::organizations::find_organization(conn, &org)?
+                .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))?;
+            let plan = Plan::parse(&organization.plan).ok_or_else(|| {
+                Error::internal(format!(
+                    "organization {org} has plan {:?}",
+                    organization.plan
+                ))
+            })?;
+            let count = u64::try_from(db::brands::count_brands(conn, &org)?).unwrap_or(u64::MAX);
+            if !plan.allows_brand_count(count + 1) {
+                let required = Plan::cheapest_where(|p| p.allows_brand_count(count + 1));
+                return Err(Error::PlanLimit {
+                    detail: format!(
+                        "the {plan} plan allows {} brand(s); {}",
+                        plan.features().max_brands.unwrap_or(u32::MAX),
+                        match required {
+                            Some(p) => format!("the {p} plan allows more"),
+                            None => "no plan allows more".into(),
+                        }
+                    ),
+                    required_plan: required,
+                });
+            }
+            let at = to_db_time(now());
+            let row = models::Brand {
+                id: new_id(),
+                organization_id: org.clone(),
+                name: name.clone(),
+                created_at: at,
+                updated_at: at,
+            };
+            db::brands::insert_brand(conn, &row).map_err(duplicate_name(&name))?;
+            insert_audit_event(
+                conn,
+                Audit {
+                    organization_id: &org,
+                    actor: &actor,
+                    action: "brand.created",
+                    outcome: "success",
+                    brand_id: Some(&row.id),
+                    detail: Some(serde_json::json!({ "name": row.name })),
+                    ..Default::default()
+                },
+            )?;
+            Ok(row)
+        })
+    })
+    .await?;
+    let brand = Brand::try_from(brand)?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/brands/{}", brand.id)))
+        .json(brand))
+}
+
+/// Get a brand
+///
+/// Needs `accounts:read`. Another organization's brand answers 404.
+#[utoipa::path(
+    operation_id = "get_brand",
+    tag = "brands",
+    params(("brand_id" = Uuid, Path, description = "The brand's id.")),
+    responses(
+        (status = 200, description = "The brand.", body = Brand),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `accounts:read` scope."),
+        (status = 404, description = "No such brand in the caller's organization.")
+    )
+)]
+#[get("/brands/{brand_id}")]
+pub async fn get_brand(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<Brand>, Error> {
+    principal.require(Scope::AccountsRead)?;
+    let id = path.into_inner().to_string();
+    let org = principal.organization_id().to_string();
+    let row = db::run(&state.pool, move |conn| {
+        db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| brand_not_found(&id))
+    })
+    .await?;
+    Ok(web::Json(row.try_into()?))
+}
+
+/// Rename a brand
+///
+/// Needs `org:admin`.
+#[utoipa::path(
+    operation_id = "update_brand",
+    tag = "brands",
+    params(("brand_id" = Uuid, Path, description = "The brand's id.")),
+    request_body = BrandInput,
+    responses(
+        (status = 200, description = "The renamed brand.", body = Brand),
+        (status = 400, description = "The body is not valid JSON."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `org:admin` scope."),
+        (status = 404, description = "No such brand in the caller's organization."),
+        (status = 409, description = "Another brand has this name."),
+        (status = 413, description = "The body is too large."),
+        (status = 415, description = "The body is not JSON."),
+        (status = 422, description = "Invalid or unknown members.")
+    )
+)]
+#[patch("/brands/{brand_id}")]
+pub async fn update_brand(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+    body: Json<BrandInput>,
+) -> Result<web::Json<Brand>, Error> {
+    principal.require(Scope::OrgAdmin)?;
+    let id = path.into_inner().to_string();
+    let name = body.0.name.trim().to_string();
+    let org = principal.organization_id().to_string();
+    let actor = principal.subject.clone();
+    let row = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            if !db::brands::rename_brand(conn, &org, &id, &name, to_db_time(now()))
+                .map_err(duplicate_name(&name))?
+            {
+                return Err(brand_not_found(&id));
+            }
+            insert_audit_event(
+                conn,
+                Audit {
+                    organization_id: &org,
+                    actor: &actor,
+                    action: "brand.renamed",
+                    outcome: "success",
+                    brand_id: Some(&id),
+                    detail: Some(serde_json::json!({ "name": name })),
+                    ..Default::default()
+                },
+            )?;
+            db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| brand_not_found(&id))
+        })
+    })
+    .await?;
+    Ok(web::Json(row.try_into()?))
+}
+
+/// Delete a brand
+///
+/// Needs `org:admin`. A brand that still has connected accounts answers 409:
+/// disconnect them first, so that no grant is dropped without being revoked.
+#[utoipa::path(
+    operation_id = "delete_brand",
+    tag = "brands",
+    params(("brand_id" = Uuid, Path, description = "The brand's id.")),
+    responses(
+        (status = 204, description = "The brand is deleted."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `org:admin` scope."),
+        (status = 404, description = "No such brand in the caller's organization."),
+        (status = 409, description = "The brand still has accounts.")
+    )
+)]
+#[delete("/brands/{brand_id}")]
+pub async fn delete_brand(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, Error> {
+    principal.require(Scope::OrgAdmin)?;
+    let id = path.into_inner().to_string();
+    let org = principal.organization_id().to_string();
+    let actor = principal.subject.clone();
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            if db::brands::find_brand(conn, &org, &id)?.is_none() {
+                return Err(brand_not_found(&id));
+            }
+            let accounts = db::brands::count_accounts_of_brand(conn, &org, &id)?;
+            if accounts > 0 {
+                return Err(Error::Conflict(format!(
+                    "the brand still has {accounts} account(s); disconnect them first"
+                )));
+            }
+            db::brands::delete_brand(conn, &org, &id)?;
+            insert_audit_event(
+                conn,
+                Audit {
+                    organization_id: &org,
+                    actor: &actor,
+                    action: "brand.deleted",
+                    outcome: "success",
+                    brand_id: Some(&id),
+                    ..Default::default()
+                },
+            )
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

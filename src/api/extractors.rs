@@ -1,0 +1,223 @@
+//! Request extractors that answer problem+json on every failure: a JSON body
+//! reader with a size bound, strict typing and validation, and the error
+//! handlers for actix's own path and query extractors.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::error::{Error, FieldError};
+
+/// The largest accepted request body, stored in app data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON request body, deserialized strictly (unknown fields are rejected by
+/// the DTOs' `deny_unknown_fields`) and validated.
+///
+/// Malformed JSON answers 400; a body that parses but has wrong, missing or
+/// unknown members, or values out of bounds, answers 422 with a JSON Pointer
+/// per member; an oversized body 413; another content type 415.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T> FromRequest for Json<T>
+where
+    T: DeserializeOwned + Validate + 'static,
+{
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(64 * 1024);
+        let content_type_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let essence = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            });
+        let declared_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if let Some(length) = declared_length
+                && length > limit
+            {
+                return Err(Error::PayloadTooLarge(limit));
+            }
+            match content_type_ok {
+                Some(true) => {}
+                Some(false) => {
+                    return Err(Error::UnsupportedMediaType(
+                        "the request body must be application/json".into(),
+                    ));
+                }
+                None => {
+                    return Err(Error::UnsupportedMediaType(
+                        "a Content-Type: application/json request body is required".into(),
+                    ));
+                }
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|e| Error::BadRequest(format!("reading the body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(Error::PayloadTooLarge(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let value = parse_json::<T>(&body)?;
+            value.validate().map_err(validation_error)?;
+            Ok(Json(value))
+        })
+    }
+}
+
+/// Parses a JSON body: syntax errors are 400, shape errors 422 with a pointer.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    // Syntax first, so that a truncated document is a 400 and not a 422.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        return Err(Error::BadRequest(format!(
+            "the body is not valid JSON: {e}"
+        )));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let pointer = json_pointer(e.path());
+        let inner = e.into_inner().to_string();
+        // serde_json appends " at line L column C"; the pointer says where.
+        let detail = match inner.rfind(" at line ") {
+            Some(i) => inner[..i].to_string(),
+            None => inner,
+        };
+        Error::Validation(vec![FieldError::body(pointer, detail)])
+    })
+}
+
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        let part = match segment {
+            Segment::Seq { index } => index.to_string(),
+            Segment::Map { key } => key.replace('~', "~0").replace('/', "~1"),
+            Segment::Enum { variant } => variant.clone(),
+            Segment::Unknown => continue,
+        };
+        pointer.push('/');
+        pointer.push_str(&part);
+    }
+    pointer
+}
+
+/// Turns validator's errors into field errors with JSON Pointers (body) or
+/// parameter names (query).
+pub fn validation_error(errors: ValidationErrors) -> Error {
+    let mut out = Vec::new();
+    collect(&errors, String::new(), &mut out, false);
+    Error::Validation(out)
+}
+
+/// The same for query parameters.
+pub fn query_validation_error(errors: ValidationErrors) -> Error {
+    let mut out = Vec::new();
+    collect(&errors, String::new(), &mut out, true);
+    Error::Validation(out)
+}
+
+fn collect(errors: &ValidationErrors, prefix: String, out: &mut Vec<FieldError>, query: bool) {
+    let mut fields: Vec<_> = errors.errors().iter().collect();
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    for (field, kind) in fields {
+        let path = format!("{prefix}/{field}");
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for e in list {
+                    let detail = e
+                        .message
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| describe(e));
+                    out.push(if query {
+                        FieldError::parameter(field.to_string(), detail)
+                    } else {
+                        FieldError::body(path.clone(), detail)
+                    });
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => collect(inner, path, out, query),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect(inner, format!("{path}/{index}"), out, query);
+                }
+            }
+        }
+    }
+}
+
+fn describe(e: &validator::ValidationError) -> String {
+    let param = |name: &str| e.params.get(name).map(|v| v.to_string());
+    match e.code.as_ref() {
+        "length" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("length must be between {min} and {max}"),
+            (Some(min), None) => format!("length must be at least {min}"),
+            (None, Some(max)) => format!("length must be at most {max}"),
+            _ => "invalid length".into(),
+        },
+        "range" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            (Some(min), None) => format!("must be at least {min}"),
+            (None, Some(max)) => format!("must be at most {max}"),
+            _ => "out of range".into(),
+        },
+        "url" => "must be a URL".into(),
+        other => format!("invalid value ({other})"),
+    }
+}
+
+/// actix's path extractor failures (e.g. a malformed id) as problem+json 404.
+pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    Error::NotFound(format!("no such resource: {err}")).into()
+}
+
+/// actix's query extractor failures as problem+json 400.
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    Error::BadRequest(format!("invalid query string: {err}")).into()
+}
+
+/// actix's own JSON extractor (should a handler use it) as problem+json.
+pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    match err {
+        J::OverflowKnownLength { limit, .. } | J::Overflow { limit } => {
+            Error::PayloadTooLarge(limit).into()
+        }
+        J::ContentType => {
+            Error::UnsupportedMediaType("the request body must be application/json".into()).into()
+        }
+        other => Error::BadRequest(format!("invalid JSON body: {other}")).into(),
+    }
+}

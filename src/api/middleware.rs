@@ -1,0 +1,91 @@
+//! Per-request context: the request id (echoed from `X-Request-Id` or
+//! generated) in a tracing span around the whole request, in every problem
+//! body and in the answer's headers; plus access logs and metrics.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
+use tracing::Instrument;
+
+use crate::error::REQUEST_ID;
+use crate::metrics::Metrics;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A client-supplied id is kept when it is short and printable, so that it
+/// cannot forge log lines or headers.
+fn acceptable(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = req.method().to_string();
+    // The path only: a query string may carry an OAuth code or state.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        path = %req.path(),
+    );
+    let started = Instant::now();
+    let result = REQUEST_ID
+        .scope(request_id.clone(), next.call(req))
+        .instrument(span.clone())
+        .await;
+    let elapsed = started.elapsed();
+    let _entered = span.enter();
+    match result {
+        Ok(mut response) => {
+            let status = response.status();
+            let route = response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "<unmatched>".into());
+            if let Some(metrics) = metrics {
+                metrics
+                    .http_requests
+                    .with_label_values(&[&method, &route, status.as_str()])
+                    .inc();
+                metrics
+                    .http_duration
+                    .with_label_values(&[&method, &route])
+                    .observe(elapsed.as_secs_f64());
+            }
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+            }
+            tracing::info!(
+                status = status.as_u16(),
+                route = %route,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "request completed"
+            );
+            Ok(response)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "request failed in middleware");
+            Err(error)
+        }
+    }
+}

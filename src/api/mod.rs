@@ -1,0 +1,135 @@
+//! The HTTP layer: DTOs, extractors and handlers, one file per resource.
+//! Every route is registered through utoipa-actix-web so the OpenAPI document
+//! cannot miss one.
+
+pub mod brands;
+pub mod extractors;
+pub mod health;
+pub mod middleware;
+pub mod organization;
+
+use actix_web::App;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{self, Content, RefOr};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{AppExt, scope};
+
+use crate::error::{FieldError, Problem};
+
+/// The name of the bearer security scheme in the document.
+pub const BEARER: &str = "bearer";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tokenwarden",
+        description = "Keeps the access tokens of social media profiles alive: lists the tokens that \
+expired, renews a profile's token (silently with a refresh grant, or through an OAuth \
+re-authorization), manages each brand's accounts and, on the Advanced plan, spreads one renewal \
+to every brand that has the same profile enabled.\n\n\
+Every `/v1` route except the OAuth callback needs `Authorization: Bearer <JWT>` with the claims \
+`iss`, `aud`, `sub`, `org` (the caller's organization), `scope` (space-separated) and `exp`. \
+Errors are RFC 9457 `application/problem+json` documents whose `type` URI is stable. Lists use \
+cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
+        contact(name = "tokenwarden maintainers", url = "https://github.com/tokenwarden/tokenwarden"),
+        version = "1.0.0"
+    ),
+    security(("bearer" = [])),
+    servers((url = "http://127.0.0.1:8080", description = "A local tokenwarden on its default bind address")),
+    tags(
+        (name = "organization", description = "The caller's organization, its plan and feature matrix; and, for the billing system, all organizations."),
+        (name = "brands", description = "Brands (workspaces) of the caller's organization."),
+        (name = "operations", description = "Liveness, readiness and metrics for operators and load balancers.")
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&SecurityAddon)
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT (HS256, RS256 or EdDSA) with the claims iss, aud, sub, org, scope and exp.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Registers every API route. Used both to serve and to build the document.
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(
+            scope("/v1")
+                .configure(organization::configure)
+                .configure(brands::configure),
+        );
+}
+
+/// The OpenAPI document, exactly as `/openapi.json` serves it.
+pub fn openapi() -> openapi::OpenApi {
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    finish_document(&mut doc);
+    doc
+}
+
+/// The document as pretty JSON with a trailing newline (the committed form).
+pub fn openapi_json() -> String {
+    let mut json = openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    json.push('\n');
+    json
+}
+
+/// Gives every error response the problem+json body, so handlers only state
+/// which statuses they can answer and why.
+fn finish_document(doc: &mut openapi::OpenApi) {
+    let problem_ref = RefOr::Ref(openapi::Ref::from_schema_name("Problem"));
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let error_statuses: Vec<String> = operation
+                .responses
+                .responses
+                .keys()
+                .filter(|s| s.starts_with('4') || s.starts_with('5'))
+                .cloned()
+                .collect();
+            for status in error_statuses {
+                if let Some(RefOr::T(response)) = operation.responses.responses.get_mut(&status)
+                    && response.content.is_empty()
+                {
+                    response.content.insert(
+                        "application/problem+json".into(),
+                        RefOr::T(Content::new(Some(problem_ref.clone()))),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! `/v1/organization` (the caller's own) and `/v1/organizations` (the billing
+//! system's view across tenants).
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::extractors::Json;
+use crate::auth::{Principal, Scope};
+use crate::db::audit::{Audit, insert_audit_event};
+use crate::db::{self, models};
+use crate::domain::plan::{Features, Plan};
+use crate::domain::{from_db_time, new_id, now, to_db_time};
+use crate::error::Error;
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(get_organization)
+        .service(update_organization)
+        .service(create_organization)
+        .service(update_any_organization);
+}
+
+/// An organization (tenant), with its plan and what the plan allows.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b10",
+    "name": "Acme Agency",
+    "plan": "advanced",
+    "features": {"max_brands": 50, "cross_brand_renewal": true, "webhooks": true},
+    "warning_window_days": 7,
+    "created_at": "2026-11-26T08:00:00Z",
+    "updated_at": "2026-11-26T08:00:00Z"
+}))]
+pub struct Organization {
+    /// The organization's id (the `org` claim of its tokens).
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    pub plan: Plan,
+    /// What the current plan allows (the feature matrix).
+    pub features: Features,
+    /// Tokens expiring within this many days are reported as `expiring`.
+    #[schema(minimum = 1, maximum = 90)]
+    pub warning_window_days: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<models::Organization> for Organization {
+    type Error = Error;
+
+    fn try_from(row: models::Organization) -> Result<Self, Error> {
+        let plan = Plan::parse(&row.plan).ok_or_else(|| {
+            Error::internal(format!("organization {} has plan {:?}", row.id, row.plan))
+        })?;
+        Ok(Self {
+            id: Uuid::parse_str(&row.id)
+                .map_err(|e| Error::internal(format!("organization id {}: {e}", row.id)))?,
+            name: row.name,
+            plan,
+            features: plan.features(),
+            warning_window_days: row.warning_window_days,
+            created_at: from_db_time(row.created_at),
+            updated_at: from_db_time(row.updated_at),
+        })
+    }
+}
+
+/// Changes to the caller's organization. Absent members stay as they are.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Acme Agency", "warning_window_days": 14}))]
+pub struct OrganizationUpdate {
+    /// Display name, 1–200 characters.
+    #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// Days before expiry at which a token is reported as `expiring`, 1–90.
+    #[validate(range(min = 1, max = 90))]
+    #[schema(minimum = 1, maximum = 90)]
+    pub warning_window_days: Option<i32>,
+}
+
+/// A new organization, created by the billing system.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Acme Agency", "plan": "starter"}))]
+pub struct OrganizationCreate {
+    /// Optional id to use (e.g. the billing system's tenant id); generated when absent.
+    pub id: Option<Uuid>,
+    /// Display name, 1–200 characters.
+    #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    pub plan: Plan,
+    /// Days before expiry at which a token is reported as `expiring`, 1–90; default 7.
+    #[validate(range(min = 1, max = 90))]
+    #[schema(minimum = 1, maximum = 90)]
+    pub warning_window_days: Option<i32>,
+}
+
+/// Changes the billing system makes to an organization. A downgrade deletes
+/// nothing; it only stops what the new plan does not allow from then on.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"plan": "advanced"}))]
+pub struct OrganizationAdminUpdate {
+    /// Display name, 1–200 characters.
+    #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    pub plan: Option<Plan>,
+}
+
+async fn load(state: &AppState, id: String) -> Result<Organization, Error> {
+    let row = db::run(&state.pool, move |conn| {
+        db::organizations::find_organization(conn, &id)?
+            .ok_or_else(|| Error::NotFound(format!("no organization with id {id}")))
+    })
+    .await?;
+    row.try_into()
+}
+
+/// Get the caller's organization
+///
+/// The organization named by the token's `org` claim: its plan, the plan's
+/// feature matrix and the expiry warning window. Any valid token of the
+/// organization may read it.
+#[utoipa::path(
+    operation_id = "get_organization",
+    tag = "organization",
+    responses(
+        (status = 200, description = "The caller's organization.", body = Organization),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 404, description = "The token's organization does not exist.")
+    )
+)]
+#[get("/organization")]
+pub async fn get_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<web::Json<Organization>, Error> {
+    Ok(web::Json(
+        load(&state, principal.organization_id().to_string()).await?,
+    ))
+}
+
+/// Update the caller's organization
+///
+/// Changes the name or the expiry warning window. Needs the `org:admin` scope.
+#[utoipa::path(
+    operation_id = "update_organization",
+    tag = "organization",
+    request_body = OrganizationUpdate,
+    responses(
+        (status = 200, description = "The updated organization.", body = Organization),
+        (status = 400, description = "The body is not valid JSON."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `org:admin` scope."),
+        (status = 404, description = "The token's organization does not exist."),
+        (status = 413, description = "The body is too large."),
+        (status = 415, description = "The body is not JSON."),
+        (status = 422, description = "Invalid or unknown members.")
+    )
+)]
+#[patch("/organization")]
+pub async fn update_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: Json<OrganizationUpdate>,
+) -> Result<web::Json<Organization>, Error> {
+    principal.require(Scope::OrgAdmin)?;
+    let body = body.0;
+    let id = principal.organization_id().to_string();
+    let changes = models::OrganizationChanges {
+        name: body.name,
+        plan: None,
+        warning_window_days: body.warning_window_days,
+        updated_at: Some(to_db_time(now())),
+    };
+    let org_id = id.clone();
+    let actor = principal.subject.clone();
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            if !db::organizations::update_organization(conn, &org_id, &changes)? {
+                return Err(Error::NotFound(format!("no organization with id {org_id}")));
+            }
+            insert_audit_event(
+                conn,
+                Audit {
+                    organization_id: &org_id,
+                    actor: &actor,
+                    action: "organization.updated",
+                    outcome: "success",
+                    detail: Some(serde_json::json!({
+                        "name": changes.name,
+                        "warning_window_days": changes.warning_window_days,
+                    })),
+                    ..Default::default()
+                },
+            )
+        })
+    })
+    .await?;
+    Ok(web::Json(load(&state, id).await?))
+}
+
+/// Create an organization (billing system)
+///
+/// Creates a tenant. Needs the `platform:admin` scope; the token's `org`
+/// claim is ignored here.
+#[utoipa::path(
+    operation_id = "create_organization",
+    tag = "organization",
+    request_body = OrganizationCreate,
+    responses(
+        (status = 201, description = "The new organization.", body = Organization,
+            headers(("Location" = String, description = "URL of the new organization"))),
+        (status = 400, description = "The body is not valid JSON."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `platform:admin` scope."),
+        (status = 409, description = "An organization with this id exists."),
+        (status = 413, description = "The body is too large."),
+        (status = 415, description = "The body is not JSON."),
+        (status = 422, description = "Invalid or unknown members.")
+    )
+)]
+#[post("/organizations")]
+pub async fn create_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: Json<OrganizationCreate>,
+) -> Result<HttpResponse, Error> {
+    principal.require(Scope::PlatformAdmin)?;
+    let body = body.0;
+    let at = to_db_time(now());
+    let row = models::Organization {
+        id: body.id.map(|u| u.to_string()).unwrap_or_else(new_id),
+        name: body.name,
+        plan: body.plan.as_str().to_string(),
+        warning_window_days: body.warning_window_days.unwrap_or(7),
+        created_at: at,
+        updated_at: at,
+    };
+    let id = row.id.clone();
+    let actor = principal.subject.clone();
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            db::organizations::insert_organization(conn, &row).map_err(|e| match e {
+                Error::Conflict(_) => {
+                    Error::Conflict(format!("an organization with id {} exists", row.id))
+                }
+                other => other,
+            })?;
+            insert_audit_event(
+                conn,
+                Audit {
+                    organization_id: &row.id,
+                    actor: &actor,
+                    action: "organization.created",
+                    outcome: "success",
+                    detail: Some(serde_json::json!({ "plan": row.plan, "name": row.name })),
+                    ..Default::default()
+                },
+            )
+        })
+    })
+    .await?;
+    let org = load(&state, id.clone()).await?;
+    tracing::info!(organization = %id, plan = %org.plan, actor = %principal.subject, "organization created");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/organizations/{id}")))
+        .json(org))
+}
+
+/// Update any organization (billing system)
+///
+/// Changes an organization's plan or name. Needs the `platform:admin` scope.
+/// A downgrade deletes nothing; from then on the organization can only do
+/// what the new plan allows.
+#[utoipa::path(
+    operation_id = "update_any_organization",
+    tag = "organization",
+    params(("organization_id" = Uuid, Path, description = "The organization's id.")),
+    request_body = OrganizationAdminUpdate,
+    responses(
+        (status = 200, description = "The updated organization.", body = Organization),
+        (status = 400, description = "The body is not valid JSON."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `platform:admin` scope."),
+        (status = 404, description = "No such organization."),
+        (status = 413, description = "The body is too large."),
+        (status = 415, description = "The body is not JSON."),
+        (status = 422, description = "Invalid or unknown members.")
+    )
+)]
+#[patch("/organizations/{organization_id}")]
+pub async fn update_any_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+    body: Json<OrganizationAdminUpdate>,
+) -> Result<web::Json<Organization>, Error> {
+    principal.require(Scope::PlatformAdmin)?;
+    let id = path.into_inner().to_string();
+    let body = body.0;
+    let changes = models::OrganizationChanges {
+        name: body.name,
+        plan: body.plan.map(|p| p.as_str().to_string()),
+        warning_window_days: None,
+        updated_at: Some(to_db_time(now())),
+    };
+    let org_id = id.clone();
+    let actor = principal.subject.clone();
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let before = db::organizations::find_organization(conn, &org_id)?
+                .ok_or_else(|| Error::NotFound(format!("no organization with id {org_id}")))?;
+            db::organizations::update_organization(conn, &org_id, &changes)?;
+            insert_audit_event(
+                conn,
+                Audit {
+                    organization_id: &org_id,
+                    actor: &actor,
+                    action: "organization.plan_changed",
+                    outcome: "success",
+                    detail: Some(serde_json::json!({
+                        "plan_before": before.plan,
+                        "plan": changes.plan,
+                        "name": changes.name,
+                    })),
+                    ..Default::default()
+                },
+            )
+        })
+    })
+    .await?;
+    let org = load(&state, id).await?;
+    tracing::info!(organization = %org.id, plan = %org.plan, actor = %principal.subject, "organization updated");
+    Ok(web::Json(org))
+}

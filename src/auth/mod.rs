@@ -1,0 +1,328 @@
+//! Bearer JWT authentication and scopes.
+//!
+//! Tokens are HS256 with a shared secret, or RS256/EdDSA with public keys
+//! chosen by `kid`. `iss`, `aud`, `exp`, `sub`, `org` and `scope` are required;
+//! the leeway is at most 30 seconds. The algorithm is never taken from the
+//! token alone: a `kid` names a key and that key fixes the algorithm, and a
+//! token without `kid` can only be HS256 against the shared secret.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{JwtKeyAlgorithm, MAX_JWT_LEEWAY_SECS, Settings};
+use crate::error::Error;
+
+/// The scopes a token may carry in its space-separated `scope` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    AccountsRead,
+    AccountsWrite,
+    AccountsImport,
+    TokensRenew,
+    TokensRead,
+    OrgAdmin,
+    PlatformAdmin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 7] = [
+        Scope::AccountsRead,
+        Scope::AccountsWrite,
+        Scope::AccountsImport,
+        Scope::TokensRenew,
+        Scope::TokensRead,
+        Scope::OrgAdmin,
+        Scope::PlatformAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::AccountsRead => "accounts:read",
+            Scope::AccountsWrite => "accounts:write",
+            Scope::AccountsImport => "accounts:import",
+            Scope::TokensRenew => "tokens:renew",
+            Scope::TokensRead => "tokens:read",
+            Scope::OrgAdmin => "org:admin",
+            Scope::PlatformAdmin => "platform:admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// The claims tokenwarden reads. Unknown claims are ignored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub org: String,
+    pub scope: String,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+}
+
+/// Who is calling: the token's subject, organization and scopes.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub subject: String,
+    organization: String,
+    scopes: BTreeSet<Scope>,
+}
+
+impl Principal {
+    /// The caller's organization. `platform:admin` never widens it: tenant
+    /// routes always act inside the token's own `org`.
+    pub fn organization_id(&self) -> &str {
+        &self.organization
+    }
+
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// Fails with 403 `insufficient-scope` unless the token carries `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), Error> {
+        if self.has(scope) {
+            Ok(())
+        } else {
+            Err(Error::InsufficientScope(scope.as_str()))
+        }
+    }
+
+    pub fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.scopes.iter().copied()
+    }
+}
+
+struct KeyEntry {
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies bearer tokens against the configured keys.
+pub struct JwtVerifier {
+    issuer: String,
+    audience: String,
+    leeway: u64,
+    hs256: Option<DecodingKey>,
+    keys: HashMap<String, KeyEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    #[error(
+        "no JWT verification key configured: set TOKENWARDEN_JWT__HS256_SECRET (or _FILE), configure [[jwt.keys]], or run with --dev"
+    )]
+    NoKeys,
+    #[error("the HS256 secret must be at least 32 bytes")]
+    WeakSecret,
+    #[error("JWT key {kid}: {reason}")]
+    BadKey { kid: String, reason: String },
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+}
+
+impl JwtVerifier {
+    pub fn from_settings(settings: &Settings) -> Result<Self, AuthSetupError> {
+        let jwt = &settings.jwt;
+        let hs256 = match settings.jwt_hs256_secret()? {
+            Some(secret) => {
+                if secret.expose_secret().len() < 32 {
+                    return Err(AuthSetupError::WeakSecret);
+                }
+                Some(DecodingKey::from_secret(secret.expose_secret().as_bytes()))
+            }
+            None => None,
+        };
+        let mut keys = HashMap::new();
+        for key in &jwt.keys {
+            let pem = match (&key.public_key_pem, &key.public_key_file) {
+                (Some(pem), _) => pem.clone(),
+                (None, Some(path)) => {
+                    std::fs::read_to_string(path).map_err(|e| AuthSetupError::BadKey {
+                        kid: key.kid.clone(),
+                        reason: format!("{}: {e}", path.display()),
+                    })?
+                }
+                (None, None) => {
+                    return Err(AuthSetupError::BadKey {
+                        kid: key.kid.clone(),
+                        reason: "needs public_key_pem or public_key_file".into(),
+                    });
+                }
+            };
+            let (algorithm, decoding) = match key.algorithm {
+                JwtKeyAlgorithm::RS256 => {
+                    (Algorithm::RS256, DecodingKey::from_rsa_pem(pem.as_bytes()))
+                }
+                JwtKeyAlgorithm::EdDSA => {
+                    (Algorithm::EdDSA, DecodingKey::from_ed_pem(pem.as_bytes()))
+                }
+            };
+            let decoding = decoding.map_err(|e| AuthSetupError::BadKey {
+                kid: key.kid.clone(),
+                reason: e.to_string(),
+            })?;
+            keys.insert(
+                key.kid.clone(),
+                KeyEntry {
+                    algorithm,
+                    key: decoding,
+                },
+            );
+        }
+        if hs256.is_none() && keys.is_empty() {
+            return Err(AuthSetupError::NoKeys);
+        }
+        Ok(Self {
+            issuer: jwt.issuer.clone(),
+            audience: jwt.audience.clone(),
+            leeway: jwt.leeway_secs.min(MAX_JWT_LEEWAY_SECS),
+            hs256,
+            keys,
+        })
+    }
+
+    /// Verifies a compact JWS and returns the principal it names.
+    pub fn verify(&self, token: &str) -> Result<Principal, Error> {
+        let invalid = |why: &str| Error::Unauthorized(format!("invalid bearer token: {why}"));
+        // An unsupported `alg` (including "none") fails to parse here.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed header"))?;
+        let (algorithm, key) = match &header.kid {
+            Some(kid) => {
+                let entry = self
+                    .keys
+                    .get(kid)
+                    .ok_or_else(|| invalid("unknown key id"))?;
+                (entry.algorithm, &entry.key)
+            }
+            None => (
+                Algorithm::HS256,
+                self.hs256
+                    .as_ref()
+                    .ok_or_else(|| invalid("a key id (kid) is required"))?,
+            ),
+        };
+        if header.alg != algorithm {
+            return Err(invalid("algorithm does not match the key"));
+        }
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = self.leeway;
+        validation.validate_nbf = true;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::ExpiredSignature => invalid("expired"),
+                ErrorKind::ImmatureSignature => invalid("not yet valid"),
+                ErrorKind::InvalidAudience => invalid("wrong audience"),
+                ErrorKind::InvalidIssuer => invalid("wrong issuer"),
+                ErrorKind::InvalidSignature => invalid("bad signature"),
+                ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) => {
+                    invalid("missing or malformed claims")
+                }
+                _ => invalid("rejected"),
+            }
+        })?;
+        let claims = data.claims;
+        if claims.sub.trim().is_empty() || claims.org.trim().is_empty() {
+            return Err(invalid("empty sub or org"));
+        }
+        let scopes = claims
+            .scope
+            .split_whitespace()
+            .filter_map(Scope::parse)
+            .collect();
+        Ok(Principal {
+            subject: claims.sub,
+            organization: claims.org,
+            scopes,
+        })
+    }
+}
+
+/// Signs HS256 tokens with the configured secret (`tokenwarden token mint`).
+pub struct TokenMinter {
+    issuer: String,
+    audience: String,
+    key: EncodingKey,
+}
+
+impl TokenMinter {
+    pub fn from_settings(settings: &Settings) -> Result<Self, AuthSetupError> {
+        let secret = settings.jwt_hs256_secret()?.ok_or(AuthSetupError::NoKeys)?;
+        Ok(Self::new(
+            &settings.jwt.issuer,
+            &settings.jwt.audience,
+            &secret,
+        ))
+    }
+
+    pub fn new(issuer: &str, audience: &str, secret: &SecretString) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            key: EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+        }
+    }
+
+    pub fn mint(&self, org: &str, sub: &str, scopes: &str, ttl: std::time::Duration) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: sub.into(),
+            org: org.into(),
+            scope: scopes.into(),
+            exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            nbf: None,
+            iat: Some(now),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+            .expect("HS256 signing cannot fail")
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Principal, Error> {
+    let verifier = req
+        .app_data::<web::Data<JwtVerifier>>()
+        .ok_or_else(|| Error::internal("JwtVerifier missing from app data"))?;
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            Error::Unauthorized("an `Authorization: Bearer <JWT>` header is required".into())
+        })?;
+    let value = header
+        .to_str()
+        .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::Unauthorized("the Authorization scheme must be Bearer".into()))?;
+    verifier.verify(token)
+}

@@ -1,0 +1,250 @@
+//! The command line (SPEC §6). Scripts depend on these names and flags.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::auth::{Scope, TokenMinter};
+use crate::config::{Overrides, Settings};
+use crate::crypto::KeyRing;
+use crate::db::{self, PoolOptions};
+use crate::startup::Application;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokenwarden",
+    version,
+    about = "Keeps social media profiles' access tokens alive."
+)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "TOKENWARDEN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder of tokenwarden.db and, with --dev, the generated secrets.
+    #[arg(long, global = true, env = "TOKENWARDEN_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// postgres://… or sqlite://PATH (default sqlite://DATA_DIR/tokenwarden.db).
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Development mode: generate a missing encryption key and JWT secret into the data dir.
+    #[arg(long, global = true, env = "TOKENWARDEN_DEV")]
+    pub dev: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (and, unless --no-worker, run the lifecycle worker).
+    Serve(ServeArgs),
+    /// Run the lifecycle worker alone.
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Start a seeded demo on SQLite in a temporary folder and print JWTs and curl lines.
+    Demo(DemoArgs),
+    /// Operator tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Encryption keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TOKENWARDEN_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Do not run the lifecycle worker in this process.
+    #[arg(long, env = "TOKENWARDEN_NO_WORKER")]
+    pub no_worker: bool,
+    /// Mount the sandbox OAuth network under /sandbox.
+    #[arg(long, env = "TOKENWARDEN_SANDBOX")]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "TOKENWARDEN_BIND",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub bind: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Sign a JWT with the server's configuration (HS256 secret).
+    Mint {
+        /// Organization id (the `org` claim).
+        #[arg(long)]
+        org: String,
+        /// Subject (the `sub` claim).
+        #[arg(long)]
+        sub: String,
+        /// Space-separated scopes.
+        #[arg(long)]
+        scope: String,
+        /// Lifetime, e.g. 15m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new key ring entry (`id:base64key`) to put first in TOKENWARDEN_ENCRYPTION_KEYS.
+    Generate,
+    /// Re-encrypt every stored secret under the active (first) key.
+    Rotate,
+}
+
+impl Cli {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            dev: self.dev,
+            bind: match &self.command {
+                Command::Serve(a) => a.bind.clone(),
+                Command::Demo(a) => Some(a.bind.clone()),
+                _ => None,
+            },
+            sandbox: matches!(&self.command, Command::Serve(a) if a.sandbox),
+        }
+    }
+}
+
+/// Runs a command; the process exit code is 0 on `Ok`.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Openapi => {
+            print!("{}", crate::api::openapi_json());
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Generate) => {
+            println!("{}", KeyRing::generate_entry().expose_secret());
+            Ok(())
+        }
+        Command::Demo(args) => crate::cli::demo(&cli, args).await,
+        _ => {
+            let settings = Settings::load(cli.config.as_deref(), &cli.overrides())?;
+            crate::telemetry::init(&settings.log);
+            match &cli.command {
+                Command::Serve(args) => serve(settings, args).await,
+                Command::Worker => anyhow::bail!(
+                    "the lifecycle worker is not available in this version; `serve` answers every \
+                     request with the status computed against the clock"
+                ),
+                Command::Migrate => {
+                    let url = settings.database_url();
+                    tokio::task::spawn_blocking(move || {
+                        db::connect(&url, &PoolOptions::default()).map(|_| ())
+                    })
+                    .await??;
+                    eprintln!("migrations are up to date");
+                    Ok(())
+                }
+                Command::Token(TokenCommand::Mint {
+                    org,
+                    sub,
+                    scope,
+                    ttl,
+                }) => {
+                    for s in scope.split_whitespace() {
+                        if Scope::parse(s).is_none() {
+                            anyhow::bail!("unknown scope {s:?}");
+                        }
+                    }
+                    let minter = TokenMinter::from_settings(&settings)?;
+                    println!("{}", minter.mint(org, sub, scope, *ttl));
+                    Ok(())
+                }
+                Command::Keys(KeysCommand::Rotate) => {
+                    let ring = settings.key_ring()?;
+                    let url = settings.database_url();
+                    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                        let pool = db::connect(&url, &PoolOptions::default())?;
+                        let mut conn = pool.get()?;
+                        let report = db::rotation::rotate_all(&mut conn, &ring)
+                            .map_err(|e| anyhow::anyhow!("{e}"))?;
+                        let left = db::rotation::count_not_under(&mut conn, ring.active_key_id())
+                            .map_err(|e| anyhow::anyhow!("{e}"))?;
+                        Ok((report, left, ring.active_key_id().to_string()))
+                    })
+                    .await??;
+                    let (report, left, active) = report;
+                    println!(
+                        "re-encrypted {} secret(s) under key {active}; {} were already under it; {left} remain under other keys",
+                        report.resealed, report.already_current
+                    );
+                    if left > 0 {
+                        anyhow::bail!(
+                            "{left} secret(s) are still under an old key (written concurrently?); run rotate again"
+                        );
+                    }
+                    Ok(())
+                }
+                Command::Openapi | Command::Keys(_) | Command::Demo(_) => unreachable!(),
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings, args: &ServeArgs) -> anyhow::Result<()> {
+    if args.no_worker || !settings.worker.enabled {
+        tracing::info!("lifecycle worker disabled in this process");
+    }
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `tokenwarden demo`: a seeded instance on SQLite in a temporary folder.
+async fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("tokenwarden-demo-")
+        .tempdir()?;
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_path_buf()),
+        database_url: None,
+        dev: true,
+        bind: Some(args.bind.clone()),
+        sandbox: true,
+    };
+    let mut settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    settings.log.format = "text".into();
+    settings.log.level = "warn".into();
+    crate::telemetry::init(&settings.log);
+    let settings = Arc::new(settings);
+    let for_seed = settings.clone();
+    let (parts, seeded) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let parts = crate::startup::prepare(for_seed.clone())?;
+        let seeded = crate::demo::seed(&parts.state.pool)?;
+        Ok((parts, seeded))
+    })
+    .await??;
+    let minter = TokenMinter::from_settings(&settings)?;
+    let app = Application::with_parts(settings.clone(), parts)?;
+    let base = format!("http://{}", settings.bind);
+    crate::demo::print_guide(&base, &seeded, &minter, dir.path());
+    let result = app.run_until_stopped().await;
+    drop(dir);
+    result.map_err(Into::into)
+}

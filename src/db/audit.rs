@@ -1,0 +1,63 @@
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::models::AuditEvent;
+use super::schema::audit_events::dsl as e;
+use crate::domain::{new_id, now, to_db_time};
+use crate::error::{Result, current_request_id};
+
+/// What happened, to whom; the time, id and request id are filled in.
+#[derive(Debug, Default)]
+pub struct Audit<'a> {
+    pub organization_id: &'a str,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub outcome: &'a str,
+    pub brand_id: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub credential_id: Option<&'a str>,
+    pub detail: Option<serde_json::Value>,
+}
+
+pub fn insert_audit_event(conn: &mut DbConnection, audit: Audit<'_>) -> Result<()> {
+    let row = AuditEvent {
+        id: new_id(),
+        organization_id: audit.organization_id.into(),
+        actor: audit.actor.into(),
+        action: audit.action.into(),
+        outcome: audit.outcome.into(),
+        brand_id: audit.brand_id.map(Into::into),
+        account_id: audit.account_id.map(Into::into),
+        credential_id: audit.credential_id.map(Into::into),
+        detail: audit.detail.map(|d| d.to_string()),
+        request_id: current_request_id(),
+        created_at: to_db_time(now()),
+    };
+    diesel::insert_into(e::audit_events)
+        .values(&row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Audit events of the organization, optionally of one account, newest first.
+pub fn list_audit_events(
+    conn: &mut DbConnection,
+    org: &str,
+    account: Option<&str>,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AuditEvent>> {
+    let mut query = e::audit_events
+        .filter(e::organization_id.eq(org))
+        .select(AuditEvent::as_select())
+        .order(e::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(account) = account {
+        query = query.filter(e::account_id.eq(account.to_string()));
+    }
+    if let Some(before) = before {
+        query = query.filter(e::id.lt(before.to_string()));
+    }
+    Ok(query.load(conn)?)
+}

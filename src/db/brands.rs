@@ -1,0 +1,83 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::models::Brand;
+use super::schema::accounts::dsl as a;
+use super::schema::brands::dsl as b;
+use crate::error::Result;
+
+pub fn insert_brand(conn: &mut DbConnection, brand: &Brand) -> Result<()> {
+    diesel::insert_into(b::brands).values(brand).execute(conn)?;
+    Ok(())
+}
+
+pub fn count_brands(conn: &mut DbConnection, org: &str) -> Result<i64> {
+    Ok(b::brands
+        .filter(b::organization_id.eq(org))
+        .count()
+        .get_result(conn)?)
+}
+
+pub fn find_brand(conn: &mut DbConnection, org: &str, id: &str) -> Result<Option<Brand>> {
+    Ok(b::brands
+        .filter(b::organization_id.eq(org))
+        .filter(b::id.eq(id))
+        .select(Brand::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Up to `limit` brands of the organization with ids after `after`, in id order.
+pub fn list_brands(
+    conn: &mut DbConnection,
+    org: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Brand>> {
+    let mut query = b::brands
+        .filter(b::organization_id.eq(org))
+        .select(Brand::as_select())
+        .order(b::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(b::id.gt(after.to_string()));
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn rename_brand(
+    conn: &mut DbConnection,
+    org: &str,
+    id: &str,
+    name: &str,
+    now: NaiveDateTime,
+) -> Result<bool> {
+    let n = diesel::update(
+        b::brands
+            .filter(b::organization_id.eq(org))
+            .filter(b::id.eq(id)),
+    )
+    .set((b::name.eq(name), b::updated_at.eq(now)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn count_accounts_of_brand(conn: &mut DbConnection, org: &str, id: &str) -> Result<i64> {
+    Ok(a::accounts
+        .filter(a::organization_id.eq(org))
+        .filter(a::brand_id.eq(id))
+        .count()
+        .get_result(conn)?)
+}
+
+pub fn delete_brand(conn: &mut DbConnection, org: &str, id: &str) -> Result<bool> {
+    let n = diesel::delete(
+        b::brands
+            .filter(b::organization_id.eq(org))
+            .filter(b::id.eq(id)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}

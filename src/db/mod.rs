@@ -1,0 +1,275 @@
+//! Storage: one connection type over SQLite and PostgreSQL, the pool, the
+//! embedded migrations of both backends, and the one helper through which
+//! handlers run blocking database work.
+
+pub mod audit;
+pub mod brands;
+pub mod credentials;
+pub mod models;
+pub mod organizations;
+pub mod profiles;
+pub mod rotation;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::Error;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to whichever backend the database URL names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database URL whose backend was read off its scheme.
+#[derive(Clone)]
+pub struct DatabaseTarget {
+    pub backend: Backend,
+    /// What the driver is given: the URL for PostgreSQL, the file path for SQLite.
+    target: String,
+}
+
+impl std::fmt::Debug for DatabaseTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}({})", self.backend, self.redacted())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(
+        "database URL must start with postgres://, postgresql:// or sqlite:// (got {0:?}); the backend is never guessed"
+    )]
+    UnsupportedScheme(String),
+    #[error("cannot connect to {backend:?} database at {target}: {cause}")]
+    Connect {
+        backend: Backend,
+        target: String,
+        cause: String,
+    },
+    #[error("migrating the database failed: {0}")]
+    Migrate(String),
+}
+
+impl DatabaseTarget {
+    /// Chooses the backend from the URL scheme. A `postgres://` URL is only
+    /// ever given to PostgreSQL: diesel's derived `establish` would try every
+    /// backend in turn and let SQLite create a file named after the URL.
+    pub fn parse(url: &str) -> Result<Self, SetupError> {
+        let lower = url.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            return Ok(Self {
+                backend: Backend::Postgres,
+                target: url.to_string(),
+            });
+        }
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            && !rest.is_empty()
+        {
+            return Ok(Self {
+                backend: Backend::Sqlite,
+                target: rest.to_string(),
+            });
+        }
+        let shown = url.split('@').next_back().unwrap_or_default();
+        Err(SetupError::UnsupportedScheme(shown.to_string()))
+    }
+
+    /// The URL without its password, for logs and error messages.
+    pub fn redacted(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("sqlite://{}", self.target),
+            Backend::Postgres => match url::Url::parse(&self.target) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("***"));
+                    }
+                    u.to_string()
+                }
+                Err(_) => "postgres://<unparsable>".into(),
+            },
+        }
+    }
+
+    pub fn sqlite_path(&self) -> Option<&str> {
+        (self.backend == Backend::Sqlite).then_some(self.target.as_str())
+    }
+}
+
+/// r2d2 manager that opens the backend named by the URL scheme and sets the
+/// SQLite pragmas on every new connection.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    target: DatabaseTarget,
+    busy_timeout_ms: u64,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match self.target.backend {
+            Backend::Postgres => diesel::PgConnection::establish(&self.target.target)
+                .map(DbConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(&self.target.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // busy_timeout first: switching to WAL needs the lock.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub connect_timeout: Duration,
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            connect_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// Opens the pool (failing fast when the database cannot be reached) and
+/// runs the pending migrations of its backend.
+pub fn connect(url: &str, options: &PoolOptions) -> Result<Pool, SetupError> {
+    let target = DatabaseTarget::parse(url)?;
+    if let Some(path) = target.sqlite_path()
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| SetupError::Connect {
+            backend: Backend::Sqlite,
+            target: target.redacted(),
+            cause: e.to_string(),
+        })?;
+    }
+    let manager = Manager {
+        target: target.clone(),
+        busy_timeout_ms: options.sqlite_busy_timeout_ms,
+    };
+    // Connect once directly so that an unreachable server reports its own
+    // error instead of r2d2's generic timeout.
+    let mut first = manager.connect().map_err(|e| SetupError::Connect {
+        backend: target.backend,
+        target: target.redacted(),
+        cause: e.to_string(),
+    })?;
+    run_migrations(&mut first)?;
+    drop(first);
+    let pool = r2d2::Pool::builder()
+        .max_size(options.max_size)
+        .min_idle(Some(1))
+        .connection_timeout(options.connect_timeout)
+        .test_on_check_out(false)
+        .build(manager)
+        .map_err(|e| SetupError::Connect {
+            backend: target.backend,
+            target: target.redacted(),
+            cause: e.to_string(),
+        })?;
+    tracing::info!(database = %target.redacted(), "database ready");
+    Ok(pool)
+}
+
+pub fn run_migrations(conn: &mut DbConnection) -> Result<(), SetupError> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Postgresql(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    }
+    .map_err(|e| SetupError::Migrate(e.to_string()))?;
+    if applied > 0 {
+        tracing::info!(applied, "migrations applied");
+    }
+    Ok(())
+}
+
+pub fn backend_of(conn: &DbConnection) -> Backend {
+    match conn {
+        DbConnection::Sqlite(_) => Backend::Sqlite,
+        DbConnection::Postgresql(_) => Backend::Postgres,
+    }
+}
+
+/// Runs blocking database work on the blocking thread pool. The closure gets
+/// a pooled connection for its duration only; never call a network from it.
+pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, Error>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, Error> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
+}
+
+/// A write transaction. On SQLite it takes the write lock at its first
+/// statement so that two writers queue on `busy_timeout` instead of one of
+/// them failing with SQLITE_BUSY when it upgrades a read lock.
+pub fn write_transaction<T, F>(conn: &mut DbConnection, f: F) -> Result<T, Error>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, Error>,
+{
+    conn.transaction(|conn| {
+        if backend_of(conn) == Backend::Sqlite {
+            diesel::sql_query("UPDATE organizations SET id = id WHERE 1 = 0").execute(conn)?;
+        }
+        f(conn)
+    })
+}
+
+/// Whether the database answers (for `/readyz`).
+pub fn ping(conn: &mut DbConnection) -> Result<(), Error> {
+    diesel::sql_query("SELECT 1").execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Rows as stored. Times are UTC without zone (see `domain::to_db_time`).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{brands, credentials, organizations};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organizations)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    pub warning_window_days: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = organizations)]
+pub struct OrganizationChanges {
+    pub name: Option<String>,
+    pub plan: Option<String>,
+    pub warning_window_days: Option<i32>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = brands)]
+pub struct Brand {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A credential row. The token columns hold AES-256-GCM ciphertexts, each
+/// beside the id of the key that sealed it.
+#[derive(Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = credentials)]
+pub struct Credential {
+    pub id: String,
+    pub organization_id: String,
+    pub profile_id: String,
+    pub network: String,
+    pub access_token: Vec<u8>,
+    pub access_token_key_id: String,
+    pub refresh_token: Option<Vec<u8>>,
+    pub refresh_token_key_id: Option<String>,
+    pub scopes: String,
+    pub issued_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub refresh_expires_at: Option<NaiveDateTime>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub status_changed_at: NaiveDateTime,
+    pub version: i64,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<NaiveDateTime>,
+    pub last_refreshed_at: Option<NaiveDateTime>,
+    pub next_refresh_at: Option<NaiveDateTime>,
+    pub failure_count: i32,
+    pub last_failure_at: Option<NaiveDateTime>,
+    pub last_failure_reason: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("id", &self.id)
+            .field("network", &self.network)
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::profiles)]
+pub struct Profile {
+    pub id: String,
+    pub organization_id: String,
+    pub network: String,
+    pub external_id: String,
+    pub handle: String,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// One audit event. Read-only through the API; never holds a token.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::audit_events)]
+pub struct AuditEvent {
+    pub id: String,
+    pub organization_id: String,
+    pub actor: String,
+    pub action: String,
+    pub outcome: String,
+    pub brand_id: Option<String>,
+    pub account_id: Option<String>,
+    pub credential_id: Option<String>,
+    pub detail: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: NaiveDateTime,
+}

@@ -1,0 +1,33 @@
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::models::{Organization, OrganizationChanges};
+use super::schema::organizations::dsl as o;
+use crate::error::Result;
+
+pub fn insert_organization(conn: &mut DbConnection, org: &Organization) -> Result<()> {
+    diesel::insert_into(o::organizations)
+        .values(org)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_organization(conn: &mut DbConnection, id: &str) -> Result<Option<Organization>> {
+    Ok(o::organizations
+        .filter(o::id.eq(id))
+        .select(Organization::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Applies the changes; `false` when no such organization exists.
+pub fn update_organization(
+    conn: &mut DbConnection,
+    id: &str,
+    changes: &OrganizationChanges,
+) -> Result<bool> {
+    let n = diesel::update(o::organizations.filter(o::id.eq(id)))
+        .set(changes)
+        .execute(conn)?;
+    Ok(n == 1)
+}

@@ -1,0 +1,156 @@
+//! `tokenwarden keys rotate`: re-seal every stored secret under the active key.
+//!
+//! Each row is updated only if its ciphertext is still the one that was read,
+//! so a refresh that writes a new token at the same moment wins and is not
+//! overwritten with the old one (its new ciphertext is already under the
+//! active key). Rows are walked in id order in batches.
+
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::credentials::{ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD};
+use super::schema::credentials::dsl as c;
+use super::schema::oauth_states::dsl as s;
+use crate::crypto::{Binding, KeyRing};
+use crate::error::{Error, Result};
+
+pub const PKCE_VERIFIER_FIELD: &str = "pkce_verifier";
+
+const BATCH: i64 = 200;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RotationReport {
+    pub resealed: u64,
+    pub already_current: u64,
+}
+
+type SecretRow = (String, Vec<u8>, String, Option<Vec<u8>>, Option<String>);
+
+pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationReport> {
+    let active = ring.active_key_id().to_string();
+    let mut report = RotationReport::default();
+    let mut after = String::new();
+    loop {
+        let rows: Vec<SecretRow> = c::credentials
+            .filter(c::id.gt(&after))
+            .order(c::id.asc())
+            .limit(BATCH)
+            .select((
+                c::id,
+                c::access_token,
+                c::access_token_key_id,
+                c::refresh_token,
+                c::refresh_token_key_id,
+            ))
+            .load(conn)?;
+        let Some(last) = rows.last() else { break };
+        after = last.0.clone();
+        for (id, access, access_key, refresh, refresh_key) in rows {
+            let binding = |field| Binding {
+                record_id: &id,
+                field,
+            };
+            match ring
+                .reseal(&access_key, &access, binding(ACCESS_TOKEN_FIELD))
+                .map_err(|e| Error::internal(format!("credential {id} access token: {e}")))?
+            {
+                Some(sealed) => {
+                    diesel::update(
+                        c::credentials
+                            .filter(c::id.eq(&id))
+                            .filter(c::access_token.eq(&access)),
+                    )
+                    .set((
+                        c::access_token.eq(&sealed.bytes),
+                        c::access_token_key_id.eq(&sealed.key_id),
+                    ))
+                    .execute(conn)?;
+                    report.resealed += 1;
+                }
+                None => report.already_current += 1,
+            }
+            if let (Some(bytes), Some(key_id)) = (refresh, refresh_key) {
+                match ring
+                    .reseal(&key_id, &bytes, binding(REFRESH_TOKEN_FIELD))
+                    .map_err(|e| Error::internal(format!("credential {id} refresh token: {e}")))?
+                {
+                    Some(sealed) => {
+                        diesel::update(
+                            c::credentials
+                                .filter(c::id.eq(&id))
+                                .filter(c::refresh_token.eq(&bytes)),
+                        )
+                        .set((
+                            c::refresh_token.eq(&sealed.bytes),
+                            c::refresh_token_key_id.eq(&sealed.key_id),
+                        ))
+                        .execute(conn)?;
+                        report.resealed += 1;
+                    }
+                    None => report.already_current += 1,
+                }
+            }
+        }
+    }
+    let mut after = String::new();
+    loop {
+        let rows: Vec<(String, Vec<u8>, String)> = s::oauth_states
+            .filter(s::id.gt(&after))
+            .order(s::id.asc())
+            .limit(BATCH)
+            .select((s::id, s::pkce_verifier, s::pkce_verifier_key_id))
+            .load(conn)?;
+        let Some(last) = rows.last() else { break };
+        after = last.0.clone();
+        for (id, bytes, key_id) in rows {
+            let binding = Binding {
+                record_id: &id,
+                field: PKCE_VERIFIER_FIELD,
+            };
+            match ring
+                .reseal(&key_id, &bytes, binding)
+                .map_err(|e| Error::internal(format!("oauth state {id}: {e}")))?
+            {
+                Some(sealed) => {
+                    diesel::update(
+                        s::oauth_states
+                            .filter(s::id.eq(&id))
+                            .filter(s::pkce_verifier.eq(&bytes)),
+                    )
+                    .set((
+                        s::pkce_verifier.eq(&sealed.bytes),
+                        s::pkce_verifier_key_id.eq(&sealed.key_id),
+                    ))
+                    .execute(conn)?;
+                    report.resealed += 1;
+                }
+                None => report.already_current += 1,
+            }
+        }
+    }
+    tracing::info!(
+        active_key = %active,
+        resealed = report.resealed,
+        already_current = report.already_current,
+        "key rotation finished"
+    );
+    Ok(report)
+}
+
+/// How many stored secrets are sealed under a key other than the active one.
+pub fn count_not_under(conn: &mut DbConnection, key_id: &str) -> Result<i64> {
+    let access: i64 = c::credentials
+        .filter(c::access_token_key_id.ne(key_id))
+        .count()
+        .get_result(conn)?;
+    let refresh: i64 = c::credentials
+        .filter(c::refresh_token_key_id.is_not_null())
+        .filter(c::refresh_token_key_id.ne(key_id))
+        .count()
+        .get_result(conn)?;
+    let states: i64 = s::oauth_states
+        .filter(s::pkce_verifier_key_id.ne(key_id))
+        .count()
+        .get_result(conn)?;
+    Ok(access + refresh + states)
+}

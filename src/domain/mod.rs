@@ -1,0 +1,29 @@
+//! Plain types and rules of the product: plans and their feature matrix,
+//! pagination cursors, and time. Nothing here knows HTTP or SQL.
+
+pub mod pagination;
+pub mod plan;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+/// Timestamps are stored as UTC without zone; these two functions are the only
+/// place that conversion happens.
+pub fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc()
+}
+
+pub fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+/// The current time, truncated to microseconds so that a value written to the
+/// database reads back equal on both backends.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// A new time-ordered id (UUIDv7) in its canonical text form.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,342 @@
+//! The one error type of the service and the one table that turns it into an
+//! RFC 9457 `application/problem+json` answer.
+//!
+//! Every layer returns [`Error`]; only this module decides statuses, `type`
+//! URIs and what a client may read. A 500 logs its cause and says nothing.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::plan::Plan;
+
+/// Base of every problem `type` URI. The URIs are stable identifiers that
+/// clients may match on; they are not promised to resolve.
+pub const PROBLEM_BASE: &str = "https://tokenwarden.dev/problems/";
+
+tokio::task_local! {
+    /// The request id of the request being served, set by the request-context
+    /// middleware so that problem bodies can carry it.
+    pub static REQUEST_ID: String;
+}
+
+/// The id of the request this task is serving, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// One field-level validation failure.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON Pointer (RFC 6901) to the offending member of the request body;
+    /// absent when the failure is about a query or path parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "/name")]
+    pub pointer: Option<String>,
+    /// Name of the offending query or path parameter; absent for body members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "limit")]
+    pub parameter: Option<String>,
+    /// What is wrong with the value, in English.
+    #[schema(example = "must be between 1 and 100")]
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn body(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            pointer: Some(pointer.into()),
+            parameter: None,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn parameter(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            pointer: None,
+            parameter: Some(name.into()),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document, the body of every error answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "https://tokenwarden.dev/problems/not-found",
+    "title": "Not found",
+    "status": 404,
+    "detail": "no brand with id 0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b10",
+    "request_id": "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b11"
+}))]
+pub struct Problem {
+    /// Stable URI identifying the kind of problem; match on this, not on `title`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short, human-readable summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code of this answer.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// Human-readable explanation of this occurrence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The request id (also in the `X-Request-Id` header); quote it when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Field-level details of a validation failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// For `plan-limit-reached`: the cheapest plan that allows the action, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_plan: Option<Plan>,
+    /// For `insufficient-scope`: the scope the route needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "accounts:write")]
+    pub required_scope: Option<String>,
+    /// Seconds after which the request may be retried (also in `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// Every failure the service can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is syntactically malformed (e.g. JSON that does not parse).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The request is well-formed but some values are not acceptable.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// No valid bearer token.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The token lacks the scope a route needs.
+    #[error("insufficient scope: {0} required")]
+    InsufficientScope(&'static str),
+    /// The organization's plan does not allow this.
+    #[error("plan limit reached: {detail}")]
+    PlanLimit {
+        detail: String,
+        required_plan: Option<Plan>,
+    },
+    /// Nothing with this id exists for the caller (including other tenants' ids).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request conflicts with the current state (e.g. a duplicate name).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("request body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("too many requests")]
+    RateLimited { retry_after: Duration },
+    /// A dependency (the database) is not available right now.
+    #[error("service unavailable: {detail}")]
+    Unavailable {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+    /// A bug or an unexpected fault. Logged with its cause; the client learns nothing.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        Error::NotFound(format!("no {what} with id {id}"))
+    }
+
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Error::Internal(anyhow::anyhow!("{message}"))
+    }
+
+    /// `(status, type slug, title)`: the table from error to answer.
+    fn classify(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            Error::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "Validation failed",
+            ),
+            Error::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing or invalid bearer token",
+            ),
+            Error::InsufficientScope(_) => (
+                StatusCode::FORBIDDEN,
+                "insufficient-scope",
+                "Insufficient scope",
+            ),
+            Error::PlanLimit { .. } => (
+                StatusCode::FORBIDDEN,
+                "plan-limit-reached",
+                "Plan limit reached",
+            ),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Error::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            Error::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Error::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
+            Error::Unavailable { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "Service unavailable",
+            ),
+            Error::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal server error",
+            ),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            Error::Unavailable {
+                retry_after: Some(d),
+                ..
+            } => Some(d.as_secs().max(1)),
+            _ => None,
+        }
+    }
+
+    /// The problem document a client receives for this error.
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.classify();
+        let detail = match self {
+            Error::BadRequest(d)
+            | Error::Unauthorized(d)
+            | Error::NotFound(d)
+            | Error::Conflict(d)
+            | Error::UnsupportedMediaType(d) => Some(d.clone()),
+            Error::Validation(_) => Some("the request has invalid values; see `errors`".into()),
+            Error::InsufficientScope(scope) => {
+                Some(format!("this operation needs the `{scope}` scope"))
+            }
+            Error::PlanLimit { detail, .. } => Some(detail.clone()),
+            Error::PayloadTooLarge(limit) => {
+                Some(format!("the request body exceeds {limit} bytes"))
+            }
+            Error::RateLimited { .. } => {
+                Some("the organization's request budget is spent; retry later".into())
+            }
+            Error::Unavailable { detail, .. } => Some(detail.clone()),
+            Error::Internal(_) => None,
+        };
+        Problem {
+            type_uri: format!("{PROBLEM_BASE}{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+            request_id: current_request_id(),
+            errors: match self {
+                Error::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+            required_plan: match self {
+                Error::PlanLimit { required_plan, .. } => *required_plan,
+                _ => None,
+            },
+            required_scope: match self {
+                Error::InsufficientScope(scope) => Some((*scope).to_string()),
+                _ => None,
+            },
+            retry_after: self.retry_after(),
+        }
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        self.classify().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Error::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+            }
+            Error::Unavailable { detail, .. } => {
+                tracing::warn!(%detail, "dependency unavailable");
+            }
+            _ => {}
+        }
+        let problem = self.problem();
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if let Some(seconds) = problem.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Error::Unauthorized(_) = self {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            ));
+        }
+        if let Error::InsufficientScope(scope) = self {
+            let value = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.insert_header((header::WWW_AUTHENTICATE, value));
+            }
+        }
+        response.body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match error {
+            D::NotFound => Error::NotFound("no such resource".into()),
+            D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                tracing::debug!(message = info.message(), "unique violation");
+                Error::Conflict("a resource with the same unique values already exists".into())
+            }
+            D::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                tracing::debug!(message = info.message(), "foreign key violation");
+                Error::Conflict("the resource is referenced by or refers to another one".into())
+            }
+            D::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Error::Unavailable {
+                detail: "the database connection was lost".into(),
+                retry_after: Some(Duration::from_secs(1)),
+            },
+            other => Error::Internal(anyhow::Error::new(other).context("database error")),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for Error {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        tracing::warn!(%error, "no database connection available");
+        Error::Unavailable {
+            detail: "the database is not reachable right now".into(),
+            retry_after: Some(Duration::from_secs(2)),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

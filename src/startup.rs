@@ -1,0 +1,158 @@
+//! Wiring: the application state, the actix `App`, and the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::extractors::{BodyLimit, json_error, path_error, query_error};
+use crate::api::{self, middleware::request_context};
+use crate::auth::JwtVerifier;
+use crate::config::Settings;
+use crate::crypto::KeyRing;
+use crate::db::{self, Pool, PoolOptions};
+use crate::error::Error;
+use crate::metrics::Metrics;
+
+/// What handlers share: the pool, the key ring and the settings.
+pub struct AppState {
+    pub pool: Pool,
+    pub keys: Arc<KeyRing>,
+    pub settings: Arc<Settings>,
+}
+
+/// Everything `build_app` needs, created once and shared by every worker.
+#[derive(Clone)]
+pub struct AppParts {
+    pub state: web::Data<AppState>,
+    pub jwt: web::Data<JwtVerifier>,
+    pub metrics: web::Data<Metrics>,
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
+}
+
+impl AppParts {
+    pub fn new(settings: Arc<Settings>, pool: Pool, keys: KeyRing, jwt: JwtVerifier) -> Self {
+        Self {
+            state: web::Data::new(AppState {
+                pool,
+                keys: Arc::new(keys),
+                settings,
+            }),
+            jwt: web::Data::new(jwt),
+            metrics: web::Data::new(Metrics::new()),
+            openapi: Arc::new(api::openapi()),
+        }
+    }
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, Error> {
+    Err(Error::NotFound("no such route".into()))
+}
+
+/// The actix application: API routes (registered through utoipa-actix-web),
+/// the OpenAPI document and Swagger UI, problem+json for extractor failures.
+pub fn build_app(
+    settings: Arc<Settings>,
+    parts: AppParts,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = settings.http.max_body_bytes;
+    App::new()
+        .app_data(parts.state.clone())
+        .app_data(parts.jwt.clone())
+        .app_data(parts.metrics.clone())
+        .app_data(BodyLimit(limit))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(json_error),
+        )
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PayloadConfig::default().limit(limit))
+        .wrap(from_fn(request_context))
+        .into_utoipa_app()
+        .configure(api::configure)
+        .into_app()
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", (*parts.openapi).clone()))
+        .default_service(web::to(not_found))
+}
+
+/// Opens the database (blocking; call from a blocking context or before the
+/// runtime serves requests) and prepares the shared parts.
+pub fn prepare(settings: Arc<Settings>) -> anyhow::Result<AppParts> {
+    let keys = settings.key_ring()?;
+    let jwt = JwtVerifier::from_settings(&settings)?;
+    let pool = db::connect(
+        &settings.database_url(),
+        &PoolOptions {
+            max_size: settings.database.pool_size,
+            connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
+            sqlite_busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
+        },
+    )?;
+    Ok(AppParts::new(settings, pool, keys, jwt))
+}
+
+/// A bound, not yet running HTTP server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    parts: AppParts,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let for_prepare = settings.clone();
+        let parts = tokio::task::spawn_blocking(move || prepare(for_prepare)).await??;
+        Self::with_parts(settings, parts)
+    }
+
+    pub fn with_parts(settings: Arc<Settings>, parts: AppParts) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let server_settings = settings.clone();
+        let server_parts = parts.clone();
+        let mut server =
+            HttpServer::new(move || build_app(server_settings.clone(), server_parts.clone()))
+                .listen(listener)?
+                .shutdown_timeout(settings.http.shutdown_timeout_secs);
+        if let Some(workers) = settings.http.workers {
+            server = server.workers(workers);
+        }
+        tracing::info!(address = %settings.bind, port, "listening");
+        Ok(Self {
+            port,
+            server: server.run(),
+            parts,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn parts(&self) -> &AppParts {
+        &self.parts
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
