@@ -1,0 +1,270 @@
+//! The test harness: a `TestApp` serving the real application on a fresh
+//! database (a temporary SQLite file, or a fresh PostgreSQL database when
+//! `TOKENWARDEN_TEST_POSTGRES_URL` is set), dropped afterwards.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::{Connection, RunQueryDsl};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokenwarden::auth::TokenMinter;
+use tokenwarden::config::Settings;
+use tokenwarden::crypto::KeyRing;
+use tokenwarden::db::Pool;
+use tokenwarden::startup::{AppParts, Application};
+
+pub const PG_ENV: &str = "TOKENWARDEN_TEST_POSTGRES_URL";
+pub const HS256_SECRET: &str = "test-secret-0123456789-0123456789-0123456789";
+pub const ALL_SCOPES: &str =
+    "accounts:read accounts:write accounts:import tokens:renew tokens:read org:admin";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn(TestApp)`:
+/// `name::sqlite` always runs; `name::postgres` runs when
+/// `TOKENWARDEN_TEST_POSTGRES_URL` is set (as `.ci/run` does) and otherwise
+/// says it was skipped.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                    super::$name(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if !$crate::helpers::postgres_enabled() {
+                        eprintln!("skipped: {} is not set", $crate::helpers::PG_ENV);
+                        return;
+                    }
+                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
+                    super::$name(app).await;
+                }
+            }
+        )*
+    };
+}
+
+pub fn postgres_enabled() -> bool {
+    std::env::var(PG_ENV).is_ok_and(|v| !v.is_empty())
+}
+
+/// A fresh, empty PostgreSQL database, dropped when this is dropped.
+pub struct PgDatabase {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> Self {
+        let admin_url = std::env::var(PG_ENV).expect("TOKENWARDEN_TEST_POSTGRES_URL");
+        let name = format!("tw_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = diesel::PgConnection::establish(&admin_url).expect("connect to PostgreSQL");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .expect("create test database");
+        let mut url = url::Url::parse(&admin_url).expect("postgres URL");
+        url.set_path(&format!("/{name}"));
+        Self {
+            admin_url,
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
+        }
+    }
+}
+
+/// Settings for a test instance on `database_url`, in `dir`.
+pub fn test_settings(dir: &std::path::Path, database_url: &str, keys: &SecretString) -> Settings {
+    let mut settings = Settings::defaults();
+    settings.data_dir = dir.to_path_buf();
+    settings.database_url = Some(SecretString::from(database_url.to_string()));
+    settings.bind = "127.0.0.1:0".into();
+    settings.encryption_keys = Some(keys.clone());
+    settings.jwt.hs256_secret = Some(SecretString::from(HS256_SECRET.to_string()));
+    settings.http.workers = Some(1);
+    settings.database.pool_size = 4;
+    settings
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub address: String,
+    pub client: reqwest::Client,
+    pub parts: AppParts,
+    pub settings: Arc<Settings>,
+    pub minter: TokenMinter,
+    pub dir: tempfile::TempDir,
+    /// An organization on the Advanced plan, created through the API.
+    pub org_id: String,
+    // Dropped last: the database outlives the server's connections.
+    _pg: Option<PgDatabase>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                tokio::task::spawn_blocking(PgDatabase::create)
+                    .await
+                    .unwrap(),
+            ),
+        };
+        let database_url = match &pg {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("tokenwarden.db").display()),
+        };
+        let keys = KeyRing::generate_entry();
+        let mut settings = test_settings(dir.path(), &database_url, &keys);
+        adjust(&mut settings);
+        let settings = Arc::new(settings);
+        let for_prepare = settings.clone();
+        let parts = tokio::task::spawn_blocking(move || tokenwarden::startup::prepare(for_prepare))
+            .await
+            .unwrap()
+            .expect("application parts");
+        let app = Application::with_parts(settings.clone(), parts.clone()).expect("bind");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let minter = TokenMinter::new(
+            &settings.jwt.issuer,
+            &settings.jwt.audience,
+            &SecretString::from(HS256_SECRET.to_string()),
+        );
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut app = TestApp {
+            backend,
+            address,
+            client,
+            parts,
+            settings,
+            minter,
+            dir,
+            org_id: String::new(),
+            _pg: pg,
+        };
+        app.org_id = app.create_org("Acme Agency", "advanced").await;
+        app
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.parts.state.pool
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn token(&self, org: &str, scopes: &str) -> String {
+        self.minter
+            .mint(org, "user-1", scopes, Duration::from_secs(3600))
+    }
+
+    /// A token of the test organization with every tenant scope.
+    pub fn admin_token(&self) -> String {
+        self.token(&self.org_id, ALL_SCOPES)
+    }
+
+    pub fn platform_token(&self) -> String {
+        self.minter.mint(
+            "platform",
+            "billing",
+            "platform:admin",
+            Duration::from_secs(3600),
+        )
+    }
+
+    /// Creates an organization through the billing route; returns its id.
+    pub async fn create_org(&self, name: &str, plan: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/v1/organizations"))
+            .bearer_auth(self.platform_token())
+            .json(&json!({ "name": name, "plan": plan }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "creating an organization");
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn create_brand(&self, token: &str, name: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/brands"))
+            .bearer_auth(token)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        (self.backend == Backend::Sqlite).then(|| self.dir.path().join("tokenwarden.db"))
+    }
+}
+
+/// Asserts a problem+json answer with `status` and type slug; returns its body.
+pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["type"],
+        format!("https://tokenwarden.dev/problems/{slug}")
+    );
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string());
+    assert_eq!(body["request_id"].as_str(), request_id.as_deref());
+    body
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary. Every storage test runs on SQLite and,
+//! with TOKENWARDEN_TEST_POSTGRES_URL set, on PostgreSQL.
+
+mod auth;
+mod brands;
+mod cli;
+mod errors;
+mod helpers;
+mod openapi;
+mod operations;
+mod organization;
+mod storage;

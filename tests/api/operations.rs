@@ -1,0 +1,99 @@
+use serde_json::Value;
+
+use crate::helpers::{TestApp, assert_problem};
+use crate::on_both_backends;
+
+async fn health_readiness_metrics_and_request_ids(app: TestApp) {
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(uuid::Uuid::parse_str(&generated).is_ok());
+
+    let response = app
+        .client
+        .get(app.url("/readyz"))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "trace-abc-123");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+
+    // An unacceptable client id (here: spaces) is replaced, not echoed.
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.headers()["x-request-id"], "bad id with spaces");
+
+    // The echoed id is also the problem's request_id.
+    let response = app
+        .client
+        .get(app.url("/v1/brands"))
+        .header("x-request-id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 401, "unauthorized").await;
+    assert_eq!(body["request_id"], "req-42");
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"tokenwarden_http_requests_total{method="GET",route="/readyz",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"route="/v1/brands",status="401""#));
+
+    let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger-ui"));
+}
+
+on_both_backends!(health_readiness_metrics_and_request_ids);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_when_no_database_connection_can_be_had() {
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, |s| {
+        s.database.connect_timeout_secs = 1;
+    })
+    .await;
+    // Hold every pooled connection, as a stalled database would.
+    let pool = app.pool().clone();
+    let held = tokio::task::spawn_blocking(move || {
+        (0..4).map(|_| pool.get().unwrap()).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(response.headers()["retry-after"], "2");
+    let body = assert_problem(response, 503, "service-unavailable").await;
+    assert_eq!(body["retry_after"], 2);
+    drop(held);
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
