@@ -1,0 +1,1 @@
+//! Network layer tests (over real HTTP).
