@@ -1344,3 +1344,15 @@ fn config_validates_generic_networks_and_credentials() {
     assert!(build("pinterest", none, &http).is_err());
     assert!(build("Bad Name", x_with_token_url("https://a.example/t"), &http).is_err());
 }
+
+#[test]
+fn http_settings_deserialize_with_defaults_and_humantime() {
+    let h: HttpSettings =
+        serde_json::from_value(serde_json::json!({"connect_timeout": "2s", "request_timeout": 9}))
+            .unwrap();
+    assert_eq!(h.connect_timeout, Duration::from_secs(2));
+    assert_eq!(h.request_timeout, Duration::from_secs(9));
+    assert_eq!(h.max_body_bytes, 1024 * 1024);
+    assert!(h.allow_insecure_loopback);
+    assert!(serde_json::from_value::<HttpSettings>(serde_json::json!({"timeout": 1})).is_err());
+}
