@@ -13,5 +13,6 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod providers;
 pub mod startup;
 pub mod telemetry;

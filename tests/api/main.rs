@@ -9,4 +9,5 @@ mod helpers;
 mod openapi;
 mod operations;
 mod organization;
+mod providers;
 mod storage;

@@ -1,0 +1,385 @@
+//! Failures of a network call and their classification (SPEC §2 rule 5).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use super::redact::sanitize_detail;
+
+/// Why a transient failure happened. None of them says anything about the grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransientKind {
+    /// Connect or request timeout.
+    Timeout,
+    /// The network answered 5xx (the status) or said `temporarily_unavailable`/`server_error`.
+    Unavailable(u16),
+    /// 429, `slow_down`, or a network-specific rate-limit error (Meta codes 4, 17, 32, 613).
+    RateLimited,
+    /// The answer could not be read: not JSON, missing fields, larger than the body cap.
+    Malformed,
+    /// The connection could not be established or broke.
+    Connect,
+}
+
+impl std::fmt::Display for TransientKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransientKind::Timeout => f.write_str("timeout"),
+            TransientKind::Unavailable(s) => write!(f, "unavailable ({s})"),
+            TransientKind::RateLimited => f.write_str("rate limited"),
+            TransientKind::Malformed => f.write_str("malformed answer"),
+            TransientKind::Connect => f.write_str("connection failed"),
+        }
+    }
+}
+
+/// What went wrong talking to a network. `detail` never contains a token (it is scrubbed of the
+/// tokens of the call and of anything that looks like one) and is at most ~300 characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The network refused the grant: `invalid_grant`, `invalid_client`, `unauthorized_client`,
+    /// a revoked or invalid token, Meta error 190 (`meta_190`), no refresh possible
+    /// (`no_refresh_token`). The credential becomes `reauth_required`; do not retry.
+    #[error("the network refused the grant ({code}): {detail}")]
+    ReauthRequired { code: String, detail: String },
+    /// Timeouts, 5xx, 429, malformed answers, connection errors. The credential keeps its
+    /// status; retry later (not before `retry_after` when given). API answer: 502/503/504.
+    #[error("the network is unavailable ({kind}): {detail}")]
+    Transient {
+        kind: TransientKind,
+        retry_after: Option<Duration>,
+        detail: String,
+    },
+    /// The network refused this request for a reason that says nothing about the grant
+    /// (`invalid_request`, `invalid_scope`, a permission error, a redirect, another 4xx):
+    /// usually a configuration problem. Not retried automatically, the credential keeps its
+    /// status; API answer: 502. `status` is the HTTP status when there was one.
+    #[error("the network rejected the request ({code}): {detail}")]
+    Rejected {
+        status: Option<u16>,
+        code: String,
+        detail: String,
+    },
+}
+
+impl ProviderError {
+    /// SPEC rule 5: the grant is dead, the user must reauthorize.
+    pub fn is_reauth(&self) -> bool {
+        matches!(self, ProviderError::ReauthRequired { .. })
+    }
+
+    /// Worth retrying later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ProviderError::Transient { .. })
+    }
+
+    /// The network's `Retry-After`, when it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A short stable code for logs, audit rows and problem bodies
+    /// (`invalid_grant`, `meta_190`, `timeout`, `unavailable`, `rate_limited`, …).
+    pub fn code(&self) -> String {
+        match self {
+            ProviderError::ReauthRequired { code, .. } | ProviderError::Rejected { code, .. } => {
+                code.clone()
+            }
+            ProviderError::Transient { kind, .. } => match kind {
+                TransientKind::Timeout => "timeout",
+                TransientKind::Unavailable(_) => "unavailable",
+                TransientKind::RateLimited => "rate_limited",
+                TransientKind::Malformed => "malformed",
+                TransientKind::Connect => "connect",
+            }
+            .to_owned(),
+        }
+    }
+
+    pub(crate) fn reauth(code: &str, detail: impl Into<String>) -> Self {
+        ProviderError::ReauthRequired {
+            code: code.to_owned(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn transient(kind: TransientKind, detail: impl Into<String>) -> Self {
+        ProviderError::Transient {
+            kind,
+            retry_after: None,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn malformed(detail: impl Into<String>) -> Self {
+        Self::transient(TransientKind::Malformed, detail)
+    }
+}
+
+/// Where the failing call went: the token endpoint (exchange, refresh, extension grants), a
+/// resource (identity) or the revocation endpoint. A bare 401 means a bad client at the token
+/// endpoint and a bad access token elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallSite {
+    Token,
+    Refresh,
+    Resource,
+    Revocation,
+}
+
+/// Error codes (RFC 6749 §5.2, RFC 6750 §3.1 and network-specific) that mean the grant is dead.
+const REAUTH_CODES: &[&str] = &[
+    "invalid_grant",
+    "invalid_client",
+    "unauthorized_client",
+    "invalid_token",
+    "token_revoked",
+    "revoked",
+    "access_token_invalid",
+    "access_token_expired",
+    "access_token_revoked",
+    "refresh_token_invalid",
+    "refresh_token_expired",
+    "refresh_token_revoked",
+];
+const UNAVAILABLE_CODES: &[&str] = &["temporarily_unavailable", "server_error", "internal_error"];
+const RATE_CODES: &[&str] = &[
+    "slow_down",
+    "rate_limit_exceeded",
+    "too_many_requests",
+    "rate_limited",
+];
+
+/// The error a network put in its body, in whichever of the known shapes.
+#[derive(Debug, Default)]
+pub(crate) struct BodyError {
+    /// RFC 6749 `error`, TikTok `error.code`, Google `error.status` — lowercased.
+    pub code: Option<String>,
+    /// Meta / Pinterest numeric `code`.
+    pub numeric: Option<i64>,
+    pub detail: String,
+    pub transient_hint: bool,
+}
+
+/// Read the error out of a JSON body, if it carries one. TikTok answers successes with
+/// `"error": {"code": "ok"}`, which is not an error.
+pub(crate) fn body_error(json: &Value) -> Option<BodyError> {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+    match json.get("error") {
+        Some(Value::String(code)) => Some(BodyError {
+            code: Some(code.to_ascii_lowercase()),
+            numeric: None,
+            detail: text(
+                json.get("error_description")
+                    .or_else(|| json.get("message")),
+            ),
+            transient_hint: false,
+        }),
+        Some(Value::Object(obj)) => {
+            let code_str = obj
+                .get("code")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase);
+            if code_str.as_deref() == Some("ok") || code_str.as_deref() == Some("") {
+                return None;
+            }
+            let numeric = obj.get("code").and_then(Value::as_i64);
+            let status = obj
+                .get("status")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase);
+            Some(BodyError {
+                code: code_str.or(status),
+                numeric,
+                detail: text(obj.get("message")),
+                transient_hint: obj
+                    .get("is_transient")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3); X's `x-rate-limit-reset`
+/// (epoch seconds) as a fallback.
+pub fn parse_retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    if let Some(v) = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(at) = DateTime::parse_from_rfc2822(v) {
+            let delta = at.with_timezone(&Utc) - now;
+            return Some(delta.to_std().unwrap_or(Duration::ZERO));
+        }
+    }
+    let reset = headers
+        .get("x-rate-limit-reset")
+        .and_then(|v| v.to_str().ok())?
+        .trim()
+        .parse::<i64>()
+        .ok()?;
+    let at = DateTime::<Utc>::from_timestamp(reset, 0)?;
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Classify a non-success answer (or a 2xx answer that carries an error in its body).
+pub(crate) fn classify_answer(
+    site: CallSite,
+    meta: bool,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &[&str],
+) -> ProviderError {
+    let retry_after = parse_retry_after(headers, Utc::now());
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let err = json.as_ref().and_then(body_error);
+    let detail_of = |e: &Option<BodyError>| {
+        let d = e.as_ref().map(|e| e.detail.as_str()).unwrap_or("");
+        let d = if d.is_empty() {
+            format!("HTTP {}", status.as_u16())
+        } else {
+            format!("HTTP {}: {d}", status.as_u16())
+        };
+        sanitize_detail(&d, secrets)
+    };
+    let detail = detail_of(&err);
+
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return ProviderError::Transient {
+            kind: TransientKind::RateLimited,
+            retry_after,
+            detail,
+        };
+    }
+    if status.is_server_error() {
+        return ProviderError::Transient {
+            kind: TransientKind::Unavailable(status.as_u16()),
+            retry_after,
+            detail,
+        };
+    }
+    if status.is_redirection() {
+        return ProviderError::Rejected {
+            status: Some(status.as_u16()),
+            code: "redirect".into(),
+            detail: format!(
+                "HTTP {}: the network redirected; redirects are not followed",
+                status.as_u16()
+            ),
+        };
+    }
+    if let Some(e) = &err {
+        if let Some(n) = e.numeric
+            && (meta || n == 190)
+        {
+            match n {
+                190 | 102 => return ProviderError::reauth(&format!("meta_{n}"), detail),
+                4 | 17 | 32 | 613 | 80001..=80009 => {
+                    return ProviderError::Transient {
+                        kind: TransientKind::RateLimited,
+                        retry_after,
+                        detail,
+                    };
+                }
+                1 | 2 => {
+                    return ProviderError::Transient {
+                        kind: TransientKind::Unavailable(status.as_u16()),
+                        retry_after,
+                        detail,
+                    };
+                }
+                _ => {}
+            }
+        }
+        if e.transient_hint {
+            return ProviderError::Transient {
+                kind: TransientKind::Unavailable(status.as_u16()),
+                retry_after,
+                detail,
+            };
+        }
+        if let Some(code) = e.code.as_deref() {
+            if REAUTH_CODES.contains(&code) {
+                return ProviderError::reauth(code, detail);
+            }
+            if code == "unauthenticated" && site != CallSite::Revocation {
+                return ProviderError::reauth("invalid_token", detail);
+            }
+            if UNAVAILABLE_CODES.contains(&code) {
+                return ProviderError::Transient {
+                    kind: TransientKind::Unavailable(status.as_u16()),
+                    retry_after,
+                    detail,
+                };
+            }
+            if RATE_CODES.contains(&code) {
+                return ProviderError::Transient {
+                    kind: TransientKind::RateLimited,
+                    retry_after,
+                    detail,
+                };
+            }
+            // X answers a spent or unknown refresh token with `invalid_request` and
+            // "Value passed for the token was invalid."
+            if site == CallSite::Refresh
+                && code == "invalid_request"
+                && e.detail.to_ascii_lowercase().contains("token was invalid")
+            {
+                return ProviderError::reauth("invalid_grant", detail);
+            }
+        }
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        let code = match site {
+            CallSite::Token | CallSite::Refresh => "invalid_client",
+            CallSite::Resource | CallSite::Revocation => "invalid_token",
+        };
+        return ProviderError::reauth(code, detail);
+    }
+    if status.is_success() && err.is_none() {
+        return ProviderError::malformed(detail);
+    }
+    let code = err
+        .and_then(|e| e.code.or(e.numeric.map(|n| format!("error_{n}"))))
+        .unwrap_or_else(|| format!("http_{}", status.as_u16()));
+    ProviderError::Rejected {
+        status: Some(status.as_u16()),
+        code,
+        detail,
+    }
+}
+
+/// Classify a transport failure. The error's URL is dropped (it may carry a token).
+pub(crate) fn classify_transport(err: reqwest::Error, secrets: &[&str]) -> ProviderError {
+    let kind = if err.is_timeout() {
+        TransientKind::Timeout
+    } else if err.is_connect() {
+        TransientKind::Connect
+    } else if err.is_decode() || err.is_body() {
+        TransientKind::Malformed
+    } else {
+        TransientKind::Connect
+    };
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    ProviderError::transient(kind, sanitize_detail(&text, secrets))
+}

@@ -1,0 +1,199 @@
+//! The network layer: what tokenwarden asks of a social network, and the built-in sandbox network.
+//!
+//! # Shape
+//!
+//! * [`NetworkSettings`] — one `[networks.<name>]` table (SPEC §4); the config module embeds
+//!   `networks: BTreeMap<String, NetworkSettings>`. [`HttpSettings`] — outbound limits.
+//! * [`ProviderRegistry::from_settings`] validates every network at start-up (known kind, the
+//!   URLs a generic `oauth2` network needs, client credentials, `https` except on loopback hosts)
+//!   and builds one [`Provider`] per network; [`ProviderRegistry::get`] hands them out as
+//!   `Arc<dyn Provider>`. [`ProviderRegistry::add_sandbox`] registers the `sandbox` network at
+//!   `{public_url}/sandbox/...`. The callback URL of network `name` is
+//!   `{public_url}/v1/oauth/callback/{name}` ([`callback_url`]).
+//! * [`Provider`] — dyn-compatible (boxed futures): authorization URL (PKCE S256 always), code
+//!   exchange, [`Provider::refresh_plan`] (can this grant be renewed without the user, and how),
+//!   refresh in the network's flavour, identity, revocation. Every failure is a
+//!   [`ProviderError`], already classified per SPEC rule 5:
+//!   [`ProviderError::ReauthRequired`] (grant dead: status `reauth_required`, no retry),
+//!   [`ProviderError::Transient`] (keep status, retry after `retry_after`; API 502/503/504),
+//!   [`ProviderError::Rejected`] (a 4xx that says nothing about the grant — configuration; 502).
+//! * [`TokenSet`] — what the network returned. `refresh_token` is `None` when the answer had
+//!   none or a blank one: the caller keeps the refresh token it has (rule 4). `expires_at` comes
+//!   from `expires_in`, else from the network's default lifetime.
+//! * [`sandbox`] — a real OAuth 2.0 authorization server for demos and tests, mounted with
+//!   [`sandbox::scope`]. It is not part of the tokenwarden API and stays out of the OpenAPI
+//!   document.
+//!
+//! Outbound HTTP goes only to configured URLs, follows no redirects (a 3xx is
+//! [`ProviderError::Rejected`] with code `redirect`), has connect and request timeouts, reads at
+//! most `max_body_bytes`, and logs each call at `info` with the URL passed through
+//! [`redact_url`]; error details go through [`redact::sanitize_detail`]. No type here prints a
+//! token in `Debug`.
+
+mod error;
+mod http;
+mod oauth;
+mod presets;
+pub mod redact;
+mod registry;
+pub mod sandbox;
+mod settings;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use secrecy::SecretString;
+use url::Url;
+
+pub use error::{ProviderError, TransientKind, parse_retry_after};
+pub use oauth::OAuthProvider;
+pub use redact::{redact_text, redact_url};
+pub use registry::{ProviderRegistry, callback_url};
+pub use settings::{
+    ClientAuth, ConfigError, HttpSettings, NetworkKind, NetworkSettings, check_outbound_url,
+    is_loopback_host,
+};
+
+/// A boxed future answering a network call.
+pub type ProviderFuture<'a, T> = BoxFuture<'a, Result<T, ProviderError>>;
+
+/// What a network returned from a code exchange or a refresh.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: SecretString,
+    /// `None` when the answer had no refresh token or a blank one: keep the old one.
+    pub refresh_token: Option<SecretString>,
+    /// From `expires_in`, else `now + default_access_lifetime()`.
+    pub expires_at: DateTime<Utc>,
+    /// From `refresh_token_expires_in` / `refresh_expires_in`, when the network says.
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// Granted scopes (the answer's `scope`, else the requested ones).
+    pub scopes: Vec<String>,
+}
+
+/// Who the access token belongs to at the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The network's stable id of the person or page (the profile's `external_id`).
+    pub subject: String,
+    pub handle: String,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// What the caller knows of a stored grant, for [`Provider::refresh_plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantInfo {
+    pub has_refresh_token: bool,
+    /// When the access token expires.
+    pub expires_at: DateTime<Utc>,
+    /// When the current access token was issued (connect or last refresh). Instagram and
+    /// Threads refuse to extend a token younger than 24 h.
+    pub issued_at: DateTime<Utc>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+}
+
+/// How a grant is renewed without the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFlavour {
+    /// RFC 6749 §6 `grant_type=refresh_token`; `rotating`: the network issues a new refresh
+    /// token each time and spending an old one kills the grant (X, TikTok, sandbox).
+    RefreshToken { rotating: bool },
+    /// Facebook: `grant_type=fb_exchange_token` on the still-valid access token.
+    FbExchangeToken,
+    /// Instagram: `grant_type=ig_refresh_token` on a valid token at least 24 h old.
+    IgRefreshToken,
+    /// Threads: `grant_type=th_refresh_token` on a valid token at least 24 h old.
+    ThRefreshToken,
+}
+
+/// Why a grant cannot be renewed without the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReauthReason {
+    /// No refresh token is stored (and the network has no extension grant).
+    NoRefreshToken,
+    /// The network does not give this app refresh tokens (LinkedIn without partner status).
+    RefreshNotOffered,
+    /// The refresh token's own lifetime has passed.
+    RefreshTokenExpired,
+    /// The extension grant needs a still-valid access token and this one expired.
+    AccessTokenExpired,
+}
+
+impl ReauthReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReauthReason::NoRefreshToken => "no_refresh_token",
+            ReauthReason::RefreshNotOffered => "refresh_not_offered",
+            ReauthReason::RefreshTokenExpired => "refresh_token_expired",
+            ReauthReason::AccessTokenExpired => "access_token_expired",
+        }
+    }
+}
+
+/// The answer of [`Provider::refresh_plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshPlan {
+    /// Call [`Provider::refresh`] now.
+    Silent(RefreshFlavour),
+    /// The token is still valid but too young for the network's extension grant
+    /// (`ig_refresh_token`, `th_refresh_token`); it can be renewed silently from `earliest`.
+    NotYet {
+        earliest: DateTime<Utc>,
+        flavour: RefreshFlavour,
+    },
+    /// Send the user through the authorization URL.
+    NeedsReauthorization(ReauthReason),
+}
+
+/// What tokenwarden asks of a network. Implemented by [`OAuthProvider`] for every kind.
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// The network's configured name (`[networks.<name>]`).
+    fn name(&self) -> &str;
+    fn kind(&self) -> NetworkKind;
+    /// `{public_url}/v1/oauth/callback/{name}`, the `redirect_uri` given to the network.
+    fn callback_url(&self) -> &Url;
+    /// The URL to send the user to: `response_type=code`, client id, the callback as
+    /// `redirect_uri`, scopes, `state`, `code_challenge` + `code_challenge_method=S256`.
+    fn authorization_url(&self, state: &str, pkce_challenge_s256: &str) -> Url;
+    /// Exchange the callback's code. Meta presets also upgrade the short-lived token to a
+    /// long-lived one (if that upgrade fails the short-lived token is returned, never lost).
+    fn exchange_code<'a>(
+        &'a self,
+        code: &'a str,
+        pkce_verifier: &'a str,
+    ) -> ProviderFuture<'a, TokenSet>;
+    /// Can the grant be renewed without the user, and how.
+    fn refresh_plan(&self, grant: &GrantInfo, now: DateTime<Utc>) -> RefreshPlan;
+    /// Renew in the network's flavour. A flavour that needs a refresh token and gets `None`
+    /// answers `ReauthRequired { code: "no_refresh_token" }`.
+    fn refresh<'a>(
+        &'a self,
+        access_token: &'a SecretString,
+        refresh_token: Option<&'a SecretString>,
+    ) -> ProviderFuture<'a, TokenSet>;
+    /// Read who the token belongs to.
+    fn identity<'a>(&'a self, access_token: &'a SecretString) -> ProviderFuture<'a, Identity>;
+    fn supports_revocation(&self) -> bool;
+    /// Revoke a token (RFC 7009, or the network's way). A token the network already considers
+    /// invalid counts as revoked. Without revocation support: `Ok(())` and nothing is sent.
+    fn revoke<'a>(&'a self, token: &'a SecretString) -> ProviderFuture<'a, ()>;
+    /// Lifetime assumed when an answer has no `expires_in`.
+    fn default_access_lifetime(&self) -> Duration;
+    /// How long before `expires_at` to refresh proactively.
+    fn refresh_lead(&self) -> Duration;
+}
+
+/// A new PKCE verifier (RFC 7636 §4.1): 43 characters from 256 random bits.
+pub fn new_pkce_verifier() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// `BASE64URL(SHA256(verifier))` (RFC 7636 §4.2, method S256).
+pub fn pkce_challenge_s256(verifier: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}

@@ -1,0 +1,295 @@
+//! What each preset knows of its network: endpoints, grant flavour, lifetimes, quirks.
+
+use super::settings::{ClientAuth, NetworkKind};
+
+const DAY: u64 = 86_400;
+
+/// How the refresh of a preset works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefreshStyle {
+    /// `grant_type=refresh_token` at the token endpoint.
+    RefreshToken { rotating: bool },
+    /// LinkedIn: refresh tokens only for partner apps.
+    LinkedIn,
+    /// Facebook `fb_exchange_token` (GET on the token endpoint).
+    FbExchange,
+    /// Instagram `ig_refresh_token` / Threads `th_refresh_token` (GET on `refresh_url`).
+    MetaRefresh { grant: &'static str },
+}
+
+/// How the short-lived token of a Meta code exchange is upgraded to a long-lived one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upgrade {
+    None,
+    /// Facebook: `fb_exchange_token` on the token endpoint.
+    FbExchange,
+    /// Instagram `ig_exchange_token`, Threads `th_exchange_token` on `exchange_url`.
+    Meta {
+        grant: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Revocation {
+    None,
+    /// RFC 7009 form POST `token=…` with client authentication.
+    Rfc7009,
+    /// Facebook: `DELETE /me/permissions?access_token=…`.
+    MetaPermissions,
+}
+
+/// How the access token is presented to the identity endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenPresentation {
+    Bearer,
+    /// Meta's Graph API: `?access_token=…`.
+    Query,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Preset {
+    pub authorize_url: &'static str,
+    pub token_url: &'static str,
+    pub revoke_url: Option<&'static str>,
+    pub identity_url: &'static str,
+    pub exchange_url: Option<&'static str>,
+    pub refresh_url: Option<&'static str>,
+    pub subject: &'static str,
+    pub handle: &'static str,
+    pub display_name: Option<&'static str>,
+    pub avatar: Option<&'static str>,
+    pub scopes: &'static [&'static str],
+    pub scope_separator: &'static str,
+    pub client_auth: ClientAuth,
+    /// `client_id`, or TikTok's `client_key`.
+    pub client_id_param: &'static str,
+    pub access_lifetime_secs: u64,
+    /// Refresh-token lifetime when the answer does not say (None: unknown / unlimited).
+    pub refresh_lifetime_secs: Option<u64>,
+    pub lead_secs: u64,
+    pub refresh: RefreshStyle,
+    pub upgrade: Upgrade,
+    pub revocation: Revocation,
+    pub identity_token: TokenPresentation,
+    pub authorize_extra: &'static [(&'static str, &'static str)],
+}
+
+const GENERIC: Preset = Preset {
+    authorize_url: "",
+    token_url: "",
+    revoke_url: None,
+    identity_url: "",
+    exchange_url: None,
+    refresh_url: None,
+    subject: "/sub",
+    handle: "/preferred_username",
+    display_name: None,
+    avatar: None,
+    scopes: &[],
+    scope_separator: " ",
+    client_auth: ClientAuth::Basic,
+    client_id_param: "client_id",
+    access_lifetime_secs: 3600,
+    refresh_lifetime_secs: None,
+    lead_secs: 300,
+    refresh: RefreshStyle::RefreshToken { rotating: false },
+    upgrade: Upgrade::None,
+    revocation: Revocation::Rfc7009,
+    identity_token: TokenPresentation::Bearer,
+    authorize_extra: &[],
+};
+
+/// The preset of a kind. For `oauth2` and `sandbox` the URLs are empty (configured / derived).
+pub(crate) fn preset(kind: NetworkKind) -> Preset {
+    match kind {
+        NetworkKind::OAuth2 => GENERIC,
+        NetworkKind::Sandbox => Preset {
+            subject: "/sub",
+            handle: "/preferred_username",
+            display_name: Some("/name"),
+            avatar: Some("/picture"),
+            scopes: &["profile", "publish"],
+            lead_secs: 60,
+            refresh: RefreshStyle::RefreshToken { rotating: true },
+            ..GENERIC
+        },
+        NetworkKind::Facebook => Preset {
+            authorize_url: "https://www.facebook.com/v21.0/dialog/oauth",
+            token_url: "https://graph.facebook.com/v21.0/oauth/access_token",
+            revoke_url: Some("https://graph.facebook.com/v21.0/me/permissions"),
+            identity_url: "https://graph.facebook.com/v21.0/me?fields=id,name,picture",
+            subject: "/id",
+            handle: "/name",
+            display_name: Some("/name"),
+            avatar: Some("/picture/data/url"),
+            scopes: &[
+                "public_profile",
+                "pages_show_list",
+                "pages_read_engagement",
+                "pages_manage_posts",
+            ],
+            scope_separator: ",",
+            client_auth: ClientAuth::Post,
+            access_lifetime_secs: 60 * DAY,
+            lead_secs: 7 * DAY,
+            refresh: RefreshStyle::FbExchange,
+            upgrade: Upgrade::FbExchange,
+            revocation: Revocation::MetaPermissions,
+            identity_token: TokenPresentation::Query,
+            ..GENERIC
+        },
+        NetworkKind::Instagram => Preset {
+            authorize_url: "https://www.instagram.com/oauth/authorize",
+            token_url: "https://api.instagram.com/oauth/access_token",
+            revoke_url: None,
+            identity_url: "https://graph.instagram.com/v21.0/me?fields=user_id,username,name,profile_picture_url",
+            exchange_url: Some("https://graph.instagram.com/access_token"),
+            refresh_url: Some("https://graph.instagram.com/refresh_access_token"),
+            subject: "/user_id",
+            handle: "/username",
+            display_name: Some("/name"),
+            avatar: Some("/profile_picture_url"),
+            scopes: &[
+                "instagram_business_basic",
+                "instagram_business_content_publish",
+            ],
+            scope_separator: ",",
+            client_auth: ClientAuth::Post,
+            access_lifetime_secs: 60 * DAY,
+            lead_secs: 7 * DAY,
+            refresh: RefreshStyle::MetaRefresh {
+                grant: "ig_refresh_token",
+            },
+            upgrade: Upgrade::Meta {
+                grant: "ig_exchange_token",
+            },
+            revocation: Revocation::None,
+            identity_token: TokenPresentation::Query,
+            ..GENERIC
+        },
+        NetworkKind::Threads => Preset {
+            authorize_url: "https://threads.net/oauth/authorize",
+            token_url: "https://graph.threads.net/oauth/access_token",
+            revoke_url: None,
+            identity_url: "https://graph.threads.net/v1.0/me?fields=id,username,name,threads_profile_picture_url",
+            exchange_url: Some("https://graph.threads.net/access_token"),
+            refresh_url: Some("https://graph.threads.net/refresh_access_token"),
+            subject: "/id",
+            handle: "/username",
+            display_name: Some("/name"),
+            avatar: Some("/threads_profile_picture_url"),
+            scopes: &["threads_basic", "threads_content_publish"],
+            scope_separator: ",",
+            client_auth: ClientAuth::Post,
+            access_lifetime_secs: 60 * DAY,
+            lead_secs: 7 * DAY,
+            refresh: RefreshStyle::MetaRefresh {
+                grant: "th_refresh_token",
+            },
+            upgrade: Upgrade::Meta {
+                grant: "th_exchange_token",
+            },
+            revocation: Revocation::None,
+            identity_token: TokenPresentation::Query,
+            ..GENERIC
+        },
+        NetworkKind::LinkedIn => Preset {
+            authorize_url: "https://www.linkedin.com/oauth/v2/authorization",
+            token_url: "https://www.linkedin.com/oauth/v2/accessToken",
+            revoke_url: Some("https://www.linkedin.com/oauth/v2/revoke"),
+            identity_url: "https://api.linkedin.com/v2/userinfo",
+            subject: "/sub",
+            handle: "/name",
+            display_name: Some("/name"),
+            avatar: Some("/picture"),
+            scopes: &["openid", "profile", "w_member_social"],
+            client_auth: ClientAuth::Post,
+            access_lifetime_secs: 60 * DAY,
+            refresh_lifetime_secs: Some(365 * DAY),
+            lead_secs: 7 * DAY,
+            refresh: RefreshStyle::LinkedIn,
+            ..GENERIC
+        },
+        NetworkKind::X => Preset {
+            authorize_url: "https://x.com/i/oauth2/authorize",
+            token_url: "https://api.x.com/2/oauth2/token",
+            revoke_url: Some("https://api.x.com/2/oauth2/revoke"),
+            identity_url: "https://api.x.com/2/users/me?user.fields=profile_image_url",
+            subject: "/data/id",
+            handle: "/data/username",
+            display_name: Some("/data/name"),
+            avatar: Some("/data/profile_image_url"),
+            scopes: &["tweet.read", "tweet.write", "users.read", "offline.access"],
+            client_auth: ClientAuth::Basic,
+            access_lifetime_secs: 7200,
+            lead_secs: 600,
+            refresh: RefreshStyle::RefreshToken { rotating: true },
+            ..GENERIC
+        },
+        NetworkKind::TikTok => Preset {
+            authorize_url: "https://www.tiktok.com/v2/auth/authorize/",
+            token_url: "https://open.tiktokapis.com/v2/oauth/token/",
+            revoke_url: Some("https://open.tiktokapis.com/v2/oauth/revoke/"),
+            identity_url: "https://open.tiktokapis.com/v2/user/info/?fields=open_id,union_id,avatar_url,display_name,username",
+            subject: "/data/user/open_id",
+            handle: "/data/user/username",
+            display_name: Some("/data/user/display_name"),
+            avatar: Some("/data/user/avatar_url"),
+            scopes: &["user.info.basic", "user.info.profile", "video.publish"],
+            scope_separator: ",",
+            client_auth: ClientAuth::Post,
+            client_id_param: "client_key",
+            access_lifetime_secs: DAY,
+            refresh_lifetime_secs: Some(365 * DAY),
+            lead_secs: 3600,
+            refresh: RefreshStyle::RefreshToken { rotating: true },
+            ..GENERIC
+        },
+        NetworkKind::YouTube => Preset {
+            authorize_url: "https://accounts.google.com/o/oauth2/v2/auth",
+            token_url: "https://oauth2.googleapis.com/token",
+            revoke_url: Some("https://oauth2.googleapis.com/revoke"),
+            identity_url: "https://www.googleapis.com/youtube/v3/channels?part=snippet&mine=true",
+            subject: "/items/0/id",
+            handle: "/items/0/snippet/customUrl",
+            display_name: Some("/items/0/snippet/title"),
+            avatar: Some("/items/0/snippet/thumbnails/default/url"),
+            scopes: &[
+                "https://www.googleapis.com/auth/youtube.readonly",
+                "https://www.googleapis.com/auth/youtube.upload",
+            ],
+            client_auth: ClientAuth::Post,
+            access_lifetime_secs: 3600,
+            lead_secs: 300,
+            authorize_extra: &[
+                ("access_type", "offline"),
+                ("prompt", "consent"),
+                ("include_granted_scopes", "true"),
+            ],
+            ..GENERIC
+        },
+        NetworkKind::Pinterest => Preset {
+            authorize_url: "https://www.pinterest.com/oauth/",
+            token_url: "https://api.pinterest.com/v5/oauth/token",
+            revoke_url: None,
+            identity_url: "https://api.pinterest.com/v5/user_account",
+            subject: "/id",
+            handle: "/username",
+            display_name: Some("/business_name"),
+            avatar: Some("/profile_image"),
+            scopes: &[
+                "user_accounts:read",
+                "boards:read",
+                "pins:read",
+                "pins:write",
+            ],
+            scope_separator: ",",
+            client_auth: ClientAuth::Basic,
+            access_lifetime_secs: 30 * DAY,
+            refresh_lifetime_secs: Some(365 * DAY),
+            lead_secs: DAY,
+            revocation: Revocation::None,
+            ..GENERIC
+        },
+    }
+}
