@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::KeyRing;
+use crate::providers::{HttpSettings, NetworkSettings};
 
 pub const MAX_JWT_LEEWAY_SECS: u64 = 30;
 
@@ -54,7 +55,13 @@ pub struct Settings {
     pub log: LogSettings,
     /// Networks by name (`[networks.acme]`), see SPEC §4.
     #[serde(default)]
-    pub networks: BTreeMap<String, serde_json::Value>,
+    pub networks: BTreeMap<String, NetworkSettings>,
+    /// Limits of outbound calls to networks.
+    #[serde(default)]
+    pub outbound: HttpSettings,
+    /// Lifetime of a single-use reconnect link, seconds.
+    #[serde(default = "default_reconnect_link_ttl")]
+    pub reconnect_link_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -228,6 +235,9 @@ fn default_true() -> bool {
 fn default_tick() -> u64 {
     30
 }
+fn default_reconnect_link_ttl() -> u64 {
+    7 * 24 * 3600
+}
 fn default_log_format() -> String {
     "json".into()
 }
@@ -315,6 +325,11 @@ impl Settings {
                 "http.max_body_bytes must be at least 1024".into(),
             ));
         }
+        if self.reconnect_link_ttl_secs < 60 || self.reconnect_link_ttl_secs > 30 * 24 * 3600 {
+            return Err(ConfigError::Invalid(
+                "reconnect_link_ttl_secs must be between 60 and 2592000 (30 days)".into(),
+            ));
+        }
         for prefix in &self.return_urls {
             url::Url::parse(prefix).map_err(|e| {
                 ConfigError::Invalid(format!("return_urls entry {prefix:?} is not a URL: {e}"))
@@ -337,6 +352,22 @@ impl Settings {
         self.public_url.clone().unwrap_or_else(|| {
             url::Url::parse(&format!("http://{}", self.bind))
                 .unwrap_or_else(|_| url::Url::parse("http://127.0.0.1:8080").expect("static URL"))
+        })
+    }
+
+    /// Whether `url` starts with one of the allow-listed return URL prefixes
+    /// (same scheme, host and port, and a path under the prefix's path).
+    pub fn return_url_allowed(&self, url: &url::Url) -> bool {
+        self.return_urls.iter().any(|prefix| {
+            let Ok(prefix) = url::Url::parse(prefix) else {
+                return false;
+            };
+            prefix.scheme() == url.scheme()
+                && prefix.host_str() == url.host_str()
+                && prefix.port_or_known_default() == url.port_or_known_default()
+                && url.path().starts_with(prefix.path())
+                && url.username().is_empty()
+                && url.password().is_none()
         })
     }
 

@@ -130,6 +130,23 @@ pub enum Error {
     /// The request conflicts with the current state (e.g. a duplicate name).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The OAuth `state` is unknown, expired, used, or for another network.
+    #[error("invalid OAuth state: {0}")]
+    InvalidState(String),
+    /// The network rejected a grant the client presented (e.g. an import).
+    #[error("grant rejected by the network: {0}")]
+    GrantRejected(String),
+    /// The re-authorized identity is not the account's profile.
+    #[error("identity mismatch: {0}")]
+    IdentityMismatch(String),
+    /// A network failed transiently or answered something unusable.
+    #[error("network {network}: {detail}")]
+    Upstream {
+        network: String,
+        kind: UpstreamKind,
+        detail: String,
+        retry_after: Duration,
+    },
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("unsupported media type: {0}")]
@@ -145,6 +162,17 @@ pub enum Error {
     /// A bug or an unexpected fault. Logged with its cause; the client learns nothing.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// How a network failed, which decides 502, 503 or 504.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind {
+    /// Bad, malformed or unexpected answer, or no connection: 502.
+    BadGateway,
+    /// The network says it is unavailable or rate-limits us: 503.
+    Unavailable,
+    /// The network did not answer in time: 504.
+    Timeout,
 }
 
 impl Error {
@@ -181,6 +209,38 @@ impl Error {
                 "Plan limit reached",
             ),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Error::InvalidState(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid-oauth-state",
+                "Invalid OAuth state",
+            ),
+            Error::GrantRejected(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "grant-rejected",
+                "The network rejected the grant",
+            ),
+            Error::IdentityMismatch(_) => (
+                StatusCode::CONFLICT,
+                "identity-mismatch",
+                "The authorized identity is not this account's profile",
+            ),
+            Error::Upstream { kind, .. } => match kind {
+                UpstreamKind::BadGateway => (
+                    StatusCode::BAD_GATEWAY,
+                    "network-error",
+                    "The network answered with an error",
+                ),
+                UpstreamKind::Unavailable => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "network-unavailable",
+                    "The network is unavailable",
+                ),
+                UpstreamKind::Timeout => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "network-timeout",
+                    "The network did not answer in time",
+                ),
+            },
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Error::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -217,6 +277,7 @@ impl Error {
                 retry_after: Some(d),
                 ..
             } => Some(d.as_secs().max(1)),
+            Error::Upstream { retry_after, .. } => Some(retry_after.as_secs().max(1)),
             _ => None,
         }
     }
@@ -229,7 +290,13 @@ impl Error {
             | Error::Unauthorized(d)
             | Error::NotFound(d)
             | Error::Conflict(d)
-            | Error::UnsupportedMediaType(d) => Some(d.clone()),
+            | Error::UnsupportedMediaType(d)
+            | Error::InvalidState(d)
+            | Error::GrantRejected(d)
+            | Error::IdentityMismatch(d) => Some(d.clone()),
+            Error::Upstream {
+                network, detail, ..
+            } => Some(format!("{network}: {detail}")),
             Error::Validation(_) => Some("the request has invalid values; see `errors`".into()),
             Error::InsufficientScope(scope) => {
                 Some(format!("this operation needs the `{scope}` scope"))
@@ -279,6 +346,11 @@ impl ResponseError for Error {
             }
             Error::Unavailable { detail, .. } => {
                 tracing::warn!(%detail, "dependency unavailable");
+            }
+            Error::Upstream {
+                network, detail, ..
+            } => {
+                tracing::warn!(%network, %detail, "network call failed");
             }
             _ => {}
         }

@@ -12,6 +12,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod flows;
 pub mod metrics;
 pub mod providers;
 pub mod startup;

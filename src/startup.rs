@@ -19,11 +19,14 @@ use crate::crypto::KeyRing;
 use crate::db::{self, Pool, PoolOptions};
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::providers::ProviderRegistry;
+use crate::providers::sandbox::{self, SandboxOptions, SandboxState};
 
-/// What handlers share: the pool, the key ring and the settings.
+/// What handlers share: the pool, the key ring, the networks and the settings.
 pub struct AppState {
     pub pool: Pool,
     pub keys: Arc<KeyRing>,
+    pub providers: Arc<ProviderRegistry>,
     pub settings: Arc<Settings>,
 }
 
@@ -34,20 +37,40 @@ pub struct AppParts {
     pub jwt: web::Data<JwtVerifier>,
     pub metrics: web::Data<Metrics>,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    /// The sandbox network's server state, when `sandbox` is on.
+    pub sandbox: Option<web::Data<SandboxState>>,
 }
 
 impl AppParts {
-    pub fn new(settings: Arc<Settings>, pool: Pool, keys: KeyRing, jwt: JwtVerifier) -> Self {
-        Self {
+    pub fn new(
+        settings: Arc<Settings>,
+        pool: Pool,
+        keys: KeyRing,
+        jwt: JwtVerifier,
+    ) -> anyhow::Result<Self> {
+        let public_url = settings.public_url();
+        let mut providers =
+            ProviderRegistry::from_settings(&settings.networks, &public_url, &settings.outbound)?;
+        let sandbox = if settings.sandbox {
+            providers.add_sandbox(&public_url, &settings.outbound)?;
+            Some(web::Data::new(SandboxState::new(
+                SandboxOptions::for_public_url(&public_url),
+            )))
+        } else {
+            None
+        };
+        Ok(Self {
             state: web::Data::new(AppState {
                 pool,
                 keys: Arc::new(keys),
+                providers: Arc::new(providers),
                 settings,
             }),
             jwt: web::Data::new(jwt),
             metrics: web::Data::new(Metrics::new()),
             openapi: Arc::new(api::openapi()),
-        }
+            sandbox,
+        })
     }
 }
 
@@ -70,6 +93,7 @@ pub fn build_app(
     >,
 > {
     let limit = settings.http.max_body_bytes;
+    let sandbox = parts.sandbox.clone();
     App::new()
         .app_data(parts.state.clone())
         .app_data(parts.jwt.clone())
@@ -88,6 +112,13 @@ pub fn build_app(
         .configure(api::configure)
         .into_app()
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", (*parts.openapi).clone()))
+        // The sandbox is a simulated network, not part of the API: it stays
+        // out of the OpenAPI document.
+        .configure(|cfg| {
+            if let Some(state) = sandbox {
+                cfg.service(sandbox::scope(state));
+            }
+        })
         .default_service(web::to(not_found))
 }
 
@@ -104,7 +135,7 @@ pub fn prepare(settings: Arc<Settings>) -> anyhow::Result<AppParts> {
             sqlite_busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
         },
     )?;
-    Ok(AppParts::new(settings, pool, keys, jwt))
+    AppParts::new(settings, pool, keys, jwt)
 }
 
 /// A bound, not yet running HTTP server.
@@ -125,6 +156,15 @@ impl Application {
     pub fn with_parts(settings: Arc<Settings>, parts: AppParts) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", settings.bind))?;
+        Self::with_listener(settings, parts, listener)
+    }
+
+    /// Serves on an already bound listener (tests bind first to learn the port).
+    pub fn with_listener(
+        settings: Arc<Settings>,
+        parts: AppParts,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let server_settings = settings.clone();
         let server_parts = parts.clone();

@@ -2,11 +2,14 @@
 //! Every route is registered through utoipa-actix-web so the OpenAPI document
 //! cannot miss one.
 
+pub mod accounts;
 pub mod brands;
 pub mod extractors;
 pub mod health;
 pub mod middleware;
+pub mod oauth;
 pub mod organization;
+pub mod profiles;
 
 use actix_web::App;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -41,6 +44,9 @@ cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
     tags(
         (name = "organization", description = "The caller's organization, its plan and feature matrix; and, for the billing system, all organizations."),
         (name = "brands", description = "Brands (workspaces) of the caller's organization."),
+        (name = "accounts", description = "Manage Accounts: the profiles connected to a brand, their token status, connect over OAuth, import, enable/disable, disconnect, audit trail."),
+        (name = "profiles", description = "Social identities of the organization and the brands where each is connected."),
+        (name = "oauth", description = "The networks' redirect target that finishes an authorization."),
         (name = "operations", description = "Liveness, readiness and metrics for operators and load balancers.")
     ),
     components(schemas(Problem, FieldError)),
@@ -76,7 +82,10 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(
             scope("/v1")
                 .configure(organization::configure)
-                .configure(brands::configure),
+                .configure(brands::configure)
+                .configure(accounts::configure)
+                .configure(profiles::configure)
+                .configure(oauth::configure),
         );
 }
 

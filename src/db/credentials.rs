@@ -124,3 +124,17 @@ pub fn find_credential(conn: &mut DbConnection, org: &str, id: &str) -> Result<O
         .first(conn)
         .optional()?)
 }
+
+/// Deletes a credential (its secrets go with the row).
+pub fn delete_credential(conn: &mut DbConnection, id: &str) -> Result<()> {
+    diesel::delete(c::credentials.filter(c::id.eq(id))).execute(conn)?;
+    Ok(())
+}
+
+/// Credentials of the organization with ids in `ids`.
+pub fn list_credentials(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<Credential>> {
+    Ok(c::credentials
+        .filter(c::id.eq_any(ids))
+        .select(Credential::as_select())
+        .load(conn)?)
+}

@@ -2,10 +2,12 @@
 //! embedded migrations of both backends, and the one helper through which
 //! handlers run blocking database work.
 
+pub mod accounts;
 pub mod audit;
 pub mod brands;
 pub mod credentials;
 pub mod models;
+pub mod oauth_states;
 pub mod organizations;
 pub mod profiles;
 pub mod rotation;

@@ -109,3 +109,67 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
     pub created_at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::accounts)]
+pub struct Account {
+    pub id: String,
+    pub organization_id: String,
+    pub brand_id: String,
+    pub profile_id: String,
+    pub credential_id: Option<String>,
+    pub enabled: bool,
+    pub connected_at: NaiveDateTime,
+    pub last_renewed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// The non-secret part of a credential: what status, listings and renewal
+/// planning need, never a ciphertext.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = credentials)]
+pub struct CredentialState {
+    pub id: String,
+    pub network: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub status_changed_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub refresh_expires_at: Option<NaiveDateTime>,
+    pub refresh_token_key_id: Option<String>,
+    pub scopes: String,
+    pub issued_at: NaiveDateTime,
+    pub last_refreshed_at: Option<NaiveDateTime>,
+    pub version: i64,
+}
+
+#[derive(Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::oauth_states)]
+pub struct OAuthState {
+    pub id: String,
+    pub state_hash: String,
+    pub organization_id: String,
+    pub brand_id: String,
+    pub account_id: Option<String>,
+    pub network: String,
+    pub purpose: String,
+    pub pkce_verifier: Vec<u8>,
+    pub pkce_verifier_key_id: String,
+    pub return_url: Option<String>,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub expires_at: NaiveDateTime,
+    pub consumed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+impl std::fmt::Debug for OAuthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthState")
+            .field("id", &self.id)
+            .field("network", &self.network)
+            .field("purpose", &self.purpose)
+            .finish_non_exhaustive()
+    }
+}

@@ -20,3 +20,80 @@ pub fn find_profile(conn: &mut DbConnection, org: &str, id: &str) -> Result<Opti
         .first(conn)
         .optional()?)
 }
+
+pub fn find_profile_by_identity(
+    conn: &mut DbConnection,
+    org: &str,
+    network: &str,
+    external_id: &str,
+) -> Result<Option<Profile>> {
+    Ok(p::profiles
+        .filter(p::organization_id.eq(org))
+        .filter(p::network.eq(network))
+        .filter(p::external_id.eq(external_id))
+        .select(Profile::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Refreshes what the network says about the identity.
+pub fn update_profile_identity(
+    conn: &mut DbConnection,
+    id: &str,
+    handle: &str,
+    display_name: Option<&str>,
+    avatar_url: Option<&str>,
+    now: chrono::NaiveDateTime,
+) -> Result<()> {
+    diesel::update(p::profiles.filter(p::id.eq(id)))
+        .set((
+            p::handle.eq(handle),
+            p::display_name.eq(display_name),
+            p::avatar_url.eq(avatar_url),
+            p::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn list_profiles(
+    conn: &mut DbConnection,
+    org: &str,
+    network: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Profile>> {
+    let mut query = p::profiles
+        .filter(p::organization_id.eq(org.to_string()))
+        .select(Profile::as_select())
+        .order(p::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(network) = network {
+        query = query.filter(p::network.eq(network.to_string()));
+    }
+    if let Some(after) = after {
+        query = query.filter(p::id.gt(after.to_string()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// `(profile_id, account_id, brand_id, brand_name, enabled)`.
+pub type Membership = (String, String, String, String, bool);
+
+/// Where the given profiles are connected.
+pub fn list_brand_memberships(
+    conn: &mut DbConnection,
+    org: &str,
+    profile_ids: &[String],
+) -> Result<Vec<Membership>> {
+    use super::schema::accounts::dsl as a;
+    use super::schema::brands::dsl as b;
+    Ok(a::accounts
+        .inner_join(b::brands)
+        .filter(a::organization_id.eq(org))
+        .filter(a::profile_id.eq_any(profile_ids))
+        .select((a::profile_id, a::id, b::id, b::name, a::enabled))
+        .order((a::profile_id.asc(), b::name.asc()))
+        .load(conn)?)
+}

@@ -3,12 +3,16 @@
 
 pub mod pagination;
 pub mod plan;
+pub mod propagation;
+pub mod token_status;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// Timestamps are stored as UTC without zone; these two functions are the only
 /// place that conversion happens.
 pub fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
+    // Microseconds: PostgreSQL's resolution, so both backends store the same value.
+    let t = DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t);
     t.naive_utc()
 }
 

@@ -16,6 +16,8 @@ use tokenwarden::db::Pool;
 use tokenwarden::startup::{AppParts, Application};
 
 pub const PG_ENV: &str = "TOKENWARDEN_TEST_POSTGRES_URL";
+/// The front end's return URL prefix the test instances allow.
+pub const RETURN_URL: &str = "https://app.example.test/after-oauth";
 pub const HS256_SECRET: &str = "test-secret-0123456789-0123456789-0123456789";
 pub const ALL_SCOPES: &str =
     "accounts:read accounts:write accounts:import tokens:renew tokens:read org:admin";
@@ -144,6 +146,13 @@ impl TestApp {
         };
         let keys = KeyRing::generate_entry();
         let mut settings = test_settings(dir.path(), &database_url, &keys);
+        // Bind first: the public URL (and so the OAuth callback URLs) needs the port.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        settings.bind = format!("127.0.0.1:{port}");
+        settings.public_url = Some(url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap());
+        settings.sandbox = true;
+        settings.return_urls = vec![RETURN_URL.to_string()];
         adjust(&mut settings);
         let settings = Arc::new(settings);
         let for_prepare = settings.clone();
@@ -151,7 +160,8 @@ impl TestApp {
             .await
             .unwrap()
             .expect("application parts");
-        let app = Application::with_parts(settings.clone(), parts.clone()).expect("bind");
+        let app =
+            Application::with_listener(settings.clone(), parts.clone(), listener).expect("serve");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let minter = TokenMinter::new(

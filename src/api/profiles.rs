@@ -1,0 +1,201 @@
+//! `/v1/profiles`: the organization's social identities and the brands where
+//! each is connected.
+
+use std::collections::HashMap;
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::accounts::{parse_id, resolve_page};
+use super::extractors::query_validation_error;
+use crate::auth::{Principal, Scope};
+use crate::db::{self, models};
+use crate::domain::from_db_time;
+use crate::domain::pagination::split_page;
+use crate::error::Error;
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(list_profiles).service(get_profile);
+}
+
+/// One brand where the profile is connected.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileBrand {
+    pub brand_id: Uuid,
+    pub brand_name: String,
+    pub account_id: Uuid,
+    /// Whether the account is enabled in that brand.
+    pub enabled: bool,
+}
+
+/// A social identity of the organization: `(network, external_id)` is unique.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Profile {
+    pub id: Uuid,
+    #[schema(example = "x")]
+    pub network: String,
+    /// The network's id of the identity.
+    pub external_id: String,
+    #[schema(example = "@northwindcoffee")]
+    pub handle: String,
+    pub display_name: Option<String>,
+    #[schema(format = "uri")]
+    pub avatar_url: Option<String>,
+    /// The brands where this profile is connected; `enabled_in` counts the enabled ones.
+    pub brands: Vec<ProfileBrand>,
+    /// How many brands have this profile enabled.
+    #[schema(minimum = 0)]
+    pub enabled_in: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A page of profiles.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfilePage {
+    pub data: Vec<Profile>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters and pagination of the profile list.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProfileQuery {
+    /// Only profiles of this network.
+    #[validate(length(min = 1, max = 64))]
+    #[param(min_length = 1, max_length = 64)]
+    pub network: Option<String>,
+    /// Items per page, 1–100 (default 25).
+    #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100, default = 25)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 200)]
+    pub cursor: Option<String>,
+}
+
+fn assemble(
+    profiles: Vec<models::Profile>,
+    memberships: Vec<(String, String, String, String, bool)>,
+) -> Result<Vec<Profile>, Error> {
+    let mut by_profile: HashMap<String, Vec<ProfileBrand>> = HashMap::new();
+    for (profile_id, account_id, brand_id, brand_name, enabled) in memberships {
+        by_profile
+            .entry(profile_id)
+            .or_default()
+            .push(ProfileBrand {
+                brand_id: parse_id(&brand_id)?,
+                brand_name,
+                account_id: parse_id(&account_id)?,
+                enabled,
+            });
+    }
+    profiles
+        .into_iter()
+        .map(|p| {
+            let brands = by_profile.remove(&p.id).unwrap_or_default();
+            Ok(Profile {
+                id: parse_id(&p.id)?,
+                enabled_in: u32::try_from(brands.iter().filter(|b| b.enabled).count())
+                    .unwrap_or(u32::MAX),
+                brands,
+                network: p.network,
+                external_id: p.external_id,
+                handle: p.handle,
+                display_name: p.display_name,
+                avatar_url: p.avatar_url,
+                created_at: from_db_time(p.created_at),
+                updated_at: from_db_time(p.updated_at),
+            })
+        })
+        .collect()
+}
+
+/// List profiles
+///
+/// The organization's social identities, each with the brands where it is
+/// connected and whether it is enabled there. Needs `accounts:read`.
+#[utoipa::path(
+    operation_id = "list_profiles",
+    tag = "profiles",
+    params(ProfileQuery),
+    responses(
+        (status = 200, description = "A page of profiles, oldest first.", body = ProfilePage),
+        (status = 400, description = "Malformed query string."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `accounts:read` scope."),
+        (status = 422, description = "A filter or pagination parameter is invalid.")
+    )
+)]
+#[get("/profiles")]
+pub async fn list_profiles(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ProfileQuery>,
+) -> Result<web::Json<ProfilePage>, Error> {
+    principal.require(Scope::AccountsRead)?;
+    query.validate().map_err(query_validation_error)?;
+    let (limit, after) = resolve_page(query.limit, query.cursor.as_deref())?;
+    let org = principal.organization_id().to_string();
+    let network = query.network.clone();
+    let (rows, memberships, next_cursor) = db::run(&state.pool, move |conn| {
+        let rows = db::profiles::list_profiles(
+            conn,
+            &org,
+            network.as_deref(),
+            after.as_deref(),
+            i64::from(limit) + 1,
+        )?;
+        let (rows, next) = split_page(rows, limit, |p| &p.id);
+        let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
+        let memberships = db::profiles::list_brand_memberships(conn, &org, &ids)?;
+        Ok((rows, memberships, next))
+    })
+    .await?;
+    Ok(web::Json(ProfilePage {
+        data: assemble(rows, memberships)?,
+        next_cursor,
+    }))
+}
+
+/// Get a profile
+///
+/// Needs `accounts:read`. Another organization's profile answers 404.
+#[utoipa::path(
+    operation_id = "get_profile",
+    tag = "profiles",
+    params(("profile_id" = Uuid, Path, description = "The profile's id.")),
+    responses(
+        (status = 200, description = "The profile and its brands.", body = Profile),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `accounts:read` scope."),
+        (status = 404, description = "No such profile in the caller's organization.")
+    )
+)]
+#[get("/profiles/{profile_id}")]
+pub async fn get_profile(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<Profile>, Error> {
+    principal.require(Scope::AccountsRead)?;
+    let org = principal.organization_id().to_string();
+    let id = path.into_inner().to_string();
+    let (row, memberships) = db::run(&state.pool, move |conn| {
+        let row = db::profiles::find_profile(conn, &org, &id)?
+            .ok_or_else(|| Error::NotFound(format!("no profile with id {id}")))?;
+        let memberships =
+            db::profiles::list_brand_memberships(conn, &org, std::slice::from_ref(&id))?;
+        Ok((row, memberships))
+    })
+    .await?;
+    let mut profiles = assemble(vec![row], memberships)?;
+    Ok(web::Json(profiles.remove(0)))
+}

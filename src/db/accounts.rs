@@ -1,0 +1,251 @@
+//! Accounts (a profile as connected in one brand), joined with their profile
+//! and the non-secret state of their credential.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::{Account, CredentialState, Profile};
+use super::schema::accounts::dsl as a;
+use super::schema::credentials::dsl as c;
+use super::schema::profiles::dsl as p;
+use super::{DbConnection, MultiBackend};
+use crate::domain::token_status::TokenStatus;
+use crate::error::Result;
+
+pub type AccountRow = (Account, Profile, CredentialState);
+
+type Joined = diesel::dsl::InnerJoinQuerySource<
+    diesel::dsl::InnerJoinQuerySource<a::accounts, p::profiles>,
+    c::credentials,
+>;
+type Predicate =
+    Box<dyn BoxableExpression<Joined, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+/// The SQL form of [`crate::domain::token_status::compute`], so listings
+/// filter by status in the database (and stay index scans).
+fn status_is(status: TokenStatus, now: NaiveDateTime, window_end: NaiveDateTime) -> Predicate {
+    let clock_driven = || c::status.ne_all(["reauth_required", "refresh_failing"]);
+    match status {
+        TokenStatus::Disabled => Box::new(a::enabled.eq(false)),
+        TokenStatus::ReauthRequired => {
+            Box::new(a::enabled.eq(true).and(c::status.eq("reauth_required")))
+        }
+        TokenStatus::Expired => Box::new(
+            a::enabled
+                .eq(true)
+                .and(c::status.ne("reauth_required"))
+                .and(c::expires_at.is_not_null())
+                .and(c::expires_at.assume_not_null().le(now)),
+        ),
+        TokenStatus::RefreshFailing => Box::new(
+            a::enabled
+                .eq(true)
+                .and(c::status.eq("refresh_failing"))
+                .and(
+                    c::expires_at
+                        .is_null()
+                        .or(c::expires_at.assume_not_null().gt(now)),
+                ),
+        ),
+        TokenStatus::Expiring => Box::new(
+            a::enabled
+                .eq(true)
+                .and(clock_driven())
+                .and(c::expires_at.is_not_null())
+                .and(c::expires_at.assume_not_null().gt(now))
+                .and(c::expires_at.assume_not_null().le(window_end)),
+        ),
+        TokenStatus::Active => Box::new(
+            a::enabled.eq(true).and(clock_driven()).and(
+                c::expires_at
+                    .is_null()
+                    .or(c::expires_at.assume_not_null().gt(window_end)),
+            ),
+        ),
+    }
+}
+
+fn any_status(
+    statuses: &[TokenStatus],
+    now: NaiveDateTime,
+    window_end: NaiveDateTime,
+) -> Option<Predicate> {
+    statuses
+        .iter()
+        .map(|s| status_is(*s, now, window_end))
+        .reduce(|acc, next| Box::new(acc.or(next)))
+}
+
+/// Which accounts a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub brand_id: Option<String>,
+    pub network: Option<String>,
+    /// Any of these statuses (empty: all).
+    pub statuses: Vec<TokenStatus>,
+    /// The clock and the organization's warning window's end, for `statuses`.
+    pub now: Option<NaiveDateTime>,
+    pub window_end: Option<NaiveDateTime>,
+}
+
+/// Accounts of the organization matching `filter`, in id order after `after`.
+pub fn list_accounts(
+    conn: &mut DbConnection,
+    org: &str,
+    filter: &AccountFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AccountRow>> {
+    let mut query = a::accounts
+        .inner_join(p::profiles)
+        .inner_join(c::credentials)
+        .filter(a::organization_id.eq(org.to_string()))
+        .select((
+            Account::as_select(),
+            Profile::as_select(),
+            CredentialState::as_select(),
+        ))
+        .order(a::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(brand) = &filter.brand_id {
+        query = query.filter(a::brand_id.eq(brand.clone()));
+    }
+    if let Some(network) = &filter.network {
+        query = query.filter(p::network.eq(network.clone()));
+    }
+    if let (Some(now), Some(window_end)) = (filter.now, filter.window_end)
+        && let Some(predicate) = any_status(&filter.statuses, now, window_end)
+    {
+        query = query.filter(predicate);
+    }
+    if let Some(after) = after {
+        query = query.filter(a::id.gt(after.to_string()));
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn find_account(
+    conn: &mut DbConnection,
+    org: &str,
+    brand: &str,
+    id: &str,
+) -> Result<Option<AccountRow>> {
+    Ok(a::accounts
+        .inner_join(p::profiles)
+        .inner_join(c::credentials)
+        .filter(a::organization_id.eq(org))
+        .filter(a::brand_id.eq(brand))
+        .filter(a::id.eq(id))
+        .select((
+            Account::as_select(),
+            Profile::as_select(),
+            CredentialState::as_select(),
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_account_in_brand_by_profile(
+    conn: &mut DbConnection,
+    brand: &str,
+    profile: &str,
+) -> Result<Option<Account>> {
+    Ok(a::accounts
+        .filter(a::brand_id.eq(brand))
+        .filter(a::profile_id.eq(profile))
+        .select(Account::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Every account of a profile in the organization.
+pub fn list_accounts_of_profile(
+    conn: &mut DbConnection,
+    org: &str,
+    profile: &str,
+) -> Result<Vec<Account>> {
+    Ok(a::accounts
+        .filter(a::organization_id.eq(org))
+        .filter(a::profile_id.eq(profile))
+        .select(Account::as_select())
+        .order(a::id.asc())
+        .load(conn)?)
+}
+
+pub fn insert_account(conn: &mut DbConnection, account: &Account) -> Result<()> {
+    diesel::insert_into(a::accounts)
+        .values(account)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Points an account at a (fresh) credential.
+pub fn set_account_credential(
+    conn: &mut DbConnection,
+    id: &str,
+    credential: &str,
+    now: NaiveDateTime,
+    reconnected: bool,
+) -> Result<()> {
+    let target = a::accounts.filter(a::id.eq(id));
+    if reconnected {
+        diesel::update(target)
+            .set((
+                a::credential_id.eq(Some(credential)),
+                a::last_renewed_at.eq(Some(now)),
+                a::connected_at.eq(now),
+                a::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set((
+                a::credential_id.eq(Some(credential)),
+                a::last_renewed_at.eq(Some(now)),
+                a::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Marks accounts renewed (their shared credential was refreshed in place).
+pub fn touch_renewed(
+    conn: &mut DbConnection,
+    credential: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<String>> {
+    let ids: Vec<String> = a::accounts
+        .filter(a::credential_id.eq(credential))
+        .select(a::id)
+        .load(conn)?;
+    diesel::update(a::accounts.filter(a::credential_id.eq(credential)))
+        .set((a::last_renewed_at.eq(Some(now)), a::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(ids)
+}
+
+pub fn set_account_enabled(
+    conn: &mut DbConnection,
+    id: &str,
+    enabled: bool,
+    now: NaiveDateTime,
+) -> Result<()> {
+    diesel::update(a::accounts.filter(a::id.eq(id)))
+        .set((a::enabled.eq(enabled), a::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete_account(conn: &mut DbConnection, id: &str) -> Result<()> {
+    diesel::delete(a::accounts.filter(a::id.eq(id))).execute(conn)?;
+    Ok(())
+}
+
+pub fn count_accounts_using_credential(conn: &mut DbConnection, credential: &str) -> Result<i64> {
+    Ok(a::accounts
+        .filter(a::credential_id.eq(credential))
+        .count()
+        .get_result(conn)?)
+}

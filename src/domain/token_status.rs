@@ -1,0 +1,180 @@
+//! Token status, computed against the clock (SPEC §1). What the database
+//! stores is what the network last said (`active`, `reauth_required`,
+//! `refresh_failing`); `expiring` and `expired` follow from `expires_at` and
+//! the organization's warning window at the moment of the request, so every
+//! answer is right without waiting for a background job.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The status of an account's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    /// Valid and not expiring within the warning window.
+    Active,
+    /// Valid, but expires within the organization's warning window.
+    Expiring,
+    /// `expires_at` has passed.
+    Expired,
+    /// The network refused the grant (revoked, `invalid_grant`, password changed, no refresh possible): the owner must re-authorize.
+    ReauthRequired,
+    /// Refreshes keep failing transiently while the token is still valid.
+    RefreshFailing,
+    /// The account is disabled in this brand.
+    Disabled,
+}
+
+impl TokenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "active",
+            TokenStatus::Expiring => "expiring",
+            TokenStatus::Expired => "expired",
+            TokenStatus::ReauthRequired => "reauth_required",
+            TokenStatus::RefreshFailing => "refresh_failing",
+            TokenStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenStatus> {
+        [
+            TokenStatus::Active,
+            TokenStatus::Expiring,
+            TokenStatus::Expired,
+            TokenStatus::ReauthRequired,
+            TokenStatus::RefreshFailing,
+            TokenStatus::Disabled,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+
+    /// `expired` or `reauth_required`: what the "Expired Tokens" dropdown lists.
+    pub fn needs_renewal(self) -> bool {
+        matches!(self, TokenStatus::Expired | TokenStatus::ReauthRequired)
+    }
+}
+
+/// What the stored credential says, for [`compute`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoredState<'a> {
+    /// The stored status column (`None` when the account has no credential).
+    pub status: Option<&'a str>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The status of an account at `now`.
+pub fn compute(
+    enabled: bool,
+    stored: StoredState<'_>,
+    now: DateTime<Utc>,
+    warning_window: Duration,
+) -> TokenStatus {
+    if !enabled {
+        return TokenStatus::Disabled;
+    }
+    let Some(status) = stored.status else {
+        return TokenStatus::ReauthRequired;
+    };
+    if status == "reauth_required" {
+        return TokenStatus::ReauthRequired;
+    }
+    if let Some(expires_at) = stored.expires_at {
+        if expires_at <= now {
+            return TokenStatus::Expired;
+        }
+        if status == "refresh_failing" {
+            return TokenStatus::RefreshFailing;
+        }
+        if expires_at <= now + warning_window {
+            return TokenStatus::Expiring;
+        }
+    } else if status == "refresh_failing" {
+        return TokenStatus::RefreshFailing;
+    }
+    TokenStatus::Active
+}
+
+/// What stops working while an account needs renewal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockedCapability {
+    /// Scheduled posts do not publish.
+    Publishing,
+    /// New inbox items do not arrive.
+    Inbox,
+    /// Reports cannot be generated.
+    Analytics,
+}
+
+pub fn blocked(status: TokenStatus) -> Vec<BlockedCapability> {
+    if status.needs_renewal() {
+        vec![
+            BlockedCapability::Publishing,
+            BlockedCapability::Inbox,
+            BlockedCapability::Analytics,
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_follows_the_clock_and_the_network() {
+        let now = Utc::now();
+        let window = Duration::days(7);
+        let at = |d: i64, status: &'static str| StoredState {
+            status: Some(status),
+            expires_at: Some(now + Duration::days(d)),
+        };
+        assert_eq!(
+            compute(true, at(30, "active"), now, window),
+            TokenStatus::Active
+        );
+        assert_eq!(
+            compute(true, at(3, "active"), now, window),
+            TokenStatus::Expiring
+        );
+        assert_eq!(
+            compute(true, at(-1, "active"), now, window),
+            TokenStatus::Expired
+        );
+        assert_eq!(
+            compute(true, at(30, "reauth_required"), now, window),
+            TokenStatus::ReauthRequired
+        );
+        assert_eq!(
+            compute(true, at(30, "refresh_failing"), now, window),
+            TokenStatus::RefreshFailing
+        );
+        assert_eq!(
+            compute(true, at(-1, "refresh_failing"), now, window),
+            TokenStatus::Expired
+        );
+        assert_eq!(
+            compute(false, at(-1, "active"), now, window),
+            TokenStatus::Disabled
+        );
+        assert_eq!(
+            compute(
+                true,
+                StoredState {
+                    status: None,
+                    expires_at: None
+                },
+                now,
+                window
+            ),
+            TokenStatus::ReauthRequired
+        );
+        assert!(
+            blocked(TokenStatus::Expired).len() == 3 && blocked(TokenStatus::Expiring).is_empty()
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! Use cases that combine the database and the networks: starting and
+//! finishing an authorization, applying a fresh grant (with propagation),
+//! importing a grant, disconnecting. No HTTP here; handlers call these.
+//!
+//! The rule for every flow: network calls happen with no database connection
+//! held; each database step is one short transaction through `db::run`.
+
+pub mod grants;
+pub mod oauth;
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::error::{Error, UpstreamKind};
+use crate::providers::{Provider, ProviderError, TransientKind};
+
+/// Maps a network failure that is not a verdict on the grant to 502/503/504.
+pub fn upstream_error(network: &str, error: &ProviderError) -> Error {
+    let (kind, default_retry) = match error {
+        ProviderError::Transient { kind, .. } => match kind {
+            TransientKind::Timeout => (UpstreamKind::Timeout, 5),
+            TransientKind::RateLimited => (UpstreamKind::Unavailable, 30),
+            TransientKind::Unavailable(503) => (UpstreamKind::Unavailable, 10),
+            TransientKind::Unavailable(_) | TransientKind::Malformed | TransientKind::Connect => {
+                (UpstreamKind::BadGateway, 10)
+            }
+        },
+        ProviderError::Rejected { .. } | ProviderError::ReauthRequired { .. } => {
+            (UpstreamKind::BadGateway, 60)
+        }
+    };
+    Error::Upstream {
+        network: network.to_string(),
+        kind,
+        detail: error.to_string(),
+        retry_after: error
+            .retry_after()
+            .unwrap_or(Duration::from_secs(default_retry)),
+    }
+}
+
+/// A credential removed from the database whose grant should be revoked at
+/// the network after the transaction committed.
+pub struct Orphan {
+    pub credential_id: String,
+    pub network: String,
+    /// The refresh token when there was one (revoking it ends the grant), else the access token.
+    pub token: SecretString,
+}
+
+impl std::fmt::Debug for Orphan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Orphan")
+            .field("credential_id", &self.credential_id)
+            .field("network", &self.network)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Revokes orphaned grants at their networks: best effort, after commit,
+/// each failure logged and nothing retried (the grant is already gone here).
+pub async fn revoke_orphans(providers: &crate::providers::ProviderRegistry, orphans: Vec<Orphan>) {
+    for orphan in orphans {
+        let Some(provider) = providers.get(&orphan.network) else {
+            tracing::warn!(credential = %orphan.credential_id, network = %orphan.network,
+                "cannot revoke: network no longer configured");
+            continue;
+        };
+        revoke_one(provider.as_ref(), &orphan).await;
+    }
+}
+
+async fn revoke_one(provider: &dyn Provider, orphan: &Orphan) {
+    if !provider.supports_revocation() {
+        tracing::info!(credential = %orphan.credential_id, network = %orphan.network,
+            "network has no revocation; grant dropped");
+        return;
+    }
+    match provider.revoke(&orphan.token).await {
+        Ok(()) => tracing::info!(credential = %orphan.credential_id, network = %orphan.network,
+            "revoked replaced grant at the network"),
+        Err(error) => tracing::warn!(credential = %orphan.credential_id, network = %orphan.network,
+            code = %error.code(), "revocation failed (best effort)"),
+    }
+}

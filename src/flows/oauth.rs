@@ -1,0 +1,382 @@
+//! Authorization round trips (rule 6): a `state` of 256 random bits stored
+//! hashed, single use, ten minutes, bound to the organization, brand, account,
+//! network, PKCE verifier (sealed) and return URL; the callback checks it all,
+//! exchanges the code, reads the identity and stores the grant.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::grants::{FreshGrant, GrantApplied, GrantSource, apply_fresh_grant};
+use super::{revoke_orphans, upstream_error};
+use crate::crypto::Binding;
+use crate::db::models::OAuthState;
+use crate::db::rotation::PKCE_VERIFIER_FIELD;
+use crate::db::{self, oauth_states};
+use crate::domain::{new_id, now, to_db_time};
+use crate::error::{Error, FieldError, Result, current_request_id};
+use crate::providers::{ProviderError, new_pkce_verifier, pkce_challenge_s256};
+use crate::startup::AppState;
+
+pub const STATE_TTL_MINUTES: i64 = 10;
+
+/// Why an authorization is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Connect a profile to a brand (new account, or reconnect in place).
+    Connect,
+    /// Renew an existing account's grant; the identity must be its profile.
+    Renew,
+    /// Renew through a reconnect link opened by the profile's owner.
+    ReconnectLink,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Connect => "connect",
+            Purpose::Renew => "renew",
+            Purpose::ReconnectLink => "reconnect_link",
+        }
+    }
+}
+
+pub struct StartRequest<'a> {
+    pub organization_id: &'a str,
+    pub brand_id: &'a str,
+    pub account_id: Option<&'a str>,
+    pub network: &'a str,
+    pub purpose: Purpose,
+    pub return_url: Option<&'a str>,
+    pub actor: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub authorization_url: Url,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub fn hash_state(state: &str) -> String {
+    let digest = Sha256::digest(state.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a front end's return URL against the allow-list.
+pub fn check_return_url(app: &AppState, return_url: Option<&str>) -> Result<Option<Url>> {
+    let Some(raw) = return_url else {
+        return Ok(None);
+    };
+    let refuse = |detail: &str| Error::Validation(vec![FieldError::body("/return_url", detail)]);
+    let url = Url::parse(raw).map_err(|_| refuse("must be an absolute URL"))?;
+    if !app.settings.return_url_allowed(&url) {
+        return Err(refuse("is not in the configured allow-list of return URLs"));
+    }
+    Ok(Some(url))
+}
+
+/// Creates the single-use state and answers the network's authorization URL.
+pub async fn start(app: &AppState, request: StartRequest<'_>) -> Result<Started> {
+    let provider = app.providers.get(request.network).ok_or_else(|| {
+        Error::Validation(vec![FieldError::body(
+            "/network",
+            format!("no network named {:?} is configured", request.network),
+        )])
+    })?;
+    let return_url = check_return_url(app, request.return_url)?;
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let state = URL_SAFE_NO_PAD.encode(raw);
+    let verifier = new_pkce_verifier();
+    let id = new_id();
+    let sealed = app.keys.encrypt(
+        verifier.as_bytes(),
+        Binding {
+            record_id: &id,
+            field: PKCE_VERIFIER_FIELD,
+        },
+    );
+    let created = now();
+    let expires_at = created + Duration::minutes(STATE_TTL_MINUTES);
+    let row = OAuthState {
+        id,
+        state_hash: hash_state(&state),
+        organization_id: request.organization_id.into(),
+        brand_id: request.brand_id.into(),
+        account_id: request.account_id.map(Into::into),
+        network: request.network.into(),
+        purpose: request.purpose.as_str().into(),
+        pkce_verifier: sealed.bytes,
+        pkce_verifier_key_id: sealed.key_id,
+        return_url: return_url.map(|u| u.to_string()),
+        actor: request.actor.into(),
+        request_id: current_request_id(),
+        expires_at: to_db_time(expires_at),
+        consumed_at: None,
+        created_at: to_db_time(created),
+    };
+    db::run(&app.pool, move |conn| {
+        oauth_states::insert_oauth_state(conn, &row)
+    })
+    .await?;
+    Ok(Started {
+        authorization_url: provider.authorization_url(&state, &pkce_challenge_s256(&verifier)),
+        expires_at,
+    })
+}
+
+/// The query of a network's redirect to the callback.
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    /// The authorization code (on success).
+    #[param(max_length = 4096)]
+    pub code: Option<String>,
+    /// The `state` tokenwarden gave the network.
+    #[param(max_length = 512)]
+    pub state: Option<String>,
+    /// The network's error code (e.g. `access_denied`).
+    #[param(max_length = 200)]
+    pub error: Option<String>,
+    /// The network's error text.
+    #[param(max_length = 2000)]
+    pub error_description: Option<String>,
+}
+
+/// A finished callback.
+#[derive(Debug)]
+pub struct Completed {
+    pub organization_id: String,
+    pub brand_id: String,
+    pub purpose: Purpose,
+    pub return_url: Option<Url>,
+    pub applied: GrantApplied,
+}
+
+/// A failed callback: the return URL to send the browser to (when the state
+/// named one), a machine-readable reason, and the problem to answer otherwise.
+#[derive(Debug)]
+pub struct Failed {
+    pub return_url: Option<Url>,
+    pub reason: &'static str,
+    pub error: Error,
+}
+
+fn fail(return_url: Option<&Url>, reason: &'static str, error: Error) -> Failed {
+    Failed {
+        return_url: return_url.cloned(),
+        reason,
+        error,
+    }
+}
+
+/// Finishes an authorization. Everything before the grant is stored changes
+/// nothing but the state's single use.
+pub async fn complete(
+    app: &AppState,
+    network: &str,
+    query: CallbackQuery,
+) -> std::result::Result<Completed, Failed> {
+    let Some(state) = query
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 512)
+    else {
+        return Err(fail(
+            None,
+            "invalid_state",
+            Error::InvalidState("the callback has no state".into()),
+        ));
+    };
+    let hash = hash_state(state);
+    let row = db::run(&app.pool, move |conn| {
+        oauth_states::find_oauth_state_by_hash(conn, &hash)
+    })
+    .await
+    .map_err(|e| fail(None, "server_error", e))?
+    .ok_or_else(|| {
+        fail(
+            None,
+            "invalid_state",
+            Error::InvalidState("unknown state: start the authorization again".into()),
+        )
+    })?;
+    let return_url = row.return_url.as_deref().and_then(|u| Url::parse(u).ok());
+    let return_url = return_url.as_ref();
+    if row.network != network {
+        return Err(fail(
+            return_url,
+            "network_mismatch",
+            Error::InvalidState(format!(
+                "this state was issued for another network than {network:?}"
+            )),
+        ));
+    }
+    let purpose = match row.purpose.as_str() {
+        "renew" => Purpose::Renew,
+        "reconnect_link" => Purpose::ReconnectLink,
+        _ => Purpose::Connect,
+    };
+    let (id, consumed_before, at) = (row.id.clone(), row.consumed_at.is_some(), to_db_time(now()));
+    let consumed = db::run(&app.pool, move |conn| {
+        oauth_states::consume_oauth_state(conn, &id, at)
+    })
+    .await
+    .map_err(|e| fail(return_url, "server_error", e))?;
+    if !consumed {
+        return Err(if consumed_before || row.consumed_at.is_some() {
+            fail(
+                return_url,
+                "state_used",
+                Error::InvalidState("this state was already used".into()),
+            )
+        } else {
+            fail(
+                return_url,
+                "state_expired",
+                Error::InvalidState("this state expired: start the authorization again".into()),
+            )
+        });
+    }
+    if let Some(error) = query.error.as_deref() {
+        let reason = if error == "access_denied" {
+            "access_denied"
+        } else {
+            "network_error"
+        };
+        return Err(fail(
+            return_url,
+            reason,
+            Error::GrantRejected(format!(
+                "the network answered {error:?}; nothing was changed"
+            )),
+        ));
+    }
+    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
+        return Err(fail(
+            return_url,
+            "missing_code",
+            Error::BadRequest("the callback has no code".into()),
+        ));
+    };
+    let provider = app.providers.get(network).ok_or_else(|| {
+        fail(
+            return_url,
+            "network_unavailable",
+            Error::NotFound(format!("no network named {network:?} is configured")),
+        )
+    })?;
+    let verifier = app
+        .keys
+        .decrypt(
+            &row.pkce_verifier_key_id,
+            &row.pkce_verifier,
+            Binding {
+                record_id: &row.id,
+                field: PKCE_VERIFIER_FIELD,
+            },
+        )
+        .map_err(|e| {
+            fail(
+                return_url,
+                "server_error",
+                Error::internal(format!("oauth state {}: {e}", row.id)),
+            )
+        })?;
+    let verifier = String::from_utf8_lossy(&verifier).to_string();
+
+    // Network calls: no database connection is held here.
+    let tokens = provider
+        .exchange_code(code, &verifier)
+        .await
+        .map_err(|e| exchange_failure(return_url, network, &e))?;
+    let identity = provider
+        .identity(&tokens.access_token)
+        .await
+        .map_err(|e| exchange_failure(return_url, network, &e))?;
+
+    let keys = app.keys.clone();
+    let org = row.organization_id.clone();
+    let brand = row.brand_id.clone();
+    let network_name = network.to_string();
+    let expected = row.account_id.clone();
+    let actor = row.actor.clone();
+    let applied = db::run(&app.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            apply_fresh_grant(
+                conn,
+                &keys,
+                FreshGrant {
+                    organization_id: &org,
+                    brand_id: &brand,
+                    network: &network_name,
+                    identity: &identity,
+                    tokens: &tokens,
+                    actor: &actor,
+                    source: if expected.is_some() {
+                        GrantSource::Reauthorize
+                    } else {
+                        GrantSource::Connect
+                    },
+                    expected_account: expected.as_deref(),
+                },
+                now(),
+            )
+        })
+    })
+    .await
+    .map_err(|e| match e {
+        Error::IdentityMismatch(_) => fail(return_url, "identity_mismatch", e),
+        Error::NotFound(_) => fail(return_url, "account_gone", e),
+        other => fail(return_url, "server_error", other),
+    })?;
+    let mut applied = applied;
+    revoke_orphans(&app.providers, std::mem::take(&mut applied.orphans)).await;
+    tracing::info!(
+        account = %applied.account_id,
+        network = %network,
+        created = applied.created,
+        propagated = applied.propagated.len(),
+        "authorization completed"
+    );
+    Ok(Completed {
+        organization_id: row.organization_id,
+        brand_id: row.brand_id,
+        purpose,
+        return_url: return_url.cloned(),
+        applied,
+    })
+}
+
+fn exchange_failure(return_url: Option<&Url>, network: &str, error: &ProviderError) -> Failed {
+    match error {
+        ProviderError::ReauthRequired { .. } | ProviderError::Rejected { .. } => fail(
+            return_url,
+            "exchange_failed",
+            Error::GrantRejected(format!(
+                "{network} refused the authorization: {}",
+                error.code()
+            )),
+        ),
+        ProviderError::Transient { .. } => fail(
+            return_url,
+            "network_unavailable",
+            upstream_error(network, error),
+        ),
+    }
+}
+
+/// `return_url` with the outcome added to its query.
+pub fn outcome_url(base: &Url, pairs: &[(&str, &str)]) -> Url {
+    let mut url = base.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+    }
+    url
+}
