@@ -247,9 +247,15 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
+    // The request id lives in a task-local; carry it onto the blocking thread
+    // so audit rows written there record it.
+    let request_id = crate::error::current_request_id();
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
-        f(&mut conn)
+        match request_id {
+            Some(id) => crate::error::REQUEST_ID.sync_scope(id, || f(&mut conn)),
+            None => f(&mut conn),
+        }
     })
     .await
     .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?

@@ -57,6 +57,41 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Every log line any test instance writes (one global subscriber per test
+/// binary), so tests can search them for leaked secrets.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<std::sync::Mutex<Vec<u8>>> {
+    static BUFFER: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    BUFFER.get_or_init(|| {
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = LogWriter(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_env_filter("tokenwarden=trace,actix_web=info")
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        buffer
+    })
+}
+
+#[derive(Clone)]
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub fn postgres_enabled() -> bool {
     std::env::var(PG_ENV).is_ok_and(|v| !v.is_empty())
 }
@@ -131,6 +166,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        log_buffer();
         let dir = tempfile::tempdir().expect("temp dir");
         let pg = match backend {
             Backend::Sqlite => None,
@@ -248,6 +284,84 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    pub fn sandbox(&self) -> &tokenwarden::providers::sandbox::SandboxState {
+        self.parts
+            .sandbox
+            .as_ref()
+            .expect("sandbox enabled in tests")
+    }
+
+    /// Starts an authorization for `network` in `brand`; returns the authorization URL.
+    pub async fn start_connect(
+        &self,
+        token: &str,
+        brand: &str,
+        network: &str,
+        return_url: Option<&str>,
+    ) -> String {
+        let mut body = json!({ "network": network });
+        if let Some(url) = return_url {
+            body["return_url"] = json!(url);
+        }
+        let response = self
+            .client
+            .post(self.url(&format!("/v1/brands/{brand}/accounts/connect")))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "connect");
+        let body: Value = response.json().await.unwrap();
+        body["authorization_url"].as_str().unwrap().to_string()
+    }
+
+    /// Approves at the sandbox as `subject`; returns the callback URL it redirects to.
+    pub async fn approve_at_sandbox(&self, authorization_url: &str, subject: &str) -> String {
+        let response = self
+            .client
+            .get(format!("{authorization_url}&auto_approve={subject}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "sandbox approval");
+        response.headers()["location"].to_str().unwrap().to_string()
+    }
+
+    /// The whole round trip against the sandbox; returns the callback's answer.
+    pub async fn connect_sandbox(&self, brand: &str, subject: &str) -> Value {
+        let token = self.admin_token();
+        let url = self.start_connect(&token, brand, "sandbox", None).await;
+        let callback = self.approve_at_sandbox(&url, subject).await;
+        let response = self.client.get(callback).send().await.unwrap();
+        assert_eq!(response.status(), 200, "callback");
+        response.json().await.unwrap()
+    }
+
+    pub async fn new_brand(&self, name: &str) -> String {
+        let response = self.create_brand(&self.admin_token(), name).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Row counts `(profiles, accounts, credentials)` of every organization.
+    pub async fn counts(&self) -> (i64, i64, i64) {
+        use diesel::QueryDsl;
+        use tokenwarden::db::schema::{accounts, credentials, profiles};
+        let pool = self.pool().clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().unwrap();
+            (
+                profiles::table.count().get_result(&mut conn).unwrap(),
+                accounts::table.count().get_result(&mut conn).unwrap(),
+                credentials::table.count().get_result(&mut conn).unwrap(),
+            )
+        })
+        .await
+        .unwrap()
     }
 
     pub fn sqlite_file(&self) -> Option<PathBuf> {

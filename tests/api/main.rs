@@ -1,6 +1,7 @@
 //! The one integration-test binary. Every storage test runs on SQLite and,
 //! with TOKENWARDEN_TEST_POSTGRES_URL set, on PostgreSQL.
 
+mod accounts;
 mod auth;
 mod brands;
 mod cli;

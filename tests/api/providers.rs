@@ -19,20 +19,25 @@ use url::Url;
 
 // ------------------------------------------------------------------ harness
 
-/// Start an actix server on 127.0.0.1 with an ephemeral port; returns its base URL.
-fn start<F>(configure: F) -> Url
+/// Start an actix server on 127.0.0.1 with an ephemeral port, on its own
+/// thread and actix system (so any test runtime can use it); returns its base URL.
+pub fn start<F>(configure: F) -> Url
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = HttpServer::new(move || App::new().configure(configure.clone()))
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
-    actix_web::rt::spawn(server);
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(move || App::new().configure(configure.clone()))
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .expect("listen")
+                .run()
+                .await
+        })
+    });
     Url::parse(&format!("http://{addr}")).expect("url")
 }
 
@@ -131,7 +136,7 @@ impl Sandbox {
 
 /// A scriptable fake network: canned answers per path, every request recorded.
 #[derive(Clone, Default)]
-struct Fake {
+pub struct Fake {
     inner: Arc<Mutex<FakeInner>>,
 }
 
@@ -148,16 +153,16 @@ struct Canned {
 }
 
 #[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    query: HashMap<String, String>,
-    form: HashMap<String, String>,
-    authorization: Option<String>,
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub form: HashMap<String, String>,
+    pub authorization: Option<String>,
 }
 
 impl Fake {
-    fn on(&self, path: &str, status: u16, body: serde_json::Value) -> &Self {
+    pub fn on(&self, path: &str, status: u16, body: serde_json::Value) -> &Self {
         self.on_raw(path, status, &[], &body.to_string())
     }
 
@@ -183,11 +188,11 @@ impl Fake {
         self.inner.lock().unwrap().seen.clone()
     }
 
-    fn seen_on(&self, path: &str) -> Vec<Seen> {
+    pub fn seen_on(&self, path: &str) -> Vec<Seen> {
         self.seen().into_iter().filter(|s| s.path == path).collect()
     }
 
-    fn start(&self) -> Url {
+    pub fn start(&self) -> Url {
         let me = self.clone();
         start(move |cfg| {
             let me = me.clone();
@@ -1132,19 +1137,6 @@ async fn redirects_are_not_followed_and_bodies_are_capped() {
     );
 }
 
-#[derive(Clone, Default)]
-struct LogBuf(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[actix_web::test]
 async fn outbound_log_lines_never_contain_tokens() {
     let fake = Fake::default();
@@ -1155,16 +1147,9 @@ async fn outbound_log_lines_never_contain_tokens() {
         &HttpSettings::default(),
         |_| {},
     );
-    let buf = LogBuf::default();
-    let writer = buf.clone();
-    // Global (a thread-local default races with other tests over tracing's callsite cache);
-    // the other tests' outbound lines land here too and must not leak either.
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("tokenwarden=trace")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("only this test sets it");
+    // The binary's one global subscriber captures every test's lines; the
+    // other tests' outbound lines are searched too and must not leak either.
+    crate::helpers::captured_logs();
     fake.on(
         "/token",
         200,
@@ -1178,7 +1163,7 @@ async fn outbound_log_lines_never_contain_tokens() {
     );
     let e = fb.identity(&secret("EAA-old-secret")).await.unwrap_err();
     assert_transient(&e, TransientKind::Unavailable(500));
-    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let logs = crate::helpers::captured_logs();
     assert!(
         logs.contains("outbound request") && logs.contains("fb_exchange_token=REDACTED"),
         "{logs}"
