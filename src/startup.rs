@@ -18,16 +18,22 @@ use crate::config::Settings;
 use crate::crypto::KeyRing;
 use crate::db::{self, Pool, PoolOptions};
 use crate::error::Error;
+use crate::flows::refresh::RefreshCoordinator;
 use crate::metrics::Metrics;
 use crate::providers::ProviderRegistry;
 use crate::providers::sandbox::{self, SandboxOptions, SandboxState};
 
-/// What handlers share: the pool, the key ring, the networks and the settings.
+/// What handlers share: the pool, the key ring, the networks, the settings,
+/// and the per-process refresh coordinator. Cheap to clone.
+#[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
     pub keys: Arc<KeyRing>,
     pub providers: Arc<ProviderRegistry>,
     pub settings: Arc<Settings>,
+    pub refresh: Arc<RefreshCoordinator>,
+    /// Names this process in refresh leases.
+    pub instance_id: String,
 }
 
 /// Everything `build_app` needs, created once and shared by every worker.
@@ -65,6 +71,12 @@ impl AppParts {
                 keys: Arc::new(keys),
                 providers: Arc::new(providers),
                 settings,
+                refresh: Arc::new(RefreshCoordinator::default()),
+                instance_id: format!(
+                    "{}-{}",
+                    std::process::id(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                ),
             }),
             jwt: web::Data::new(jwt),
             metrics: web::Data::new(Metrics::new()),

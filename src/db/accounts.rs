@@ -249,3 +249,15 @@ pub fn count_accounts_using_credential(conn: &mut DbConnection, credential: &str
         .count()
         .get_result(conn)?)
 }
+
+/// `(account_id, brand_id)` of the accounts on a credential.
+pub fn list_accounts_using_credential(
+    conn: &mut DbConnection,
+    credential: &str,
+) -> Result<Vec<(String, String)>> {
+    Ok(a::accounts
+        .filter(a::credential_id.eq(credential))
+        .select((a::id, a::brand_id))
+        .order(a::id.asc())
+        .load(conn)?)
+}

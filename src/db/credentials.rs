@@ -138,3 +138,172 @@ pub fn list_credentials(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<C
         .select(Credential::as_select())
         .load(conn)?)
 }
+
+/// Takes the refresh lease on a credential with one atomic conditional
+/// UPDATE: `true` for exactly one caller while the lease is free or expired.
+pub fn take_lease(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    now: chrono::NaiveDateTime,
+    until: chrono::NaiveDateTime,
+) -> Result<bool> {
+    let n = diesel::update(
+        c::credentials
+            .filter(c::id.eq(id))
+            .filter(c::lease_owner.is_null().or(c::lease_expires_at.lt(now))),
+    )
+    .set((
+        c::lease_owner.eq(Some(owner)),
+        c::lease_expires_at.eq(Some(until)),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Releases a lease this owner holds (no-op otherwise).
+pub fn release_lease(conn: &mut DbConnection, id: &str, owner: &str) -> Result<()> {
+    diesel::update(
+        c::credentials
+            .filter(c::id.eq(id))
+            .filter(c::lease_owner.eq(owner)),
+    )
+    .set((
+        c::lease_owner.eq(None::<String>),
+        c::lease_expires_at.eq(None::<chrono::NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_credential_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<Credential>> {
+    Ok(c::credentials
+        .filter(c::id.eq(id))
+        .select(Credential::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// What a successful refresh writes back.
+pub struct RefreshedSecrets {
+    pub access: crate::crypto::Sealed,
+    /// `None`: the network sent no (or a blank) refresh token; keep the stored one.
+    pub refresh: Option<crate::crypto::Sealed>,
+    pub expires_at: chrono::NaiveDateTime,
+    pub refresh_expires_at: Option<chrono::NaiveDateTime>,
+    pub scopes: Option<String>,
+}
+
+/// Stores a refreshed grant, guarded by `version`; releases the lease.
+/// `false` when the version moved (someone else wrote first).
+pub fn write_refreshed(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i64,
+    secrets: &RefreshedSecrets,
+    now: chrono::NaiveDateTime,
+) -> Result<bool> {
+    let target = c::credentials
+        .filter(c::id.eq(id))
+        .filter(c::version.eq(version));
+    let n = diesel::update(target)
+        .set((
+            c::access_token.eq(&secrets.access.bytes),
+            c::access_token_key_id.eq(&secrets.access.key_id),
+            c::expires_at.eq(Some(secrets.expires_at)),
+            c::status.eq("active"),
+            c::status_reason.eq(None::<String>),
+            c::status_changed_at.eq(now),
+            c::version.eq(version + 1),
+            c::lease_owner.eq(None::<String>),
+            c::lease_expires_at.eq(None::<chrono::NaiveDateTime>),
+            c::last_refreshed_at.eq(Some(now)),
+            c::failure_count.eq(0),
+            c::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if n == 1 {
+        let target = c::credentials.filter(c::id.eq(id));
+        if let Some(refresh) = &secrets.refresh {
+            diesel::update(target)
+                .set((
+                    c::refresh_token.eq(Some(&refresh.bytes)),
+                    c::refresh_token_key_id.eq(Some(&refresh.key_id)),
+                ))
+                .execute(conn)?;
+        }
+        if let Some(at) = secrets.refresh_expires_at {
+            diesel::update(target)
+                .set(c::refresh_expires_at.eq(Some(at)))
+                .execute(conn)?;
+        }
+        if let Some(scopes) = &secrets.scopes {
+            diesel::update(target)
+                .set(c::scopes.eq(scopes))
+                .execute(conn)?;
+        }
+    }
+    Ok(n == 1)
+}
+
+/// The network refused the grant: `reauth_required`, lease released.
+pub fn mark_reauth_required(
+    conn: &mut DbConnection,
+    id: &str,
+    reason: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<()> {
+    diesel::update(c::credentials.filter(c::id.eq(id)))
+        .set((
+            c::status.eq("reauth_required"),
+            c::status_reason.eq(Some(reason)),
+            c::status_changed_at.eq(now),
+            c::version.eq(c::version + 1),
+            c::lease_owner.eq(None::<String>),
+            c::lease_expires_at.eq(None::<chrono::NaiveDateTime>),
+            c::last_failure_at.eq(Some(now)),
+            c::last_failure_reason.eq(Some(reason)),
+            c::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A transient failure: counted; after `failing_after` in a row a still-valid
+/// credential reports `refresh_failing`. The lease is released.
+pub fn record_transient_failure(
+    conn: &mut DbConnection,
+    id: &str,
+    reason: &str,
+    now: chrono::NaiveDateTime,
+    failing_after: i32,
+) -> Result<()> {
+    let row = find_credential_by_id(conn, id)?;
+    let Some(row) = row else { return Ok(()) };
+    let failures = row.failure_count + 1;
+    let still_valid = row.expires_at.is_none_or(|e| e > now);
+    let status = if failures >= failing_after && still_valid && row.status != "reauth_required" {
+        "refresh_failing".to_string()
+    } else {
+        row.status.clone()
+    };
+    let changed = status != row.status;
+    diesel::update(c::credentials.filter(c::id.eq(id)))
+        .set((
+            c::failure_count.eq(failures),
+            c::last_failure_at.eq(Some(now)),
+            c::last_failure_reason.eq(Some(reason)),
+            c::status.eq(&status),
+            c::status_reason.eq(if changed {
+                Some(reason.to_string())
+            } else {
+                row.status_reason.clone()
+            }),
+            c::status_changed_at.eq(if changed { now } else { row.status_changed_at }),
+            c::lease_owner.eq(None::<String>),
+            c::lease_expires_at.eq(None::<chrono::NaiveDateTime>),
+            c::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

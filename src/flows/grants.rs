@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::Orphan;
+pub use super::Orphan;
 use crate::crypto::KeyRing;
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::credentials::{NewGrant, open_tokens, seal_new_credential};
@@ -352,4 +352,53 @@ pub fn disconnect(
         },
     )?;
     Ok(orphans)
+}
+
+/// Rule 2 after a refresh in place: on plans with cross-brand renewal, every
+/// other enabled account of the profile moves onto the refreshed credential;
+/// the credentials left unused are deleted and returned for revocation. Every
+/// account on the credential is marked renewed.
+pub fn switch_profile_to_credential(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    org: &str,
+    profile: &str,
+    credential: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<Orphan>> {
+    let plan = plan_of(conn, org)?;
+    let others: Vec<Account> = db::accounts::list_accounts_of_profile(conn, org, profile)?
+        .into_iter()
+        .filter(|a| a.credential_id.as_deref() != Some(credential))
+        .collect();
+    let decision = decide(
+        plan,
+        others
+            .iter()
+            .map(|a| Sibling {
+                account_id: a.id.clone(),
+                brand_id: a.brand_id.clone(),
+                enabled: a.enabled,
+            })
+            .collect(),
+    );
+    let mut replaced = Vec::new();
+    for sibling in &decision.switch {
+        if let Some(old) = others
+            .iter()
+            .find(|a| a.id == sibling.account_id)
+            .and_then(|a| a.credential_id.clone())
+        {
+            replaced.push(old);
+        }
+        db::accounts::set_account_credential(
+            conn,
+            &sibling.account_id,
+            credential,
+            to_db_time(at),
+            false,
+        )?;
+    }
+    db::accounts::touch_renewed(conn, credential, to_db_time(at))?;
+    collect_orphans(conn, keys, replaced)
 }

@@ -7,6 +7,7 @@
 
 pub mod grants;
 pub mod oauth;
+pub mod refresh;
 
 use std::time::Duration;
 
