@@ -147,6 +147,18 @@ pub enum Error {
         detail: String,
         retry_after: Duration,
     },
+    /// Another request with this `Idempotency-Key` is still being answered.
+    #[error("idempotency key in flight")]
+    IdempotencyInFlight,
+    /// This `Idempotency-Key` was used for a different request.
+    #[error("idempotency key reused for another request")]
+    IdempotencyMismatch,
+    /// Another instance is refreshing this credential and did not finish in time.
+    #[error("refresh in progress")]
+    RefreshBusy { retry_after: Duration },
+    /// A single-use link that was used or expired.
+    #[error("link gone: {0}")]
+    Gone(String),
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("unsupported media type: {0}")]
@@ -242,6 +254,22 @@ impl Error {
                 ),
             },
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Error::IdempotencyInFlight => (
+                StatusCode::CONFLICT,
+                "idempotency-key-in-flight",
+                "A request with this Idempotency-Key is in flight",
+            ),
+            Error::IdempotencyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused for another request",
+            ),
+            Error::RefreshBusy { .. } => (
+                StatusCode::CONFLICT,
+                "refresh-in-progress",
+                "A refresh of this token is in progress",
+            ),
+            Error::Gone(_) => (StatusCode::GONE, "link-gone", "Link used or expired"),
             Error::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -277,7 +305,10 @@ impl Error {
                 retry_after: Some(d),
                 ..
             } => Some(d.as_secs().max(1)),
-            Error::Upstream { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            Error::Upstream { retry_after, .. } | Error::RefreshBusy { retry_after } => {
+                Some(retry_after.as_secs().max(1))
+            }
+            Error::IdempotencyInFlight => Some(1),
             _ => None,
         }
     }
@@ -293,7 +324,17 @@ impl Error {
             | Error::UnsupportedMediaType(d)
             | Error::InvalidState(d)
             | Error::GrantRejected(d)
-            | Error::IdentityMismatch(d) => Some(d.clone()),
+            | Error::IdentityMismatch(d)
+            | Error::Gone(d) => Some(d.clone()),
+            Error::IdempotencyInFlight => Some(
+                "a request with this Idempotency-Key is still being answered; retry shortly".into(),
+            ),
+            Error::IdempotencyMismatch => Some(
+                "this Idempotency-Key was used for a different request; use a new key".into(),
+            ),
+            Error::RefreshBusy { .. } => Some(
+                "another instance is refreshing this token; retry after the given delay".into(),
+            ),
             Error::Upstream {
                 network, detail, ..
             } => Some(format!("{network}: {detail}")),

@@ -35,61 +35,102 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<BodyLimit>()
-            .map(|l| l.0)
-            .unwrap_or(64 * 1024);
-        let content_type_ok = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                let essence = v
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                essence == "application/json" || essence.ends_with("+json")
-            });
-        let declared_length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let reading = read_body(req, payload, false);
         Box::pin(async move {
-            if let Some(length) = declared_length
-                && length > limit
-            {
-                return Err(Error::PayloadTooLarge(limit));
-            }
-            match content_type_ok {
-                Some(true) => {}
-                Some(false) => {
-                    return Err(Error::UnsupportedMediaType(
-                        "the request body must be application/json".into(),
-                    ));
-                }
-                None => {
-                    return Err(Error::UnsupportedMediaType(
-                        "a Content-Type: application/json request body is required".into(),
-                    ));
-                }
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| Error::BadRequest(format!("reading the body: {e}")))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(Error::PayloadTooLarge(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = reading.await?;
             let value = parse_json::<T>(&body)?;
             value.validate().map_err(validation_error)?;
             Ok(Json(value))
         })
+    }
+}
+
+/// An optional JSON body (an empty body is `None`), with the raw bytes kept
+/// for idempotency fingerprints.
+#[derive(Debug)]
+pub struct OptionalJson<T> {
+    pub value: Option<T>,
+    pub raw: web::Bytes,
+}
+
+impl<T> FromRequest for OptionalJson<T>
+where
+    T: DeserializeOwned + Validate + 'static,
+{
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let reading = read_body(req, payload, true);
+        Box::pin(async move {
+            let raw = reading.await?;
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJson { value: None, raw });
+            }
+            let value = parse_json::<T>(&raw)?;
+            value.validate().map_err(validation_error)?;
+            Ok(OptionalJson {
+                value: Some(value),
+                raw,
+            })
+        })
+    }
+}
+
+/// Reads a bounded JSON body. With `optional`, an empty body needs no content type.
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    optional: bool,
+) -> impl Future<Output = Result<web::Bytes, Error>> + 'static {
+    let limit = req
+        .app_data::<BodyLimit>()
+        .map(|l| l.0)
+        .unwrap_or(64 * 1024);
+    let content_type_ok = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        });
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut payload = payload.take();
+    async move {
+        if let Some(length) = declared_length
+            && length > limit
+        {
+            return Err(Error::PayloadTooLarge(limit));
+        }
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| Error::BadRequest(format!("reading the body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(Error::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let empty = body.iter().all(u8::is_ascii_whitespace);
+        match content_type_ok {
+            Some(true) => {}
+            _ if optional && empty => {}
+            Some(false) => {
+                return Err(Error::UnsupportedMediaType(
+                    "the request body must be application/json".into(),
+                ));
+            }
+            None => {
+                return Err(Error::UnsupportedMediaType(
+                    "a Content-Type: application/json request body is required".into(),
+                ));
+            }
+        }
+        Ok(body.freeze())
     }
 }
 

@@ -4,12 +4,15 @@
 
 pub mod accounts;
 pub mod brands;
+pub mod expired;
 pub mod extractors;
 pub mod health;
+pub mod idempotency;
 pub mod middleware;
 pub mod oauth;
 pub mod organization;
 pub mod profiles;
+pub mod renewal;
 
 use actix_web::App;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -45,6 +48,8 @@ cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
         (name = "organization", description = "The caller's organization, its plan and feature matrix; and, for the billing system, all organizations."),
         (name = "brands", description = "Brands (workspaces) of the caller's organization."),
         (name = "accounts", description = "Manage Accounts: the profiles connected to a brand, their token status, connect over OAuth, import, enable/disable, disconnect, audit trail."),
+        (name = "expired tokens", description = "The \"Expired Tokens\" dropdown: what needs renewal across the caller's brands, and the badge counts."),
+        (name = "renewal", description = "Renewing tokens: silently with a refresh grant, or through a re-authorization; bulk renewal; reconnect links for profile owners. On the Advanced plan a renewal reaches every brand with the same profile enabled."),
         (name = "profiles", description = "Social identities of the organization and the brands where each is connected."),
         (name = "oauth", description = "The networks' redirect target that finishes an authorization."),
         (name = "operations", description = "Liveness, readiness and metrics for operators and load balancers.")
@@ -84,6 +89,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
                 .configure(organization::configure)
                 .configure(brands::configure)
                 .configure(accounts::configure)
+                .configure(renewal::configure)
+                .configure(expired::configure)
                 .configure(profiles::configure)
                 .configure(oauth::configure),
         );

@@ -261,3 +261,88 @@ pub fn list_accounts_using_credential(
         .order(a::id.asc())
         .load(conn)?)
 }
+
+/// One account of the organization by id, whatever its brand.
+pub fn find_account_by_id(conn: &mut DbConnection, org: &str, id: &str) -> Result<Option<AccountRow>> {
+    Ok(a::accounts
+        .inner_join(p::profiles)
+        .inner_join(c::credentials)
+        .filter(a::organization_id.eq(org))
+        .filter(a::id.eq(id))
+        .select((
+            Account::as_select(),
+            Profile::as_select(),
+            CredentialState::as_select(),
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+/// Accounts matching `filter`, newest expiry first, after the keyset
+/// `(expires_at, id)` of the previous page.
+pub fn list_by_expiry(
+    conn: &mut DbConnection,
+    org: &str,
+    filter: &AccountFilter,
+    after: Option<(NaiveDateTime, String)>,
+    limit: i64,
+) -> Result<Vec<AccountRow>> {
+    let mut query = a::accounts
+        .inner_join(p::profiles)
+        .inner_join(c::credentials)
+        .filter(a::organization_id.eq(org.to_string()))
+        .select((
+            Account::as_select(),
+            Profile::as_select(),
+            CredentialState::as_select(),
+        ))
+        .order((c::expires_at.desc(), a::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(brand) = &filter.brand_id {
+        query = query.filter(a::brand_id.eq(brand.clone()));
+    }
+    if let Some(network) = &filter.network {
+        query = query.filter(p::network.eq(network.clone()));
+    }
+    if let (Some(now), Some(window_end)) = (filter.now, filter.window_end)
+        && let Some(predicate) = any_status(&filter.statuses, now, window_end)
+    {
+        query = query.filter(predicate);
+    }
+    if let Some((expires, id)) = after {
+        query = query.filter(
+            c::expires_at
+                .assume_not_null()
+                .lt(expires)
+                .or(c::expires_at.assume_not_null().eq(expires).and(a::id.lt(id))),
+        );
+    }
+    Ok(query.load(conn)?)
+}
+
+/// `(brand_id, network)` of every account matching `filter` (for the badge counts).
+pub fn list_brand_network_pairs(
+    conn: &mut DbConnection,
+    org: &str,
+    filter: &AccountFilter,
+) -> Result<Vec<(String, String)>> {
+    let mut query = a::accounts
+        .inner_join(p::profiles)
+        .inner_join(c::credentials)
+        .filter(a::organization_id.eq(org.to_string()))
+        .select((a::brand_id, p::network))
+        .into_boxed();
+    if let Some(brand) = &filter.brand_id {
+        query = query.filter(a::brand_id.eq(brand.clone()));
+    }
+    if let Some(network) = &filter.network {
+        query = query.filter(p::network.eq(network.clone()));
+    }
+    if let (Some(now), Some(window_end)) = (filter.now, filter.window_end)
+        && let Some(predicate) = any_status(&filter.statuses, now, window_end)
+    {
+        query = query.filter(predicate);
+    }
+    Ok(query.load(conn)?)
+}

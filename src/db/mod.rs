@@ -6,10 +6,12 @@ pub mod accounts;
 pub mod audit;
 pub mod brands;
 pub mod credentials;
+pub mod idempotency;
 pub mod models;
 pub mod oauth_states;
 pub mod organizations;
 pub mod profiles;
+pub mod reconnect_links;
 pub mod rotation;
 pub mod schema;
 

@@ -146,4 +146,21 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_states,
     audit_events,
     idempotency_records,
+    reconnect_links,
 );
+
+diesel::table! {
+    reconnect_links (id) {
+        id -> Text,
+        token_hash -> Text,
+        organization_id -> Text,
+        brand_id -> Text,
+        account_id -> Text,
+        network -> Text,
+        return_url -> Nullable<Text>,
+        created_by -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}

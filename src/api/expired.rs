@@ -1,0 +1,339 @@
+//! The "Expired Tokens" dropdown: what needs renewal across the caller's
+//! brands, and the badge counts.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::{get, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::accounts::{ProfileSummary, RenewHint, StatusContext, parse_id, renew_href, warning_window};
+use super::extractors::query_validation_error;
+use crate::auth::{Principal, Scope};
+use crate::db::{self, accounts::AccountFilter};
+use crate::domain::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::domain::token_status::{self, BlockedCapability, TokenStatus};
+use crate::domain::{from_db_time, now, to_db_time};
+use crate::error::{Error, FieldError};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(list_expired_tokens).service(expired_tokens_summary);
+}
+
+/// What else the dropdown should list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Include {
+    /// Also tokens that expire within the organization's warning window.
+    Expiring,
+}
+
+/// Filters and pagination of the dropdown.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExpiredQuery {
+    /// Only this brand.
+    pub brand_id: Option<Uuid>,
+    /// Only this network.
+    #[validate(length(min = 1, max = 64))]
+    #[param(min_length = 1, max_length = 64)]
+    pub network: Option<String>,
+    /// `expiring` to list tokens expiring within the warning window too.
+    pub include: Option<Include>,
+    /// Items per page, 1–100 (default 25).
+    #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100, default = 25)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 200)]
+    pub cursor: Option<String>,
+}
+
+/// The brand an item belongs to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BrandRef {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// One account that needs renewal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExpiredToken {
+    pub account_id: Uuid,
+    pub brand: BrandRef,
+    pub profile: ProfileSummary,
+    #[schema(example = "x")]
+    pub network: String,
+    /// `expired`, `reauth_required` (or `expiring` with `include=expiring`).
+    pub status: TokenStatus,
+    /// Since when: the expiry for `expired`/`expiring`, the network's refusal for `reauth_required`.
+    pub since: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why, when known (e.g. `invalid_grant`, `expired`).
+    pub reason: Option<String>,
+    /// What stops working until it is renewed.
+    pub blocked: Vec<BlockedCapability>,
+    /// How to renew it: `refresh` renews at once, `reauthorize` answers an authorization URL.
+    pub renew: RenewHint,
+}
+
+/// A page of the dropdown, newest expiry first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExpiredTokenPage {
+    pub data: Vec<ExpiredToken>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn encode_cursor(expires: NaiveDateTime, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("e1:{}:{id}", expires.and_utc().timestamp_micros()))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let rest = text.strip_prefix("e1:")?;
+    let (micros, id) = rest.split_once(':')?;
+    Uuid::parse_str(id).ok()?;
+    let t = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    Some((t.naive_utc(), id.to_string()))
+}
+
+async fn brand_names(state: &AppState, org: &str) -> Result<HashMap<String, String>, Error> {
+    let org = org.to_string();
+    db::run(&state.pool, move |conn| {
+        let mut names = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = db::brands::list_brands(conn, &org, after.as_deref(), 500)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for b in page {
+                names.insert(b.id, b.name);
+            }
+        }
+        Ok(names)
+    })
+    .await
+}
+
+fn filter_of(query: &ExpiredQuery, at: DateTime<Utc>, window: chrono::Duration) -> AccountFilter {
+    let mut statuses = vec![TokenStatus::Expired, TokenStatus::ReauthRequired];
+    if query.include == Some(Include::Expiring) {
+        statuses.push(TokenStatus::Expiring);
+    }
+    AccountFilter {
+        brand_id: query.brand_id.map(|b| b.to_string()),
+        network: query.network.clone(),
+        statuses,
+        now: Some(to_db_time(at)),
+        window_end: Some(to_db_time(at + window)),
+    }
+}
+
+/// List tokens that need renewal
+///
+/// The "Expired Tokens" dropdown: the accounts across the caller's brands
+/// whose token is `expired` or `reauth_required` (and, with
+/// `include=expiring`, `expiring`), newest expiry first, each with its brand,
+/// profile, since when, why, what is blocked and how to renew it. Status is
+/// computed against the clock at the time of the request. Disabled accounts
+/// are not listed. Needs `accounts:read`.
+#[utoipa::path(
+    operation_id = "list_expired_tokens",
+    tag = "expired tokens",
+    params(ExpiredQuery),
+    responses(
+        (status = 200, description = "A page of accounts that need renewal.", body = ExpiredTokenPage),
+        (status = 400, description = "Malformed query string."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `accounts:read` scope."),
+        (status = 404, description = "The token's organization does not exist."),
+        (status = 422, description = "A filter or pagination parameter is invalid.")
+    )
+)]
+#[get("/expired-tokens")]
+pub async fn list_expired_tokens(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ExpiredQuery>,
+) -> Result<web::Json<ExpiredTokenPage>, Error> {
+    principal.require(Scope::AccountsRead)?;
+    query.validate().map_err(query_validation_error)?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let after = match &query.cursor {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            Error::Validation(vec![FieldError::parameter("cursor", "not a cursor returned by this API")])
+        })?),
+    };
+    let org = principal.organization_id().to_string();
+    let window = warning_window(&state, &org).await?;
+    let at = now();
+    let filter = filter_of(&query, at, window);
+    let o = org.clone();
+    let mut rows = db::run(&state.pool, move |conn| {
+        db::accounts::list_by_expiry(conn, &o, &filter, after, i64::from(limit) + 1)
+    })
+    .await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last()
+            .and_then(|(a, _, c)| c.expires_at.map(|e| encode_cursor(e, &a.id)))
+    } else {
+        None
+    };
+    let names = brand_names(&state, &org).await?;
+    let ctx = StatusContext {
+        now: at,
+        window,
+        providers: &state.providers,
+    };
+    let mut data = Vec::with_capacity(rows.len());
+    for (account, profile, credential) in rows {
+        let status = ctx.status(&account, &credential);
+        let method = ctx.method(status, &credential);
+        let expires_at = credential.expires_at.map(from_db_time);
+        let since = match status {
+            TokenStatus::ReauthRequired => from_db_time(credential.status_changed_at),
+            _ => expires_at.unwrap_or_else(|| from_db_time(credential.status_changed_at)),
+        };
+        data.push(ExpiredToken {
+            account_id: parse_id(&account.id)?,
+            brand: BrandRef {
+                id: parse_id(&account.brand_id)?,
+                name: names.get(&account.brand_id).cloned().unwrap_or_default(),
+            },
+            network: profile.network.clone(),
+            profile: ProfileSummary::from_row(profile)?,
+            status,
+            since,
+            expires_at,
+            reason: match status {
+                TokenStatus::Expired => Some(credential.status_reason.clone().unwrap_or_else(|| "expired".into())),
+                TokenStatus::ReauthRequired => credential.status_reason.clone(),
+                _ => None,
+            },
+            blocked: token_status::blocked(status),
+            renew: RenewHint {
+                method,
+                href: renew_href(&account.brand_id, &account.id),
+            },
+        });
+    }
+    Ok(web::Json(ExpiredTokenPage { data, next_cursor }))
+}
+
+/// Filters of the badge counts.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryQuery {
+    /// Only this brand.
+    pub brand_id: Option<Uuid>,
+    /// Only this network.
+    #[validate(length(min = 1, max = 64))]
+    #[param(min_length = 1, max_length = 64)]
+    pub network: Option<String>,
+    /// `expiring` to count tokens expiring within the warning window too.
+    pub include: Option<Include>,
+}
+
+/// A count for one brand.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BrandCount {
+    pub brand_id: Uuid,
+    pub brand_name: String,
+    #[schema(minimum = 0)]
+    pub count: u32,
+}
+
+/// A count for one network.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetworkCount {
+    pub network: String,
+    #[schema(minimum = 0)]
+    pub count: u32,
+}
+
+/// The badge: how many accounts need renewal.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"total": 3, "by_brand": [{"brand_id": "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b12", "brand_name": "Northwind Coffee", "count": 3}], "by_network": [{"network": "x", "count": 2}, {"network": "facebook", "count": 1}]}))]
+pub struct ExpiredTokenSummary {
+    #[schema(minimum = 0)]
+    pub total: u32,
+    pub by_brand: Vec<BrandCount>,
+    pub by_network: Vec<NetworkCount>,
+}
+
+/// Count tokens that need renewal
+///
+/// The badge of the dropdown: totals by brand and by network, with the same
+/// filters as the list. Needs `accounts:read`.
+#[utoipa::path(
+    operation_id = "get_expired_tokens_summary",
+    tag = "expired tokens",
+    params(SummaryQuery),
+    responses(
+        (status = 200, description = "The counts.", body = ExpiredTokenSummary),
+        (status = 400, description = "Malformed query string."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `accounts:read` scope."),
+        (status = 404, description = "The token's organization does not exist."),
+        (status = 422, description = "A filter is invalid.")
+    )
+)]
+#[get("/expired-tokens/summary")]
+pub async fn expired_tokens_summary(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<SummaryQuery>,
+) -> Result<web::Json<ExpiredTokenSummary>, Error> {
+    principal.require(Scope::AccountsRead)?;
+    query.validate().map_err(query_validation_error)?;
+    let org = principal.organization_id().to_string();
+    let window = warning_window(&state, &org).await?;
+    let list_query = ExpiredQuery {
+        brand_id: query.brand_id,
+        network: query.network.clone(),
+        include: query.include,
+        limit: None,
+        cursor: None,
+    };
+    let filter = filter_of(&list_query, now(), window);
+    let o = org.clone();
+    let pairs = db::run(&state.pool, move |conn| db::accounts::list_brand_network_pairs(conn, &o, &filter)).await?;
+    let names = brand_names(&state, &org).await?;
+    let mut by_brand: BTreeMap<String, u32> = BTreeMap::new();
+    let mut by_network: BTreeMap<String, u32> = BTreeMap::new();
+    for (brand, network) in &pairs {
+        *by_brand.entry(brand.clone()).or_default() += 1;
+        *by_network.entry(network.clone()).or_default() += 1;
+    }
+    let mut brands = by_brand
+        .into_iter()
+        .map(|(id, count)| {
+            Ok(BrandCount {
+                brand_id: parse_id(&id)?,
+                brand_name: names.get(&id).cloned().unwrap_or_default(),
+                count,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    brands.sort_by(|a, b| b.count.cmp(&a.count).then(a.brand_name.cmp(&b.brand_name)));
+    let mut networks: Vec<NetworkCount> = by_network
+        .into_iter()
+        .map(|(network, count)| NetworkCount { network, count })
+        .collect();
+    networks.sort_by(|a, b| b.count.cmp(&a.count).then(a.network.cmp(&b.network)));
+    Ok(web::Json(ExpiredTokenSummary {
+        total: u32::try_from(pairs.len()).unwrap_or(u32::MAX),
+        by_brand: brands,
+        by_network: networks,
+    }))
+}

@@ -1,0 +1,103 @@
+//! `Idempotency-Key` for POSTs that call a network (renew, bulk renew): a
+//! replay answers the stored response without calling the network again.
+
+use std::future::Future;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Principal;
+use crate::db::{self, idempotency};
+use crate::domain::{now, to_db_time};
+use crate::error::{Error, FieldError};
+use crate::startup::AppState;
+
+pub const HEADER: &str = "idempotency-key";
+/// How long a key's answer is kept.
+pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
+
+/// The request's key, if any: 1–255 visible ASCII characters.
+pub fn key_of(req: &HttpRequest) -> Result<Option<String>, Error> {
+    let Some(value) = req.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    let bad = || {
+        Error::Validation(vec![FieldError::parameter(
+            "Idempotency-Key",
+            "must be 1–255 visible ASCII characters",
+        )])
+    };
+    let key = value.to_str().map_err(|_| bad())?.trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(bad());
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// A fingerprint of what is being asked: method, path and body.
+pub fn fingerprint(req: &HttpRequest, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(req.method().as_str());
+    hash.update(b" ");
+    hash.update(req.path());
+    hash.update(b"\n");
+    hash.update(body);
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `answer` at most once per key; successful answers are stored and replayed.
+pub async fn run<F, Fut>(
+    state: &AppState,
+    principal: &Principal,
+    key: Option<String>,
+    fingerprint: String,
+    answer: F,
+) -> Result<HttpResponse, Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, String), Error>>,
+{
+    let respond = |status: StatusCode, body: String, replayed: bool| {
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/json");
+        if replayed {
+            response.insert_header(("Idempotent-Replayed", "true"));
+        }
+        response.body(body)
+    };
+    let Some(key) = key else {
+        let (status, body) = answer().await?;
+        return Ok(respond(status, body, false));
+    };
+    let org = principal.organization_id().to_string();
+    let actor = principal.subject.clone();
+    let (o, k) = (org.clone(), key.clone());
+    let at = now();
+    let claim = db::run(&state.pool, move |conn| {
+        idempotency::claim(conn, &o, &k, &actor, &fingerprint, to_db_time(at), to_db_time(at + RETENTION))
+    })
+    .await?;
+    match claim {
+        idempotency::Claim::InFlight => Err(Error::IdempotencyInFlight),
+        idempotency::Claim::Mismatch => Err(Error::IdempotencyMismatch),
+        idempotency::Claim::Completed { status, body } => Ok(respond(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            body,
+            true,
+        )),
+        idempotency::Claim::Claimed => match answer().await {
+            Ok((status, body)) => {
+                let (o, k, b) = (org, key, body.clone());
+                db::run(&state.pool, move |conn| idempotency::complete(conn, &o, &k, status.as_u16(), &b)).await?;
+                Ok(respond(status, body, false))
+            }
+            Err(error) => {
+                // Failures are not stored: the client may retry with the same key.
+                let (o, k) = (org, key);
+                db::run(&state.pool, move |conn| idempotency::abandon(conn, &o, &k)).await?;
+                Err(error)
+            }
+        },
+    }
+}

@@ -1,0 +1,678 @@
+//! Renewing tokens: the "Renew Token" action (rule 1), bulk renewal from the
+//! dropdown, and single-use reconnect links for profile owners without a login.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::accounts::{
+    Account, AuthorizationStart, LeftAccount, PropagatedAccount, PropagationReport, StatusContext, parse_id,
+    to_account, warning_window,
+};
+use super::extractors::OptionalJson;
+use super::idempotency;
+use crate::auth::{Principal, Scope};
+use crate::db::accounts::AccountRow;
+use crate::db::reconnect_links::{self, ReconnectLink};
+use crate::db;
+use crate::domain::plan::Plan;
+use crate::domain::propagation::LeftReason;
+use crate::domain::{new_id, now, to_db_time};
+use crate::error::{Error, FieldError};
+use crate::flows::oauth::{Purpose, StartRequest, hash_state};
+use crate::flows::refresh::{RefreshOutcome, RefreshRequest};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(renew_account)
+        .service(bulk_renew)
+        .service(create_reconnect_link)
+        .service(open_reconnect_link);
+}
+
+/// What a renewal did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RenewOutcome {
+    /// Renewed at once with the network's refresh grant; see `expires_at`.
+    Renewed,
+    /// The owner must re-authorize: open `authorization.authorization_url`.
+    AuthorizationRequired,
+    /// Still valid and the network's extension grant is not available yet (Instagram and
+    /// Threads extend tokens at least 24 hours old); see `renewable_from`.
+    NotDue,
+}
+
+/// Options of a renewal.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"return_url": "https://app.example.com/accounts"}))]
+pub struct RenewRequest {
+    /// Where the browser goes after a re-authorization (must be allow-listed).
+    #[validate(length(min = 1, max = 2048))]
+    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    pub return_url: Option<String>,
+}
+
+/// The answer of a renewal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenewResult {
+    pub outcome: RenewOutcome,
+    /// The account as it is now.
+    pub account: Account,
+    /// The new expiry, when renewed.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// For `authorization_required`: where to send the owner.
+    pub authorization: Option<AuthorizationStart>,
+    /// Why a re-authorization is needed (e.g. `invalid_grant`, `no_refresh_token`).
+    pub reason: Option<String>,
+    /// For `not_due`: when silent renewal becomes possible.
+    pub renewable_from: Option<DateTime<Utc>>,
+    /// Rule 2: the other brands' accounts of the same profile.
+    pub propagation: PropagationReport,
+}
+
+fn problem_from_outcome(outcome: RefreshOutcome) -> Result<RefreshOutcome, Error> {
+    match outcome {
+        RefreshOutcome::Transient {
+            kind,
+            retry_after,
+            detail,
+        } => Err(Error::Upstream {
+            network: "network".into(),
+            kind,
+            detail,
+            retry_after,
+        }),
+        RefreshOutcome::Busy { retry_after } => Err(Error::RefreshBusy { retry_after }),
+        other => Ok(other),
+    }
+}
+
+/// The propagation report read off the stored state: the profile's other
+/// accounts on the renewed credential, and the others with why they were left.
+async fn report_from_state(state: &AppState, org: &str, row: &AccountRow) -> Result<PropagationReport, Error> {
+    let (o, profile) = (org.to_string(), row.1.id.clone());
+    let (siblings, plan) = db::run(&state.pool, move |conn| {
+        let siblings = db::accounts::list_accounts_of_profile(conn, &o, &profile)?;
+        let org = db::organizations::find_organization(conn, &o)?
+            .ok_or_else(|| Error::NotFound(format!("no organization with id {o}")))?;
+        let mut rows = Vec::new();
+        for s in siblings {
+            if let Some(r) = db::accounts::find_account(conn, &o, &s.brand_id, &s.id)? {
+                rows.push(r);
+            }
+        }
+        Ok((rows, Plan::parse(&org.plan).unwrap_or(Plan::Free)))
+    })
+    .await?;
+    let window = warning_window(state, org).await?;
+    let ctx = StatusContext {
+        now: now(),
+        window,
+        providers: &state.providers,
+    };
+    let mut report = PropagationReport::default();
+    for (account, _, credential) in siblings.iter().filter(|(a, _, _)| a.id != row.0.id) {
+        if Some(&credential.id) == Some(&row.2.id) && account.enabled {
+            report.renewed.push(PropagatedAccount {
+                brand_id: parse_id(&account.brand_id)?,
+                account_id: parse_id(&account.id)?,
+            });
+        } else {
+            report.left.push(LeftAccount {
+                brand_id: parse_id(&account.brand_id)?,
+                account_id: parse_id(&account.id)?,
+                reason: if !account.enabled || plan.features().cross_brand_renewal {
+                    // On plans with cross-brand renewal only a disabled account is left.
+                    LeftReason::Disabled
+                } else {
+                    LeftReason::Plan
+                },
+                token_status: ctx.status(account, credential),
+            });
+        }
+    }
+    Ok(report)
+}
+
+async fn load_row(state: &AppState, org: &str, brand: Option<&str>, account: &str) -> Result<AccountRow, Error> {
+    let (o, b, a) = (org.to_string(), brand.map(str::to_string), account.to_string());
+    db::run(&state.pool, move |conn| {
+        let row = match &b {
+            Some(b) => db::accounts::find_account(conn, &o, b, &a)?,
+            None => db::accounts::find_account_by_id(conn, &o, &a)?,
+        };
+        row.ok_or_else(|| Error::NotFound(format!("no account with id {a}")))
+    })
+    .await
+}
+
+async fn account_now(state: &AppState, org: &str, account: &str) -> Result<(AccountRow, Account), Error> {
+    let row = load_row(state, org, None, account).await?;
+    let window = warning_window(state, org).await?;
+    let ctx = StatusContext {
+        now: now(),
+        window,
+        providers: &state.providers,
+    };
+    let dto = to_account(row.clone(), &ctx)?;
+    Ok((row, dto))
+}
+
+/// Rule 1 for one account: refresh silently when the grant allows it,
+/// otherwise answer an authorization URL whose callback finishes the renewal.
+pub async fn renew_one(
+    state: &AppState,
+    org: &str,
+    actor: &str,
+    row: AccountRow,
+    return_url: Option<&str>,
+    purpose: Purpose,
+) -> Result<RenewResult, Error> {
+    let (account, profile, credential) = &row;
+    if !account.enabled {
+        return Err(Error::Conflict(
+            "the account is disabled; enable it before renewing its token".into(),
+        ));
+    }
+    let outcome = if credential.status == "reauth_required" {
+        RefreshOutcome::ReauthRequired {
+            reason: credential.status_reason.clone().unwrap_or_else(|| "reauth_required".into()),
+        }
+    } else {
+        let outcome = crate::flows::refresh::refresh(
+            state,
+            RefreshRequest {
+                organization_id: org.to_string(),
+                credential_id: credential.id.clone(),
+                actor: actor.to_string(),
+            },
+        )
+        .await?;
+        match problem_from_outcome(outcome) {
+            Err(Error::Upstream {
+                kind,
+                detail,
+                retry_after,
+                ..
+            }) => {
+                return Err(Error::Upstream {
+                    network: profile.network.clone(),
+                    kind,
+                    detail,
+                    retry_after,
+                });
+            }
+            other => other?,
+        }
+    };
+    let (fresh_row, dto) = account_now(state, org, &account.id).await?;
+    match outcome {
+        RefreshOutcome::Renewed { expires_at, .. } => Ok(RenewResult {
+            outcome: RenewOutcome::Renewed,
+            propagation: report_from_state(state, org, &fresh_row).await?,
+            account: dto,
+            expires_at: Some(expires_at),
+            authorization: None,
+            reason: None,
+            renewable_from: None,
+        }),
+        RefreshOutcome::NotDue { earliest } => Ok(RenewResult {
+            outcome: RenewOutcome::NotDue,
+            propagation: PropagationReport::default(),
+            account: dto,
+            expires_at: None,
+            authorization: None,
+            reason: None,
+            renewable_from: Some(earliest),
+        }),
+        RefreshOutcome::ReauthRequired { reason } => {
+            let started = crate::flows::oauth::start(
+                state,
+                StartRequest {
+                    organization_id: org,
+                    brand_id: &account.brand_id,
+                    account_id: Some(&account.id),
+                    network: &profile.network,
+                    purpose,
+                    return_url,
+                    actor,
+                },
+            )
+            .await?;
+            Ok(RenewResult {
+                outcome: RenewOutcome::AuthorizationRequired,
+                propagation: PropagationReport::default(),
+                account: dto,
+                expires_at: None,
+                authorization: Some(AuthorizationStart {
+                    network: profile.network.clone(),
+                    authorization_url: started.authorization_url.to_string(),
+                    expires_at: started.expires_at,
+                }),
+                reason: Some(reason),
+                renewable_from: None,
+            })
+        }
+        RefreshOutcome::Transient { .. } | RefreshOutcome::Busy { .. } => {
+            unreachable!("mapped to problems above")
+        }
+    }
+}
+
+fn to_body<T: Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| Error::internal(format!("serializing an answer: {e}")))
+}
+
+/// Renew an account's token
+///
+/// The "Renew Token" action. When the credential can be renewed without the
+/// user (a refresh token, or the network's extension grant on a still-valid
+/// token) it is renewed at once (`renewed`); otherwise — or when the network
+/// answers that the grant is dead — the answer carries an authorization URL
+/// (`authorization_required`) whose callback finishes the renewal. On the
+/// Advanced and Enterprise plans the fresh grant also reaches every other
+/// brand with the same profile enabled; `propagation` says which, and which
+/// were left and why. One refresh runs at a time per credential. Send an
+/// `Idempotency-Key` to make retries safe. Needs `tokens:renew`.
+#[utoipa::path(
+    operation_id = "renew_account",
+    tag = "renewal",
+    params(
+        ("brand_id" = Uuid, Path, description = "The brand's id."),
+        ("account_id" = Uuid, Path, description = "The account's id."),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).")
+    ),
+    request_body(content = Option<RenewRequest>, description = "Optional: a return URL for a re-authorization."),
+    responses(
+        (status = 200, description = "What happened.", body = RenewResult),
+        (status = 400, description = "The body is not valid JSON."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `tokens:renew` scope."),
+        (status = 404, description = "No such account in this brand of the caller's organization."),
+        (status = 409, description = "The account is disabled, a refresh is in progress elsewhere (`Retry-After`), or the Idempotency-Key is in flight."),
+        (status = 413, description = "The body is too large."),
+        (status = 415, description = "The body is not JSON."),
+        (status = 422, description = "Invalid members, a return URL not allowed, or an Idempotency-Key reused for another request."),
+        (status = 502, description = "The network answered with an error; the token keeps its status."),
+        (status = 503, description = "The network is unavailable or rate-limits; see `Retry-After`."),
+        (status = 504, description = "The network did not answer in time; see `Retry-After`.")
+    )
+)]
+#[post("/brands/{brand_id}/accounts/{account_id}/renew")]
+pub async fn renew_account(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    path: web::Path<(Uuid, Uuid)>,
+    body: OptionalJson<RenewRequest>,
+) -> Result<HttpResponse, Error> {
+    principal.require(Scope::TokensRenew)?;
+    let key = idempotency::key_of(&req)?;
+    let fingerprint = idempotency::fingerprint(&req, &body.raw);
+    let (brand, account) = path.into_inner();
+    let org = principal.organization_id().to_string();
+    let options = body.value.unwrap_or_default();
+    idempotency::run(&state, &principal, key, fingerprint, || async {
+        let row = load_row(&state, &org, Some(&brand.to_string()), &account.to_string()).await?;
+        let result = renew_one(
+            &state,
+            &org,
+            &principal.subject,
+            row,
+            options.return_url.as_deref(),
+            Purpose::Renew,
+        )
+        .await?;
+        Ok((StatusCode::OK, to_body(&result)?))
+    })
+    .await
+}
+
+/// Accounts to renew at once.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"account_ids": ["0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b13"], "return_url": "https://app.example.com/accounts"}))]
+pub struct BulkRenewRequest {
+    /// 1–50 account ids of the caller's organization (any brands); duplicates are renewed once.
+    #[validate(length(min = 1, max = 50))]
+    #[schema(min_items = 1, max_items = 50)]
+    pub account_ids: Vec<Uuid>,
+    /// Where the browser goes after each re-authorization (must be allow-listed).
+    #[validate(length(min = 1, max = 2048))]
+    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    pub return_url: Option<String>,
+}
+
+/// The result for one account of a bulk renewal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkRenewItem {
+    pub account_id: Uuid,
+    pub brand_id: Option<Uuid>,
+    /// Present when the account was handled; absent with `error`.
+    pub outcome: Option<RenewOutcome>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// For `authorization_required`.
+    pub authorization_url: Option<String>,
+    pub reason: Option<String>,
+    /// Why this account could not be handled (not found, network failure, …).
+    pub error: Option<crate::error::Problem>,
+}
+
+/// Re-authorizations needed, grouped by network.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetworkAuthorizations {
+    pub network: String,
+    pub accounts: Vec<PendingAuthorization>,
+}
+
+/// One account waiting for its owner to re-authorize.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingAuthorization {
+    pub account_id: Uuid,
+    pub brand_id: Uuid,
+    #[schema(format = "uri")]
+    pub authorization_url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The answer of a bulk renewal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkRenewResult {
+    /// One entry per requested account, in request order.
+    pub results: Vec<BulkRenewItem>,
+    /// The accounts that need a re-authorization, grouped by network.
+    pub authorizations: Vec<NetworkAuthorizations>,
+    /// How many were renewed silently.
+    pub renewed: u32,
+}
+
+/// Renew several tokens
+///
+/// Bulk renewal from the "Expired Tokens" dropdown: each account is renewed as
+/// by `renew_account`; silent ones are done, the others come back grouped by
+/// network with their authorization URLs. A failure of one account does not
+/// stop the others. Send an `Idempotency-Key` to make retries safe. Needs
+/// `tokens:renew`.
+#[utoipa::path(
+    operation_id = "bulk_renew",
+    tag = "renewal",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result.")),
+    request_body = BulkRenewRequest,
+    responses(
+        (status = 200, description = "A result per account.", body = BulkRenewResult),
+        (status = 400, description = "The body is not valid JSON."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `tokens:renew` scope."),
+        (status = 409, description = "The Idempotency-Key is in flight."),
+        (status = 413, description = "The body is too large."),
+        (status = 415, description = "The body is not JSON."),
+        (status = 422, description = "Invalid members (1–50 accounts), a return URL not allowed, or an Idempotency-Key reused.")
+    )
+)]
+#[post("/expired-tokens/renew")]
+pub async fn bulk_renew(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    body: OptionalJson<BulkRenewRequest>,
+) -> Result<HttpResponse, Error> {
+    principal.require(Scope::TokensRenew)?;
+    let key = idempotency::key_of(&req)?;
+    let fingerprint = idempotency::fingerprint(&req, &body.raw);
+    let Some(request) = body.value else {
+        return Err(Error::Validation(vec![FieldError::body("", "a body with `account_ids` is required")]));
+    };
+    crate::flows::oauth::check_return_url(&state, request.return_url.as_deref())?;
+    let org = principal.organization_id().to_string();
+    idempotency::run(&state, &principal, key, fingerprint, || async {
+        let mut seen = std::collections::HashSet::new();
+        let mut results = Vec::new();
+        let mut groups: Vec<NetworkAuthorizations> = Vec::new();
+        let mut renewed = 0;
+        for id in request.account_ids.iter().filter(|id| seen.insert(**id)) {
+            let attempt = async {
+                let row = load_row(&state, &org, None, &id.to_string()).await?;
+                let network = row.1.network.clone();
+                let result = renew_one(
+                    &state,
+                    &org,
+                    &principal.subject,
+                    row,
+                    request.return_url.as_deref(),
+                    Purpose::Renew,
+                )
+                .await?;
+                Ok::<_, Error>((network, result))
+            };
+            match attempt.await {
+                Ok((network, result)) => {
+                    if result.outcome == RenewOutcome::Renewed {
+                        renewed += 1;
+                    }
+                    if let Some(auth) = &result.authorization {
+                        let pending = PendingAuthorization {
+                            account_id: *id,
+                            brand_id: result.account.brand_id,
+                            authorization_url: auth.authorization_url.clone(),
+                            expires_at: auth.expires_at,
+                        };
+                        match groups.iter_mut().find(|g| g.network == network) {
+                            Some(group) => group.accounts.push(pending),
+                            None => groups.push(NetworkAuthorizations {
+                                network,
+                                accounts: vec![pending],
+                            }),
+                        }
+                    }
+                    results.push(BulkRenewItem {
+                        account_id: *id,
+                        brand_id: Some(result.account.brand_id),
+                        outcome: Some(result.outcome),
+                        expires_at: result.expires_at,
+                        authorization_url: result.authorization.map(|a| a.authorization_url),
+                        reason: result.reason,
+                        error: None,
+                    });
+                }
+                Err(error) => {
+                    if let Error::Internal(cause) = &error {
+                        tracing::error!(error = ?cause, account = %id, "bulk renewal item failed");
+                    }
+                    results.push(BulkRenewItem {
+                        account_id: *id,
+                        brand_id: None,
+                        outcome: None,
+                        expires_at: None,
+                        authorization_url: None,
+                        reason: None,
+                        error: Some(error.problem()),
+                    });
+                }
+            }
+        }
+        Ok((
+            StatusCode::OK,
+            to_body(&BulkRenewResult {
+                results,
+                authorizations: groups,
+                renewed,
+            })?,
+        ))
+    })
+    .await
+}
+
+/// Options of a reconnect link.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"expires_in": 86400}))]
+pub struct ReconnectLinkRequest {
+    /// Seconds the link stays valid, 60 – 2 592 000 (30 days); default from the configuration (7 days).
+    #[validate(range(min = 60, max = 2_592_000))]
+    #[schema(minimum = 60, maximum = 2_592_000)]
+    pub expires_in: Option<u64>,
+    /// Where the owner's browser goes after re-authorizing (must be allow-listed).
+    #[validate(length(min = 1, max = 2048))]
+    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    pub return_url: Option<String>,
+}
+
+/// A single-use reconnect link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconnectLinkCreated {
+    /// Send this to the profile's owner; opening it starts the network's authorization.
+    #[schema(format = "uri")]
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+    pub account_id: Uuid,
+}
+
+/// Create a reconnect link
+///
+/// A single-use link, valid for a limited time, that lets the profile's owner
+/// (a client without a tokenwarden login) re-authorize the account. Opening it
+/// starts the network's authorization; the callback finishes exactly like a
+/// renewal, with propagation. Needs `tokens:renew`.
+#[utoipa::path(
+    operation_id = "create_reconnect_link",
+    tag = "renewal",
+    params(
+        ("brand_id" = Uuid, Path, description = "The brand's id."),
+        ("account_id" = Uuid, Path, description = "The account's id.")
+    ),
+    request_body(content = Option<ReconnectLinkRequest>, description = "Optional lifetime and return URL."),
+    responses(
+        (status = 201, description = "The link.", body = ReconnectLinkCreated),
+        (status = 400, description = "The body is not valid JSON."),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `tokens:renew` scope."),
+        (status = 404, description = "No such account in this brand of the caller's organization."),
+        (status = 413, description = "The body is too large."),
+        (status = 415, description = "The body is not JSON."),
+        (status = 422, description = "Invalid members or a return URL not allowed.")
+    )
+)]
+#[post("/brands/{brand_id}/accounts/{account_id}/reconnect-link")]
+pub async fn create_reconnect_link(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(Uuid, Uuid)>,
+    body: OptionalJson<ReconnectLinkRequest>,
+) -> Result<HttpResponse, Error> {
+    principal.require(Scope::TokensRenew)?;
+    let options = body.value.unwrap_or_default();
+    crate::flows::oauth::check_return_url(&state, options.return_url.as_deref())?;
+    let (brand, account) = path.into_inner();
+    let org = principal.organization_id().to_string();
+    let row = load_row(&state, &org, Some(&brand.to_string()), &account.to_string()).await?;
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let token = URL_SAFE_NO_PAD.encode(raw);
+    let created = now();
+    let ttl = options.expires_in.unwrap_or(state.settings.reconnect_link_ttl_secs);
+    let expires_at = created + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(604_800));
+    let link = ReconnectLink {
+        id: new_id(),
+        token_hash: hash_state(&token),
+        organization_id: org.clone(),
+        brand_id: row.0.brand_id.clone(),
+        account_id: row.0.id.clone(),
+        network: row.1.network.clone(),
+        return_url: options.return_url.clone(),
+        created_by: principal.subject.clone(),
+        expires_at: to_db_time(expires_at),
+        used_at: None,
+        created_at: to_db_time(created),
+    };
+    let actor = principal.subject.clone();
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            reconnect_links::insert_reconnect_link(conn, &link)?;
+            db::audit::insert_audit_event(
+                conn,
+                db::audit::Audit {
+                    organization_id: &link.organization_id,
+                    actor: &actor,
+                    action: "account.reconnect_link_created",
+                    outcome: "success",
+                    brand_id: Some(&link.brand_id),
+                    account_id: Some(&link.account_id),
+                    detail: Some(serde_json::json!({ "expires_at": expires_at })),
+                    ..Default::default()
+                },
+            )
+        })
+    })
+    .await?;
+    let base = state.settings.public_url();
+    let url = format!("{}/v1/reconnect/{token}", base.as_str().trim_end_matches('/'));
+    Ok(HttpResponse::Created().json(ReconnectLinkCreated {
+        url,
+        expires_at,
+        account_id: account,
+    }))
+}
+
+/// Open a reconnect link
+///
+/// For the profile's owner, in a browser; no bearer token (the link is the
+/// credential). Redirects (303) to the network's authorization page. A link
+/// works once and until it expires; afterwards it answers 410.
+#[utoipa::path(
+    operation_id = "open_reconnect_link",
+    tag = "renewal",
+    security(()),
+    params(("token" = String, Path, description = "The link's secret part.")),
+    responses(
+        (status = 303, description = "Redirect to the network's authorization page.",
+            headers(("Location" = String, description = "The network's authorization URL."))),
+        (status = 404, description = "No such link."),
+        (status = 410, description = "The link was used or has expired.")
+    )
+)]
+#[get("/reconnect/{token}")]
+pub async fn open_reconnect_link(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, Error> {
+    let token = path.into_inner();
+    if token.len() > 128 {
+        return Err(Error::NotFound("no such reconnect link".into()));
+    }
+    let hash = hash_state(&token);
+    let link = db::run(&state.pool, move |conn| reconnect_links::find_reconnect_link_by_hash(conn, &hash))
+        .await?
+        .ok_or_else(|| Error::NotFound("no such reconnect link".into()))?;
+    let (id, at) = (link.id.clone(), to_db_time(now()));
+    let fresh = db::run(&state.pool, move |conn| reconnect_links::use_reconnect_link(conn, &id, at)).await?;
+    if !fresh {
+        return Err(Error::Gone(if link.used_at.is_some() {
+            "this reconnect link was already used; ask for a new one".into()
+        } else {
+            "this reconnect link has expired; ask for a new one".into()
+        }));
+    }
+    let started = crate::flows::oauth::start(
+        &state,
+        StartRequest {
+            organization_id: &link.organization_id,
+            brand_id: &link.brand_id,
+            account_id: Some(&link.account_id),
+            network: &link.network,
+            purpose: Purpose::ReconnectLink,
+            return_url: link.return_url.as_deref(),
+            actor: &format!("reconnect-link:{}", link.id),
+        },
+    )
+    .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, started.authorization_url.to_string()))
+        .finish())
+}
