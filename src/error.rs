@@ -329,9 +329,9 @@ impl Error {
             Error::IdempotencyInFlight => Some(
                 "a request with this Idempotency-Key is still being answered; retry shortly".into(),
             ),
-            Error::IdempotencyMismatch => Some(
-                "this Idempotency-Key was used for a different request; use a new key".into(),
-            ),
+            Error::IdempotencyMismatch => {
+                Some("this Idempotency-Key was used for a different request; use a new key".into())
+            }
             Error::RefreshBusy { .. } => Some(
                 "another instance is refreshing this token; retry after the given delay".into(),
             ),

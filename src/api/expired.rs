@@ -13,7 +13,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::accounts::{ProfileSummary, RenewHint, StatusContext, parse_id, renew_href, warning_window};
+use super::accounts::{
+    ProfileSummary, RenewHint, StatusContext, parse_id, renew_href, warning_window,
+};
 use super::extractors::query_validation_error;
 use crate::auth::{Principal, Scope};
 use crate::db::{self, accounts::AccountFilter};
@@ -24,7 +26,8 @@ use crate::error::{Error, FieldError};
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(list_expired_tokens).service(expired_tokens_summary);
+    cfg.service(list_expired_tokens)
+        .service(expired_tokens_summary);
 }
 
 /// What else the dropdown should list.
@@ -170,7 +173,10 @@ pub async fn list_expired_tokens(
     let after = match &query.cursor {
         None => None,
         Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            Error::Validation(vec![FieldError::parameter("cursor", "not a cursor returned by this API")])
+            Error::Validation(vec![FieldError::parameter(
+                "cursor",
+                "not a cursor returned by this API",
+            )])
         })?),
     };
     let org = principal.organization_id().to_string();
@@ -216,7 +222,12 @@ pub async fn list_expired_tokens(
             since,
             expires_at,
             reason: match status {
-                TokenStatus::Expired => Some(credential.status_reason.clone().unwrap_or_else(|| "expired".into())),
+                TokenStatus::Expired => Some(
+                    credential
+                        .status_reason
+                        .clone()
+                        .unwrap_or_else(|| "expired".into()),
+                ),
                 TokenStatus::ReauthRequired => credential.status_reason.clone(),
                 _ => None,
             },
@@ -307,7 +318,10 @@ pub async fn expired_tokens_summary(
     };
     let filter = filter_of(&list_query, now(), window);
     let o = org.clone();
-    let pairs = db::run(&state.pool, move |conn| db::accounts::list_brand_network_pairs(conn, &o, &filter)).await?;
+    let pairs = db::run(&state.pool, move |conn| {
+        db::accounts::list_brand_network_pairs(conn, &o, &filter)
+    })
+    .await?;
     let names = brand_names(&state, &org).await?;
     let mut by_brand: BTreeMap<String, u32> = BTreeMap::new();
     let mut by_network: BTreeMap<String, u32> = BTreeMap::new();

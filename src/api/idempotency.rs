@@ -75,7 +75,15 @@ where
     let (o, k) = (org.clone(), key.clone());
     let at = now();
     let claim = db::run(&state.pool, move |conn| {
-        idempotency::claim(conn, &o, &k, &actor, &fingerprint, to_db_time(at), to_db_time(at + RETENTION))
+        idempotency::claim(
+            conn,
+            &o,
+            &k,
+            &actor,
+            &fingerprint,
+            to_db_time(at),
+            to_db_time(at + RETENTION),
+        )
     })
     .await?;
     match claim {
@@ -89,7 +97,10 @@ where
         idempotency::Claim::Claimed => match answer().await {
             Ok((status, body)) => {
                 let (o, k, b) = (org, key, body.clone());
-                db::run(&state.pool, move |conn| idempotency::complete(conn, &o, &k, status.as_u16(), &b)).await?;
+                db::run(&state.pool, move |conn| {
+                    idempotency::complete(conn, &o, &k, status.as_u16(), &b)
+                })
+                .await?;
                 Ok(respond(status, body, false))
             }
             Err(error) => {

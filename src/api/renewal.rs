@@ -14,15 +14,15 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::accounts::{
-    Account, AuthorizationStart, LeftAccount, PropagatedAccount, PropagationReport, StatusContext, parse_id,
-    to_account, warning_window,
+    Account, AuthorizationStart, LeftAccount, PropagatedAccount, PropagationReport, StatusContext,
+    parse_id, to_account, warning_window,
 };
 use super::extractors::OptionalJson;
 use super::idempotency;
 use crate::auth::{Principal, Scope};
+use crate::db;
 use crate::db::accounts::AccountRow;
 use crate::db::reconnect_links::{self, ReconnectLink};
-use crate::db;
 use crate::domain::plan::Plan;
 use crate::domain::propagation::LeftReason;
 use crate::domain::{new_id, now, to_db_time};
@@ -99,7 +99,11 @@ fn problem_from_outcome(outcome: RefreshOutcome) -> Result<RefreshOutcome, Error
 
 /// The propagation report read off the stored state: the profile's other
 /// accounts on the renewed credential, and the others with why they were left.
-async fn report_from_state(state: &AppState, org: &str, row: &AccountRow) -> Result<PropagationReport, Error> {
+async fn report_from_state(
+    state: &AppState,
+    org: &str,
+    row: &AccountRow,
+) -> Result<PropagationReport, Error> {
     let (o, profile) = (org.to_string(), row.1.id.clone());
     let (siblings, plan) = db::run(&state.pool, move |conn| {
         let siblings = db::accounts::list_accounts_of_profile(conn, &o, &profile)?;
@@ -144,8 +148,17 @@ async fn report_from_state(state: &AppState, org: &str, row: &AccountRow) -> Res
     Ok(report)
 }
 
-async fn load_row(state: &AppState, org: &str, brand: Option<&str>, account: &str) -> Result<AccountRow, Error> {
-    let (o, b, a) = (org.to_string(), brand.map(str::to_string), account.to_string());
+async fn load_row(
+    state: &AppState,
+    org: &str,
+    brand: Option<&str>,
+    account: &str,
+) -> Result<AccountRow, Error> {
+    let (o, b, a) = (
+        org.to_string(),
+        brand.map(str::to_string),
+        account.to_string(),
+    );
     db::run(&state.pool, move |conn| {
         let row = match &b {
             Some(b) => db::accounts::find_account(conn, &o, b, &a)?,
@@ -156,7 +169,11 @@ async fn load_row(state: &AppState, org: &str, brand: Option<&str>, account: &st
     .await
 }
 
-async fn account_now(state: &AppState, org: &str, account: &str) -> Result<(AccountRow, Account), Error> {
+async fn account_now(
+    state: &AppState,
+    org: &str,
+    account: &str,
+) -> Result<(AccountRow, Account), Error> {
     let row = load_row(state, org, None, account).await?;
     let window = warning_window(state, org).await?;
     let ctx = StatusContext {
@@ -186,7 +203,10 @@ pub async fn renew_one(
     }
     let outcome = if credential.status == "reauth_required" {
         RefreshOutcome::ReauthRequired {
-            reason: credential.status_reason.clone().unwrap_or_else(|| "reauth_required".into()),
+            reason: credential
+                .status_reason
+                .clone()
+                .unwrap_or_else(|| "reauth_required".into()),
         }
     } else {
         let outcome = crate::flows::refresh::refresh(
@@ -430,7 +450,10 @@ pub async fn bulk_renew(
     let key = idempotency::key_of(&req)?;
     let fingerprint = idempotency::fingerprint(&req, &body.raw);
     let Some(request) = body.value else {
-        return Err(Error::Validation(vec![FieldError::body("", "a body with `account_ids` is required")]));
+        return Err(Error::Validation(vec![FieldError::body(
+            "",
+            "a body with `account_ids` is required",
+        )]));
     };
     crate::flows::oauth::check_return_url(&state, request.return_url.as_deref())?;
     let org = principal.organization_id().to_string();
@@ -579,7 +602,9 @@ pub async fn create_reconnect_link(
     rand::rng().fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
     let created = now();
-    let ttl = options.expires_in.unwrap_or(state.settings.reconnect_link_ttl_secs);
+    let ttl = options
+        .expires_in
+        .unwrap_or(state.settings.reconnect_link_ttl_secs);
     let expires_at = created + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(604_800));
     let link = ReconnectLink {
         id: new_id(),
@@ -615,7 +640,10 @@ pub async fn create_reconnect_link(
     })
     .await?;
     let base = state.settings.public_url();
-    let url = format!("{}/v1/reconnect/{token}", base.as_str().trim_end_matches('/'));
+    let url = format!(
+        "{}/v1/reconnect/{token}",
+        base.as_str().trim_end_matches('/')
+    );
     Ok(HttpResponse::Created().json(ReconnectLinkCreated {
         url,
         expires_at,
@@ -641,17 +669,25 @@ pub async fn create_reconnect_link(
     )
 )]
 #[get("/reconnect/{token}")]
-pub async fn open_reconnect_link(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, Error> {
+pub async fn open_reconnect_link(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Error> {
     let token = path.into_inner();
     if token.len() > 128 {
         return Err(Error::NotFound("no such reconnect link".into()));
     }
     let hash = hash_state(&token);
-    let link = db::run(&state.pool, move |conn| reconnect_links::find_reconnect_link_by_hash(conn, &hash))
-        .await?
-        .ok_or_else(|| Error::NotFound("no such reconnect link".into()))?;
+    let link = db::run(&state.pool, move |conn| {
+        reconnect_links::find_reconnect_link_by_hash(conn, &hash)
+    })
+    .await?
+    .ok_or_else(|| Error::NotFound("no such reconnect link".into()))?;
     let (id, at) = (link.id.clone(), to_db_time(now()));
-    let fresh = db::run(&state.pool, move |conn| reconnect_links::use_reconnect_link(conn, &id, at)).await?;
+    let fresh = db::run(&state.pool, move |conn| {
+        reconnect_links::use_reconnect_link(conn, &id, at)
+    })
+    .await?;
     if !fresh {
         return Err(Error::Gone(if link.used_at.is_some() {
             "this reconnect link was already used; ask for a new one".into()

@@ -263,7 +263,11 @@ pub fn list_accounts_using_credential(
 }
 
 /// One account of the organization by id, whatever its brand.
-pub fn find_account_by_id(conn: &mut DbConnection, org: &str, id: &str) -> Result<Option<AccountRow>> {
+pub fn find_account_by_id(
+    conn: &mut DbConnection,
+    org: &str,
+    id: &str,
+) -> Result<Option<AccountRow>> {
     Ok(a::accounts
         .inner_join(p::profiles)
         .inner_join(c::credentials)
@@ -312,10 +316,10 @@ pub fn list_by_expiry(
     }
     if let Some((expires, id)) = after {
         query = query.filter(
-            c::expires_at
+            c::expires_at.assume_not_null().lt(expires).or(c::expires_at
                 .assume_not_null()
-                .lt(expires)
-                .or(c::expires_at.assume_not_null().eq(expires).and(a::id.lt(id))),
+                .eq(expires)
+                .and(a::id.lt(id))),
         );
     }
     Ok(query.load(conn)?)

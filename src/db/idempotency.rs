@@ -53,14 +53,23 @@ pub fn claim(
         .execute(conn);
     match inserted {
         Ok(_) => return Ok(Claim::Claimed),
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => {}
         Err(other) => return Err(Error::from(other)),
     }
-    let (hash, state, status, body): (String, String, Option<i32>, Option<String>) = r::idempotency_records
-        .filter(r::organization_id.eq(org))
-        .filter(r::idempotency_key.eq(key))
-        .select((r::request_hash, r::state, r::response_status, r::response_body))
-        .first(conn)?;
+    let (hash, state, status, body): (String, String, Option<i32>, Option<String>) =
+        r::idempotency_records
+            .filter(r::organization_id.eq(org))
+            .filter(r::idempotency_key.eq(key))
+            .select((
+                r::request_hash,
+                r::state,
+                r::response_status,
+                r::response_body,
+            ))
+            .first(conn)?;
     if hash != request_hash {
         return Ok(Claim::Mismatch);
     }
@@ -73,7 +82,13 @@ pub fn claim(
     }
 }
 
-pub fn complete(conn: &mut DbConnection, org: &str, key: &str, status: u16, body: &str) -> Result<()> {
+pub fn complete(
+    conn: &mut DbConnection,
+    org: &str,
+    key: &str,
+    status: u16,
+    body: &str,
+) -> Result<()> {
     diesel::update(
         r::idempotency_records
             .filter(r::organization_id.eq(org))

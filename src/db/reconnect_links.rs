@@ -22,11 +22,16 @@ pub struct ReconnectLink {
 }
 
 pub fn insert_reconnect_link(conn: &mut DbConnection, link: &ReconnectLink) -> Result<()> {
-    diesel::insert_into(l::reconnect_links).values(link).execute(conn)?;
+    diesel::insert_into(l::reconnect_links)
+        .values(link)
+        .execute(conn)?;
     Ok(())
 }
 
-pub fn find_reconnect_link_by_hash(conn: &mut DbConnection, hash: &str) -> Result<Option<ReconnectLink>> {
+pub fn find_reconnect_link_by_hash(
+    conn: &mut DbConnection,
+    hash: &str,
+) -> Result<Option<ReconnectLink>> {
     Ok(l::reconnect_links
         .filter(l::token_hash.eq(hash))
         .select(ReconnectLink::as_select())

@@ -11,4 +11,5 @@ mod openapi;
 mod operations;
 mod organization;
 mod providers;
+mod renewal;
 mod storage;
