@@ -7,6 +7,7 @@ CI_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROOT="$(cd "$CI_DIR/.." && pwd)"
 OUT="$CI_DIR/out"
 mkdir -p "$OUT"
+export NO_COLOR=1 FORCE_COLOR=0
 
 log() { printf '[%s %s] %s\n' "$(date -u +%H:%M:%S)" "${STEP_NAME:-ci}" "$*"; }
 
