@@ -26,13 +26,16 @@ st() { # st NAME TOKEN OPERATION-IDS...
     local filters=()
     for id in "$@"; do filters+=(--include-operation-id "$id"); done
     log "schemathesis run ($name: $# operations, seed $SEED)"
-    schemathesis run openapi/openapi.json --url "$BASE_URL" \
+    mkdir -p "$REPORTS/$name"
+    # run inside the report folder: Schemathesis keeps its crash cache (.schemathesis/, for
+    # `st replay`) in the working directory; a fresh one each run keeps the run reproducible.
+    (cd "$REPORTS/$name" && schemathesis run "$ROOT/openapi/openapi.json" --url "$BASE_URL" \
         --checks all --phases examples,coverage,fuzzing,stateful \
         --seed "$SEED" --max-examples "$MAX_EXAMPLES" --workers 1 \
         --header "Authorization: Bearer $token" \
         --generation-database none --no-color \
         --report junit,pytest --report-dir "$REPORTS/$name" \
-        "${filters[@]}"
+        "${filters[@]}")
 }
 
 status=0
