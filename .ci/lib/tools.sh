@@ -28,14 +28,15 @@ ensure_node_tools() {
 # Python tools pinned in .ci/requirements.txt, in the venv .ci/venv.
 ensure_venv() {
     local stamp="$CI_DIR/venv/.ci-stamp" want
-    want="$(_hash "$CI_DIR/requirements.txt")"
+    want="$(_hash "$CI_DIR/requirements.txt" "$CI_DIR/constraints.txt")"
     if [ ! -x "$CI_DIR/venv/bin/python" ]; then
         log "python3 -m venv .ci/venv"
         python3 -m venv "$CI_DIR/venv"
     fi
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         log "pip install -r .ci/requirements.txt"
-        "$CI_DIR/venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$CI_DIR/requirements.txt"
+        "$CI_DIR/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            -r "$CI_DIR/requirements.txt" -c "$CI_DIR/constraints.txt"
         echo "$want" > "$stamp"
     fi
     export PATH="$CI_DIR/venv/bin:$PATH"
