@@ -16,7 +16,7 @@ if [ ! -x /usr/bin/chromium ]; then
     log "apt-get install chromium"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+    apt-get install -y -qq chromium >/dev/null
 fi
 log "$(/usr/bin/chromium --version 2>/dev/null | head -1)"
 ensure_node_tools
