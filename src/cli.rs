@@ -229,22 +229,34 @@ async fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
         sandbox: true,
     };
     let mut settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    // A database URL from the environment must not redirect the demo.
+    settings.database_url = None;
     settings.log.format = "text".into();
-    settings.log.level = "warn".into();
+    if std::env::var_os("RUST_LOG").is_none() {
+        settings.log.level = "warn".into();
+    }
     crate::telemetry::init(&settings.log);
     let settings = Arc::new(settings);
-    let for_seed = settings.clone();
-    let (parts, seeded) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let parts = crate::startup::prepare(for_seed.clone())?;
-        let seeded = crate::demo::seed(&parts.state.pool)?;
-        Ok((parts, seeded))
-    })
-    .await??;
+    let for_prepare = settings.clone();
+    let parts = tokio::task::spawn_blocking(move || crate::startup::prepare(for_prepare)).await??;
     let minter = TokenMinter::from_settings(&settings)?;
-    let app = Application::with_parts(settings.clone(), parts)?;
-    let base = format!("http://{}", settings.bind);
-    crate::demo::print_guide(&base, &seeded, &minter, dir.path());
-    let result = app.run_until_stopped().await;
+    let app = Application::with_parts(settings.clone(), parts.clone())?;
+    let base = settings
+        .public_url()
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    let server = tokio::spawn(app.run_until_stopped());
+    let sandbox = parts
+        .sandbox
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the demo needs the sandbox network"))?;
+    let seeded = crate::demo::seed(&base, &parts.state.pool, &sandbox, &minter).await?;
+    println!(
+        "{}",
+        crate::demo::guide(&base, &seeded, &minter, dir.path())
+    );
+    let result = server.await?;
     drop(dir);
     result.map_err(Into::into)
 }
