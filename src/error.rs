@@ -101,6 +101,9 @@ pub struct Problem {
     /// Seconds after which the request may be retried (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// For `reauthorization-required`: the path to `POST` to renew the account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renew_href: Option<String>,
 }
 
 /// Every failure the service can answer with.
@@ -156,6 +159,9 @@ pub enum Error {
     /// Another instance is refreshing this credential and did not finish in time.
     #[error("refresh in progress")]
     RefreshBusy { retry_after: Duration },
+    /// The account's grant is dead: only its owner can renew it.
+    #[error("reauthorization required: {detail}")]
+    ReauthorizationRequired { detail: String, renew_href: String },
     /// A single-use link that was used or expired.
     #[error("link gone: {0}")]
     Gone(String),
@@ -270,6 +276,11 @@ impl Error {
                 "A refresh of this token is in progress",
             ),
             Error::Gone(_) => (StatusCode::GONE, "link-gone", "Link used or expired"),
+            Error::ReauthorizationRequired { .. } => (
+                StatusCode::CONFLICT,
+                "reauthorization-required",
+                "The account needs a re-authorization",
+            ),
             Error::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -342,7 +353,9 @@ impl Error {
             Error::InsufficientScope(scope) => {
                 Some(format!("this operation needs the `{scope}` scope"))
             }
-            Error::PlanLimit { detail, .. } => Some(detail.clone()),
+            Error::PlanLimit { detail, .. } | Error::ReauthorizationRequired { detail, .. } => {
+                Some(detail.clone())
+            }
             Error::PayloadTooLarge(limit) => {
                 Some(format!("the request body exceeds {limit} bytes"))
             }
@@ -371,6 +384,10 @@ impl Error {
                 _ => None,
             },
             retry_after: self.retry_after(),
+            renew_href: match self {
+                Error::ReauthorizationRequired { renew_href, .. } => Some(renew_href.clone()),
+                _ => None,
+            },
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod oauth;
 pub mod organization;
 pub mod profiles;
 pub mod renewal;
+pub mod vault;
 
 use actix_web::App;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -50,6 +51,7 @@ cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
         (name = "accounts", description = "Manage Accounts: the profiles connected to a brand, their token status, connect over OAuth, import, enable/disable, disconnect, audit trail."),
         (name = "expired tokens", description = "The \"Expired Tokens\" dropdown: what needs renewal across the caller's brands, and the badge counts."),
         (name = "renewal", description = "Renewing tokens: silently with a refresh grant, or through a re-authorization; bulk renewal; reconnect links for profile owners. On the Advanced plan a renewal reaches every brand with the same profile enabled."),
+        (name = "vault", description = "For the suite's workers: a valid access token of an account, refreshed first when due."),
         (name = "profiles", description = "Social identities of the organization and the brands where each is connected."),
         (name = "oauth", description = "The networks' redirect target that finishes an authorization."),
         (name = "operations", description = "Liveness, readiness and metrics for operators and load balancers.")
@@ -91,6 +93,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
                 .configure(accounts::configure)
                 .configure(renewal::configure)
                 .configure(expired::configure)
+                .configure(vault::configure)
                 .configure(profiles::configure)
                 .configure(oauth::configure),
         );

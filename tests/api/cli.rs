@@ -170,7 +170,11 @@ fn keys_rotate_reencrypts_through_the_cli() {
 #[test]
 fn every_line_the_demo_prints_works_as_printed() {
     use std::io::{BufRead, BufReader};
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokenwarden"))
         .current_dir(dir.path())
@@ -191,20 +195,42 @@ fn every_line_the_demo_prints_works_as_printed() {
         }
     }
     // The part a user pastes: from the exports to the end.
-    let start = guide.iter().position(|l| l.starts_with("export ADV=")).expect("exports printed");
+    let start = guide
+        .iter()
+        .position(|l| l.starts_with("export ADV="))
+        .expect("exports printed");
     let script: String = guide[start..]
         .iter()
         .map(|l| format!("{l}\necho\n"))
         .collect();
-    let output = Command::new("bash").arg("-c").arg(&script).output().unwrap();
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
     let _ = child.kill();
     let _ = child.wait();
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{out}");
-    assert!(!out.contains("tokenwarden.dev/problems/"), "a printed line answered a problem:\n{out}");
+    assert!(
+        !out.contains("tokenwarden.dev/problems/"),
+        "a printed line answered a problem:\n{out}"
+    );
     assert_eq!(out.matches(r#""outcome":"renewed""#).count(), 2, "{out}");
-    assert!(out.contains(r#""status":"renewed""#), "the authorization URL completed:\n{out}");
-    assert!(out.contains(r#""reason":"plan""#), "the Starter plan left the other brand:\n{out}");
-    assert!(out.contains(r#""status":"reauth_required""#), "the dropdown listed the dead grant:\n{out}");
-    assert!(out.contains(r#""total":1"#), "propagation emptied two of three entries:\n{out}");
+    assert!(
+        out.contains(r#""status":"renewed""#),
+        "the authorization URL completed:\n{out}"
+    );
+    assert!(
+        out.contains(r#""reason":"plan""#),
+        "the Starter plan left the other brand:\n{out}"
+    );
+    assert!(
+        out.contains(r#""status":"reauth_required""#),
+        "the dropdown listed the dead grant:\n{out}"
+    );
+    assert!(
+        out.contains(r#""total":1"#),
+        "propagation emptied two of three entries:\n{out}"
+    );
 }

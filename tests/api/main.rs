@@ -13,3 +13,4 @@ mod organization;
 mod providers;
 mod renewal;
 mod storage;
+mod vault;

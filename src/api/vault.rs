@@ -1,0 +1,164 @@
+//! `POST /v1/accounts/{account_id}/access-token`: the vault read for the
+//! suite's workers (publisher, inbox, analytics).
+
+use actix_web::{post, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::accounts::renew_href;
+use crate::auth::{Principal, Scope};
+use crate::db;
+use crate::db::credentials::open_tokens;
+use crate::domain::{from_db_time, now};
+use crate::error::Error;
+use crate::flows::refresh::{RefreshOutcome, RefreshRequest, refresh};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(read_access_token);
+}
+
+/// A valid access token for calling the network.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "account_id": "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b13",
+    "network": "x",
+    "access_token": "…",
+    "token_type": "Bearer",
+    "expires_at": "2026-11-26T10:00:00Z",
+    "scopes": ["tweet.read", "tweet.write"]
+}))]
+pub struct AccessToken {
+    pub account_id: Uuid,
+    /// The network the token is for.
+    pub network: String,
+    /// The access token itself. Keep it in memory only; ask again when it expires.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// When the token expires (`null` when the network gave no expiry).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Scopes granted by the network.
+    pub scopes: Vec<String>,
+}
+
+/// Read an account's access token (workers)
+///
+/// For the suite's publisher, inbox and analytics workers: a valid access
+/// token of the account, refreshed first when it is due (within the network's
+/// refresh lead time, or expired). When no valid token can be had the answer
+/// is a 409 `reauthorization-required` problem whose `renew_href` is the path
+/// to renew the account. The only route that returns a token. Needs
+/// `tokens:read`.
+#[utoipa::path(
+    operation_id = "read_access_token",
+    tag = "vault",
+    params(("account_id" = Uuid, Path, description = "The account's id.")),
+    responses(
+        (status = 200, description = "A valid access token.", body = AccessToken),
+        (status = 401, description = "Missing or invalid bearer token."),
+        (status = 403, description = "The token lacks the `tokens:read` scope."),
+        (status = 404, description = "No such account in the caller's organization."),
+        (status = 409, description = "The account is disabled, or needs a re-authorization (`reauthorization-required`, with `renew_href`)."),
+        (status = 502, description = "The token is expired and the network answered with an error."),
+        (status = 503, description = "The token is expired and the network is unavailable; see `Retry-After`."),
+        (status = 504, description = "The token is expired and the network did not answer in time.")
+    )
+)]
+#[post("/accounts/{account_id}/access-token")]
+pub async fn read_access_token(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<AccessToken>, Error> {
+    principal.require(Scope::TokensRead)?;
+    let org = principal.organization_id().to_string();
+    let account_id = path.into_inner();
+    let (o, a) = (org.clone(), account_id.to_string());
+    let (account, profile, credential) = db::run(&state.pool, move |conn| {
+        db::accounts::find_account_by_id(conn, &o, &a)?
+            .ok_or_else(|| Error::NotFound(format!("no account with id {a}")))
+    })
+    .await?;
+    if !account.enabled {
+        return Err(Error::Conflict(
+            "the account is disabled in its brand".into(),
+        ));
+    }
+    let reauth = |reason: &str| Error::ReauthorizationRequired {
+        detail: format!(
+            "the account's grant cannot be used ({reason}); its owner must re-authorize"
+        ),
+        renew_href: renew_href(&account.brand_id, &account.id),
+    };
+    if credential.status == "reauth_required" {
+        return Err(reauth(
+            credential
+                .status_reason
+                .as_deref()
+                .unwrap_or("reauth_required"),
+        ));
+    }
+    let at = now();
+    let expires_at = credential.expires_at.map(from_db_time);
+    let lead = state
+        .providers
+        .get(&profile.network)
+        .map(|p| chrono::Duration::from_std(p.refresh_lead()).unwrap_or_default())
+        .unwrap_or_default();
+    let expired = expires_at.is_some_and(|e| e <= at);
+    if expires_at.is_some_and(|e| e <= at + lead) {
+        let outcome = refresh(
+            &state,
+            RefreshRequest {
+                organization_id: org.clone(),
+                credential_id: credential.id.clone(),
+                actor: principal.subject.clone(),
+            },
+        )
+        .await?;
+        match outcome {
+            RefreshOutcome::Renewed { .. } | RefreshOutcome::NotDue { .. } => {}
+            RefreshOutcome::ReauthRequired { reason } => return Err(reauth(&reason)),
+            // A valid token is still worth handing out when the network hiccups.
+            RefreshOutcome::Transient { .. } | RefreshOutcome::Busy { .. } if !expired => {}
+            RefreshOutcome::Transient {
+                kind,
+                retry_after,
+                detail,
+            } => {
+                return Err(Error::Upstream {
+                    network: profile.network.clone(),
+                    kind,
+                    detail,
+                    retry_after,
+                });
+            }
+            RefreshOutcome::Busy { retry_after } => return Err(Error::RefreshBusy { retry_after }),
+        }
+    }
+    let (o, id) = (org.clone(), credential.id.clone());
+    let row = db::run(&state.pool, move |conn| {
+        db::credentials::find_credential(conn, &o, &id)?
+            .ok_or_else(|| Error::NotFound(format!("no credential {id}")))
+    })
+    .await?;
+    let row_expires = row.expires_at.map(from_db_time);
+    if row.status == "reauth_required" || row_expires.is_some_and(|e| e <= now()) {
+        return Err(reauth(row.status_reason.as_deref().unwrap_or("expired")));
+    }
+    let (access, _) = open_tokens(&state.keys, &row)?;
+    tracing::info!(account = %account_id, network = %profile.network, actor = %principal.subject, "access token read");
+    use secrecy::ExposeSecret;
+    Ok(web::Json(AccessToken {
+        account_id,
+        network: profile.network,
+        access_token: access.expose_secret().to_string(),
+        token_type: "Bearer".into(),
+        expires_at: row_expires,
+        scopes: row.scopes.split_whitespace().map(str::to_string).collect(),
+    }))
+}
