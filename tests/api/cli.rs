@@ -185,8 +185,9 @@ fn every_line_the_demo_prints_works_as_printed() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
     let mut guide = Vec::new();
-    for line in BufReader::new(stdout).lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         let last = line.contains("/v1/organization -H");
         guide.push(line);
@@ -194,6 +195,8 @@ fn every_line_the_demo_prints_works_as_printed() {
             break;
         }
     }
+    // Keep draining what the demo writes after the guide.
+    std::thread::spawn(move || for _ in lines {});
     // The part a user pastes: from the exports to the end.
     let start = guide
         .iter()
