@@ -1,12 +1,12 @@
 //! The lifecycle worker (SPEC §5): every tick it
 //!
-//! 1. refreshes the credentials that are due — `next_refresh_at <= now`, an
+//! 1. schedules credentials that have no `next_refresh_at` yet (new grants):
+//!    `expires_at − refresh_lead`;
+//! 2. refreshes the credentials that are due — `next_refresh_at <= now`, an
 //!    index scan — through [`flows::refresh::refresh`] (single flight, row
 //!    lease, version-guarded write-back), retrying transient failures with
 //!    exponential backoff and jitter and giving up to `reauth_required` only
 //!    after the token has been expired for [`GIVE_UP_AFTER`];
-//! 2. schedules credentials that have no `next_refresh_at` yet (new grants):
-//!    `expires_at − refresh_lead`;
 //! 3. stores the clock-driven status transitions (`expiring`, `expired`) and
 //!    announces each once, as an audit event on every enabled account of the
 //!    credential (actor `worker`); the stored status remembers what was
@@ -104,9 +104,11 @@ pub struct TickReport {
 /// One pass of the worker at `now`.
 pub async fn tick(app: &AppState, now: DateTime<Utc>) -> Result<TickReport, Error> {
     let mut report = TickReport::default();
-    // Refresh first: a credential renewed now need not be announced as expired.
-    refresh_due(app, now, &mut report).await?;
+    // New grants are scheduled first so that one already due is refreshed in
+    // this tick; refreshes come before transitions so that a credential
+    // renewed now is not announced as expired.
     schedule_new(app, now, &mut report).await?;
+    refresh_due(app, now, &mut report).await?;
     store_transitions(app, now, &mut report).await?;
     let before = to_db_time(now - OAUTH_STATE_GRACE);
     report.oauth_states_deleted = db::run(&app.pool, move |conn| {

@@ -12,3 +12,4 @@ mod operations;
 mod organization;
 mod providers;
 mod storage;
+mod worker;
