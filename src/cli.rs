@@ -46,8 +46,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (and, unless --no-worker, run the lifecycle worker).
     Serve(ServeArgs),
-    /// Run the lifecycle worker alone.
-    Worker,
+    /// Run the lifecycle worker alone (until SIGINT/SIGTERM).
+    Worker(WorkerArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Start a seeded demo on SQLite in a temporary folder and print JWTs and curl lines.
@@ -73,6 +73,13 @@ pub struct ServeArgs {
     /// Mount the sandbox OAuth network under /sandbox.
     #[arg(long, env = "TOKENWARDEN_SANDBOX")]
     pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Run one tick and exit.
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,10 +154,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(&settings.log);
             match &cli.command {
                 Command::Serve(args) => serve(settings, args).await,
-                Command::Worker => anyhow::bail!(
-                    "the lifecycle worker is not available in this version; `serve` answers every \
-                     request with the status computed against the clock"
-                ),
+                Command::Worker(args) => worker(settings, args).await,
                 Command::Migrate => {
                     let url = settings.database_url();
                     tokio::task::spawn_blocking(move || {
@@ -207,13 +211,69 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings, args: &ServeArgs) -> anyhow::Result<()> {
-    if args.no_worker || !settings.worker.enabled {
-        tracing::info!("lifecycle worker disabled in this process");
-    }
+    let with_worker = !args.no_worker && settings.worker.enabled;
     let app = Application::build(settings).await?;
-    app.run_until_stopped().await?;
+    let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+    let worker = if with_worker {
+        let state = app.parts().state.get_ref().clone();
+        Some(tokio::spawn(crate::worker::run(state, stopped)))
+    } else {
+        tracing::info!("lifecycle worker disabled in this process");
+        None
+    };
+    // The server stops on SIGINT/SIGTERM; the worker then finishes its tick.
+    let served = app.run_until_stopped().await;
+    let _ = stop_worker.send(true);
+    if let Some(worker) = worker {
+        worker.await?;
+    }
+    served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `tokenwarden worker`: the lifecycle worker alone, until SIGINT/SIGTERM
+/// (the tick in progress finishes first), or one tick with `--once`.
+async fn worker(settings: Settings, args: &WorkerArgs) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    let state =
+        tokio::task::spawn_blocking(move || crate::worker::state_from_settings(settings)).await??;
+    if args.once {
+        return match crate::worker::tick_and_log(&state).await {
+            Some(_) => Ok(()),
+            None => anyhow::bail!("the worker tick failed"),
+        };
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(crate::worker::run(state, stopped));
+    shutdown_signal().await;
+    tracing::info!("shutting down the lifecycle worker");
+    let _ = stop.send(true);
+    running.await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or (on Unix) SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }
 
 /// `tokenwarden demo`: a seeded instance on SQLite in a temporary folder.

@@ -17,3 +17,4 @@ pub mod metrics;
 pub mod providers;
 pub mod startup;
 pub mod telemetry;
+pub mod worker;

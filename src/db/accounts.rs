@@ -350,3 +350,17 @@ pub fn list_brand_network_pairs(
     }
     Ok(query.load(conn)?)
 }
+
+/// `(account_id, brand_id)` of the enabled accounts on a credential: those a
+/// status transition of the credential is announced to.
+pub fn list_enabled_accounts_using_credential(
+    conn: &mut DbConnection,
+    credential: &str,
+) -> Result<Vec<(String, String)>> {
+    Ok(a::accounts
+        .filter(a::credential_id.eq(credential))
+        .filter(a::enabled.eq(true))
+        .select((a::id, a::brand_id))
+        .order(a::id.asc())
+        .load(conn)?)
+}

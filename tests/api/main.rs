@@ -14,3 +14,4 @@ mod providers;
 mod renewal;
 mod storage;
 mod vault;
+mod worker;
