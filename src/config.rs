@@ -59,6 +59,8 @@ pub struct Settings {
     /// Limits of outbound calls to networks.
     #[serde(default)]
     pub outbound: HttpSettings,
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
     /// Lifetime of a single-use reconnect link, seconds.
     #[serde(default = "default_reconnect_link_ttl")]
     pub reconnect_link_ttl_secs: u64,
@@ -158,6 +160,34 @@ impl Default for HttpServerSettings {
             workers: None,
         }
     }
+}
+
+/// Per-organization request budget of authenticated routes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Requests per window and organization; 0 turns the limit off.
+    #[serde(default = "default_rate_limit")]
+    pub requests: u32,
+    /// Window length, seconds.
+    #[serde(default = "default_rate_window")]
+    pub window_secs: u64,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            requests: default_rate_limit(),
+            window_secs: default_rate_window(),
+        }
+    }
+}
+
+fn default_rate_limit() -> u32 {
+    1200
+}
+fn default_rate_window() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,6 +15,7 @@ pub mod error;
 pub mod flows;
 pub mod metrics;
 pub mod providers;
+pub mod ratelimit;
 pub mod startup;
 pub mod telemetry;
 pub mod worker;

@@ -43,6 +43,8 @@ pub struct AppParts {
     pub jwt: web::Data<JwtVerifier>,
     pub metrics: web::Data<Metrics>,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    /// Per-organization request budgets, when configured.
+    pub rate_limiter: Option<web::Data<crate::ratelimit::RateLimiter>>,
     /// The sandbox network's server state, when `sandbox` is on.
     pub sandbox: Option<web::Data<SandboxState>>,
 }
@@ -55,6 +57,7 @@ impl AppParts {
         jwt: JwtVerifier,
     ) -> anyhow::Result<Self> {
         let public_url = settings.public_url();
+        let settings_for_limits = settings.clone();
         let mut providers =
             ProviderRegistry::from_settings(&settings.networks, &public_url, &settings.outbound)?;
         let sandbox = if settings.sandbox {
@@ -81,6 +84,11 @@ impl AppParts {
             jwt: web::Data::new(jwt),
             metrics: web::Data::new(Metrics::new()),
             openapi: Arc::new(api::openapi()),
+            rate_limiter: crate::ratelimit::RateLimiter::new(
+                settings_for_limits.rate_limit.requests,
+                Duration::from_secs(settings_for_limits.rate_limit.window_secs.max(1)),
+            )
+            .map(web::Data::new),
             sandbox,
         })
     }
@@ -106,10 +114,16 @@ pub fn build_app(
 > {
     let limit = settings.http.max_body_bytes;
     let sandbox = parts.sandbox.clone();
+    let limiter = parts.rate_limiter.clone();
     App::new()
         .app_data(parts.state.clone())
         .app_data(parts.jwt.clone())
         .app_data(parts.metrics.clone())
+        .configure(|cfg| {
+            if let Some(limiter) = limiter {
+                cfg.app_data(limiter);
+            }
+        })
         .app_data(BodyLimit(limit))
         .app_data(
             web::JsonConfig::default()

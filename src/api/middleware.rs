@@ -8,7 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{HttpMessage, web};
 use tracing::Instrument;
 
 use crate::error::REQUEST_ID;
@@ -69,6 +69,20 @@ pub async fn request_context(
                     .http_duration
                     .with_label_values(&[&method, &route])
                     .observe(elapsed.as_secs_f64());
+            }
+            let budget = response
+                .request()
+                .extensions()
+                .get::<crate::ratelimit::Decision>()
+                .copied();
+            if let Some(budget) = budget {
+                let headers = response.headers_mut();
+                if let Ok(v) = HeaderValue::from_str(&budget.policy_header()) {
+                    headers.insert(HeaderName::from_static("ratelimit-policy"), v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&budget.header()) {
+                    headers.insert(HeaderName::from_static("ratelimit"), v);
+                }
             }
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 response

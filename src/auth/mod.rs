@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -324,5 +324,18 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, Error> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::Unauthorized("the Authorization scheme must be Bearer".into()))?;
-    verifier.verify(token)
+    let principal = verifier.verify(token)?;
+    // Budgets are per organization; the billing system's routes act for none.
+    if let Some(limiter) = req.app_data::<web::Data<crate::ratelimit::RateLimiter>>()
+        && !principal.has(Scope::PlatformAdmin)
+    {
+        let decision = limiter.check(principal.organization_id());
+        req.extensions_mut().insert(decision);
+        if !decision.allowed {
+            return Err(Error::RateLimited {
+                retry_after: std::time::Duration::from_secs(decision.reset),
+            });
+        }
+    }
+    Ok(principal)
 }

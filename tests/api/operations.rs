@@ -97,3 +97,58 @@ async fn readyz_is_503_when_no_database_connection_can_be_had() {
         200
     );
 }
+
+async fn organizations_have_a_request_budget(backend: crate::helpers::Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.rate_limit.requests = 3;
+        s.rate_limit.window_secs = 60;
+    })
+    .await;
+    let token = app.admin_token();
+    for remaining in [2, 1, 0] {
+        let response = app.get("/v1/brands", &token).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["ratelimit-policy"],
+            "\"per-organization\";q=3;w=60"
+        );
+        let header = response.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            header.starts_with(&format!("\"per-organization\";r={remaining};t=")),
+            "{header}"
+        );
+    }
+    let response = app.get("/v1/brands", &token).await;
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_problem(response, 429, "rate-limited").await;
+    // Another organization has its own budget; unauthenticated routes have none.
+    let other = app.create_org("Other", "starter").await;
+    assert_eq!(
+        app.get("/v1/brands", &app.token(&other, "accounts:read"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_sqlite() {
+    organizations_have_a_request_budget(crate::helpers::Backend::Sqlite).await;
+}
