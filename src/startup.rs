@@ -50,46 +50,60 @@ pub struct AppParts {
 }
 
 impl AppParts {
-    pub fn new(
-        settings: Arc<Settings>,
-        pool: Pool,
-        keys: KeyRing,
-        jwt: JwtVerifier,
-    ) -> anyhow::Result<Self> {
-        let public_url = settings.public_url();
-        let settings_for_limits = settings.clone();
-        let mut providers =
-            ProviderRegistry::from_settings(&settings.networks, &public_url, &settings.outbound)?;
-        let sandbox = if settings.sandbox {
-            providers.add_sandbox(&public_url, &settings.outbound)?;
-            Some(web::Data::new(SandboxState::new(
-                SandboxOptions::for_public_url(&public_url),
+    /// Wraps the state with what only the HTTP server needs.
+    pub fn new(state: AppState, jwt: JwtVerifier) -> Self {
+        let settings = state.settings.clone();
+        let sandbox = settings.sandbox.then(|| {
+            web::Data::new(SandboxState::new(SandboxOptions::for_public_url(
+                &settings.public_url(),
             )))
-        } else {
-            None
-        };
-        Ok(Self {
-            state: web::Data::new(AppState {
-                pool,
-                keys: Arc::new(keys),
-                providers: Arc::new(providers),
-                settings,
-                refresh: Arc::new(RefreshCoordinator::default()),
-                instance_id: format!(
-                    "{}-{}",
-                    std::process::id(),
-                    &uuid::Uuid::new_v4().simple().to_string()[..8]
-                ),
-            }),
+        });
+        Self {
+            state: web::Data::new(state),
             jwt: web::Data::new(jwt),
             metrics: web::Data::new(Metrics::new()),
             openapi: Arc::new(api::openapi()),
             rate_limiter: crate::ratelimit::RateLimiter::new(
-                settings_for_limits.rate_limit.requests,
-                Duration::from_secs(settings_for_limits.rate_limit.window_secs.max(1)),
+                settings.rate_limit.requests,
+                Duration::from_secs(settings.rate_limit.window_secs.max(1)),
             )
             .map(web::Data::new),
             sandbox,
+        }
+    }
+}
+
+impl AppState {
+    /// Opens the database (migrating it) and builds the configured networks.
+    /// Blocking: call from a blocking context. `role` names the process in
+    /// refresh leases (e.g. `worker`).
+    pub fn open(settings: Arc<Settings>, role: &str) -> anyhow::Result<Self> {
+        let keys = settings.key_ring()?;
+        let public_url = settings.public_url();
+        let mut providers =
+            ProviderRegistry::from_settings(&settings.networks, &public_url, &settings.outbound)?;
+        if settings.sandbox {
+            providers.add_sandbox(&public_url, &settings.outbound)?;
+        }
+        let pool = db::connect(
+            &settings.database_url(),
+            &PoolOptions {
+                max_size: settings.database.pool_size,
+                connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
+                sqlite_busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
+            },
+        )?;
+        Ok(Self {
+            pool,
+            keys: Arc::new(keys),
+            providers: Arc::new(providers),
+            settings,
+            refresh: Arc::new(RefreshCoordinator::default()),
+            instance_id: format!(
+                "{}-{}-{role}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
         })
     }
 }
@@ -151,17 +165,10 @@ pub fn build_app(
 /// Opens the database (blocking; call from a blocking context or before the
 /// runtime serves requests) and prepares the shared parts.
 pub fn prepare(settings: Arc<Settings>) -> anyhow::Result<AppParts> {
-    let keys = settings.key_ring()?;
+    // Configuration errors first, before anything touches the database.
+    settings.key_ring()?;
     let jwt = JwtVerifier::from_settings(&settings)?;
-    let pool = db::connect(
-        &settings.database_url(),
-        &PoolOptions {
-            max_size: settings.database.pool_size,
-            connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
-            sqlite_busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
-        },
-    )?;
-    AppParts::new(settings, pool, keys, jwt)
+    Ok(AppParts::new(AppState::open(settings, "api")?, jwt))
 }
 
 /// A bound, not yet running HTTP server.

@@ -88,6 +88,26 @@ pub struct AccountFilter {
     pub window_end: Option<NaiveDateTime>,
 }
 
+/// Narrows a boxed accounts ⋈ profiles ⋈ credentials query by an [`AccountFilter`].
+macro_rules! apply_filter {
+    ($query:expr, $filter:expr) => {{
+        let mut query = $query;
+        let filter: &AccountFilter = $filter;
+        if let Some(brand) = &filter.brand_id {
+            query = query.filter(a::brand_id.eq(brand.clone()));
+        }
+        if let Some(network) = &filter.network {
+            query = query.filter(p::network.eq(network.clone()));
+        }
+        if let (Some(now), Some(window_end)) = (filter.now, filter.window_end)
+            && let Some(predicate) = any_status(&filter.statuses, now, window_end)
+        {
+            query = query.filter(predicate);
+        }
+        query
+    }};
+}
+
 /// Accounts of the organization matching `filter`, in id order after `after`.
 pub fn list_accounts(
     conn: &mut DbConnection,
@@ -108,17 +128,7 @@ pub fn list_accounts(
         .order(a::id.asc())
         .limit(limit)
         .into_boxed();
-    if let Some(brand) = &filter.brand_id {
-        query = query.filter(a::brand_id.eq(brand.clone()));
-    }
-    if let Some(network) = &filter.network {
-        query = query.filter(p::network.eq(network.clone()));
-    }
-    if let (Some(now), Some(window_end)) = (filter.now, filter.window_end)
-        && let Some(predicate) = any_status(&filter.statuses, now, window_end)
-    {
-        query = query.filter(predicate);
-    }
+    query = apply_filter!(query, filter);
     if let Some(after) = after {
         query = query.filter(a::id.gt(after.to_string()));
     }
@@ -303,17 +313,7 @@ pub fn list_by_expiry(
         .order((c::expires_at.desc(), a::id.desc()))
         .limit(limit)
         .into_boxed();
-    if let Some(brand) = &filter.brand_id {
-        query = query.filter(a::brand_id.eq(brand.clone()));
-    }
-    if let Some(network) = &filter.network {
-        query = query.filter(p::network.eq(network.clone()));
-    }
-    if let (Some(now), Some(window_end)) = (filter.now, filter.window_end)
-        && let Some(predicate) = any_status(&filter.statuses, now, window_end)
-    {
-        query = query.filter(predicate);
-    }
+    query = apply_filter!(query, filter);
     if let Some((expires, id)) = after {
         query = query.filter(
             c::expires_at.assume_not_null().lt(expires).or(c::expires_at
@@ -337,17 +337,7 @@ pub fn list_brand_network_pairs(
         .filter(a::organization_id.eq(org.to_string()))
         .select((a::brand_id, p::network))
         .into_boxed();
-    if let Some(brand) = &filter.brand_id {
-        query = query.filter(a::brand_id.eq(brand.clone()));
-    }
-    if let Some(network) = &filter.network {
-        query = query.filter(p::network.eq(network.clone()));
-    }
-    if let (Some(now), Some(window_end)) = (filter.now, filter.window_end)
-        && let Some(predicate) = any_status(&filter.statuses, now, window_end)
-    {
-        query = query.filter(predicate);
-    }
+    query = apply_filter!(query, filter);
     Ok(query.load(conn)?)
 }
 

@@ -36,13 +36,13 @@ use tokio::sync::watch;
 pub use schedule::{Transition, backoff, transition};
 
 use crate::config::Settings;
+use crate::db;
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::credentials::{self as creds, WorkItem};
-use crate::db::{self, PoolOptions};
 use crate::domain::{from_db_time, now as clock_now, to_db_time};
 use crate::error::Error;
 use crate::flows::refresh::{self as engine, RefreshOutcome, RefreshRequest};
-use crate::providers::{GrantInfo, ProviderRegistry, RefreshPlan};
+use crate::providers::{GrantInfo, RefreshPlan};
 use crate::startup::AppState;
 
 /// The actor of the worker's audit events and refreshes.
@@ -178,33 +178,7 @@ pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
 /// The state `tokenwarden worker` runs on: the pool, the key ring and the
 /// networks, without the HTTP server's JWT verifier.
 pub fn state_from_settings(settings: Arc<Settings>) -> anyhow::Result<AppState> {
-    let keys = settings.key_ring()?;
-    let pool = db::connect(
-        &settings.database_url(),
-        &PoolOptions {
-            max_size: settings.database.pool_size,
-            connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
-            sqlite_busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
-        },
-    )?;
-    let public_url = settings.public_url();
-    let mut providers =
-        ProviderRegistry::from_settings(&settings.networks, &public_url, &settings.outbound)?;
-    if settings.sandbox {
-        providers.add_sandbox(&public_url, &settings.outbound)?;
-    }
-    Ok(AppState {
-        pool,
-        keys: Arc::new(keys),
-        providers: Arc::new(providers),
-        settings,
-        refresh: Arc::default(),
-        instance_id: format!(
-            "{}-{}-worker",
-            std::process::id(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        ),
-    })
+    AppState::open(settings, "worker")
 }
 
 // ---------------------------------------------------------------------------
