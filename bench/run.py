@@ -85,7 +85,8 @@ class Server:
         self.backend = backend
         self.dir = tempfile.mkdtemp(prefix="tokenwarden-bench-")
         self.port = free_port()
-        env = dict(os.environ, TOKENWARDEN_LOG__LEVEL="warn", TOKENWARDEN_WORKER__ENABLED="false")
+        env = dict(os.environ, TOKENWARDEN_LOG__LEVEL="warn", TOKENWARDEN_WORKER__ENABLED="false",
+                   TOKENWARDEN_RATE_LIMIT__REQUESTS="0")
         env.pop("DATABASE_URL", None)
         if database_url:
             env["DATABASE_URL"] = database_url
@@ -112,7 +113,7 @@ class Server:
 def seed(server, brands, profiles):
     c = Client(server.port)
     admin = mint(server.dir, "platform", "platform:admin")
-    status, org, _ = c.request("POST", "/v1/organizations", admin, {"name": "Bench", "plan": "starter"})
+    status, org, _ = c.request("POST", "/v1/organizations", admin, {"name": "Bench", "plan": "advanced"})
     assert status == 201, org
     token = mint(server.dir, org["id"], SCOPES)
     brand_ids = []
@@ -120,6 +121,9 @@ def seed(server, brands, profiles):
         status, b, _ = c.request("POST", "/v1/brands", token, {"name": f"Brand {i}"})
         assert status == 201, b
         brand_ids.append(b["id"])
+    # Connect on Starter (no propagation), so every account keeps its own grant.
+    status, _, _ = c.request("PATCH", f"/v1/organizations/{org['id']}", admin, {"plan": "starter"})
+    assert status == 200
     # Each profile is connected in 3 brands, each connection its own grant (Starter);
     # every other profile gets 1-second tokens, so it is expired when measured.
     accounts = []
