@@ -127,6 +127,9 @@ pub enum Error {
     /// Nothing with this id exists for the caller (including other tenants' ids).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The path exists but not with this method; the methods it serves go in `Allow`.
+    #[error("method not allowed")]
+    MethodNotAllowed { allowed: Vec<&'static str> },
     /// The request conflicts with the current state (e.g. a duplicate name).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -221,6 +224,11 @@ impl Error {
                 "Plan limit reached",
             ),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Error::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             Error::InvalidState(_) => (
                 StatusCode::BAD_REQUEST,
                 "invalid-oauth-state",
@@ -343,6 +351,9 @@ impl Error {
                 Some(format!("this operation needs the `{scope}` scope"))
             }
             Error::PlanLimit { detail, .. } => Some(detail.clone()),
+            Error::MethodNotAllowed { allowed } => {
+                Some(format!("this path answers only {}", allowed.join(", ")))
+            }
             Error::PayloadTooLarge(limit) => {
                 Some(format!("the request body exceeds {limit} bytes"))
             }
@@ -403,6 +414,11 @@ impl ResponseError for Error {
         ));
         if let Some(seconds) = problem.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Error::MethodNotAllowed { allowed } = self
+            && let Ok(value) = HeaderValue::from_str(&allowed.join(", "))
+        {
+            response.insert_header((header::ALLOW, value));
         }
         if let Error::Unauthorized(_) = self {
             response.insert_header((

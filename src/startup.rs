@@ -7,11 +7,12 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpServer, web};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::extractors::{BodyLimit, json_error, path_error, query_error};
+use crate::api::routes::KnownRoutes;
 use crate::api::{self, middleware::request_context};
 use crate::auth::JwtVerifier;
 use crate::config::Settings;
@@ -86,8 +87,17 @@ impl AppParts {
     }
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, Error> {
-    Err(Error::NotFound("no such route".into()))
+/// The default service: a path of the API asked with a method it does not
+/// serve answers 405 with `Allow`; any other path 404.
+fn no_route(
+    routes: Arc<KnownRoutes>,
+) -> impl Fn(HttpRequest) -> std::future::Ready<Result<actix_web::HttpResponse, Error>> + Clone {
+    move |req: HttpRequest| {
+        std::future::ready(Err(match routes.allowed(req.path()) {
+            Some(allowed) if !allowed.is_empty() => Error::MethodNotAllowed { allowed },
+            _ => Error::NotFound("no such route".into()),
+        }))
+    }
 }
 
 /// The actix application: API routes (registered through utoipa-actix-web),
@@ -106,6 +116,7 @@ pub fn build_app(
 > {
     let limit = settings.http.max_body_bytes;
     let sandbox = parts.sandbox.clone();
+    let routes = Arc::new(KnownRoutes::from_openapi(&parts.openapi));
     App::new()
         .app_data(parts.state.clone())
         .app_data(parts.jwt.clone())
@@ -123,6 +134,8 @@ pub fn build_app(
         .into_utoipa_app()
         .configure(api::configure)
         .into_app()
+        // SPEC: Swagger UI is at `/docs`; its assets live under `/docs/`.
+        .service(web::redirect("/docs", "/docs/").permanent())
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", (*parts.openapi).clone()))
         // The sandbox is a simulated network, not part of the API: it stays
         // out of the OpenAPI document.
@@ -131,7 +144,7 @@ pub fn build_app(
                 cfg.service(sandbox::scope(state));
             }
         })
-        .default_service(web::to(not_found))
+        .default_service(web::to(no_route(routes)))
 }
 
 /// Opens the database (blocking; call from a blocking context or before the

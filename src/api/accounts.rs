@@ -471,6 +471,10 @@ pub struct ImportRequest {
     /// (and `expires_at` absent).
     #[validate(range(min = 1, max = 315_360_000))]
     #[schema(minimum = 1, maximum = 315_360_000)]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::extractors::integer::optional"
+    )]
     pub expires_in: Option<u64>,
     /// When the access token expires (alternative to `expires_in`).
     pub expires_at: Option<DateTime<Utc>>,

@@ -8,7 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::extractors::{Json, query_validation_error};
+use super::extractors::{Json, is_ecma_space, query_validation_error};
 use crate::auth::{Principal, Scope};
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::{self, models};
@@ -69,14 +69,25 @@ pub struct BrandPage {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Northwind Coffee"}))]
 pub struct BrandInput {
-    /// Display name, 1–100 characters, unique within the organization.
+    /// Display name, 1–100 characters with at least one that is not white space
+    /// (ECMAScript's `\s`), unique within the organization. Leading and trailing
+    /// white space is removed.
     #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t\n\u000b\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+    )]
     pub name: String,
 }
 
+/// The name as stored: without the white space (the same class as the pattern) around it.
+fn clean_name(name: &str) -> String {
+    name.trim_matches(is_ecma_space).to_string()
+}
+
 fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
-    if value.trim().is_empty() {
+    if value.chars().all(is_ecma_space) {
         let mut e = validator::ValidationError::new("blank");
         e.message = Some("must not be blank".into());
         return Err(e);
@@ -192,7 +203,7 @@ pub async fn create_brand(
     body: Json<BrandInput>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
-    let name = body.0.name.trim().to_string();
+    let name = clean_name(&body.0.name);
     let org = principal.organization_id().to_string();
     let actor = principal.subject.clone();
     let brand = db::run(&state.pool, move |conn| {
@@ -310,7 +321,7 @@ pub async fn update_brand(
 ) -> Result<web::Json<Brand>, Error> {
     principal.require(Scope::OrgAdmin)?;
     let id = path.into_inner().to_string();
-    let name = body.0.name.trim().to_string();
+    let name = clean_name(&body.0.name);
     let org = principal.organization_id().to_string();
     let actor = principal.subject.clone();
     let row = db::run(&state.pool, move |conn| {

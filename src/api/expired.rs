@@ -4,8 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{get, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +17,7 @@ use super::accounts::{
 use super::extractors::query_validation_error;
 use crate::auth::{Principal, Scope};
 use crate::db::{self, accounts::AccountFilter};
-use crate::domain::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::domain::pagination::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::domain::token_status::{self, BlockedCapability, TokenStatus};
 use crate::domain::{from_db_time, now, to_db_time};
 use crate::error::{Error, FieldError};
@@ -95,17 +93,33 @@ pub struct ExpiredTokenPage {
     pub next_cursor: Option<String>,
 }
 
+/// The documented shape of this list's cursor: the last item's expiry (16 hex
+/// digits of microseconds since 1970) and id (32 hex digits).
+pub const EXPIRED_CURSOR_PATTERN: &str = "^[0-9a-f]{48}$";
+const EXPIRED_CURSOR_LEN: usize = 48;
+/// 9999-12-31T23:59:59.999999Z: expiries in a cursor are clamped into the
+/// years every backend stores.
+const MAX_CURSOR_MICROS: u64 = 253_402_300_799_999_999;
+
 fn encode_cursor(expires: NaiveDateTime, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("e1:{}:{id}", expires.and_utc().timestamp_micros()))
+    let micros = u64::try_from(expires.and_utc().timestamp_micros()).unwrap_or(0);
+    format!(
+        "{:016x}{}",
+        micros.min(MAX_CURSOR_MICROS),
+        pagination::encode_cursor(id)
+    )
 }
 
+/// Every string of the documented shape is a position in the list (an
+/// unknown one may give an empty page); anything else is `None`.
 fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let rest = text.strip_prefix("e1:")?;
-    let (micros, id) = rest.split_once(':')?;
-    Uuid::parse_str(id).ok()?;
-    let t = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-    Some((t.naive_utc(), id.to_string()))
+    if !pagination::is_lower_hex(cursor, EXPIRED_CURSOR_LEN) {
+        return None;
+    }
+    let (micros, id) = cursor.split_at(16);
+    let micros = u64::from_str_radix(micros, 16).ok()?.min(MAX_CURSOR_MICROS);
+    let t = DateTime::from_timestamp_micros(i64::try_from(micros).ok()?)?;
+    Some((t.naive_utc(), pagination::decode_cursor(id)?))
 }
 
 async fn brand_names(state: &AppState, org: &str) -> Result<HashMap<String, String>, Error> {

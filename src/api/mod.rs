@@ -13,6 +13,7 @@ pub mod oauth;
 pub mod organization;
 pub mod profiles;
 pub mod renewal;
+pub mod routes;
 
 use actix_web::App;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

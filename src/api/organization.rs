@@ -83,6 +83,10 @@ pub struct OrganizationUpdate {
     /// Days before expiry at which a token is reported as `expiring`, 1–90.
     #[validate(range(min = 1, max = 90))]
     #[schema(minimum = 1, maximum = 90)]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::extractors::integer::optional"
+    )]
     pub warning_window_days: Option<i32>,
 }
 
@@ -101,6 +105,10 @@ pub struct OrganizationCreate {
     /// Days before expiry at which a token is reported as `expiring`, 1–90; default 7.
     #[validate(range(min = 1, max = 90))]
     #[schema(minimum = 1, maximum = 90)]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::extractors::integer::optional"
+    )]
     pub warning_window_days: Option<i32>,
 }
 

@@ -543,6 +543,10 @@ pub struct ReconnectLinkRequest {
     /// Seconds the link stays valid, 60 – 2 592 000 (30 days); default from the configuration (7 days).
     #[validate(range(min = 60, max = 2_592_000))]
     #[schema(minimum = 60, maximum = 2_592_000)]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::extractors::integer::optional"
+    )]
     pub expires_in: Option<u64>,
     /// Where the owner's browser goes after re-authorizing (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
@@ -660,11 +664,13 @@ pub async fn create_reconnect_link(
     operation_id = "open_reconnect_link",
     tag = "renewal",
     security(()),
-    params(("token" = String, Path, description = "The link's secret part.")),
+    params(("token" = String, Path, description = "The link's secret part: 43 characters of base64url (32 random bytes).",
+        pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43,
+        example = "q3Jc0mN6Yv2Xb8ZsPp1eWd4Tf7Gh9Kl5Rt0Uy2Io3As")),
     responses(
         (status = 303, description = "Redirect to the network's authorization page.",
             headers(("Location" = String, description = "The network's authorization URL."))),
-        (status = 404, description = "No such link."),
+        (status = 404, description = "No such link (also for a token not of the documented shape)."),
         (status = 410, description = "The link was used or has expired.")
     )
 )]
@@ -674,7 +680,11 @@ pub async fn open_reconnect_link(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     let token = path.into_inner();
-    if token.len() > 128 {
+    let well_formed = token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
         return Err(Error::NotFound("no such reconnect link".into()));
     }
     let hash = hash_state(&token);
