@@ -35,10 +35,14 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     "updated_at": "2026-11-26T08:00:00Z"
 }))]
 pub struct Brand {
+    /// The brand's id.
     pub id: Uuid,
     /// Display name, unique within the organization.
+    #[schema(max_length = 100)]
     pub name: String,
+    /// When the brand was created.
     pub created_at: DateTime<Utc>,
+    /// When the brand was last renamed (or created).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -58,9 +62,17 @@ impl TryFrom<models::Brand> for Brand {
 
 /// A page of brands.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::brand_page)]
 pub struct BrandPage {
+    /// The brands of this page, oldest first.
     pub data: Vec<Brand>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page. 32 lowercase hex digits.
+    #[schema(
+        pattern = "^[0-9a-f]{32}$",
+        min_length = 32,
+        max_length = 32,
+        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
+    )]
     pub next_cursor: Option<String>,
 }
 
@@ -103,8 +115,10 @@ pub struct PageQuery {
     #[validate(range(min = 1, max = 100))]
     #[param(minimum = 1, maximum = 100, default = 25)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 200)]
+    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
+    /// value of this shape is accepted (one that names no item marks a
+    /// position all the same, and the page after it may be empty).
+    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
     pub cursor: Option<String>,
 }
 

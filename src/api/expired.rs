@@ -52,32 +52,43 @@ pub struct ExpiredQuery {
     #[validate(range(min = 1, max = 100))]
     #[param(minimum = 1, maximum = 100, default = 25)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 200)]
+    /// The `next_cursor` of the previous page: 48 lowercase hex digits. Any
+    /// value of this shape is accepted (one that names no item marks a
+    /// position all the same, and the page after it may be empty).
+    #[param(pattern = "^[0-9a-f]{48}$", min_length = 48, max_length = 48)]
     pub cursor: Option<String>,
 }
 
 /// The brand an item belongs to.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BrandRef {
+    /// The brand's id.
     pub id: Uuid,
+    /// The brand's name.
+    #[schema(max_length = 100, example = "Northwind Coffee")]
     pub name: String,
 }
 
 /// One account that needs renewal.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExpiredToken {
+    /// The account whose token needs renewal.
     pub account_id: Uuid,
+    /// The account's brand.
     pub brand: BrandRef,
+    /// The connected identity.
     pub profile: ProfileSummary,
-    #[schema(example = "x")]
+    /// The network's name.
+    #[schema(max_length = 64, example = "x")]
     pub network: String,
     /// `expired`, `reauth_required` (or `expiring` with `include=expiring`).
     pub status: TokenStatus,
     /// Since when: the expiry for `expired`/`expiring`, the network's refusal for `reauth_required`.
     pub since: DateTime<Utc>,
+    /// When the access token expires or expired (`null` when the network gave no expiry).
     pub expires_at: Option<DateTime<Utc>>,
     /// Why, when known (e.g. `invalid_grant`, `expired`).
+    #[schema(max_length = 200, example = "invalid_grant")]
     pub reason: Option<String>,
     /// What stops working until it is renewed.
     pub blocked: Vec<BlockedCapability>,
@@ -87,9 +98,17 @@ pub struct ExpiredToken {
 
 /// A page of the dropdown, newest expiry first.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::expired_token_page)]
 pub struct ExpiredTokenPage {
+    /// The accounts of this page.
     pub data: Vec<ExpiredToken>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page. 48 lowercase hex digits.
+    #[schema(
+        pattern = "^[0-9a-f]{48}$",
+        min_length = 48,
+        max_length = 48,
+        example = "00063f1c2a8b4c000193a0c47a4e7d3c9b9e3f1f0f3a2b13"
+    )]
     pub next_cursor: Option<String>,
 }
 
@@ -272,17 +291,24 @@ pub struct SummaryQuery {
 /// A count for one brand.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BrandCount {
+    /// The brand.
     pub brand_id: Uuid,
+    /// The brand's name.
+    #[schema(max_length = 100, example = "Northwind Coffee")]
     pub brand_name: String,
-    #[schema(minimum = 0)]
+    /// How many of its accounts need renewal.
+    #[schema(minimum = 0, example = 3)]
     pub count: u32,
 }
 
 /// A count for one network.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NetworkCount {
+    /// The network's name.
+    #[schema(max_length = 64, example = "x")]
     pub network: String,
-    #[schema(minimum = 0)]
+    /// How many accounts of this network need renewal.
+    #[schema(minimum = 0, example = 2)]
     pub count: u32,
 }
 
@@ -290,9 +316,12 @@ pub struct NetworkCount {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"total": 3, "by_brand": [{"brand_id": "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b12", "brand_name": "Northwind Coffee", "count": 3}], "by_network": [{"network": "x", "count": 2}, {"network": "facebook", "count": 1}]}))]
 pub struct ExpiredTokenSummary {
-    #[schema(minimum = 0)]
+    /// How many accounts need renewal in all.
+    #[schema(minimum = 0, example = 3)]
     pub total: u32,
+    /// Counts per brand (brands with none are left out).
     pub by_brand: Vec<BrandCount>,
+    /// Counts per network (networks with none are left out).
     pub by_network: Vec<NetworkCount>,
 }
 

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod brands;
+pub mod examples;
 pub mod expired;
 pub mod extractors;
 pub mod health;
@@ -44,7 +45,7 @@ cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
         version = "1.0.0"
     ),
     security(("bearer" = [])),
-    servers((url = "http://127.0.0.1:8080", description = "A local tokenwarden on its default bind address")),
+    servers((url = "/", description = "The tokenwarden that serves this document")),
     tags(
         (name = "organization", description = "The caller's organization, its plan and feature matrix; and, for the billing system, all organizations."),
         (name = "brands", description = "Brands (workspaces) of the caller's organization."),
@@ -55,7 +56,8 @@ cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
         (name = "oauth", description = "The networks' redirect target that finishes an authorization."),
         (name = "operations", description = "Liveness, readiness and metrics for operators and load balancers.")
     ),
-    components(schemas(Problem, FieldError)),
+    // `Include` appears only in query parameters, which utoipa does not collect.
+    components(schemas(Problem, FieldError, expired::Include)),
     modifiers(&SecurityAddon)
 )]
 struct ApiDoc;
@@ -130,6 +132,7 @@ fn finish_document(doc: &mut openapi::OpenApi) {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
+            optional_body_without_null(operation);
             let error_statuses: Vec<String> = operation
                 .responses
                 .responses
@@ -148,5 +151,34 @@ fn finish_document(doc: &mut openapi::OpenApi) {
                 }
             }
         }
+    }
+}
+
+/// utoipa documents an optional body (`Option<T>`) as `oneOf: [T, null]`. What
+/// the API takes is no body at all, or a `T` (a JSON `null` is refused, as
+/// every body that is not an object): the body is `T`, with `required: false`.
+fn optional_body_without_null(operation: &mut openapi::path::Operation) {
+    use utoipa::openapi::schema::{Schema, Type};
+    let Some(RefOr::T(body)) = operation.request_body.as_mut() else {
+        return;
+    };
+    let mut changed = false;
+    for content in body.content.values_mut() {
+        let RefOr::T(content) = content else { continue };
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+            continue;
+        };
+        let is_null = |s: &RefOr<Schema>| {
+            matches!(s, RefOr::T(Schema::Object(o))
+                if o.schema_type == openapi::schema::SchemaType::Type(Type::Null))
+        };
+        if one_of.items.len() == 2 && one_of.items.iter().any(is_null) {
+            let inner = one_of.items.iter().find(|s| !is_null(s)).cloned();
+            content.schema = inner;
+            changed = true;
+        }
+    }
+    if changed {
+        body.required = Some(openapi::Required::False);
     }
 }

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, get, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::accounts::{GrantResult, load_account_for, propagation_report};
+use super::accounts::{GrantResult, GrantStatus, load_account_for, propagation_report};
 use crate::error::Error;
 use crate::flows::oauth::{CallbackQuery, Purpose, complete, outcome_url};
 use crate::startup::AppState;
@@ -86,15 +86,20 @@ pub async fn oauth_callback(
     match complete(&state, &network, query).await {
         Ok(done) => {
             let status = match (done.purpose, done.applied.created) {
-                (Purpose::Connect, true) => "connected",
-                (Purpose::Connect, false) => "reconnected",
+                (Purpose::Connect, true) => GrantStatus::Connected,
+                (Purpose::Connect, false) => GrantStatus::Reconnected,
+                _ => GrantStatus::Renewed,
+            };
+            let status_text = match status {
+                GrantStatus::Connected => "connected",
+                GrantStatus::Reconnected => "reconnected",
                 _ => "renewed",
             };
             if let Some(url) = &done.return_url {
                 let target = outcome_url(
                     url,
                     &[
-                        ("tokenwarden_status", status),
+                        ("tokenwarden_status", status_text),
                         ("account_id", &done.applied.account_id),
                         ("brand_id", &done.brand_id),
                     ],
@@ -114,7 +119,7 @@ pub async fn oauth_callback(
                 propagation_report(&state, &done.organization_id, &done.applied).await;
             match (account, propagation) {
                 (Ok(account), Ok(propagation)) => HttpResponse::Ok().json(GrantResult {
-                    status: status.into(),
+                    status,
                     account,
                     propagation,
                 }),

@@ -64,7 +64,9 @@ pub struct RenewRequest {
 
 /// The answer of a renewal.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::renew_result)]
 pub struct RenewResult {
+    /// What the renewal did.
     pub outcome: RenewOutcome,
     /// The account as it is now.
     pub account: Account,
@@ -73,6 +75,7 @@ pub struct RenewResult {
     /// For `authorization_required`: where to send the owner.
     pub authorization: Option<AuthorizationStart>,
     /// Why a re-authorization is needed (e.g. `invalid_grant`, `no_refresh_token`).
+    #[schema(max_length = 200, example = "invalid_grant")]
     pub reason: Option<String>,
     /// For `not_due`: when silent renewal becomes possible.
     pub renewable_from: Option<DateTime<Utc>>,
@@ -310,7 +313,8 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, Error> {
     params(
         ("brand_id" = Uuid, Path, description = "The brand's id."),
         ("account_id" = Uuid, Path, description = "The account's id."),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).")
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$", example = "renew-0193a0c4-2026-11-26")
     ),
     request_body(content = Option<RenewRequest>, description = "Optional: a return URL for a re-authorization."),
     responses(
@@ -376,13 +380,19 @@ pub struct BulkRenewRequest {
 /// The result for one account of a bulk renewal.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BulkRenewItem {
+    /// The requested account.
     pub account_id: Uuid,
+    /// The account's brand (absent when the account was not found).
     pub brand_id: Option<Uuid>,
     /// Present when the account was handled; absent with `error`.
     pub outcome: Option<RenewOutcome>,
+    /// The new expiry, when renewed.
     pub expires_at: Option<DateTime<Utc>>,
-    /// For `authorization_required`.
+    /// For `authorization_required`: where to send the owner.
+    #[schema(format = "uri", max_length = 4096)]
     pub authorization_url: Option<String>,
+    /// Why a re-authorization is needed (e.g. `invalid_grant`).
+    #[schema(max_length = 200, example = "invalid_grant")]
     pub reason: Option<String>,
     /// Why this account could not be handled (not found, network failure, …).
     pub error: Option<crate::error::Problem>,
@@ -391,22 +401,30 @@ pub struct BulkRenewItem {
 /// Re-authorizations needed, grouped by network.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NetworkAuthorizations {
+    /// The network's name.
+    #[schema(max_length = 64, example = "x")]
     pub network: String,
+    /// The accounts of this network that wait for a re-authorization.
     pub accounts: Vec<PendingAuthorization>,
 }
 
 /// One account waiting for its owner to re-authorize.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PendingAuthorization {
+    /// The account.
     pub account_id: Uuid,
+    /// The account's brand.
     pub brand_id: Uuid,
-    #[schema(format = "uri")]
+    /// Where to send the owner to re-authorize.
+    #[schema(format = "uri", max_length = 4096)]
     pub authorization_url: String,
+    /// The authorization must finish before this time.
     pub expires_at: DateTime<Utc>,
 }
 
 /// The answer of a bulk renewal.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::bulk_renew_result)]
 pub struct BulkRenewResult {
     /// One entry per requested account, in request order.
     pub results: Vec<BulkRenewItem>,
@@ -426,7 +444,8 @@ pub struct BulkRenewResult {
 #[utoipa::path(
     operation_id = "bulk_renew",
     tag = "renewal",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
+        min_length = 1, max_length = 255, pattern = "^[!-~]+$", example = "bulk-renew-2026-11-26")),
     request_body = BulkRenewRequest,
     responses(
         (status = 200, description = "A result per account.", body = BulkRenewResult),
@@ -556,11 +575,14 @@ pub struct ReconnectLinkRequest {
 
 /// A single-use reconnect link.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::reconnect_link)]
 pub struct ReconnectLinkCreated {
     /// Send this to the profile's owner; opening it starts the network's authorization.
-    #[schema(format = "uri")]
+    #[schema(format = "uri", max_length = 2048)]
     pub url: String,
+    /// When the link stops working.
     pub expires_at: DateTime<Utc>,
+    /// The account the link re-authorizes.
     pub account_id: Uuid,
 }
 
