@@ -425,12 +425,12 @@ pub async fn list_accounts(
 pub struct ConnectRequest {
     /// A configured network's name.
     #[validate(length(min = 1, max = 64))]
-    #[schema(min_length = 1, max_length = 64, example = "x")]
+    #[schema(min_length = 1, max_length = 64, example = "sandbox")]
     pub network: String,
     /// Where the browser goes after the network's callback (must be allow-listed). Without it,
     /// the callback answers JSON.
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    #[schema(min_length = 1, max_length = 2048, format = "uri", example = "https://app.example.com/accounts")]
     pub return_url: Option<String>,
 }
 
@@ -518,7 +518,7 @@ pub async fn connect_account(
 pub struct ImportRequest {
     /// A configured network's name.
     #[validate(length(min = 1, max = 64))]
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, example = "sandbox")]
     pub network: String,
     /// The access token (never echoed back).
     #[schema(value_type = String, min_length = 1, max_length = 8192)]

@@ -122,6 +122,7 @@ pub fn openapi_json() -> String {
 /// Gives every error response the problem+json body, so handlers only state
 /// which statuses they can answer and why.
 fn finish_document(doc: &mut openapi::OpenApi) {
+    add_links(doc);
     let problem_ref = RefOr::Ref(openapi::Ref::from_schema_name("Problem"));
     for item in doc.paths.paths.values_mut() {
         let operations = [
@@ -181,4 +182,166 @@ fn optional_body_without_null(operation: &mut openapi::path::Operation) {
     if changed {
         body.required = Some(openapi::Required::False);
     }
+}
+
+/// OpenAPI links: where the ids an answer carries can be used next. They tell
+/// a client author (and Schemathesis' stateful phase) how the operations chain.
+/// `(operation id, status, [(link name, target operation id, [(parameter, expression)])])`.
+const LINKS: &[(&str, &str, &[(&str, &str, &[(&str, &str)])])] = {
+    const BRAND: &[(&str, &str)] = &[("brand_id", "$response.body#/id")];
+    const FIRST_BRAND: &[(&str, &str)] = &[("brand_id", "$response.body#/data/0/id")];
+    const FIRST_ACCOUNT: &[(&str, &str)] = &[
+        ("brand_id", "$response.body#/data/0/brand_id"),
+        ("account_id", "$response.body#/data/0/id"),
+    ];
+    const ACCOUNT: &[(&str, &str)] = &[
+        ("brand_id", "$response.body#/brand_id"),
+        ("account_id", "$response.body#/id"),
+    ];
+    const GRANTED_ACCOUNT: &[(&str, &str)] = &[
+        ("brand_id", "$response.body#/account/brand_id"),
+        ("account_id", "$response.body#/account/id"),
+    ];
+    const FIRST_EXPIRED: &[(&str, &str)] = &[
+        ("brand_id", "$response.body#/data/0/brand/id"),
+        ("account_id", "$response.body#/data/0/account_id"),
+    ];
+    const FIRST_PROFILE: &[(&str, &str)] = &[("profile_id", "$response.body#/data/0/id")];
+    const ORGANIZATION: &[(&str, &str)] = &[("organization_id", "$response.body#/id")];
+    &[
+        (
+            "create_brand",
+            "201",
+            &[
+                ("GetBrand", "get_brand", BRAND),
+                ("RenameBrand", "update_brand", BRAND),
+                ("DeleteBrand", "delete_brand", BRAND),
+                ("ListAccounts", "list_accounts", BRAND),
+                ("ConnectAccount", "connect_account", BRAND),
+            ],
+        ),
+        (
+            "list_brands",
+            "200",
+            &[
+                ("GetFirstBrand", "get_brand", FIRST_BRAND),
+                ("ListFirstBrandAccounts", "list_accounts", FIRST_BRAND),
+                ("ConnectToFirstBrand", "connect_account", FIRST_BRAND),
+            ],
+        ),
+        (
+            "list_accounts",
+            "200",
+            &[
+                ("GetFirstAccount", "get_account", FIRST_ACCOUNT),
+                ("UpdateFirstAccount", "update_account", FIRST_ACCOUNT),
+                ("RenewFirstAccount", "renew_account", FIRST_ACCOUNT),
+                (
+                    "ReconnectLinkForFirstAccount",
+                    "create_reconnect_link",
+                    FIRST_ACCOUNT,
+                ),
+                ("EventsOfFirstAccount", "list_account_events", FIRST_ACCOUNT),
+                (
+                    "DisconnectFirstAccount",
+                    "disconnect_account",
+                    FIRST_ACCOUNT,
+                ),
+            ],
+        ),
+        (
+            "get_account",
+            "200",
+            &[
+                ("RenewAccount", "renew_account", ACCOUNT),
+                ("AccountEvents", "list_account_events", ACCOUNT),
+            ],
+        ),
+        (
+            "import_account",
+            "201",
+            &[
+                ("GetImportedAccount", "get_account", GRANTED_ACCOUNT),
+                ("RenewImportedAccount", "renew_account", GRANTED_ACCOUNT),
+            ],
+        ),
+        (
+            "list_expired_tokens",
+            "200",
+            &[
+                ("RenewFirstExpired", "renew_account", FIRST_EXPIRED),
+                ("GetFirstExpired", "get_account", FIRST_EXPIRED),
+            ],
+        ),
+        (
+            "list_profiles",
+            "200",
+            &[("GetFirstProfile", "get_profile", FIRST_PROFILE)],
+        ),
+        (
+            "create_organization",
+            "201",
+            &[(
+                "UpdateOrganization",
+                "update_any_organization",
+                ORGANIZATION,
+            )],
+        ),
+    ]
+};
+
+fn add_links(doc: &mut openapi::OpenApi) {
+    use utoipa::openapi::link::LinkBuilder;
+    let known: std::collections::HashSet<String> = doc
+        .paths
+        .paths
+        .values()
+        .flat_map(operations_of)
+        .filter_map(|o| o.operation_id.clone())
+        .collect();
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations_of_mut(item) {
+            let Some(id) = operation.operation_id.clone() else {
+                continue;
+            };
+            for (_, status, links) in LINKS.iter().filter(|(from, _, _)| *from == id) {
+                let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status)
+                else {
+                    continue;
+                };
+                for (name, target, parameters) in *links {
+                    debug_assert!(known.contains(*target), "link to unknown {target}");
+                    let mut link = LinkBuilder::new()
+                        .operation_id(*target)
+                        .description(format!("`{target}` with the ids of this answer."));
+                    for (parameter, expression) in *parameters {
+                        link = link.parameter(*parameter, *expression);
+                    }
+                    response
+                        .links
+                        .insert((*name).to_string(), RefOr::T(link.build()));
+                }
+            }
+        }
+    }
+}
+
+fn operations_of(item: &openapi::PathItem) -> impl Iterator<Item = &openapi::path::Operation> {
+    [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+        .into_iter()
+        .flatten()
+}
+
+fn operations_of_mut(
+    item: &mut openapi::PathItem,
+) -> impl Iterator<Item = &mut openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }

@@ -58,7 +58,7 @@ pub enum RenewOutcome {
 pub struct RenewRequest {
     /// Where the browser goes after a re-authorization (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    #[schema(min_length = 1, max_length = 2048, format = "uri", example = "https://app.example.com/accounts")]
     pub return_url: Option<String>,
 }
 
@@ -314,7 +314,7 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, Error> {
         ("brand_id" = Uuid, Path, description = "The brand's id."),
         ("account_id" = Uuid, Path, description = "The account's id."),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$", example = "renew-0193a0c4-2026-11-26")
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$")
     ),
     request_body(content = Option<RenewRequest>, description = "Optional: a return URL for a re-authorization."),
     responses(
@@ -373,7 +373,7 @@ pub struct BulkRenewRequest {
     pub account_ids: Vec<Uuid>,
     /// Where the browser goes after each re-authorization (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    #[schema(min_length = 1, max_length = 2048, format = "uri", example = "https://app.example.com/accounts")]
     pub return_url: Option<String>,
 }
 
@@ -445,7 +445,7 @@ pub struct BulkRenewResult {
     operation_id = "bulk_renew",
     tag = "renewal",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
-        min_length = 1, max_length = 255, pattern = "^[!-~]+$", example = "bulk-renew-2026-11-26")),
+        min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = BulkRenewRequest,
     responses(
         (status = 200, description = "A result per account.", body = BulkRenewResult),
@@ -569,7 +569,7 @@ pub struct ReconnectLinkRequest {
     pub expires_in: Option<u64>,
     /// Where the owner's browser goes after re-authorizing (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    #[schema(min_length = 1, max_length = 2048, format = "uri", example = "https://app.example.com/accounts")]
     pub return_url: Option<String>,
 }
 

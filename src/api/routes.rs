@@ -58,26 +58,37 @@ impl KnownRoutes {
     }
 
     /// The methods served at `path` (`None` when no route has this path).
+    /// Like actix's router, a literal segment beats a parameter: `…/accounts/connect`
+    /// is the connect route, not an account called `connect`.
     pub fn allowed(&self, path: &str) -> Option<Vec<&'static str>> {
         let parts: Vec<&str> = path.split('/').collect();
-        let mut allowed: Vec<&'static str> = Vec::new();
-        let mut known = false;
+        let mut best: Option<(usize, Vec<&'static str>)> = None;
         for (segments, methods) in &self.routes {
             let matches = segments.len() == parts.len()
                 && segments.iter().zip(&parts).all(|(s, p)| match s {
                     Segment::Literal(l) => l == p,
                     Segment::Parameter => !p.is_empty(),
                 });
-            if matches {
-                known = true;
-                for m in methods {
-                    if !allowed.contains(m) {
-                        allowed.push(m);
+            if !matches {
+                continue;
+            }
+            let literals = segments
+                .iter()
+                .filter(|s| matches!(s, Segment::Literal(_)))
+                .count();
+            match &mut best {
+                Some((n, allowed)) if *n == literals => {
+                    for m in methods {
+                        if !allowed.contains(m) {
+                            allowed.push(m);
+                        }
                     }
                 }
+                Some((n, _)) if *n > literals => {}
+                _ => best = Some((literals, methods.clone())),
             }
         }
-        known.then_some(allowed)
+        best.map(|(_, allowed)| allowed)
     }
 }
 
@@ -94,6 +105,14 @@ mod tests {
             Some(vec!["GET", "DELETE", "PATCH"])
         );
         assert_eq!(routes.allowed("/v1/brands/"), None);
+        assert_eq!(
+            routes.allowed("/v1/brands/b/accounts/connect"),
+            Some(vec!["POST"])
+        );
+        assert_eq!(
+            routes.allowed("/v1/brands/b/accounts/a"),
+            Some(vec!["GET", "DELETE", "PATCH"])
+        );
         assert_eq!(routes.allowed("/v1/nothing"), None);
         assert_eq!(routes.allowed("/healthz"), Some(vec!["GET"]));
     }
