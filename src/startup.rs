@@ -90,7 +90,7 @@ impl AppParts {
 /// The default service: a path of the API asked with a method it does not
 /// serve answers 405 with `Allow`; any other path 404.
 fn no_route(
-    routes: Arc<KnownRoutes>,
+    routes: web::Data<KnownRoutes>,
 ) -> impl Fn(HttpRequest) -> std::future::Ready<Result<actix_web::HttpResponse, Error>> + Clone {
     move |req: HttpRequest| {
         std::future::ready(Err(match routes.allowed(req.path()) {
@@ -116,8 +116,9 @@ pub fn build_app(
 > {
     let limit = settings.http.max_body_bytes;
     let sandbox = parts.sandbox.clone();
-    let routes = Arc::new(KnownRoutes::from_openapi(&parts.openapi));
+    let routes = web::Data::new(KnownRoutes::from_openapi(&parts.openapi));
     App::new()
+        .app_data(routes.clone())
         .app_data(parts.state.clone())
         .app_data(parts.jwt.clone())
         .app_data(parts.metrics.clone())

@@ -430,7 +430,12 @@ pub struct ConnectRequest {
     /// Where the browser goes after the network's callback (must be allow-listed). Without it,
     /// the callback answers JSON.
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri", example = "https://app.example.com/accounts")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        format = "uri",
+        example = "https://app.example.com/accounts"
+    )]
     pub return_url: Option<String>,
 }
 

@@ -334,8 +334,16 @@ fn describe(e: &validator::ValidationError) -> String {
     }
 }
 
-/// actix's path extractor failures (e.g. a malformed id) as problem+json 404.
-pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+/// actix's path extractor failures (e.g. a malformed id) as problem+json 404 —
+/// or 405 when the path is really a more specific route that does not serve
+/// this method (`DELETE …/accounts/connect` reaches the `{account_id}` route).
+pub fn path_error(err: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    if let Some(routes) = req.app_data::<web::Data<super::routes::KnownRoutes>>()
+        && let Some(allowed) = routes.allowed(req.path())
+        && !allowed.contains(&req.method().as_str())
+    {
+        return Error::MethodNotAllowed { allowed }.into();
+    }
     Error::NotFound(format!("no such resource: {err}")).into()
 }
 

@@ -186,8 +186,8 @@ fn optional_body_without_null(operation: &mut openapi::path::Operation) {
 
 /// OpenAPI links: where the ids an answer carries can be used next. They tell
 /// a client author (and Schemathesis' stateful phase) how the operations chain.
-/// `(operation id, status, [(link name, target operation id, [(parameter, expression)])])`.
-const LINKS: &[(&str, &str, &[(&str, &str, &[(&str, &str)])])] = {
+/// `(operation id, status, links)`.
+const LINKS: &[(&str, &str, &[Link])] = {
     const BRAND: &[(&str, &str)] = &[("brand_id", "$response.body#/id")];
     const FIRST_BRAND: &[(&str, &str)] = &[("brand_id", "$response.body#/data/0/id")];
     const FIRST_ACCOUNT: &[(&str, &str)] = &[
@@ -290,6 +290,13 @@ const LINKS: &[(&str, &str, &[(&str, &str, &[(&str, &str)])])] = {
     ]
 };
 
+/// `(link name, target operation id, [(parameter, runtime expression)])`.
+type Link = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 fn add_links(doc: &mut openapi::OpenApi) {
     use utoipa::openapi::link::LinkBuilder;
     let known: std::collections::HashSet<String> = doc
@@ -313,7 +320,14 @@ fn add_links(doc: &mut openapi::OpenApi) {
                     debug_assert!(known.contains(*target), "link to unknown {target}");
                     let mut link = LinkBuilder::new()
                         .operation_id(*target)
-                        .description(format!("`{target}` with the ids of this answer."));
+                        .description(format!(
+                            "Call `{target}` with {} taken from this answer.",
+                            parameters
+                                .iter()
+                                .map(|(p, _)| format!("`{p}`"))
+                                .collect::<Vec<_>>()
+                                .join(" and ")
+                        ));
                     for (parameter, expression) in *parameters {
                         link = link.parameter(*parameter, *expression);
                     }

@@ -58,7 +58,12 @@ pub enum RenewOutcome {
 pub struct RenewRequest {
     /// Where the browser goes after a re-authorization (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri", example = "https://app.example.com/accounts")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        format = "uri",
+        example = "https://app.example.com/accounts"
+    )]
     pub return_url: Option<String>,
 }
 
@@ -373,7 +378,12 @@ pub struct BulkRenewRequest {
     pub account_ids: Vec<Uuid>,
     /// Where the browser goes after each re-authorization (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri", example = "https://app.example.com/accounts")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        format = "uri",
+        example = "https://app.example.com/accounts"
+    )]
     pub return_url: Option<String>,
 }
 
@@ -569,7 +579,12 @@ pub struct ReconnectLinkRequest {
     pub expires_in: Option<u64>,
     /// Where the owner's browser goes after re-authorizing (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri", example = "https://app.example.com/accounts")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        format = "uri",
+        example = "https://app.example.com/accounts"
+    )]
     pub return_url: Option<String>,
 }
 
