@@ -34,24 +34,40 @@ pub fn current_request_id() -> Option<String> {
 pub struct FieldError {
     /// JSON Pointer (RFC 6901) to the offending member of the request body;
     /// absent when the failure is about a query or path parameter.
+    #[schema(max_length = 1024, example = "/name")]
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "/name")]
     pub pointer: Option<String>,
     /// Name of the offending query or path parameter; absent for body members.
+    #[schema(max_length = 64, example = "limit")]
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "limit")]
     pub parameter: Option<String>,
     /// What is wrong with the value, in English.
-    #[schema(example = "must be between 1 and 100")]
+    #[schema(max_length = 1000, example = "must be between 1 and 100")]
     pub detail: String,
+}
+
+/// The longest `FieldError.pointer`, `FieldError.detail` and `Problem.detail`
+/// (the documented `maxLength`s): texts that quote a client's input are cut.
+const MAX_POINTER: usize = 1024;
+const MAX_FIELD_DETAIL: usize = 1000;
+const MAX_DETAIL: usize = 2000;
+
+/// `text` cut to at most `max` characters (an ellipsis marks the cut).
+fn clip(text: String, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text;
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
 }
 
 impl FieldError {
     pub fn body(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
-            pointer: Some(pointer.into()),
+            pointer: Some(clip(pointer.into(), MAX_POINTER)),
             parameter: None,
-            detail: detail.into(),
+            detail: clip(detail.into(), MAX_FIELD_DETAIL),
         }
     }
 
@@ -59,7 +75,7 @@ impl FieldError {
         Self {
             pointer: None,
             parameter: Some(name.into()),
-            detail: detail.into(),
+            detail: clip(detail.into(), MAX_FIELD_DETAIL),
         }
     }
 }
@@ -75,17 +91,25 @@ impl FieldError {
 }))]
 pub struct Problem {
     /// Stable URI identifying the kind of problem; match on this, not on `title`.
+    #[schema(
+        format = "uri",
+        max_length = 200,
+        example = "https://tokenwarden.dev/problems/not-found"
+    )]
     #[serde(rename = "type")]
     pub type_uri: String,
     /// Short, human-readable summary of the kind of problem.
+    #[schema(max_length = 100, example = "Not found")]
     pub title: String,
     /// The HTTP status code of this answer.
     #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// Human-readable explanation of this occurrence.
+    #[schema(max_length = 2000)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The request id (also in the `X-Request-Id` header); quote it when reporting a problem.
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// Field-level details of a validation failure.
@@ -95,10 +119,11 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required_plan: Option<Plan>,
     /// For `insufficient-scope`: the scope the route needs.
+    #[schema(max_length = 64, example = "accounts:write")]
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "accounts:write")]
     pub required_scope: Option<String>,
     /// Seconds after which the request may be retried (also in `Retry-After`).
+    #[schema(minimum = 1, example = 5)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
     /// For `reauthorization-required`: the path to `POST` to renew the account.
@@ -130,6 +155,9 @@ pub enum Error {
     /// Nothing with this id exists for the caller (including other tenants' ids).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The path exists but not with this method; the methods it serves go in `Allow`.
+    #[error("method not allowed")]
+    MethodNotAllowed { allowed: Vec<&'static str> },
     /// The request conflicts with the current state (e.g. a duplicate name).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -227,6 +255,11 @@ impl Error {
                 "Plan limit reached",
             ),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Error::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             Error::InvalidState(_) => (
                 StatusCode::BAD_REQUEST,
                 "invalid-oauth-state",
@@ -356,6 +389,9 @@ impl Error {
             Error::PlanLimit { detail, .. } | Error::ReauthorizationRequired { detail, .. } => {
                 Some(detail.clone())
             }
+            Error::MethodNotAllowed { allowed } => {
+                Some(format!("this path answers only {}", allowed.join(", ")))
+            }
             Error::PayloadTooLarge(limit) => {
                 Some(format!("the request body exceeds {limit} bytes"))
             }
@@ -369,7 +405,7 @@ impl Error {
             type_uri: format!("{PROBLEM_BASE}{slug}"),
             title: title.into(),
             status: status.as_u16(),
-            detail,
+            detail: detail.map(|d| clip(d, MAX_DETAIL)),
             request_id: current_request_id(),
             errors: match self {
                 Error::Validation(errors) => Some(errors.clone()),
@@ -420,6 +456,11 @@ impl ResponseError for Error {
         ));
         if let Some(seconds) = problem.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Error::MethodNotAllowed { allowed } = self
+            && let Ok(value) = HeaderValue::from_str(&allowed.join(", "))
+        {
+            response.insert_header((header::ALLOW, value));
         }
         if let Error::Unauthorized(_) = self {
             response.insert_header((

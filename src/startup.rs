@@ -7,11 +7,12 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpServer, web};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::extractors::{BodyLimit, json_error, path_error, query_error};
+use crate::api::routes::KnownRoutes;
 use crate::api::{self, middleware::request_context};
 use crate::auth::JwtVerifier;
 use crate::config::Settings;
@@ -108,8 +109,17 @@ impl AppState {
     }
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, Error> {
-    Err(Error::NotFound("no such route".into()))
+/// The default service: a path of the API asked with a method it does not
+/// serve answers 405 with `Allow`; any other path 404.
+fn no_route(
+    routes: web::Data<KnownRoutes>,
+) -> impl Fn(HttpRequest) -> std::future::Ready<Result<actix_web::HttpResponse, Error>> + Clone {
+    move |req: HttpRequest| {
+        std::future::ready(Err(match routes.allowed(req.path()) {
+            Some(allowed) if !allowed.is_empty() => Error::MethodNotAllowed { allowed },
+            _ => Error::NotFound("no such route".into()),
+        }))
+    }
 }
 
 /// The actix application: API routes (registered through utoipa-actix-web),
@@ -129,7 +139,9 @@ pub fn build_app(
     let limit = settings.http.max_body_bytes;
     let sandbox = parts.sandbox.clone();
     let limiter = parts.rate_limiter.clone();
+    let routes = web::Data::new(KnownRoutes::from_openapi(&parts.openapi));
     App::new()
+        .app_data(routes.clone())
         .app_data(parts.state.clone())
         .app_data(parts.jwt.clone())
         .app_data(parts.metrics.clone())
@@ -151,6 +163,8 @@ pub fn build_app(
         .into_utoipa_app()
         .configure(api::configure)
         .into_app()
+        // SPEC: Swagger UI is at `/docs`; its assets live under `/docs/`.
+        .service(web::redirect("/docs", "/docs/").permanent())
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", (*parts.openapi).clone()))
         // The sandbox is a simulated network, not part of the API: it stays
         // out of the OpenAPI document.
@@ -159,7 +173,7 @@ pub fn build_app(
                 cfg.service(sandbox::scope(state));
             }
         })
-        .default_service(web::to(not_found))
+        .default_service(web::to(no_route(routes)))
 }
 
 /// Opens the database (blocking; call from a blocking context or before the

@@ -1,7 +1,7 @@
 # A live tokenwarden for a CI step. Source it, then call start_server:
 #   source "$(dirname "$0")/../lib/server.sh"; start_server
-# It builds the binary, starts `serve --dev --sandbox` on a free loopback port
-# with a fresh data dir, waits for /readyz, creates an organization on the
+# It builds the binary, starts `serve --dev --sandbox` (with .ci/tokenwarden-ci.toml: the
+# allow-listed return URL https://app.example.com/) on a free loopback port with a fresh data dir, waits for /readyz, creates an organization on the
 # Advanced plan with a platform:admin token and exports
 #   BASE_URL  TOKEN (every tenant scope)  PLATFORM_TOKEN  ORG_ID  BIN  DATA_DIR
 # The server is killed and its data dir removed when the step's shell exits.
@@ -40,7 +40,8 @@ start_server() {
     trap stop_server EXIT
     trap 'exit 130' INT TERM
     log "starting $BIN serve on $BASE_URL (log: ${SERVER_LOG#$ROOT/})"
-    RUST_LOG="${RUST_LOG:-info}" "$BIN" --dev --data-dir "$DATA_DIR" serve --bind "127.0.0.1:$port" --sandbox \
+    RUST_LOG="${RUST_LOG:-info}" "$BIN" --dev --data-dir "$DATA_DIR" --config "$CI_DIR/tokenwarden-ci.toml" \
+        serve --bind "127.0.0.1:$port" --sandbox \
         >"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
     local ok=""

@@ -8,26 +8,44 @@ Parts:
   organization  read the caller's organization
   brands        create brands, list them page by page with cursor pagination
   problems      trigger problem answers (422, 404) and handle them as typed errors
-  renewal       list expired tokens, renew with propagation: runs only when the document has
-                the operations `list_expired_tokens` and `renew_account`; skipped (and said so)
-                otherwise.
+  renewal       connect a sandbox profile over the real OAuth flow in two brands, list the
+                tokens that need attention (`include=expiring`), renew one and check that the
+                renewal propagated to the other brand; a typed 404 Problem for an unknown account.
 Exit status 0 when every part that ran passed; the last line says which parts ran.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import os
 import pkgutil
 import sys
+import urllib.parse
 import uuid
 from typing import Any, Callable
 
-from tokenwarden_client import AuthenticatedClient
+import httpx
+from tokenwarden_client import AuthenticatedClient, Client
 from tokenwarden_client import api as api_pkg
-from tokenwarden_client.models import Brand, BrandInput, BrandPage, Organization, Problem
+from tokenwarden_client.models import (
+    AuthorizationStart,
+    Brand,
+    BrandInput,
+    BrandPage,
+    ConnectRequest,
+    ExpiredToken,
+    ExpiredTokenPage,
+    GrantResult,
+    GrantStatus,
+    Include,
+    Organization,
+    Problem,
+    RenewMethod,
+    RenewOutcome,
+    RenewResult,
+    TokenStatus,
+)
 from tokenwarden_client.types import UNSET, Unset
 
 
@@ -127,57 +145,78 @@ def part_problems(client: AuthenticatedClient) -> None:
         check(e.problem.type_.endswith("not-found"), f"404 problem type ({e.problem.type_})")
 
 
-def _kwargs_for(fn: Callable[..., Any], known: dict[str, Any]) -> dict[str, Any]:
-    params = inspect.signature(fn).parameters
-    return {k: v for k, v in known.items() if k in params}
+def connect_sandbox(client: AuthenticatedClient, public: Client, brand_id: str, subject: str) -> Any:
+    """Connects the sandbox identity `subject` to a brand over the real OAuth flow, as a front end
+    and a browser would: the API calls through the generated client, the two browser steps
+    (the network's authorize page, its redirect) with httpx."""
+    start = call(operation("connect_account").sync_detailed, client=client,
+                 brand_id=uuid.UUID(brand_id), body=ConnectRequest(network="sandbox"))
+    check(isinstance(start, AuthorizationStart) and start.network == "sandbox",
+          f"connect in brand {brand_id[:8]}: an authorization URL")
+    # The browser opens the authorization URL; the sandbox approves at once for `subject`
+    # and redirects (303) to tokenwarden's callback with code and state.
+    answer = httpx.get(f"{start.authorization_url}&auto_approve={subject}", follow_redirects=False)
+    check(answer.status_code == 303, f"the sandbox approves {subject} with a 303")
+    callback = urllib.parse.urlsplit(answer.headers["location"])
+    query = dict(urllib.parse.parse_qsl(callback.query))
+    network = callback.path.rsplit("/", 1)[-1]
+    # The browser follows the redirect: the callback needs no bearer (the state authenticates).
+    result = call(operation("oauth_callback").sync_detailed, client=public, network=network,
+                  state=query["state"], code=query.get("code", UNSET))
+    check(isinstance(result, GrantResult), f"the callback stored the grant ({result.status.value})")
+    return result
 
 
-def _get(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is None and hasattr(obj, "additional_properties"):
-            value = obj.additional_properties.get(name)
-        if value is not None and not isinstance(value, Unset):
-            return value
-    return None
+def part_renewal(client: AuthenticatedClient, public: Client, run: str) -> str:
+    """Seeds two brands with the same sandbox profile (the organization is on the Advanced plan,
+    so the profile is shared), lists the tokens that need renewal (`include=expiring`: sandbox
+    tokens live one hour), renews one and checks that the renewal reached the other brand."""
+    create = operation("create_brand").sync_detailed
+    brands = [str(call(create, client=client, body=BrandInput(name=f"CI renewal {run} {side}")).id)
+              for side in ("north", "south")]
+    first = connect_sandbox(client, public, brands[0], "sandbox-alice")
+    second = connect_sandbox(client, public, brands[1], "sandbox-alice")
+    check(first.status == GrantStatus.CONNECTED and second.status == GrantStatus.CONNECTED,
+          "one new account in each brand")
+    check(first.account.profile.id == second.account.profile.id, "both accounts are one profile")
+    accounts = {str(first.account.id), str(second.account.id)}
 
-
-def part_renewal(client: AuthenticatedClient) -> str:
-    """List every expired token page by page, renew those that can be renewed and print the
-    propagation report. Only the operation ids are relied on; shapes are read defensively."""
     list_expired = operation("list_expired_tokens").sync_detailed
-    renew = operation("renew_account").sync_detailed
-    items: list[Any] = []
+    items: list[ExpiredToken] = []
     cursor: str | Unset = UNSET
     for _ in range(100):
-        page = call(list_expired, **_kwargs_for(list_expired, {"client": client, "limit": 100, "cursor": cursor}))
+        page = call(list_expired, client=client, include=Include.EXPIRING, limit=1, cursor=cursor)
+        check(isinstance(page, ExpiredTokenPage), f"expired-tokens page {len(items) + 1}")
         items.extend(page.data)
-        nxt = _get(page, "next_cursor")
-        if not nxt:
+        if not isinstance(page.next_cursor, str):
             break
-        cursor = nxt
-    check(True, f"listed {len(items)} expired tokens")
-    renewed = 0
-    for item in items:
-        brand_id, account_id = _get(item, "brand_id"), _get(item, "account_id", "id")
-        if brand_id is None or account_id is None:
-            continue
-        known = {"client": client, "brand_id": brand_id, "account_id": account_id,
-                 "idempotency_key": str(uuid.uuid4())}
-        try:
-            result = call(renew, **_kwargs_for(renew, known))
-        except ApiProblem as e:  # a typed, documented answer (e.g. 502/503 from the network)
-            print(f"  renew {account_id}: problem {e.problem.status} {e.problem.type_}")
-            continue
-        method = _get(result, "method")
-        report = _get(result, "propagation", "propagated", "propagation_report")
-        print(f"  renew {account_id}: method={method} propagation={report}")
-        renewed += 1
-    if renewed == 0:
-        print("  WARNING: nothing was renewed, so renewal with propagation was NOT exercised "
-              "(a fresh organization has no expired tokens: seed some to exercise it)")
-        return ""
-    return f"renewal ({len(items)} expired, {renewed} renewed)"
+        cursor = page.next_cursor
+    listed = {str(i.account_id) for i in items}
+    check(accounts <= listed, f"both accounts are listed as needing attention ({len(items)} in all)")
+    mine = [i for i in items if str(i.account_id) in accounts]
+    check(all(i.status == TokenStatus.EXPIRING for i in mine), "sandbox tokens (1 hour) are `expiring`")
+    check(all(i.renew.method == RenewMethod.REFRESH for i in mine), "each can be renewed silently")
+
+    target = first.account
+    result = call(operation("renew_account").sync_detailed, client=client,
+                  brand_id=target.brand_id, account_id=target.id,
+                  idempotency_key=f"ci-{run}-renew")
+    check(isinstance(result, RenewResult), "renew_account parses into RenewResult")
+    check(result.outcome == RenewOutcome.RENEWED, f"renewed at once ({result.outcome.value})")
+    renewed_to = {str(a.account_id) for a in result.propagation.renewed}
+    check(renewed_to == {str(second.account.id)},
+          f"propagation reached the other brand's account ({len(renewed_to)} renewed, "
+          f"{len(result.propagation.left)} left)")
+    print(f"  propagation: renewed={sorted(renewed_to)} left={[a.account_id for a in result.propagation.left]}")
+
+    try:
+        call(operation("renew_account").sync_detailed, client=client,
+             brand_id=uuid.UUID(brands[1]), account_id=uuid.uuid4())
+        raise AssertionError("renewing a random account id succeeded")
+    except ApiProblem as e:
+        check(e.http_status == 404 and e.problem.type_.endswith("/not-found"),
+              "renewing an unknown account answers a typed 404 Problem")
+    return f"renewal (2 sandbox accounts connected over OAuth, {len(items)} listed, 1 renewed, propagated to {len(renewed_to)})"
 
 
 def main() -> int:
@@ -196,18 +235,13 @@ def main() -> int:
             print(f"part {name}:")
             part()
             ran.append(name)
-        needed = {"list_expired_tokens", "renew_account"}
-        if needed <= op_ids:
-            print("part renewal:")
-            done = part_renewal(client)
-            if done:
-                ran.append(done)
-            else:
-                skipped.append("renewal (listed only, nothing to renew)")
-        else:
-            missing = ", ".join(sorted(needed - op_ids))
-            print(f"part renewal: SKIPPED, the document has no operation {missing}")
-            skipped.append("renewal")
+        needed = {"list_expired_tokens", "renew_account", "connect_account", "oauth_callback"}
+        missing = needed - op_ids
+        if missing:
+            raise AssertionError(f"the document has no operation {', '.join(sorted(missing))}")
+        print("part renewal:")
+        with Client(base_url=base_url, raise_on_unexpected_status=True) as public:
+            ran.append(part_renewal(client, public, run))
     print(f"scenario: ran {', '.join(ran)}; skipped {', '.join(skipped) or 'nothing'}")
     print(f"{len(ran)} passed, 0 failed, {len(skipped)} skipped")
     return 0

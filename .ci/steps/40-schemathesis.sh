@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Issue item 5: Schemathesis (pinned, .ci/requirements.txt) over every operation of the committed
 # OpenAPI document against a live server: all checks, all phases, a fixed seed.
+# The organization is seeded first (.ci/lib/seed.py: brands with sandbox accounts connected over
+# the real OAuth flow), so the document's links lead the stateful phase to real ids; the hooks
+# (.ci/lib/schemathesis_hooks.py) tell the generator, for positive cases only, what no static
+# schema can say about this deployment (its networks, its return-URL allow-list, real tokens to
+# import, fresh Idempotency-Keys).
 #  1. every operation that does not need platform:admin, with a tenant token holding every
 #     tenant scope (TOKEN from .ci/lib/server.sh);
 #  2. the platform:admin operations (.ci/lib/platform_ops.py) with the platform token.
@@ -17,6 +22,9 @@ MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-100}"
 REPORTS="$OUT/schemathesis"
 rm -rf "$REPORTS"; mkdir -p "$REPORTS"
 start_server
+log "seed: two brands, sandbox accounts connected over OAuth (.ci/lib/seed.py)"
+python .ci/lib/seed.py | tee "$REPORTS/seed.json"
+export SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/.ci/lib${PYTHONPATH:+:$PYTHONPATH}"
 
 mapfile -t PLATFORM_OPS < <(python3 .ci/lib/platform_ops.py openapi/openapi.json)
 mapfile -t TENANT_OPS < <(python3 .ci/lib/platform_ops.py openapi/openapi.json --others)

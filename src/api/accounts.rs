@@ -35,20 +35,55 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(list_account_events);
 }
 
+/// One scope the network granted, as the network names it.
+#[derive(ToSchema)]
+#[schema(example = "offline_access", min_length = 1, max_length = 200)]
+#[expect(dead_code, reason = "documents the items of `scopes`")]
+pub struct GrantedScope(String);
+
+/// One scope of an imported grant: an RFC 6749 scope token (visible ASCII
+/// except space, `"` and `\\`), 1–200 characters.
+#[derive(ToSchema)]
+#[schema(
+    example = "offline_access",
+    min_length = 1,
+    max_length = 200,
+    pattern = r"^[!#-\[\]-~]+$"
+)]
+#[expect(dead_code, reason = "documents the items of `scopes`")]
+pub struct ScopeToken(String);
+
+/// Whether `scope` is a `ScopeToken`: what its schema says.
+fn is_scope_token(scope: &str) -> bool {
+    (1..=200).contains(&scope.len())
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
 /// The social identity an account connects.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileSummary {
+    /// The profile's id.
     pub id: Uuid,
     /// The network's name in this deployment (e.g. `facebook`, `x`, `sandbox`).
-    #[schema(example = "x")]
+    #[schema(max_length = 64, example = "x")]
     pub network: String,
     /// The network's id of the identity.
-    #[schema(example = "1234567890")]
+    #[schema(max_length = 255, example = "1234567890")]
     pub external_id: String,
-    #[schema(example = "@northwindcoffee")]
+    /// The identity's handle on the network.
+    #[schema(max_length = 255, example = "@northwindcoffee")]
     pub handle: String,
+    /// The identity's display name on the network, when it has one.
+    #[schema(max_length = 255, example = "Northwind Coffee")]
     pub display_name: Option<String>,
-    #[schema(format = "uri")]
+    /// URL of the identity's picture, when the network gives one.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "https://cdn.example.com/avatars/northwind.png"
+    )]
     pub avatar_url: Option<String>,
 }
 
@@ -78,9 +113,12 @@ pub enum RenewMethod {
 /// How to renew an account's token.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RenewHint {
+    /// How `POST href` renews the token: at once (`refresh`) or through a re-authorization (`reauthorize`).
     pub method: RenewMethod,
-    /// `POST` this path to renew.
+    /// `POST` this path (relative to the API's base URL) to renew.
     #[schema(
+        format = "uri-reference",
+        max_length = 200,
         example = "/v1/brands/0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b12/accounts/0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b13/renew"
     )]
     pub href: String,
@@ -88,19 +126,25 @@ pub struct RenewHint {
 
 /// An account: a profile as connected in one brand ("Manage Accounts" row).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::account)]
 pub struct Account {
+    /// The account's id.
     pub id: Uuid,
+    /// The brand the account belongs to.
     pub brand_id: Uuid,
+    /// The connected social identity.
     pub profile: ProfileSummary,
     /// Disabled accounts are not used by the suite and never receive a propagated renewal.
     pub enabled: bool,
     /// Computed against the clock at the time of the request.
     pub token_status: TokenStatus,
     /// Why the token needs attention, when the network said (e.g. `invalid_grant`).
+    #[schema(max_length = 200, example = "invalid_grant")]
     pub status_reason: Option<String>,
     /// When the access token expires (`null` when the network gave no expiry).
     pub expires_at: Option<DateTime<Utc>>,
     /// Scopes granted by the network.
+    #[schema(value_type = Vec<GrantedScope>)]
     pub scopes: Vec<String>,
     /// When this account last received a renewed token.
     pub last_renewed_at: Option<DateTime<Utc>>,
@@ -108,16 +152,27 @@ pub struct Account {
     pub connected_at: DateTime<Utc>,
     /// What stops working while the token needs renewal.
     pub blocked: Vec<BlockedCapability>,
+    /// How to renew this account's token.
     pub renew: RenewHint,
+    /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// When the account last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A page of accounts.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::account_page)]
 pub struct AccountPage {
+    /// The accounts of this page.
     pub data: Vec<Account>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page. 32 lowercase hex digits.
+    #[schema(
+        pattern = "^[0-9a-f]{32}$",
+        min_length = 32,
+        max_length = 32,
+        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
+    )]
     pub next_cursor: Option<String>,
 }
 
@@ -280,8 +335,10 @@ pub struct AccountListQuery {
     #[validate(range(min = 1, max = 100))]
     #[param(minimum = 1, maximum = 100, default = 25)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 200)]
+    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
+    /// value of this shape is accepted (one that names no item marks a
+    /// position all the same, and the page after it may be empty).
+    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
     pub cursor: Option<String>,
 }
 
@@ -368,12 +425,17 @@ pub async fn list_accounts(
 pub struct ConnectRequest {
     /// A configured network's name.
     #[validate(length(min = 1, max = 64))]
-    #[schema(min_length = 1, max_length = 64, example = "x")]
+    #[schema(min_length = 1, max_length = 64, example = "sandbox")]
     pub network: String,
     /// Where the browser goes after the network's callback (must be allow-listed). Without it,
     /// the callback answers JSON.
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        format = "uri",
+        example = "https://app.example.com/accounts"
+    )]
     pub return_url: Option<String>,
 }
 
@@ -381,10 +443,12 @@ pub struct ConnectRequest {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "network": "sandbox",
-    "authorization_url": "http://127.0.0.1:8080/sandbox/authorize?response_type=code&client_id=sandbox-client&state=…",
+    "authorization_url": "http://127.0.0.1:8080/sandbox/authorize?response_type=code&client_id=sandbox-client&state=b5Yc2kTq&code_challenge_method=S256",
     "expires_at": "2026-11-26T08:10:00Z"
 }))]
 pub struct AuthorizationStart {
+    /// The network's name.
+    #[schema(max_length = 64, example = "sandbox")]
     pub network: String,
     /// Open this URL in the user's browser; the network redirects to tokenwarden's callback.
     #[schema(format = "uri")]
@@ -459,7 +523,7 @@ pub async fn connect_account(
 pub struct ImportRequest {
     /// A configured network's name.
     #[validate(length(min = 1, max = 64))]
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, example = "sandbox")]
     pub network: String,
     /// The access token (never echoed back).
     #[schema(value_type = String, min_length = 1, max_length = 8192)]
@@ -471,12 +535,16 @@ pub struct ImportRequest {
     /// (and `expires_at` absent).
     #[validate(range(min = 1, max = 315_360_000))]
     #[schema(minimum = 1, maximum = 315_360_000)]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::extractors::integer::optional"
+    )]
     pub expires_in: Option<u64>,
     /// When the access token expires (alternative to `expires_in`).
     pub expires_at: Option<DateTime<Utc>>,
-    /// Granted scopes.
+    /// Granted scopes, each a non-empty RFC 6749 scope token (visible ASCII, no space or `"` or `\\`).
+    #[schema(value_type = Option<Vec<ScopeToken>>, max_items = 100)]
     #[validate(length(max = 100))]
-    #[schema(max_items = 100)]
     pub scopes: Option<Vec<String>>,
 }
 
@@ -501,6 +569,14 @@ impl ImportRequest {
                 "length must be between 1 and 8192",
             ));
         }
+        for (i, scope) in self.scopes.iter().flatten().enumerate() {
+            if !is_scope_token(scope) {
+                errors.push(FieldError::body(
+                    format!("/scopes/{i}"),
+                    "must be 1–200 visible ASCII characters other than `\"` and `\\`",
+                ));
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -509,13 +585,29 @@ impl ImportRequest {
     }
 }
 
+/// What storing a fresh grant did to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantStatus {
+    /// A new account was created in the brand.
+    Connected,
+    /// The brand's existing account of the same profile was reconnected in place.
+    Reconnected,
+    /// The account's token was renewed (a renewal or a reconnect link).
+    Renewed,
+    /// The grant was imported.
+    Imported,
+}
+
 /// A fresh grant was stored: the account and the propagation report.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::grant_result)]
 pub struct GrantResult {
-    /// `connected` (new account), `reconnected` (existing account, in place), `renewed` or `imported`.
-    #[schema(example = "connected")]
-    pub status: String,
+    /// What happened.
+    pub status: GrantStatus,
+    /// The account as it is now.
     pub account: Account,
+    /// Rule 2's report: the other brands' accounts of the same profile.
     pub propagation: PropagationReport,
 }
 
@@ -523,21 +615,27 @@ pub struct GrantResult {
 /// share the fresh grant, and which were left and why.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct PropagationReport {
+    /// Other brands' accounts of the same profile that now share the fresh grant.
     pub renewed: Vec<PropagatedAccount>,
+    /// Other brands' accounts of the same profile that kept their own grant, and why.
     pub left: Vec<LeftAccount>,
 }
 
 /// Another brand's account that now shares the fresh grant.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PropagatedAccount {
+    /// The other account's brand.
     pub brand_id: Uuid,
+    /// The other account.
     pub account_id: Uuid,
 }
 
 /// Another brand's account of the same profile that kept its own grant.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LeftAccount {
+    /// The other account's brand.
     pub brand_id: Uuid,
+    /// The other account.
     pub account_id: Uuid,
     /// `plan`: the plan has no cross-brand renewal (Advanced and up); `disabled`: the account is disabled.
     pub reason: LeftReason,
@@ -702,7 +800,7 @@ pub async fn import_account(
             format!("/v1/brands/{brand}/accounts/{}", account.id),
         ))
         .json(GrantResult {
-            status: "imported".into(),
+            status: GrantStatus::Imported,
             account,
             propagation,
         }))
@@ -876,22 +974,32 @@ pub async fn disconnect_account(
 /// One audit event.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEvent {
+    /// The event's id.
     pub id: Uuid,
     /// What happened, e.g. `account.connected`, `account.renewed`, `account.disconnected`.
-    #[schema(example = "account.renewed")]
+    #[schema(max_length = 64, example = "account.renewed")]
     pub action: String,
     /// `success` or `failure`.
-    #[schema(example = "success")]
+    #[schema(max_length = 32, example = "success")]
     pub outcome: String,
     /// Who did it: the JWT `sub`, or `worker`.
+    #[schema(max_length = 1024, example = "user-42")]
     pub actor: String,
+    /// The brand concerned, if any.
     pub brand_id: Option<Uuid>,
+    /// The account concerned, if any.
     pub account_id: Option<Uuid>,
     /// Details of the event (never a token).
     #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
     /// The request that caused it.
+    #[schema(
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._:-]+$",
+        example = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b11"
+    )]
     pub request_id: Option<String>,
+    /// When it happened.
     pub created_at: DateTime<Utc>,
 }
 
@@ -916,9 +1024,17 @@ impl AuditEvent {
 
 /// A page of audit events, newest first.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::audit_event_page)]
 pub struct AuditEventPage {
+    /// The events of this page, newest first.
     pub data: Vec<AuditEvent>,
-    /// Pass as `cursor` to get the next (older) page; `null` on the last page.
+    /// Pass as `cursor` to get the next (older) page; `null` on the last page. 32 lowercase hex digits.
+    #[schema(
+        pattern = "^[0-9a-f]{32}$",
+        min_length = 32,
+        max_length = 32,
+        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
+    )]
     pub next_cursor: Option<String>,
 }
 
@@ -930,8 +1046,10 @@ pub struct EventQuery {
     #[validate(range(min = 1, max = 100))]
     #[param(minimum = 1, maximum = 100, default = 25)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 200)]
+    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
+    /// value of this shape is accepted (one that names no item marks a
+    /// position all the same, and the page after it may be empty).
+    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
     pub cursor: Option<String>,
 }
 

@@ -8,7 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::extractors::{Json, query_validation_error};
+use super::extractors::{Json, is_ecma_space, query_validation_error};
 use crate::auth::{Principal, Scope};
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::{self, models};
@@ -35,10 +35,14 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     "updated_at": "2026-11-26T08:00:00Z"
 }))]
 pub struct Brand {
+    /// The brand's id.
     pub id: Uuid,
     /// Display name, unique within the organization.
+    #[schema(max_length = 100)]
     pub name: String,
+    /// When the brand was created.
     pub created_at: DateTime<Utc>,
+    /// When the brand was last renamed (or created).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -58,9 +62,17 @@ impl TryFrom<models::Brand> for Brand {
 
 /// A page of brands.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::brand_page)]
 pub struct BrandPage {
+    /// The brands of this page, oldest first.
     pub data: Vec<Brand>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page. 32 lowercase hex digits.
+    #[schema(
+        pattern = "^[0-9a-f]{32}$",
+        min_length = 32,
+        max_length = 32,
+        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
+    )]
     pub next_cursor: Option<String>,
 }
 
@@ -69,14 +81,25 @@ pub struct BrandPage {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Northwind Coffee"}))]
 pub struct BrandInput {
-    /// Display name, 1–100 characters, unique within the organization.
+    /// Display name, 1–100 characters with at least one that is not white space
+    /// (ECMAScript's `\s`), unique within the organization. Leading and trailing
+    /// white space is removed.
     #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t\n\u000b\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+    )]
     pub name: String,
 }
 
+/// The name as stored: without the white space (the same class as the pattern) around it.
+fn clean_name(name: &str) -> String {
+    name.trim_matches(is_ecma_space).to_string()
+}
+
 fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
-    if value.trim().is_empty() {
+    if value.chars().all(is_ecma_space) {
         let mut e = validator::ValidationError::new("blank");
         e.message = Some("must not be blank".into());
         return Err(e);
@@ -92,8 +115,10 @@ pub struct PageQuery {
     #[validate(range(min = 1, max = 100))]
     #[param(minimum = 1, maximum = 100, default = 25)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 200)]
+    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
+    /// value of this shape is accepted (one that names no item marks a
+    /// position all the same, and the page after it may be empty).
+    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
     pub cursor: Option<String>,
 }
 
@@ -192,7 +217,7 @@ pub async fn create_brand(
     body: Json<BrandInput>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
-    let name = body.0.name.trim().to_string();
+    let name = clean_name(&body.0.name);
     let org = principal.organization_id().to_string();
     let actor = principal.subject.clone();
     let brand = db::run(&state.pool, move |conn| {
@@ -310,7 +335,7 @@ pub async fn update_brand(
 ) -> Result<web::Json<Brand>, Error> {
     principal.require(Scope::OrgAdmin)?;
     let id = path.into_inner().to_string();
-    let name = body.0.name.trim().to_string();
+    let name = clean_name(&body.0.name);
     let org = principal.organization_id().to_string();
     let actor = principal.subject.clone();
     let row = db::run(&state.pool, move |conn| {

@@ -4,8 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{get, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +17,7 @@ use super::accounts::{
 use super::extractors::query_validation_error;
 use crate::auth::{Principal, Scope};
 use crate::db::{self, accounts::AccountFilter};
-use crate::domain::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::domain::pagination::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::domain::token_status::{self, BlockedCapability, TokenStatus};
 use crate::domain::{from_db_time, now, to_db_time};
 use crate::error::{Error, FieldError};
@@ -54,32 +52,43 @@ pub struct ExpiredQuery {
     #[validate(range(min = 1, max = 100))]
     #[param(minimum = 1, maximum = 100, default = 25)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 200)]
+    /// The `next_cursor` of the previous page: 48 lowercase hex digits. Any
+    /// value of this shape is accepted (one that names no item marks a
+    /// position all the same, and the page after it may be empty).
+    #[param(pattern = "^[0-9a-f]{48}$", min_length = 48, max_length = 48)]
     pub cursor: Option<String>,
 }
 
 /// The brand an item belongs to.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BrandRef {
+    /// The brand's id.
     pub id: Uuid,
+    /// The brand's name.
+    #[schema(max_length = 100, example = "Northwind Coffee")]
     pub name: String,
 }
 
 /// One account that needs renewal.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExpiredToken {
+    /// The account whose token needs renewal.
     pub account_id: Uuid,
+    /// The account's brand.
     pub brand: BrandRef,
+    /// The connected identity.
     pub profile: ProfileSummary,
-    #[schema(example = "x")]
+    /// The network's name.
+    #[schema(max_length = 64, example = "x")]
     pub network: String,
     /// `expired`, `reauth_required` (or `expiring` with `include=expiring`).
     pub status: TokenStatus,
     /// Since when: the expiry for `expired`/`expiring`, the network's refusal for `reauth_required`.
     pub since: DateTime<Utc>,
+    /// When the access token expires or expired (`null` when the network gave no expiry).
     pub expires_at: Option<DateTime<Utc>>,
     /// Why, when known (e.g. `invalid_grant`, `expired`).
+    #[schema(max_length = 200, example = "invalid_grant")]
     pub reason: Option<String>,
     /// What stops working until it is renewed.
     pub blocked: Vec<BlockedCapability>,
@@ -89,23 +98,47 @@ pub struct ExpiredToken {
 
 /// A page of the dropdown, newest expiry first.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::expired_token_page)]
 pub struct ExpiredTokenPage {
+    /// The accounts of this page.
     pub data: Vec<ExpiredToken>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page. 48 lowercase hex digits.
+    #[schema(
+        pattern = "^[0-9a-f]{48}$",
+        min_length = 48,
+        max_length = 48,
+        example = "00063f1c2a8b4c000193a0c47a4e7d3c9b9e3f1f0f3a2b13"
+    )]
     pub next_cursor: Option<String>,
 }
 
+/// The documented shape of this list's cursor: the last item's expiry (16 hex
+/// digits of microseconds since 1970) and id (32 hex digits).
+pub const EXPIRED_CURSOR_PATTERN: &str = "^[0-9a-f]{48}$";
+const EXPIRED_CURSOR_LEN: usize = 48;
+/// 9999-12-31T23:59:59.999999Z: expiries in a cursor are clamped into the
+/// years every backend stores.
+const MAX_CURSOR_MICROS: u64 = 253_402_300_799_999_999;
+
 fn encode_cursor(expires: NaiveDateTime, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("e1:{}:{id}", expires.and_utc().timestamp_micros()))
+    let micros = u64::try_from(expires.and_utc().timestamp_micros()).unwrap_or(0);
+    format!(
+        "{:016x}{}",
+        micros.min(MAX_CURSOR_MICROS),
+        pagination::encode_cursor(id)
+    )
 }
 
+/// Every string of the documented shape is a position in the list (an
+/// unknown one may give an empty page); anything else is `None`.
 fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let rest = text.strip_prefix("e1:")?;
-    let (micros, id) = rest.split_once(':')?;
-    Uuid::parse_str(id).ok()?;
-    let t = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-    Some((t.naive_utc(), id.to_string()))
+    if !pagination::is_lower_hex(cursor, EXPIRED_CURSOR_LEN) {
+        return None;
+    }
+    let (micros, id) = cursor.split_at(16);
+    let micros = u64::from_str_radix(micros, 16).ok()?.min(MAX_CURSOR_MICROS);
+    let t = DateTime::from_timestamp_micros(i64::try_from(micros).ok()?)?;
+    Some((t.naive_utc(), pagination::decode_cursor(id)?))
 }
 
 async fn brand_names(state: &AppState, org: &str) -> Result<HashMap<String, String>, Error> {
@@ -258,17 +291,24 @@ pub struct SummaryQuery {
 /// A count for one brand.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BrandCount {
+    /// The brand.
     pub brand_id: Uuid,
+    /// The brand's name.
+    #[schema(max_length = 100, example = "Northwind Coffee")]
     pub brand_name: String,
-    #[schema(minimum = 0)]
+    /// How many of its accounts need renewal.
+    #[schema(minimum = 0, example = 3)]
     pub count: u32,
 }
 
 /// A count for one network.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NetworkCount {
+    /// The network's name.
+    #[schema(max_length = 64, example = "x")]
     pub network: String,
-    #[schema(minimum = 0)]
+    /// How many accounts of this network need renewal.
+    #[schema(minimum = 0, example = 2)]
     pub count: u32,
 }
 
@@ -276,9 +316,12 @@ pub struct NetworkCount {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"total": 3, "by_brand": [{"brand_id": "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b12", "brand_name": "Northwind Coffee", "count": 3}], "by_network": [{"network": "x", "count": 2}, {"network": "facebook", "count": 1}]}))]
 pub struct ExpiredTokenSummary {
-    #[schema(minimum = 0)]
+    /// How many accounts need renewal in all.
+    #[schema(minimum = 0, example = 3)]
     pub total: u32,
+    /// Counts per brand (brands with none are left out).
     pub by_brand: Vec<BrandCount>,
+    /// Counts per network (networks with none are left out).
     pub by_network: Vec<NetworkCount>,
 }
 

@@ -147,6 +147,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             "the body is not valid JSON: {e}"
         )));
     }
+    // Every request body of this API is an object; serde would read a struct
+    // from an array (`[null, null]`) too, so the shape is checked first.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::Validation(vec![FieldError::body(
+            "",
+            "the body must be a JSON object",
+        )]));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let pointer = json_pointer(e.path());
@@ -159,6 +167,91 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
         Error::Validation(vec![FieldError::body(pointer, detail)])
     })
 }
+
+/// `deserialize_with` helpers for integer members: JSON Schema's `integer` is
+/// any number with a zero fractional part, so `10.0` is read as `10` (and
+/// `10.5`, or a value out of the target type's range, is an error).
+pub mod integer {
+    use serde::de::{self, Deserializer, Visitor};
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    struct IntegerVisitor<T>(PhantomData<T>);
+
+    impl<T: TryFrom<i128>> Visitor<'_> for IntegerVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            T::try_from(i128::from(v)).map_err(|_| E::custom(format!("{v} is out of range")))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            T::try_from(i128::from(v)).map_err(|_| E::custom(format!("{v} is out of range")))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+            // Integral and within ±1e30, so the cast is exact; every target type is narrower.
+            if v.fract() != 0.0 || !v.is_finite() || v.abs() > 1.0e30 {
+                return Err(E::invalid_type(de::Unexpected::Float(v), &self));
+            }
+            let n = v as i128;
+            T::try_from(n).map_err(|_| E::custom(format!("{v} is out of range")))
+        }
+    }
+
+    /// For `T` members.
+    pub fn required<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
+        d.deserialize_any(IntegerVisitor(PhantomData))
+    }
+
+    /// For `Option<T>` members (with `#[serde(default)]`); `null` is `None`.
+    pub fn optional<'de, D: Deserializer<'de>, T: TryFrom<i128>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        struct Opt<T>(PhantomData<T>);
+        impl<'de, T: TryFrom<i128>> Visitor<'de> for Opt<T> {
+            type Value = Option<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or null")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+                required(d).map(Some)
+            }
+        }
+        d.deserialize_option(Opt(PhantomData))
+    }
+}
+
+/// ECMAScript's `\s` (WhiteSpace and LineTerminator), the class JSON Schema's
+/// `pattern` uses: Rust's `char::is_whitespace` differs (U+0085, U+FEFF).
+pub fn is_ecma_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{0b}' | '\u{0c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
+/// The `pattern` of a text member that must contain a visible character: one
+/// character outside [`is_ecma_space`], spelled out so that every regex
+/// dialect (ECMAScript, Python, …) reads the same class.
+pub const NOT_BLANK_PATTERN: &str = "[^\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]";
 
 fn json_pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
@@ -241,8 +334,16 @@ fn describe(e: &validator::ValidationError) -> String {
     }
 }
 
-/// actix's path extractor failures (e.g. a malformed id) as problem+json 404.
-pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+/// actix's path extractor failures (e.g. a malformed id) as problem+json 404 —
+/// or 405 when the path is really a more specific route that does not serve
+/// this method (`DELETE …/accounts/connect` reaches the `{account_id}` route).
+pub fn path_error(err: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    if let Some(routes) = req.app_data::<web::Data<super::routes::KnownRoutes>>()
+        && let Some(allowed) = routes.allowed(req.path())
+        && !allowed.contains(&req.method().as_str())
+    {
+        return Error::MethodNotAllowed { allowed }.into();
+    }
     Error::NotFound(format!("no such resource: {err}")).into()
 }
 

@@ -11,10 +11,18 @@ use crate::startup::AppState;
 
 /// Health status.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
 pub struct Health {
     /// Always `ok` when the answer is 200.
-    #[schema(example = "ok")]
-    pub status: &'static str,
+    pub status: HealthStatus,
+}
+
+/// The only status a 200 answer reports.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// The probe passed.
+    Ok,
 }
 
 /// Liveness: the process answers HTTP.
@@ -28,7 +36,9 @@ pub struct Health {
 )]
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
-    web::Json(Health { status: "ok" })
+    web::Json(Health {
+        status: HealthStatus::Ok,
+    })
 }
 
 /// Readiness: the database answers.
@@ -53,10 +63,17 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Err
             retry_after: Some(std::time::Duration::from_secs(2)),
         },
     })?;
-    Ok(web::Json(Health { status: "ok" }))
+    Ok(web::Json(Health {
+        status: HealthStatus::Ok,
+    }))
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics
+///
+/// The process's counters and histograms (requests by route and status,
+/// refreshes by network and outcome, …) in the Prometheus text exposition
+/// format, for a scraper. Needs no token: expose it only where operators can
+/// reach it.
 #[utoipa::path(
     operation_id = "get_metrics",
     tag = "operations",
@@ -65,7 +82,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Err
         status = 200,
         description = "Metrics in the Prometheus text format (version 0.0.4).",
         body = String,
-        content_type = "text/plain; version=0.0.4"
+        content_type = "text/plain; version=0.0.4",
+        example = "# TYPE tokenwarden_http_requests_total counter\ntokenwarden_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1\n"
     ))
 )]
 #[get("/metrics")]

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod brands;
+pub mod examples;
 pub mod expired;
 pub mod extractors;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod oauth;
 pub mod organization;
 pub mod profiles;
 pub mod renewal;
+pub mod routes;
 pub mod vault;
 
 use actix_web::App;
@@ -44,7 +46,7 @@ cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
         version = "1.0.0"
     ),
     security(("bearer" = [])),
-    servers((url = "http://127.0.0.1:8080", description = "A local tokenwarden on its default bind address")),
+    servers((url = "/", description = "The tokenwarden that serves this document")),
     tags(
         (name = "organization", description = "The caller's organization, its plan and feature matrix; and, for the billing system, all organizations."),
         (name = "brands", description = "Brands (workspaces) of the caller's organization."),
@@ -56,7 +58,8 @@ cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
         (name = "oauth", description = "The networks' redirect target that finishes an authorization."),
         (name = "operations", description = "Liveness, readiness and metrics for operators and load balancers.")
     ),
-    components(schemas(Problem, FieldError)),
+    // `Include` appears only in query parameters, which utoipa does not collect.
+    components(schemas(Problem, FieldError, expired::Include)),
     modifiers(&SecurityAddon)
 )]
 struct ApiDoc;
@@ -122,6 +125,7 @@ pub fn openapi_json() -> String {
 /// Gives every error response the problem+json body, so handlers only state
 /// which statuses they can answer and why.
 fn finish_document(doc: &mut openapi::OpenApi) {
+    add_links(doc);
     let problem_ref = RefOr::Ref(openapi::Ref::from_schema_name("Problem"));
     for item in doc.paths.paths.values_mut() {
         let operations = [
@@ -132,6 +136,7 @@ fn finish_document(doc: &mut openapi::OpenApi) {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
+            optional_body_without_null(operation);
             let error_statuses: Vec<String> = operation
                 .responses
                 .responses
@@ -151,4 +156,209 @@ fn finish_document(doc: &mut openapi::OpenApi) {
             }
         }
     }
+}
+
+/// utoipa documents an optional body (`Option<T>`) as `oneOf: [T, null]`. What
+/// the API takes is no body at all, or a `T` (a JSON `null` is refused, as
+/// every body that is not an object): the body is `T`, with `required: false`.
+fn optional_body_without_null(operation: &mut openapi::path::Operation) {
+    use utoipa::openapi::schema::{Schema, Type};
+    let Some(RefOr::T(body)) = operation.request_body.as_mut() else {
+        return;
+    };
+    let mut changed = false;
+    for content in body.content.values_mut() {
+        let RefOr::T(content) = content else { continue };
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+            continue;
+        };
+        let is_null = |s: &RefOr<Schema>| {
+            matches!(s, RefOr::T(Schema::Object(o))
+                if o.schema_type == openapi::schema::SchemaType::Type(Type::Null))
+        };
+        if one_of.items.len() == 2 && one_of.items.iter().any(is_null) {
+            let inner = one_of.items.iter().find(|s| !is_null(s)).cloned();
+            content.schema = inner;
+            changed = true;
+        }
+    }
+    if changed {
+        body.required = Some(openapi::Required::False);
+    }
+}
+
+/// OpenAPI links: where the ids an answer carries can be used next. They tell
+/// a client author (and Schemathesis' stateful phase) how the operations chain.
+/// `(operation id, status, links)`.
+const LINKS: &[(&str, &str, &[Link])] = {
+    const BRAND: &[(&str, &str)] = &[("brand_id", "$response.body#/id")];
+    const FIRST_BRAND: &[(&str, &str)] = &[("brand_id", "$response.body#/data/0/id")];
+    const FIRST_ACCOUNT: &[(&str, &str)] = &[
+        ("brand_id", "$response.body#/data/0/brand_id"),
+        ("account_id", "$response.body#/data/0/id"),
+    ];
+    const ACCOUNT: &[(&str, &str)] = &[
+        ("brand_id", "$response.body#/brand_id"),
+        ("account_id", "$response.body#/id"),
+    ];
+    const GRANTED_ACCOUNT: &[(&str, &str)] = &[
+        ("brand_id", "$response.body#/account/brand_id"),
+        ("account_id", "$response.body#/account/id"),
+    ];
+    const FIRST_EXPIRED: &[(&str, &str)] = &[
+        ("brand_id", "$response.body#/data/0/brand/id"),
+        ("account_id", "$response.body#/data/0/account_id"),
+    ];
+    const FIRST_PROFILE: &[(&str, &str)] = &[("profile_id", "$response.body#/data/0/id")];
+    const ORGANIZATION: &[(&str, &str)] = &[("organization_id", "$response.body#/id")];
+    &[
+        (
+            "create_brand",
+            "201",
+            &[
+                ("GetBrand", "get_brand", BRAND),
+                ("RenameBrand", "update_brand", BRAND),
+                ("DeleteBrand", "delete_brand", BRAND),
+                ("ListAccounts", "list_accounts", BRAND),
+                ("ConnectAccount", "connect_account", BRAND),
+            ],
+        ),
+        (
+            "list_brands",
+            "200",
+            &[
+                ("GetFirstBrand", "get_brand", FIRST_BRAND),
+                ("ListFirstBrandAccounts", "list_accounts", FIRST_BRAND),
+                ("ConnectToFirstBrand", "connect_account", FIRST_BRAND),
+            ],
+        ),
+        (
+            "list_accounts",
+            "200",
+            &[
+                ("GetFirstAccount", "get_account", FIRST_ACCOUNT),
+                ("UpdateFirstAccount", "update_account", FIRST_ACCOUNT),
+                ("RenewFirstAccount", "renew_account", FIRST_ACCOUNT),
+                (
+                    "ReconnectLinkForFirstAccount",
+                    "create_reconnect_link",
+                    FIRST_ACCOUNT,
+                ),
+                ("EventsOfFirstAccount", "list_account_events", FIRST_ACCOUNT),
+                (
+                    "DisconnectFirstAccount",
+                    "disconnect_account",
+                    FIRST_ACCOUNT,
+                ),
+            ],
+        ),
+        (
+            "get_account",
+            "200",
+            &[
+                ("RenewAccount", "renew_account", ACCOUNT),
+                ("AccountEvents", "list_account_events", ACCOUNT),
+            ],
+        ),
+        (
+            "import_account",
+            "201",
+            &[
+                ("GetImportedAccount", "get_account", GRANTED_ACCOUNT),
+                ("RenewImportedAccount", "renew_account", GRANTED_ACCOUNT),
+            ],
+        ),
+        (
+            "list_expired_tokens",
+            "200",
+            &[
+                ("RenewFirstExpired", "renew_account", FIRST_EXPIRED),
+                ("GetFirstExpired", "get_account", FIRST_EXPIRED),
+            ],
+        ),
+        (
+            "list_profiles",
+            "200",
+            &[("GetFirstProfile", "get_profile", FIRST_PROFILE)],
+        ),
+        (
+            "create_organization",
+            "201",
+            &[(
+                "UpdateOrganization",
+                "update_any_organization",
+                ORGANIZATION,
+            )],
+        ),
+    ]
+};
+
+/// `(link name, target operation id, [(parameter, runtime expression)])`.
+type Link = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+fn add_links(doc: &mut openapi::OpenApi) {
+    use utoipa::openapi::link::LinkBuilder;
+    let known: std::collections::HashSet<String> = doc
+        .paths
+        .paths
+        .values()
+        .flat_map(operations_of)
+        .filter_map(|o| o.operation_id.clone())
+        .collect();
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations_of_mut(item) {
+            let Some(id) = operation.operation_id.clone() else {
+                continue;
+            };
+            for (_, status, links) in LINKS.iter().filter(|(from, _, _)| *from == id) {
+                let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status)
+                else {
+                    continue;
+                };
+                for (name, target, parameters) in *links {
+                    debug_assert!(known.contains(*target), "link to unknown {target}");
+                    let mut link = LinkBuilder::new()
+                        .operation_id(*target)
+                        .description(format!(
+                            "Call `{target}` with {} taken from this answer.",
+                            parameters
+                                .iter()
+                                .map(|(p, _)| format!("`{p}`"))
+                                .collect::<Vec<_>>()
+                                .join(" and ")
+                        ));
+                    for (parameter, expression) in *parameters {
+                        link = link.parameter(*parameter, *expression);
+                    }
+                    response
+                        .links
+                        .insert((*name).to_string(), RefOr::T(link.build()));
+                }
+            }
+        }
+    }
+}
+
+fn operations_of(item: &openapi::PathItem) -> impl Iterator<Item = &openapi::path::Operation> {
+    [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+        .into_iter()
+        .flatten()
+}
+
+fn operations_of_mut(
+    item: &mut openapi::PathItem,
+) -> impl Iterator<Item = &mut openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }

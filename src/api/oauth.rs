@@ -4,12 +4,38 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, get, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::accounts::{GrantResult, load_account_for, propagation_report};
+use super::accounts::{GrantResult, GrantStatus, load_account_for, propagation_report};
+use crate::error::Error;
 use crate::flows::oauth::{CallbackQuery, Purpose, complete, outcome_url};
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(oauth_callback);
+}
+
+/// The callback's query as documented. A network always sends `state` back, so
+/// it is required here; the handler still reads [`CallbackQuery`] so that a
+/// redirect without it gets the `invalid-oauth-state` problem.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "documents the query; the handler reads CallbackQuery"
+)]
+struct CallbackParams {
+    /// The `state` tokenwarden gave the network (single use, 10 minutes). An
+    /// unknown one answers 404; an expired, used or other network's one 400.
+    #[param(min_length = 1, max_length = 512)]
+    state: String,
+    /// The authorization code (on success).
+    #[param(min_length = 1, max_length = 4096)]
+    code: Option<String>,
+    /// The network's error code (e.g. `access_denied`) when the user or the network refused.
+    #[param(min_length = 1, max_length = 200)]
+    error: Option<String>,
+    /// The network's error text.
+    #[param(max_length = 2000)]
+    error_description: Option<String>,
 }
 
 /// OAuth callback (networks redirect here)
@@ -28,15 +54,16 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     tag = "oauth",
     security(()),
     params(
-        ("network" = String, Path, description = "The network's configured name."),
-        CallbackQuery
+        ("network" = String, Path, description = "The network's configured name (e.g. `sandbox`, `x`).",
+            max_length = 64, example = "sandbox"),
+        CallbackParams
     ),
     responses(
         (status = 200, description = "The grant is stored (no return URL was given).", body = GrantResult),
         (status = 303, description = "Redirect to the return URL with the outcome in its query.",
             headers(("Location" = String, description = "The return URL with `tokenwarden_status` or `tokenwarden_error`."))),
-        (status = 400, description = "Unknown, expired, used or mismatched `state`, or no code."),
-        (status = 404, description = "The network is not configured."),
+        (status = 400, description = "No `state`, or an expired, used or other network's `state`, or no code."),
+        (status = 404, description = "No authorization was started with this `state` (or the network is not configured)."),
         (status = 409, description = "The authorized identity is not the account's profile; nothing was changed."),
         (status = 422, description = "The user denied access or the network refused the code; nothing was changed."),
         (status = 502, description = "The network answered with an error."),
@@ -51,18 +78,28 @@ pub async fn oauth_callback(
     query: web::Query<CallbackQuery>,
 ) -> HttpResponse {
     let network = path.into_inner();
-    match complete(&state, &network, query.into_inner()).await {
+    let query = query.into_inner();
+    let named_state = query
+        .state
+        .as_deref()
+        .is_some_and(|s| !s.is_empty() && s.len() <= 512);
+    match complete(&state, &network, query).await {
         Ok(done) => {
             let status = match (done.purpose, done.applied.created) {
-                (Purpose::Connect, true) => "connected",
-                (Purpose::Connect, false) => "reconnected",
+                (Purpose::Connect, true) => GrantStatus::Connected,
+                (Purpose::Connect, false) => GrantStatus::Reconnected,
+                _ => GrantStatus::Renewed,
+            };
+            let status_text = match status {
+                GrantStatus::Connected => "connected",
+                GrantStatus::Reconnected => "reconnected",
                 _ => "renewed",
             };
             if let Some(url) = &done.return_url {
                 let target = outcome_url(
                     url,
                     &[
-                        ("tokenwarden_status", status),
+                        ("tokenwarden_status", status_text),
                         ("account_id", &done.applied.account_id),
                         ("brand_id", &done.brand_id),
                     ],
@@ -82,7 +119,7 @@ pub async fn oauth_callback(
                 propagation_report(&state, &done.organization_id, &done.applied).await;
             match (account, propagation) {
                 (Ok(account), Ok(propagation)) => HttpResponse::Ok().json(GrantResult {
-                    status: status.into(),
+                    status,
                     account,
                     propagation,
                 }),
@@ -95,6 +132,10 @@ pub async fn oauth_callback(
                 HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, target.to_string()))
                     .finish()
+            }
+            // A well-formed `state` that names no authorization: nothing by that name.
+            None if named_state && failed.reason == "invalid_state" => {
+                Error::NotFound(failed.error.problem().detail.unwrap_or_default()).error_response()
             }
             None => failed.error.error_response(),
         },

@@ -40,14 +40,18 @@ pub struct Organization {
     /// The organization's id (the `org` claim of its tokens).
     pub id: Uuid,
     /// Display name.
+    #[schema(max_length = 200)]
     pub name: String,
+    /// The organization's plan; the billing system changes it.
     pub plan: Plan,
     /// What the current plan allows (the feature matrix).
     pub features: Features,
     /// Tokens expiring within this many days are reported as `expiring`.
     #[schema(minimum = 1, maximum = 90)]
     pub warning_window_days: i32,
+    /// When the organization was created.
     pub created_at: DateTime<Utc>,
+    /// When the organization last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -83,6 +87,10 @@ pub struct OrganizationUpdate {
     /// Days before expiry at which a token is reported as `expiring`, 1–90.
     #[validate(range(min = 1, max = 90))]
     #[schema(minimum = 1, maximum = 90)]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::extractors::integer::optional"
+    )]
     pub warning_window_days: Option<i32>,
 }
 
@@ -97,10 +105,15 @@ pub struct OrganizationCreate {
     #[validate(length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    /// The plan to start on.
     pub plan: Plan,
     /// Days before expiry at which a token is reported as `expiring`, 1–90; default 7.
     #[validate(range(min = 1, max = 90))]
     #[schema(minimum = 1, maximum = 90)]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::extractors::integer::optional"
+    )]
     pub warning_window_days: Option<i32>,
 }
 
@@ -114,6 +127,7 @@ pub struct OrganizationAdminUpdate {
     #[validate(length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// The new plan; a downgrade deletes nothing.
     pub plan: Option<Plan>,
 }
 

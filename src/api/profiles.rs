@@ -27,8 +27,12 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
 /// One brand where the profile is connected.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileBrand {
+    /// The brand.
     pub brand_id: Uuid,
+    /// The brand's name.
+    #[schema(max_length = 100, example = "Northwind Coffee")]
     pub brand_name: String,
+    /// The profile's account in that brand.
     pub account_id: Uuid,
     /// Whether the account is enabled in that brand.
     pub enabled: bool,
@@ -36,31 +40,53 @@ pub struct ProfileBrand {
 
 /// A social identity of the organization: `(network, external_id)` is unique.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::profile)]
 pub struct Profile {
+    /// The profile's id.
     pub id: Uuid,
-    #[schema(example = "x")]
+    /// The network's name in this deployment (e.g. `facebook`, `x`, `sandbox`).
+    #[schema(max_length = 64, example = "x")]
     pub network: String,
     /// The network's id of the identity.
+    #[schema(max_length = 255, example = "1234567890")]
     pub external_id: String,
-    #[schema(example = "@northwindcoffee")]
+    /// The identity's handle on the network.
+    #[schema(max_length = 255, example = "@northwindcoffee")]
     pub handle: String,
+    /// The identity's display name on the network, when it has one.
+    #[schema(max_length = 255, example = "Northwind Coffee")]
     pub display_name: Option<String>,
-    #[schema(format = "uri")]
+    /// URL of the identity's picture, when the network gives one.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "https://cdn.example.com/avatars/northwind.png"
+    )]
     pub avatar_url: Option<String>,
     /// The brands where this profile is connected; `enabled_in` counts the enabled ones.
     pub brands: Vec<ProfileBrand>,
     /// How many brands have this profile enabled.
     #[schema(minimum = 0)]
     pub enabled_in: u32,
+    /// When the profile was first connected.
     pub created_at: DateTime<Utc>,
+    /// When the profile's identity data last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A page of profiles.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::profile_page)]
 pub struct ProfilePage {
+    /// The profiles of this page.
     pub data: Vec<Profile>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page. 32 lowercase hex digits.
+    #[schema(
+        pattern = "^[0-9a-f]{32}$",
+        min_length = 32,
+        max_length = 32,
+        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
+    )]
     pub next_cursor: Option<String>,
 }
 
@@ -76,8 +102,10 @@ pub struct ProfileQuery {
     #[validate(range(min = 1, max = 100))]
     #[param(minimum = 1, maximum = 100, default = 25)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 200)]
+    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
+    /// value of this shape is accepted (one that names no item marks a
+    /// position all the same, and the page after it may be empty).
+    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
     pub cursor: Option<String>,
 }
 

@@ -58,13 +58,20 @@ pub enum RenewOutcome {
 pub struct RenewRequest {
     /// Where the browser goes after a re-authorization (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        format = "uri",
+        example = "https://app.example.com/accounts"
+    )]
     pub return_url: Option<String>,
 }
 
 /// The answer of a renewal.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::renew_result)]
 pub struct RenewResult {
+    /// What the renewal did.
     pub outcome: RenewOutcome,
     /// The account as it is now.
     pub account: Account,
@@ -73,6 +80,7 @@ pub struct RenewResult {
     /// For `authorization_required`: where to send the owner.
     pub authorization: Option<AuthorizationStart>,
     /// Why a re-authorization is needed (e.g. `invalid_grant`, `no_refresh_token`).
+    #[schema(max_length = 200, example = "invalid_grant")]
     pub reason: Option<String>,
     /// For `not_due`: when silent renewal becomes possible.
     pub renewable_from: Option<DateTime<Utc>>,
@@ -310,7 +318,8 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, Error> {
     params(
         ("brand_id" = Uuid, Path, description = "The brand's id."),
         ("account_id" = Uuid, Path, description = "The account's id."),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).")
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$")
     ),
     request_body(content = Option<RenewRequest>, description = "Optional: a return URL for a re-authorization."),
     responses(
@@ -369,20 +378,31 @@ pub struct BulkRenewRequest {
     pub account_ids: Vec<Uuid>,
     /// Where the browser goes after each re-authorization (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        format = "uri",
+        example = "https://app.example.com/accounts"
+    )]
     pub return_url: Option<String>,
 }
 
 /// The result for one account of a bulk renewal.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BulkRenewItem {
+    /// The requested account.
     pub account_id: Uuid,
+    /// The account's brand (absent when the account was not found).
     pub brand_id: Option<Uuid>,
     /// Present when the account was handled; absent with `error`.
     pub outcome: Option<RenewOutcome>,
+    /// The new expiry, when renewed.
     pub expires_at: Option<DateTime<Utc>>,
-    /// For `authorization_required`.
+    /// For `authorization_required`: where to send the owner.
+    #[schema(format = "uri", max_length = 4096)]
     pub authorization_url: Option<String>,
+    /// Why a re-authorization is needed (e.g. `invalid_grant`).
+    #[schema(max_length = 200, example = "invalid_grant")]
     pub reason: Option<String>,
     /// Why this account could not be handled (not found, network failure, …).
     pub error: Option<crate::error::Problem>,
@@ -391,22 +411,30 @@ pub struct BulkRenewItem {
 /// Re-authorizations needed, grouped by network.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NetworkAuthorizations {
+    /// The network's name.
+    #[schema(max_length = 64, example = "x")]
     pub network: String,
+    /// The accounts of this network that wait for a re-authorization.
     pub accounts: Vec<PendingAuthorization>,
 }
 
 /// One account waiting for its owner to re-authorize.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PendingAuthorization {
+    /// The account.
     pub account_id: Uuid,
+    /// The account's brand.
     pub brand_id: Uuid,
-    #[schema(format = "uri")]
+    /// Where to send the owner to re-authorize.
+    #[schema(format = "uri", max_length = 4096)]
     pub authorization_url: String,
+    /// The authorization must finish before this time.
     pub expires_at: DateTime<Utc>,
 }
 
 /// The answer of a bulk renewal.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::bulk_renew_result)]
 pub struct BulkRenewResult {
     /// One entry per requested account, in request order.
     pub results: Vec<BulkRenewItem>,
@@ -426,7 +454,8 @@ pub struct BulkRenewResult {
 #[utoipa::path(
     operation_id = "bulk_renew",
     tag = "renewal",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
+        min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = BulkRenewRequest,
     responses(
         (status = 200, description = "A result per account.", body = BulkRenewResult),
@@ -543,20 +572,32 @@ pub struct ReconnectLinkRequest {
     /// Seconds the link stays valid, 60 – 2 592 000 (30 days); default from the configuration (7 days).
     #[validate(range(min = 60, max = 2_592_000))]
     #[schema(minimum = 60, maximum = 2_592_000)]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::extractors::integer::optional"
+    )]
     pub expires_in: Option<u64>,
     /// Where the owner's browser goes after re-authorizing (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(min_length = 1, max_length = 2048, format = "uri")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        format = "uri",
+        example = "https://app.example.com/accounts"
+    )]
     pub return_url: Option<String>,
 }
 
 /// A single-use reconnect link.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::reconnect_link)]
 pub struct ReconnectLinkCreated {
     /// Send this to the profile's owner; opening it starts the network's authorization.
-    #[schema(format = "uri")]
+    #[schema(format = "uri", max_length = 2048)]
     pub url: String,
+    /// When the link stops working.
     pub expires_at: DateTime<Utc>,
+    /// The account the link re-authorizes.
     pub account_id: Uuid,
 }
 
@@ -660,11 +701,13 @@ pub async fn create_reconnect_link(
     operation_id = "open_reconnect_link",
     tag = "renewal",
     security(()),
-    params(("token" = String, Path, description = "The link's secret part.")),
+    params(("token" = String, Path, description = "The link's secret part: 43 characters of base64url (32 random bytes).",
+        pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43,
+        example = "q3Jc0mN6Yv2Xb8ZsPp1eWd4Tf7Gh9Kl5Rt0Uy2Io3As")),
     responses(
         (status = 303, description = "Redirect to the network's authorization page.",
             headers(("Location" = String, description = "The network's authorization URL."))),
-        (status = 404, description = "No such link."),
+        (status = 404, description = "No such link (also for a token not of the documented shape)."),
         (status = 410, description = "The link was used or has expired.")
     )
 )]
@@ -674,7 +717,11 @@ pub async fn open_reconnect_link(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     let token = path.into_inner();
-    if token.len() > 128 {
+    let well_formed = token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
         return Err(Error::NotFound("no such reconnect link".into()));
     }
     let hash = hash_state(&token);

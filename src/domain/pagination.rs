@@ -1,23 +1,42 @@
-//! Opaque cursors for `?limit=&cursor=` pagination. A cursor is the id of the
-//! last item of the previous page; ids are UUIDv7, so id order is creation order.
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+//! Cursors for `?limit=&cursor=` pagination. A cursor is the id of the last
+//! item of the previous page (ids are UUIDv7, so id order is creation order),
+//! written as 32 lowercase hex digits. Its shape is documented
+//! ([`CURSOR_PATTERN`]) and every string of that shape is accepted: a cursor
+//! that names no item still marks a position, and the page after it may be
+//! empty. Anything else is a 422.
 
 pub const DEFAULT_LIMIT: u32 = 25;
 pub const MAX_LIMIT: u32 = 100;
 
-pub fn encode_cursor(last_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1:{last_id}"))
+/// The documented shape of a cursor (the `pattern` of the `cursor` parameters
+/// and of `next_cursor`).
+pub const CURSOR_PATTERN: &str = "^[0-9a-f]{32}$";
+/// The length of a cursor.
+pub const CURSOR_LEN: usize = 32;
+
+/// Whether `text` is exactly `len` lowercase hex digits.
+pub fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The id a cursor points after, or `None` when the cursor is not one of ours.
+pub fn encode_cursor(last_id: &str) -> String {
+    match uuid::Uuid::parse_str(last_id) {
+        Ok(id) => id.simple().to_string(),
+        // Ids are always UUIDs; should one not be, the cursor is still of the
+        // documented shape and the listing simply starts over.
+        Err(_) => "0".repeat(CURSOR_LEN),
+    }
+}
+
+/// The id a cursor points after, or `None` when the cursor is not of the
+/// documented shape.
 pub fn decode_cursor(cursor: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let id = text.strip_prefix("v1:")?;
-    uuid::Uuid::parse_str(id).ok()?;
-    Some(id.to_string())
+    if !is_lower_hex(cursor, CURSOR_LEN) {
+        return None;
+    }
+    uuid::Uuid::parse_str(cursor)
+        .ok()
+        .map(|id| id.hyphenated().to_string())
 }
 
 /// Given `limit + 1` rows fetched, the page to return and the cursor of the next one.
@@ -43,8 +62,16 @@ mod tests {
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
         let id = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b10";
-        assert_eq!(decode_cursor(&encode_cursor(id)).as_deref(), Some(id));
+        let cursor = encode_cursor(id);
+        assert_eq!(cursor, "0193a0c47a4e7d3c9b9e3f1f0f3a2b10");
+        assert_eq!(decode_cursor(&cursor).as_deref(), Some(id));
         assert_eq!(decode_cursor("not-a-cursor"), None);
-        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("v1:nope")), None);
+        assert_eq!(decode_cursor(&"0".repeat(200)), None);
+        assert_eq!(decode_cursor("0193A0C47A4E7D3C9B9E3F1F0F3A2B10"), None);
+        // Every value of the documented shape is accepted.
+        assert_eq!(
+            decode_cursor(&"0".repeat(32)).as_deref(),
+            Some("00000000-0000-0000-0000-000000000000")
+        );
     }
 }

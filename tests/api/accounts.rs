@@ -200,13 +200,14 @@ async fn failed_callbacks_change_nothing(app: TestApp) {
     );
 
     // Unknown state and no state: a problem, since there is no return URL to go to.
+    // A well-formed state that names no authorization is not found.
     let response = app
         .client
         .get(app.url("/v1/oauth/callback/sandbox?code=x&state=made-up"))
         .send()
         .await
         .unwrap();
-    assert_problem(response, 400, "invalid-oauth-state").await;
+    assert_problem(response, 404, "not-found").await;
     let response = app
         .client
         .get(app.url("/v1/oauth/callback/sandbox"))

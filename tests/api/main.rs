@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod brands;
 mod cli;
+mod conformance;
 mod errors;
 mod helpers;
 mod openapi;
