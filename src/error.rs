@@ -128,6 +128,10 @@ pub struct Problem {
     pub retry_after: Option<u64>,
     /// For `reauthorization-required`: the path to `POST` to renew the account.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        max_length = 200,
+        example = "/v1/brands/0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b12/accounts/0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b13/renew"
+    )]
     pub renew_href: Option<String>,
 }
 

@@ -161,7 +161,7 @@ def connect_sandbox(client: AuthenticatedClient, public: Client, brand_id: str, 
     query = dict(urllib.parse.parse_qsl(callback.query))
     network = callback.path.rsplit("/", 1)[-1]
     # The browser follows the redirect: the callback needs no bearer (the state authenticates).
-    result = call(operation("oauth_callback").sync_detailed, client=public, network=network,
+    result = call(operation("complete_oauth_callback").sync_detailed, client=public, network=network,
                   state=query["state"], code=query.get("code", UNSET))
     check(isinstance(result, GrantResult), f"the callback stored the grant ({result.status.value})")
     return result
@@ -235,7 +235,7 @@ def main() -> int:
             print(f"part {name}:")
             part()
             ran.append(name)
-        needed = {"list_expired_tokens", "renew_account", "connect_account", "oauth_callback"}
+        needed = {"list_expired_tokens", "renew_account", "connect_account", "complete_oauth_callback"}
         missing = needed - op_ids
         if missing:
             raise AssertionError(f"the document has no operation {', '.join(sorted(missing))}")

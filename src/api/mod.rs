@@ -137,6 +137,7 @@ fn finish_document(doc: &mut openapi::OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             optional_body_without_null(operation);
+            document_rate_limit(operation);
             let error_statuses: Vec<String> = operation
                 .responses
                 .responses
@@ -156,6 +157,36 @@ fn finish_document(doc: &mut openapi::OpenApi) {
             }
         }
     }
+}
+
+/// Every authenticated operation may answer 429 when the organization's
+/// request budget is spent (see `crate::ratelimit`).
+fn document_rate_limit(operation: &mut openapi::path::Operation) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let responses = &mut operation.responses.responses;
+    if !responses.contains_key("401") || responses.contains_key("429") {
+        return;
+    }
+    let seconds = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(86_400))
+        .description(Some("Seconds to wait before retrying."))
+        .build();
+    let response = openapi::ResponseBuilder::new()
+        .description(
+            "The organization's request budget is spent; retry after `Retry-After` seconds. \
+             Answers carry `RateLimit-Policy` and `RateLimit` headers.",
+        )
+        .header(
+            "Retry-After",
+            openapi::HeaderBuilder::new()
+                .schema(Some(seconds))
+                .description(Some("Seconds to wait before retrying."))
+                .build(),
+        )
+        .build();
+    responses.insert("429".into(), RefOr::T(response));
 }
 
 /// utoipa documents an optional body (`Option<T>`) as `oneOf: [T, null]`. What

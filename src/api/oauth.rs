@@ -50,7 +50,7 @@ struct CallbackParams {
 /// `network_unavailable`, …) — in which case nothing was changed. Without a
 /// return URL it answers JSON (or a problem).
 #[utoipa::path(
-    operation_id = "oauth_callback",
+    operation_id = "complete_oauth_callback",
     tag = "oauth",
     security(()),
     params(

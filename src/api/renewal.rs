@@ -452,7 +452,7 @@ pub struct BulkRenewResult {
 /// stop the others. Send an `Idempotency-Key` to make retries safe. Needs
 /// `tokens:renew`.
 #[utoipa::path(
-    operation_id = "bulk_renew",
+    operation_id = "renew_accounts",
     tag = "renewal",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
         min_length = 1, max_length = 255, pattern = "^[!-~]+$")),

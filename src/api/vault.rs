@@ -32,16 +32,21 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     "scopes": ["tweet.read", "tweet.write"]
 }))]
 pub struct AccessToken {
+    /// The account the token belongs to.
     pub account_id: Uuid,
     /// The network the token is for.
+    #[schema(max_length = 64)]
     pub network: String,
     /// The access token itself. Keep it in memory only; ask again when it expires.
+    #[schema(max_length = 8192)]
     pub access_token: String,
     /// Always `Bearer`.
+    #[schema(max_length = 16)]
     pub token_type: String,
     /// When the token expires (`null` when the network gave no expiry).
     pub expires_at: Option<DateTime<Utc>>,
     /// Scopes granted by the network.
+    #[schema(value_type = Vec<super::accounts::GrantedScope>)]
     pub scopes: Vec<String>,
 }
 
