@@ -360,6 +360,17 @@ impl Settings {
                 "reconnect_link_ttl_secs must be between 60 and 2592000 (30 days)".into(),
             ));
         }
+        for name in self.networks.keys() {
+            let ok = (1..=64).contains(&name.len())
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "network name {name:?}: use 1–64 characters of a–z, 0–9, `-`, `_`"
+                )));
+            }
+        }
         for prefix in &self.return_urls {
             url::Url::parse(prefix).map_err(|e| {
                 ConfigError::Invalid(format!("return_urls entry {prefix:?} is not a URL: {e}"))

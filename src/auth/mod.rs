@@ -241,6 +241,10 @@ impl JwtVerifier {
         if claims.sub.trim().is_empty() || claims.org.trim().is_empty() {
             return Err(invalid("empty sub or org"));
         }
+        // Bounds the API documents for what it echoes (audit `actor`).
+        if claims.sub.len() > 1024 || claims.org.len() > 255 {
+            return Err(invalid("sub or org too long"));
+        }
         let scopes = claims
             .scope
             .split_whitespace()

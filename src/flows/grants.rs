@@ -109,6 +109,39 @@ fn collect_orphans(
     Ok(orphans)
 }
 
+/// Holds what a network says about an identity to the bounds the API
+/// documents: ids of at most 255 characters, names cut to 255, avatars only
+/// as http(s) URLs of at most 2048 characters.
+pub fn normalize_identity(identity: &Identity) -> Result<Identity> {
+    fn clip(s: &str, max: usize) -> String {
+        s.trim().chars().take(max).collect()
+    }
+    let subject = identity.subject.trim();
+    if subject.is_empty() || subject.chars().count() > 255 {
+        return Err(Error::GrantRejected(
+            "the network's identity has an empty or over-long id (more than 255 characters)".into(),
+        ));
+    }
+    let handle = match clip(&identity.handle, 255) {
+        h if h.is_empty() => clip(subject, 255),
+        h => h,
+    };
+    let avatar_url = identity.avatar_url.as_deref().and_then(|u| {
+        let parsed = url::Url::parse(u).ok()?;
+        (matches!(parsed.scheme(), "http" | "https") && u.len() <= 2048).then(|| u.to_string())
+    });
+    Ok(Identity {
+        subject: subject.to_string(),
+        handle,
+        display_name: identity
+            .display_name
+            .as_deref()
+            .map(|d| clip(d, 255))
+            .filter(|d| !d.is_empty()),
+        avatar_url,
+    })
+}
+
 /// Upserts the profile, stores the credential, creates or reconnects the
 /// account in place, and applies rule 2 to the profile's other accounts.
 /// Call inside a write transaction.
@@ -129,7 +162,7 @@ pub fn apply_fresh_grant(
     }
 
     // The profile: one per (organization, network, subject).
-    let identity = grant.identity;
+    let identity = &normalize_identity(grant.identity)?;
     let profile = match db::profiles::find_profile_by_identity(
         conn,
         org,
@@ -401,4 +434,33 @@ pub fn switch_profile_to_credential(
     }
     db::accounts::touch_renewed(conn, credential, to_db_time(at))?;
     collect_orphans(conn, keys, replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_are_held_to_the_documented_bounds() {
+        let id = |subject: &str, handle: &str, avatar: Option<&str>| Identity {
+            subject: subject.into(),
+            handle: handle.into(),
+            display_name: Some("x".repeat(300)),
+            avatar_url: avatar.map(Into::into),
+        };
+        let n = normalize_identity(&id("42", "", Some("javascript:alert(1)"))).unwrap();
+        assert_eq!(n.handle, "42", "empty handle falls back to the id");
+        assert_eq!(n.display_name.unwrap().chars().count(), 255);
+        assert_eq!(n.avatar_url, None);
+        let n = normalize_identity(&id(
+            "42",
+            &"h".repeat(400),
+            Some("https://cdn.example/a.png"),
+        ))
+        .unwrap();
+        assert_eq!(n.handle.len(), 255);
+        assert_eq!(n.avatar_url.as_deref(), Some("https://cdn.example/a.png"));
+        assert!(normalize_identity(&id(&"9".repeat(256), "h", None)).is_err());
+        assert!(normalize_identity(&id("  ", "h", None)).is_err());
+    }
 }
