@@ -99,7 +99,11 @@ pub async fn refresh(app: &AppState, request: RefreshRequest) -> Result<RefreshO
             None => {
                 let owned = app.clone();
                 let key_for_cleanup = key.clone();
-                let future = async move {
+                // The refresh runs as its own task: a caller that goes away
+                // (a client disconnecting) must not pause it between the
+                // network's answer and the write-back, or a rotated grant
+                // would sit in memory while the lease runs out.
+                let task = tokio::spawn(async move {
                     let outcome = run(&owned, request).await.map_err(|e| {
                         tracing::error!(error = ?e, "refresh failed");
                         e.to_string()
@@ -111,6 +115,10 @@ pub async fn refresh(app: &AppState, request: RefreshRequest) -> Result<RefreshO
                         .expect("refresh map lock")
                         .remove(&key_for_cleanup);
                     outcome
+                });
+                let future = async move {
+                    task.await
+                        .unwrap_or_else(|e| Err(format!("refresh task failed: {e}")))
                 }
                 .boxed()
                 .shared();

@@ -956,7 +956,86 @@ async fn reconnect_links_are_single_use(app: TestApp) {
     .await;
 }
 
+async fn a_caller_that_goes_away_does_not_lose_the_refresh(app: TestApp) {
+    let brand = app.new_brand("Impatient").await;
+    let token = app.admin_token();
+    let account = connect_in(&app, &token, &brand, "sandbox-alice").await;
+    let before = stored(&app, &account).await;
+    app.sandbox().reset_calls();
+    // The network takes 1.5 s; the client gives up after 0.3 s.
+    app.sandbox()
+        .queue_failure(Endpoint::Token, FailureMode::Slow { delay_ms: 1500 }, 1);
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client timed out");
+    // The refresh finishes and is stored anyway.
+    let mut after = before.clone();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = stored(&app, &account).await;
+        if after.1 > before.1 {
+            break;
+        }
+    }
+    assert!(after.1 > before.1, "the rotated grant was stored");
+    assert_eq!(app.sandbox().calls().refresh, 1);
+    // The stored refresh token is the live one: a later refresh works.
+    force_due(&app, &account).await;
+    let body: Value = renew(&app, &token, &brand, &account)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["outcome"], "renewed");
+    assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
+}
+
+async fn a_cancelled_refresh_still_stores_its_grant(app: TestApp) {
+    let brand = app.new_brand("Cancelled").await;
+    let token = app.admin_token();
+    let account = connect_in(&app, &token, &brand, "sandbox-alice").await;
+    let before = stored(&app, &account).await;
+    app.sandbox().reset_calls();
+    app.sandbox()
+        .queue_failure(Endpoint::Token, FailureMode::Slow { delay_ms: 1000 }, 1);
+    let state = app.parts.state.get_ref().clone();
+    let request = tokenwarden::flows::refresh::RefreshRequest {
+        organization_id: app.org_id.clone(),
+        credential_id: before.0.clone(),
+        actor: "test".into(),
+    };
+    // The only caller stops waiting while the network is still answering.
+    let waited = tokio::time::timeout(
+        Duration::from_millis(300),
+        tokenwarden::flows::refresh::refresh(&state, request),
+    )
+    .await;
+    assert!(waited.is_err(), "cancelled before the network answered");
+    let mut after = before.clone();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = stored(&app, &account).await;
+        if after.1 > before.1 {
+            break;
+        }
+    }
+    assert!(
+        after.1 > before.1,
+        "the refresh ran to its write-back without a caller"
+    );
+    assert_eq!(app.sandbox().calls().refresh, 1);
+}
+
 on_both_backends!(
+    a_cancelled_refresh_still_stores_its_grant,
+    a_caller_that_goes_away_does_not_lose_the_refresh,
     propagation_matrix,
     concurrent_renews_refresh_once,
     a_dead_grant_needs_reauthorization_without_retries,
