@@ -78,8 +78,7 @@ impl AppState {
     /// Opens the database (migrating it) and builds the configured networks.
     /// Blocking: call from a blocking context. `role` names the process in
     /// refresh leases (e.g. `worker`).
-    pub fn open(settings: Arc<Settings>, role: &str) -> anyhow::Result<Self> {
-        let keys = settings.key_ring()?;
+    pub fn open(settings: Arc<Settings>, keys: KeyRing, role: &str) -> anyhow::Result<Self> {
         let public_url = settings.public_url();
         let mut providers =
             ProviderRegistry::from_settings(&settings.networks, &public_url, &settings.outbound)?;
@@ -180,9 +179,9 @@ pub fn build_app(
 /// runtime serves requests) and prepares the shared parts.
 pub fn prepare(settings: Arc<Settings>) -> anyhow::Result<AppParts> {
     // Configuration errors first, before anything touches the database.
-    settings.key_ring()?;
+    let keys = settings.key_ring()?;
     let jwt = JwtVerifier::from_settings(&settings)?;
-    Ok(AppParts::new(AppState::open(settings, "api")?, jwt))
+    Ok(AppParts::new(AppState::open(settings, keys, "api")?, jwt))
 }
 
 /// A bound, not yet running HTTP server.

@@ -1,6 +1,7 @@
 //! "Manage Accounts": `/v1/brands/{brand_id}/accounts` — connect over OAuth,
 //! import, list, read, enable/disable, disconnect, and the audit trail.
 
+use crate::api::extractors::page_params;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -14,12 +15,13 @@ use super::extractors::{Json, query_validation_error};
 use crate::auth::{Principal, Scope};
 use crate::db::accounts::{AccountFilter, AccountRow};
 use crate::db::{self, models};
-use crate::domain::pagination::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, split_page};
+use crate::domain::pagination::{decode_cursor, split_page};
+use crate::domain::plan::Plan;
 use crate::domain::propagation::LeftReason;
 use crate::domain::token_status::{self, BlockedCapability, StoredState, TokenStatus};
 use crate::domain::{from_db_time, now, to_db_time};
 use crate::error::{Error, FieldError};
-use crate::flows::grants::{GrantApplied, GrantSource};
+use crate::flows::grants::GrantSource;
 use crate::flows::oauth::{Purpose, StartRequest};
 use crate::flows::{self, upstream_error};
 use crate::providers::{GrantInfo, ProviderError, ProviderRegistry, RefreshPlan, TokenSet};
@@ -342,22 +344,6 @@ pub struct AccountListQuery {
     pub cursor: Option<String>,
 }
 
-pub fn resolve_page(
-    limit: Option<u32>,
-    cursor: Option<&str>,
-) -> Result<(u32, Option<String>), Error> {
-    let after = match cursor {
-        None => None,
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            Error::Validation(vec![FieldError::parameter(
-                "cursor",
-                "not a cursor returned by this API",
-            )])
-        })?),
-    };
-    Ok((limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT), after))
-}
-
 /// List a brand's accounts
 ///
 /// The "Manage Accounts" page: every account of the brand with its profile,
@@ -386,7 +372,7 @@ pub async fn list_accounts(
 ) -> Result<web::Json<AccountPage>, Error> {
     principal.require(Scope::AccountsRead)?;
     query.validate().map_err(query_validation_error)?;
-    let (limit, after) = resolve_page(query.limit, query.cursor.as_deref())?;
+    let (limit, after) = page_params(query.limit, query.cursor.as_deref(), decode_cursor)?;
     let org = principal.organization_id().to_string();
     let brand = path.into_inner().to_string();
     require_brand(&state, &org, &brand).await?;
@@ -643,52 +629,72 @@ pub struct LeftAccount {
     pub token_status: TokenStatus,
 }
 
-/// Builds the report; `left` entries carry their current status.
+/// Rule 2's report read off the stored state: the profile's other enabled
+/// accounts on the account's credential share its fresh grant; the others
+/// were left, because they are disabled or (below Advanced) because of the plan.
 pub async fn propagation_report(
     state: &AppState,
     org: &str,
-    applied: &GrantApplied,
+    row: &AccountRow,
 ) -> Result<PropagationReport, Error> {
-    let window = warning_window(state, org).await?;
-    let mut left = Vec::new();
-    for (entry, reason) in &applied.left {
-        let (o, b, a) = (
-            org.to_string(),
-            entry.brand_id.clone(),
-            entry.account_id.clone(),
-        );
-        let row = db::run(&state.pool, move |conn| {
-            db::accounts::find_account(conn, &o, &b, &a)
-        })
-        .await?;
-        let ctx = StatusContext {
-            now: now(),
-            window,
-            providers: &state.providers,
-        };
-        let status = row
-            .map(|(a, _, c)| ctx.status(&a, &c))
-            .unwrap_or(TokenStatus::ReauthRequired);
-        left.push(LeftAccount {
-            brand_id: parse_id(&entry.brand_id)?,
-            account_id: parse_id(&entry.account_id)?,
-            reason: *reason,
-            token_status: status,
-        });
-    }
-    Ok(PropagationReport {
-        renewed: applied
-            .propagated
-            .iter()
-            .map(|e| {
-                Ok(PropagatedAccount {
-                    brand_id: parse_id(&e.brand_id)?,
-                    account_id: parse_id(&e.account_id)?,
-                })
-            })
-            .collect::<Result<_, Error>>()?,
-        left,
+    let (o, profile) = (org.to_string(), row.1.id.clone());
+    let (siblings, organization) = db::run(&state.pool, move |conn| {
+        let siblings = db::accounts::list_account_rows_of_profile(conn, &o, &profile)?;
+        let organization = db::organizations::find_organization(conn, &o)?
+            .ok_or_else(|| Error::NotFound(format!("no organization with id {o}")))?;
+        Ok((siblings, organization))
     })
+    .await?;
+    let plan = Plan::parse(&organization.plan).unwrap_or(Plan::Free);
+    let ctx = StatusContext {
+        now: now(),
+        window: chrono::Duration::days(i64::from(organization.warning_window_days)),
+        providers: &state.providers,
+    };
+    let mut report = PropagationReport::default();
+    for (account, _, credential) in siblings.iter().filter(|(a, _, _)| a.id != row.0.id) {
+        if credential.id == row.2.id && account.enabled {
+            report.renewed.push(PropagatedAccount {
+                brand_id: parse_id(&account.brand_id)?,
+                account_id: parse_id(&account.id)?,
+            });
+        } else {
+            report.left.push(LeftAccount {
+                brand_id: parse_id(&account.brand_id)?,
+                account_id: parse_id(&account.id)?,
+                // On plans with cross-brand renewal only a disabled account is left.
+                reason: if !account.enabled || plan.features().cross_brand_renewal {
+                    LeftReason::Disabled
+                } else {
+                    LeftReason::Plan
+                },
+                token_status: ctx.status(account, credential),
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// An account by id, whatever its brand: the row and what a client sees of it.
+pub async fn account_now(
+    state: &AppState,
+    org: &str,
+    account: &str,
+) -> Result<(AccountRow, Account), Error> {
+    let window = warning_window(state, org).await?;
+    let (o, a) = (org.to_string(), account.to_string());
+    let row = db::run(&state.pool, move |conn| {
+        db::accounts::find_account_by_id(conn, &o, &a)?
+            .ok_or_else(|| Error::NotFound(format!("no account with id {a}")))
+    })
+    .await?;
+    let ctx = StatusContext {
+        now: now(),
+        window,
+        providers: &state.providers,
+    };
+    let dto = to_account(row.clone(), &ctx)?;
+    Ok((row, dto))
 }
 
 /// Import a grant
@@ -792,8 +798,8 @@ pub async fn import_account(
     })
     .await?;
     flows::revoke_orphans(&state.providers, std::mem::take(&mut applied.orphans)).await;
-    let account = load_account_for(&state, &org, &brand, &applied.account_id).await?;
-    let propagation = propagation_report(&state, &org, &applied).await?;
+    let (row, account) = account_now(&state, &org, &applied.account_id).await?;
+    let propagation = propagation_report(&state, &org, &row).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             "Location",
@@ -1083,7 +1089,7 @@ pub async fn list_account_events(
 ) -> Result<web::Json<AuditEventPage>, Error> {
     principal.require(Scope::AccountsRead)?;
     query.validate().map_err(query_validation_error)?;
-    let (limit, before) = resolve_page(query.limit, query.cursor.as_deref())?;
+    let (limit, before) = page_params(query.limit, query.cursor.as_deref(), decode_cursor)?;
     let (brand, account) = path.into_inner();
     let (org, brand, account) = (
         principal.organization_id().to_string(),

@@ -1,5 +1,6 @@
 //! `/v1/brands`: the workspaces of the caller's organization.
 
+use crate::api::extractors::page_params;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,10 +13,10 @@ use super::extractors::{Json, is_ecma_space, query_validation_error};
 use crate::auth::{Principal, Scope};
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::{self, models};
-use crate::domain::pagination::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, split_page};
+use crate::domain::pagination::{decode_cursor, split_page};
 use crate::domain::plan::Plan;
 use crate::domain::{from_db_time, new_id, now, to_db_time};
-use crate::error::{Error, FieldError};
+use crate::error::Error;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
@@ -126,16 +127,7 @@ impl PageQuery {
     /// `(limit, id to start after)`, or a 422 naming the bad parameter.
     pub fn resolve(&self) -> Result<(u32, Option<String>), Error> {
         self.validate().map_err(query_validation_error)?;
-        let after = match &self.cursor {
-            None => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-                Error::Validation(vec![FieldError::parameter(
-                    "cursor",
-                    "not a cursor returned by this API",
-                )])
-            })?),
-        };
-        Ok((self.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT), after))
+        page_params(self.limit, self.cursor.as_deref(), decode_cursor)
     }
 }
 

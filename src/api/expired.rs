@@ -1,7 +1,8 @@
 //! The "Expired Tokens" dropdown: what needs renewal across the caller's
 //! brands, and the badge counts.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::api::extractors::page_params;
+use std::collections::BTreeMap;
 
 use actix_web::{get, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -17,10 +18,10 @@ use super::accounts::{
 use super::extractors::query_validation_error;
 use crate::auth::{Principal, Scope};
 use crate::db::{self, accounts::AccountFilter};
-use crate::domain::pagination::{self, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::domain::pagination;
 use crate::domain::token_status::{self, BlockedCapability, TokenStatus};
 use crate::domain::{from_db_time, now, to_db_time};
-use crate::error::{Error, FieldError};
+use crate::error::Error;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
@@ -141,24 +142,6 @@ fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
     Some((t.naive_utc(), pagination::decode_cursor(id)?))
 }
 
-async fn brand_names(state: &AppState, org: &str) -> Result<HashMap<String, String>, Error> {
-    let org = org.to_string();
-    db::run(&state.pool, move |conn| {
-        let mut names = HashMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = db::brands::list_brands(conn, &org, after.as_deref(), 500)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            for b in page {
-                names.insert(b.id, b.name);
-            }
-        }
-        Ok(names)
-    })
-    .await
-}
-
 fn filter_of(query: &ExpiredQuery, at: DateTime<Utc>, window: chrono::Duration) -> AccountFilter {
     let mut statuses = vec![TokenStatus::Expired, TokenStatus::ReauthRequired];
     if query.include == Some(Include::Expiring) {
@@ -202,23 +185,17 @@ pub async fn list_expired_tokens(
 ) -> Result<web::Json<ExpiredTokenPage>, Error> {
     principal.require(Scope::AccountsRead)?;
     query.validate().map_err(query_validation_error)?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    let after = match &query.cursor {
-        None => None,
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            Error::Validation(vec![FieldError::parameter(
-                "cursor",
-                "not a cursor returned by this API",
-            )])
-        })?),
-    };
+    let (limit, after) = page_params(query.limit, query.cursor.as_deref(), decode_cursor)?;
     let org = principal.organization_id().to_string();
     let window = warning_window(&state, &org).await?;
     let at = now();
     let filter = filter_of(&query, at, window);
     let o = org.clone();
-    let mut rows = db::run(&state.pool, move |conn| {
-        db::accounts::list_by_expiry(conn, &o, &filter, after, i64::from(limit) + 1)
+    let (mut rows, names) = db::run(&state.pool, move |conn| {
+        let rows = db::accounts::list_by_expiry(conn, &o, &filter, after, i64::from(limit) + 1)?;
+        let brands: Vec<String> = rows.iter().map(|(a, _, _)| a.brand_id.clone()).collect();
+        let names = db::brands::brand_names(conn, &o, &brands)?;
+        Ok((rows, names))
     })
     .await?;
     let next_cursor = if rows.len() > limit as usize {
@@ -228,7 +205,6 @@ pub async fn list_expired_tokens(
     } else {
         None
     };
-    let names = brand_names(&state, &org).await?;
     let ctx = StatusContext {
         now: at,
         window,
@@ -361,11 +337,15 @@ pub async fn expired_tokens_summary(
     };
     let filter = filter_of(&list_query, now(), window);
     let o = org.clone();
-    let pairs = db::run(&state.pool, move |conn| {
-        db::accounts::list_brand_network_pairs(conn, &o, &filter)
+    let (pairs, names) = db::run(&state.pool, move |conn| {
+        let pairs = db::accounts::list_brand_network_pairs(conn, &o, &filter)?;
+        let mut brands: Vec<String> = pairs.iter().map(|(b, _)| b.clone()).collect();
+        brands.sort();
+        brands.dedup();
+        let names = db::brands::brand_names(conn, &o, &brands)?;
+        Ok((pairs, names))
     })
     .await?;
-    let names = brand_names(&state, &org).await?;
     let mut by_brand: BTreeMap<String, u32> = BTreeMap::new();
     let mut by_network: BTreeMap<String, u32> = BTreeMap::new();
     for (brand, network) in &pairs {

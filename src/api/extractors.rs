@@ -368,3 +368,23 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
         other => Error::BadRequest(format!("invalid JSON body: {other}")).into(),
     }
 }
+
+/// The `limit` (default 25, at most 100) and the decoded `cursor` of a list
+/// request; a cursor `decode` does not accept is a 422 naming the parameter.
+pub fn page_params<T>(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+    decode: impl Fn(&str) -> Option<T>,
+) -> Result<(u32, Option<T>), Error> {
+    use crate::domain::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
+    let after = match cursor {
+        None => None,
+        Some(c) => Some(decode(c).ok_or_else(|| {
+            Error::Validation(vec![FieldError::parameter(
+                "cursor",
+                "not a cursor returned by this API",
+            )])
+        })?),
+    };
+    Ok((limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT), after))
+}

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, get, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::accounts::{GrantResult, GrantStatus, load_account_for, propagation_report};
+use super::accounts::{GrantResult, GrantStatus, account_now, propagation_report};
 use crate::error::Error;
 use crate::flows::oauth::{CallbackQuery, Purpose, complete, outcome_url};
 use crate::startup::AppState;
@@ -108,22 +108,19 @@ pub async fn oauth_callback(
                     .insert_header((header::LOCATION, target.to_string()))
                     .finish();
             }
-            let account = load_account_for(
-                &state,
-                &done.organization_id,
-                &done.brand_id,
-                &done.applied.account_id,
-            )
-            .await;
-            let propagation =
-                propagation_report(&state, &done.organization_id, &done.applied).await;
-            match (account, propagation) {
-                (Ok(account), Ok(propagation)) => HttpResponse::Ok().json(GrantResult {
+            let answer = async {
+                let org = &done.organization_id;
+                let (row, account) = account_now(&state, org, &done.applied.account_id).await?;
+                let propagation = propagation_report(&state, org, &row).await?;
+                Ok::<_, crate::error::Error>(GrantResult {
                     status,
                     account,
                     propagation,
-                }),
-                (Err(e), _) | (_, Err(e)) => e.error_response(),
+                })
+            };
+            match answer.await {
+                Ok(result) => HttpResponse::Ok().json(result),
+                Err(e) => e.error_response(),
             }
         }
         Err(failed) => match &failed.return_url {

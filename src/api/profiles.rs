@@ -1,6 +1,7 @@
 //! `/v1/profiles`: the organization's social identities and the brands where
 //! each is connected.
 
+use crate::api::extractors::page_params;
 use std::collections::HashMap;
 
 use actix_web::{get, web};
@@ -11,7 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::accounts::{parse_id, resolve_page};
+use super::accounts::parse_id;
 use super::extractors::query_validation_error;
 use crate::auth::{Principal, Scope};
 use crate::db::{self, models};
@@ -170,7 +171,11 @@ pub async fn list_profiles(
 ) -> Result<web::Json<ProfilePage>, Error> {
     principal.require(Scope::AccountsRead)?;
     query.validate().map_err(query_validation_error)?;
-    let (limit, after) = resolve_page(query.limit, query.cursor.as_deref())?;
+    let (limit, after) = page_params(
+        query.limit,
+        query.cursor.as_deref(),
+        crate::domain::pagination::decode_cursor,
+    )?;
     let org = principal.organization_id().to_string();
     let network = query.network.clone();
     let (rows, memberships, next_cursor) = db::run(&state.pool, move |conn| {

@@ -14,8 +14,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::accounts::{
-    Account, AuthorizationStart, LeftAccount, PropagatedAccount, PropagationReport, StatusContext,
-    parse_id, to_account, warning_window,
+    Account, AuthorizationStart, PropagationReport, account_now, propagation_report,
 };
 use super::extractors::OptionalJson;
 use super::idempotency;
@@ -23,8 +22,6 @@ use crate::auth::{Principal, Scope};
 use crate::db;
 use crate::db::accounts::AccountRow;
 use crate::db::reconnect_links::{self, ReconnectLink};
-use crate::domain::plan::Plan;
-use crate::domain::propagation::LeftReason;
 use crate::domain::{new_id, now, to_db_time};
 use crate::error::{Error, FieldError};
 use crate::flows::oauth::{Purpose, StartRequest, hash_state};
@@ -88,74 +85,6 @@ pub struct RenewResult {
     pub propagation: PropagationReport,
 }
 
-fn problem_from_outcome(outcome: RefreshOutcome) -> Result<RefreshOutcome, Error> {
-    match outcome {
-        RefreshOutcome::Transient {
-            kind,
-            retry_after,
-            detail,
-        } => Err(Error::Upstream {
-            network: "network".into(),
-            kind,
-            detail,
-            retry_after,
-        }),
-        RefreshOutcome::Busy { retry_after } => Err(Error::RefreshBusy { retry_after }),
-        other => Ok(other),
-    }
-}
-
-/// The propagation report read off the stored state: the profile's other
-/// accounts on the renewed credential, and the others with why they were left.
-async fn report_from_state(
-    state: &AppState,
-    org: &str,
-    row: &AccountRow,
-) -> Result<PropagationReport, Error> {
-    let (o, profile) = (org.to_string(), row.1.id.clone());
-    let (siblings, plan) = db::run(&state.pool, move |conn| {
-        let siblings = db::accounts::list_accounts_of_profile(conn, &o, &profile)?;
-        let org = db::organizations::find_organization(conn, &o)?
-            .ok_or_else(|| Error::NotFound(format!("no organization with id {o}")))?;
-        let mut rows = Vec::new();
-        for s in siblings {
-            if let Some(r) = db::accounts::find_account(conn, &o, &s.brand_id, &s.id)? {
-                rows.push(r);
-            }
-        }
-        Ok((rows, Plan::parse(&org.plan).unwrap_or(Plan::Free)))
-    })
-    .await?;
-    let window = warning_window(state, org).await?;
-    let ctx = StatusContext {
-        now: now(),
-        window,
-        providers: &state.providers,
-    };
-    let mut report = PropagationReport::default();
-    for (account, _, credential) in siblings.iter().filter(|(a, _, _)| a.id != row.0.id) {
-        if Some(&credential.id) == Some(&row.2.id) && account.enabled {
-            report.renewed.push(PropagatedAccount {
-                brand_id: parse_id(&account.brand_id)?,
-                account_id: parse_id(&account.id)?,
-            });
-        } else {
-            report.left.push(LeftAccount {
-                brand_id: parse_id(&account.brand_id)?,
-                account_id: parse_id(&account.id)?,
-                reason: if !account.enabled || plan.features().cross_brand_renewal {
-                    // On plans with cross-brand renewal only a disabled account is left.
-                    LeftReason::Disabled
-                } else {
-                    LeftReason::Plan
-                },
-                token_status: ctx.status(account, credential),
-            });
-        }
-    }
-    Ok(report)
-}
-
 async fn load_row(
     state: &AppState,
     org: &str,
@@ -175,22 +104,6 @@ async fn load_row(
         row.ok_or_else(|| Error::NotFound(format!("no account with id {a}")))
     })
     .await
-}
-
-async fn account_now(
-    state: &AppState,
-    org: &str,
-    account: &str,
-) -> Result<(AccountRow, Account), Error> {
-    let row = load_row(state, org, None, account).await?;
-    let window = warning_window(state, org).await?;
-    let ctx = StatusContext {
-        now: now(),
-        window,
-        providers: &state.providers,
-    };
-    let dto = to_account(row.clone(), &ctx)?;
-    Ok((row, dto))
 }
 
 /// Rule 1 for one account: refresh silently when the grant allows it,
@@ -226,28 +139,13 @@ pub async fn renew_one(
             },
         )
         .await?;
-        match problem_from_outcome(outcome) {
-            Err(Error::Upstream {
-                kind,
-                detail,
-                retry_after,
-                ..
-            }) => {
-                return Err(Error::Upstream {
-                    network: profile.network.clone(),
-                    kind,
-                    detail,
-                    retry_after,
-                });
-            }
-            other => other?,
-        }
+        outcome.into_answer(&profile.network)?
     };
     let (fresh_row, dto) = account_now(state, org, &account.id).await?;
     match outcome {
         RefreshOutcome::Renewed { expires_at, .. } => Ok(RenewResult {
             outcome: RenewOutcome::Renewed,
-            propagation: report_from_state(state, org, &fresh_row).await?,
+            propagation: propagation_report(state, org, &fresh_row).await?,
             account: dto,
             expires_at: Some(expires_at),
             authorization: None,

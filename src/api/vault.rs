@@ -130,19 +130,9 @@ pub async fn read_access_token(
             RefreshOutcome::ReauthRequired { reason } => return Err(reauth(&reason)),
             // A valid token is still worth handing out when the network hiccups.
             RefreshOutcome::Transient { .. } | RefreshOutcome::Busy { .. } if !expired => {}
-            RefreshOutcome::Transient {
-                kind,
-                retry_after,
-                detail,
-            } => {
-                return Err(Error::Upstream {
-                    network: profile.network.clone(),
-                    kind,
-                    detail,
-                    retry_after,
-                });
+            failed => {
+                failed.into_answer(&profile.network)?;
             }
-            RefreshOutcome::Busy { retry_after } => return Err(Error::RefreshBusy { retry_after }),
         }
     }
     let (o, id) = (org.clone(), credential.id.clone());

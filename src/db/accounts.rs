@@ -354,3 +354,23 @@ pub fn list_enabled_accounts_using_credential(
         .order(a::id.asc())
         .load(conn)?)
 }
+
+/// Every account of a profile in the organization, with profile and credential state.
+pub fn list_account_rows_of_profile(
+    conn: &mut DbConnection,
+    org: &str,
+    profile: &str,
+) -> Result<Vec<AccountRow>> {
+    Ok(a::accounts
+        .inner_join(p::profiles)
+        .inner_join(c::credentials)
+        .filter(a::organization_id.eq(org))
+        .filter(a::profile_id.eq(profile))
+        .select((
+            Account::as_select(),
+            Profile::as_select(),
+            CredentialState::as_select(),
+        ))
+        .order(a::id.asc())
+        .load(conn)?)
+}

@@ -81,3 +81,18 @@ pub fn delete_brand(conn: &mut DbConnection, org: &str, id: &str) -> Result<bool
     .execute(conn)?;
     Ok(n == 1)
 }
+
+/// Names of the given brands of the organization, by id.
+pub fn brand_names(
+    conn: &mut DbConnection,
+    org: &str,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    Ok(b::brands
+        .filter(b::organization_id.eq(org))
+        .filter(b::id.eq_any(ids))
+        .select((b::id, b::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}

@@ -220,29 +220,20 @@ pub fn write_refreshed(
             c::last_refreshed_at.eq(Some(now)),
             c::failure_count.eq(0),
             c::updated_at.eq(now),
+            // `None` leaves the stored value: the old refresh token is kept
+            // when the network sends no new one.
+            secrets.refresh.as_ref().map(|r| {
+                (
+                    c::refresh_token.eq(Some(&r.bytes)),
+                    c::refresh_token_key_id.eq(Some(&r.key_id)),
+                )
+            }),
+            secrets
+                .refresh_expires_at
+                .map(|at| c::refresh_expires_at.eq(Some(at))),
+            secrets.scopes.as_ref().map(|s| c::scopes.eq(s)),
         ))
         .execute(conn)?;
-    if n == 1 {
-        let target = c::credentials.filter(c::id.eq(id));
-        if let Some(refresh) = &secrets.refresh {
-            diesel::update(target)
-                .set((
-                    c::refresh_token.eq(Some(&refresh.bytes)),
-                    c::refresh_token_key_id.eq(Some(&refresh.key_id)),
-                ))
-                .execute(conn)?;
-        }
-        if let Some(at) = secrets.refresh_expires_at {
-            diesel::update(target)
-                .set(c::refresh_expires_at.eq(Some(at)))
-                .execute(conn)?;
-        }
-        if let Some(scopes) = &secrets.scopes {
-            diesel::update(target)
-                .set(c::scopes.eq(scopes))
-                .execute(conn)?;
-        }
-    }
     Ok(n == 1)
 }
 

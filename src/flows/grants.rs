@@ -12,7 +12,7 @@ use crate::db::credentials::{NewGrant, open_tokens, seal_new_credential};
 use crate::db::models::{Account, Profile};
 use crate::db::{self, DbConnection};
 use crate::domain::plan::Plan;
-use crate::domain::propagation::{LeftReason, Sibling, decide};
+use crate::domain::propagation::{Sibling, decide};
 use crate::domain::{new_id, to_db_time};
 use crate::error::{Error, Result};
 use crate::providers::{Identity, TokenSet};
@@ -64,8 +64,6 @@ pub struct GrantApplied {
     pub expires_at: DateTime<Utc>,
     /// Other brands' accounts now on the fresh grant.
     pub propagated: Vec<PropagationEntry>,
-    /// Other brands' accounts of the same profile left on their own grant.
-    pub left: Vec<(PropagationEntry, LeftReason)>,
     /// Replaced grants to revoke after commit.
     pub orphans: Vec<Orphan>,
 }
@@ -324,19 +322,6 @@ pub fn apply_fresh_grant(
             brand_id: sibling.brand_id.clone(),
         });
     }
-    let left = decision
-        .left
-        .into_iter()
-        .map(|(s, reason)| {
-            (
-                PropagationEntry {
-                    account_id: s.account_id,
-                    brand_id: s.brand_id,
-                },
-                reason,
-            )
-        })
-        .collect();
     let orphans = collect_orphans(conn, keys, replaced)?;
     Ok(GrantApplied {
         account_id,
@@ -345,7 +330,6 @@ pub fn apply_fresh_grant(
         created,
         expires_at: grant.tokens.expires_at,
         propagated,
-        left,
         orphans,
     })
 }

@@ -220,14 +220,14 @@ pub async fn complete(
         "reconnect_link" => Purpose::ReconnectLink,
         _ => Purpose::Connect,
     };
-    let (id, consumed_before, at) = (row.id.clone(), row.consumed_at.is_some(), to_db_time(now()));
+    let (id, at) = (row.id.clone(), to_db_time(now()));
     let consumed = db::run(&app.pool, move |conn| {
         oauth_states::consume_oauth_state(conn, &id, at)
     })
     .await
     .map_err(|e| fail(return_url, "server_error", e))?;
     if !consumed {
-        return Err(if consumed_before || row.consumed_at.is_some() {
+        return Err(if row.consumed_at.is_some() {
             fail(
                 return_url,
                 "state_used",

@@ -64,6 +64,28 @@ pub enum RefreshOutcome {
     Busy { retry_after: Duration },
 }
 
+impl RefreshOutcome {
+    /// The outcomes a caller cannot act on become their problem answers:
+    /// a transient failure is 502/503/504, a lease held elsewhere 409; both
+    /// with `Retry-After`.
+    pub fn into_answer(self, network: &str) -> Result<RefreshOutcome, Error> {
+        match self {
+            RefreshOutcome::Transient {
+                kind,
+                retry_after,
+                detail,
+            } => Err(Error::Upstream {
+                network: network.to_string(),
+                kind,
+                detail,
+                retry_after,
+            }),
+            RefreshOutcome::Busy { retry_after } => Err(Error::RefreshBusy { retry_after }),
+            other => Ok(other),
+        }
+    }
+}
+
 type SharedRefresh = Shared<BoxFuture<'static, Result<RefreshOutcome, String>>>;
 
 /// Per-process single flight, and test-only fault injection.

@@ -1,8 +1,8 @@
 //! The sandbox network: a small, real OAuth 2.0 authorization server for demos and tests.
 //!
 //! Mount it with [`scope`] (everything lives under `/sandbox`); it is a simulated network, not
-//! part of the tokenwarden API, so it registers its routes with plain actix and stays out of the
-//! OpenAPI document. With utoipa-actix-web: `app.map(|a| a.service(sandbox::scope(state)))`.
+//! part of the tokenwarden API, so its handlers are registered with plain actix `service` (not
+//! through utoipa-actix-web) and stay out of the OpenAPI document.
 //! **Enable it only in development and demos**: the control API is unauthenticated.
 //!
 //! The client is fixed: `client_id = sandbox-client`, `client_secret = sandbox-secret`
@@ -390,35 +390,22 @@ pub fn scope(state: web::Data<SandboxState>) -> actix_web::Scope {
             )
             .into()
         }))
-        .route("/authorize", web::get().to(authorize_get))
-        .route("/authorize", web::post().to(authorize_post))
-        .route("/token", web::post().to(token))
-        .route("/revoke", web::post().to(revoke))
-        .route("/userinfo", web::get().to(userinfo))
-        .route("/control/identities", web::get().to(ctl_identities))
-        .route("/control/identities", web::post().to(ctl_add_identity))
-        .route("/control/settings", web::get().to(ctl_settings))
-        .route("/control/settings", web::put().to(ctl_put_settings))
-        .route(
-            "/control/grants/{subject}/expire",
-            web::post().to(ctl_expire),
-        )
-        .route(
-            "/control/grants/{subject}/revoke",
-            web::post().to(ctl_revoke),
-        )
-        .route("/control/failures", web::post().to(ctl_fail))
-        .route("/control/failures", web::delete().to(ctl_clear_failures))
-        .route("/control/calls", web::get().to(ctl_calls))
-        .route("/control/calls", web::delete().to(ctl_reset_calls))
-        .route("/control/redirect-uris", web::post().to(ctl_redirect_uri))
-}
-
-/// `App::configure` form of [`scope`].
-pub fn configure(state: web::Data<SandboxState>) -> impl FnOnce(&mut web::ServiceConfig) {
-    move |cfg| {
-        cfg.service(scope(state));
-    }
+        .service(authorize_get)
+        .service(authorize_post)
+        .service(token_endpoint)
+        .service(revoke_endpoint)
+        .service(userinfo)
+        .service(ctl_identities)
+        .service(ctl_add_identity)
+        .service(ctl_settings)
+        .service(ctl_put_settings)
+        .service(ctl_expire)
+        .service(ctl_revoke)
+        .service(ctl_fail)
+        .service(ctl_clear_failures)
+        .service(ctl_calls)
+        .service(ctl_reset_calls)
+        .service(ctl_redirect_uri)
 }
 
 // ---------------------------------------------------------------- helpers
@@ -587,6 +574,7 @@ fn deny(req: &AuthRequest) -> HttpResponse {
 
 // ---------------------------------------------------------------- OAuth routes
 
+#[actix_web::get("/authorize")]
 async fn authorize_get(st: web::Data<SandboxState>, req: HttpRequest) -> HttpResponse {
     st.lock().calls.authorize += 1;
     let p = match params(req.query_string().as_bytes()) {
@@ -638,6 +626,7 @@ async fn authorize_get(st: web::Data<SandboxState>, req: HttpRequest) -> HttpRes
     page(StatusCode::OK, "Sandbox network: authorize", &body)
 }
 
+#[actix_web::post("/authorize")]
 async fn authorize_post(st: web::Data<SandboxState>, body: web::Bytes) -> HttpResponse {
     st.lock().calls.authorize += 1;
     let p = match params(&body) {
@@ -736,7 +725,12 @@ fn client_ok(req: &HttpRequest, p: &HashMap<String, String>) -> Result<(), Box<H
     }
 }
 
-async fn token(st: web::Data<SandboxState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+#[actix_web::post("/token")]
+async fn token_endpoint(
+    st: web::Data<SandboxState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let p = params(&body);
     {
         let mut g = st.lock();
@@ -856,7 +850,12 @@ fn refresh(st: &SandboxState, token: &str) -> TokenAnswer {
     Ok(st.issue(&mut g, grant))
 }
 
-async fn revoke(st: web::Data<SandboxState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+#[actix_web::post("/revoke")]
+async fn revoke_endpoint(
+    st: web::Data<SandboxState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     st.lock().calls.revoke += 1;
     if let Some(resp) = injected(&st, Endpoint::Revoke).await {
         return resp;
@@ -886,6 +885,7 @@ async fn revoke(st: web::Data<SandboxState>, req: HttpRequest, body: web::Bytes)
     HttpResponse::Ok().finish()
 }
 
+#[actix_web::get("/userinfo")]
 async fn userinfo(st: web::Data<SandboxState>, req: HttpRequest) -> HttpResponse {
     st.lock().calls.userinfo += 1;
     if let Some(resp) = injected(&st, Endpoint::Userinfo).await {
@@ -925,10 +925,12 @@ async fn userinfo(st: web::Data<SandboxState>, req: HttpRequest) -> HttpResponse
 
 // ---------------------------------------------------------------- control routes
 
+#[actix_web::get("/control/identities")]
 async fn ctl_identities(st: web::Data<SandboxState>) -> HttpResponse {
     HttpResponse::Ok().json(st.identities())
 }
 
+#[actix_web::post("/control/identities")]
 async fn ctl_add_identity(
     st: web::Data<SandboxState>,
     body: web::Json<SandboxIdentity>,
@@ -942,10 +944,12 @@ async fn ctl_add_identity(
     HttpResponse::Created().json(id)
 }
 
+#[actix_web::get("/control/settings")]
 async fn ctl_settings(st: web::Data<SandboxState>) -> HttpResponse {
     HttpResponse::Ok().json(st.settings())
 }
 
+#[actix_web::put("/control/settings")]
 async fn ctl_put_settings(
     st: web::Data<SandboxState>,
     body: web::Json<SandboxSettings>,
@@ -955,10 +959,12 @@ async fn ctl_put_settings(
     HttpResponse::Ok().json(st.settings())
 }
 
+#[actix_web::post("/control/grants/{subject}/expire")]
 async fn ctl_expire(st: web::Data<SandboxState>, path: web::Path<String>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"affected": st.expire_grants(&path)}))
 }
 
+#[actix_web::post("/control/grants/{subject}/revoke")]
 async fn ctl_revoke(st: web::Data<SandboxState>, path: web::Path<String>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"affected": st.revoke_grants(&path)}))
 }
@@ -981,6 +987,7 @@ fn one() -> usize {
     1
 }
 
+#[actix_web::post("/control/failures")]
 async fn ctl_fail(st: web::Data<SandboxState>, body: web::Json<FailureRequest>) -> HttpResponse {
     let FailureRequest {
         endpoint,
@@ -995,15 +1002,18 @@ async fn ctl_fail(st: web::Data<SandboxState>, body: web::Json<FailureRequest>) 
     HttpResponse::NoContent().finish()
 }
 
+#[actix_web::delete("/control/failures")]
 async fn ctl_clear_failures(st: web::Data<SandboxState>) -> HttpResponse {
     st.clear_failures();
     HttpResponse::NoContent().finish()
 }
 
+#[actix_web::get("/control/calls")]
 async fn ctl_calls(st: web::Data<SandboxState>) -> HttpResponse {
     HttpResponse::Ok().json(st.calls())
 }
 
+#[actix_web::delete("/control/calls")]
 async fn ctl_reset_calls(st: web::Data<SandboxState>) -> HttpResponse {
     st.reset_calls();
     HttpResponse::NoContent().finish()
@@ -1015,6 +1025,7 @@ struct RedirectUriRequest {
     uri: String,
 }
 
+#[actix_web::post("/control/redirect-uris")]
 async fn ctl_redirect_uri(
     st: web::Data<SandboxState>,
     body: web::Json<RedirectUriRequest>,

@@ -178,7 +178,8 @@ pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
 /// The state `tokenwarden worker` runs on: the pool, the key ring and the
 /// networks, without the HTTP server's JWT verifier.
 pub fn state_from_settings(settings: Arc<Settings>) -> anyhow::Result<AppState> {
-    AppState::open(settings, "worker")
+    let keys = settings.key_ring()?;
+    AppState::open(settings, keys, "worker")
 }
 
 // ---------------------------------------------------------------------------
