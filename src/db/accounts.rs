@@ -88,6 +88,20 @@ pub struct AccountFilter {
     pub window_end: Option<NaiveDateTime>,
 }
 
+/// accounts ⋈ profiles ⋈ credentials, selecting an [`AccountRow`].
+macro_rules! account_rows {
+    () => {
+        a::accounts
+            .inner_join(p::profiles)
+            .inner_join(c::credentials)
+            .select((
+                Account::as_select(),
+                Profile::as_select(),
+                CredentialState::as_select(),
+            ))
+    };
+}
+
 /// Narrows a boxed accounts ⋈ profiles ⋈ credentials query by an [`AccountFilter`].
 macro_rules! apply_filter {
     ($query:expr, $filter:expr) => {{
@@ -116,15 +130,8 @@ pub fn list_accounts(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AccountRow>> {
-    let mut query = a::accounts
-        .inner_join(p::profiles)
-        .inner_join(c::credentials)
+    let mut query = account_rows!()
         .filter(a::organization_id.eq(org.to_string()))
-        .select((
-            Account::as_select(),
-            Profile::as_select(),
-            CredentialState::as_select(),
-        ))
         .order(a::id.asc())
         .limit(limit)
         .into_boxed();
@@ -141,17 +148,10 @@ pub fn find_account(
     brand: &str,
     id: &str,
 ) -> Result<Option<AccountRow>> {
-    Ok(a::accounts
-        .inner_join(p::profiles)
-        .inner_join(c::credentials)
+    Ok(account_rows!()
         .filter(a::organization_id.eq(org))
         .filter(a::brand_id.eq(brand))
         .filter(a::id.eq(id))
-        .select((
-            Account::as_select(),
-            Profile::as_select(),
-            CredentialState::as_select(),
-        ))
         .first(conn)
         .optional()?)
 }
@@ -278,16 +278,9 @@ pub fn find_account_by_id(
     org: &str,
     id: &str,
 ) -> Result<Option<AccountRow>> {
-    Ok(a::accounts
-        .inner_join(p::profiles)
-        .inner_join(c::credentials)
+    Ok(account_rows!()
         .filter(a::organization_id.eq(org))
         .filter(a::id.eq(id))
-        .select((
-            Account::as_select(),
-            Profile::as_select(),
-            CredentialState::as_select(),
-        ))
         .first(conn)
         .optional()?)
 }
@@ -301,15 +294,8 @@ pub fn list_by_expiry(
     after: Option<(NaiveDateTime, String)>,
     limit: i64,
 ) -> Result<Vec<AccountRow>> {
-    let mut query = a::accounts
-        .inner_join(p::profiles)
-        .inner_join(c::credentials)
+    let mut query = account_rows!()
         .filter(a::organization_id.eq(org.to_string()))
-        .select((
-            Account::as_select(),
-            Profile::as_select(),
-            CredentialState::as_select(),
-        ))
         .order((c::expires_at.desc(), a::id.desc()))
         .limit(limit)
         .into_boxed();
@@ -361,16 +347,9 @@ pub fn list_account_rows_of_profile(
     org: &str,
     profile: &str,
 ) -> Result<Vec<AccountRow>> {
-    Ok(a::accounts
-        .inner_join(p::profiles)
-        .inner_join(c::credentials)
+    Ok(account_rows!()
         .filter(a::organization_id.eq(org))
         .filter(a::profile_id.eq(profile))
-        .select((
-            Account::as_select(),
-            Profile::as_select(),
-            CredentialState::as_select(),
-        ))
         .order(a::id.asc())
         .load(conn)?)
 }
