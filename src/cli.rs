@@ -7,11 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
+use crate::api::server::Application;
 use crate::auth::{Scope, TokenMinter};
 use crate::config::{Overrides, Settings};
 use crate::crypto::KeyRing;
 use crate::db::{self, PoolOptions};
-use crate::startup::Application;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -298,7 +298,8 @@ async fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
     crate::telemetry::init(&settings.log);
     let settings = Arc::new(settings);
     let for_prepare = settings.clone();
-    let parts = tokio::task::spawn_blocking(move || crate::startup::prepare(for_prepare)).await??;
+    let parts =
+        tokio::task::spawn_blocking(move || crate::api::server::prepare(for_prepare)).await??;
     let minter = TokenMinter::from_settings(&settings)?;
     let app = Application::with_parts(settings.clone(), parts.clone())?;
     let base = settings

@@ -1,7 +1,8 @@
 //! tokenwarden: keeps social media profiles' access tokens alive.
 //!
-//! Layout: `api` (HTTP only) → `domain` (plain rules) → `db` / `crypto`
-//! (storage and secrets). `config`, `auth`, `error` and `startup` wire them.
+//! Layers (see ARCHITECTURE.md): `api` (HTTP only) → `services` (one module
+//! per use case) → `domain` (plain rules) and `db` / `providers` (storage,
+//! outbound calls). `state` holds what they share; nothing imports upward.
 
 pub mod api;
 pub mod auth;
@@ -12,10 +13,8 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
-pub mod flows;
-pub mod metrics;
 pub mod providers;
-pub mod ratelimit;
-pub mod startup;
+pub mod services;
+pub mod state;
 pub mod telemetry;
 pub mod worker;

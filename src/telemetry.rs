@@ -27,3 +27,14 @@ pub fn init(settings: &LogSettings) {
             .try_init()
     };
 }
+
+tokio::task_local! {
+    /// The request id of the request being served, set by the request-context
+    /// middleware so that problem bodies can carry it.
+    pub static REQUEST_ID: String;
+}
+
+/// The id of the request this task is serving, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}

@@ -1,6 +1,7 @@
 //! `/v1/brands`: the workspaces of the caller's organization.
 
 use crate::api::extractors::page_params;
+use crate::domain::audit::AuditAction;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use crate::domain::pagination::{decode_cursor, split_page};
 use crate::domain::plan::Plan;
 use crate::domain::{from_db_time, new_id, now, to_db_time};
 use crate::error::Error;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(list_brands)
@@ -249,13 +250,9 @@ pub async fn create_brand(
             insert_audit_event(
                 conn,
                 Audit {
-                    organization_id: &org,
-                    actor: &actor,
-                    action: "brand.created",
-                    outcome: "success",
                     brand_id: Some(&row.id),
                     detail: Some(serde_json::json!({ "name": row.name })),
-                    ..Default::default()
+                    ..Audit::new(&org, &actor, AuditAction::BrandCreated)
                 },
             )?;
             Ok(row)
@@ -340,13 +337,9 @@ pub async fn update_brand(
             insert_audit_event(
                 conn,
                 Audit {
-                    organization_id: &org,
-                    actor: &actor,
-                    action: "brand.renamed",
-                    outcome: "success",
                     brand_id: Some(&id),
                     detail: Some(serde_json::json!({ "name": name })),
-                    ..Default::default()
+                    ..Audit::new(&org, &actor, AuditAction::BrandRenamed)
                 },
             )?;
             db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| brand_not_found(&id))
@@ -397,12 +390,8 @@ pub async fn delete_brand(
             insert_audit_event(
                 conn,
                 Audit {
-                    organization_id: &org,
-                    actor: &actor,
-                    action: "brand.deleted",
-                    outcome: "success",
                     brand_id: Some(&id),
-                    ..Default::default()
+                    ..Audit::new(&org, &actor, AuditAction::BrandDeleted)
                 },
             )
         })

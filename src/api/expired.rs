@@ -1,9 +1,6 @@
 //! The "Expired Tokens" dropdown: what needs renewal across the caller's
 //! brands, and the badge counts.
 
-use crate::api::extractors::page_params;
-use std::collections::BTreeMap;
-
 use actix_web::{get, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,17 +9,14 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::accounts::{
-    ProfileSummary, RenewHint, StatusContext, parse_id, renew_href, warning_window,
-};
-use super::extractors::query_validation_error;
+use super::extractors::{page_params, query_validation_error};
+use super::shared::{Account, ProfileSummary, RenewHint, parse_id};
 use crate::auth::{Principal, Scope};
-use crate::db::{self, accounts::AccountFilter};
 use crate::domain::pagination;
-use crate::domain::token_status::{self, BlockedCapability, TokenStatus};
-use crate::domain::{from_db_time, now, to_db_time};
+use crate::domain::token_status::{BlockedCapability, TokenStatus};
 use crate::error::Error;
-use crate::startup::AppState;
+use crate::services::expired::{self, ExpiredFilter};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(list_expired_tokens)
@@ -142,20 +136,6 @@ fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
     Some((t.naive_utc(), pagination::decode_cursor(id)?))
 }
 
-fn filter_of(query: &ExpiredQuery, at: DateTime<Utc>, window: chrono::Duration) -> AccountFilter {
-    let mut statuses = vec![TokenStatus::Expired, TokenStatus::ReauthRequired];
-    if query.include == Some(Include::Expiring) {
-        statuses.push(TokenStatus::Expiring);
-    }
-    AccountFilter {
-        brand_id: query.brand_id.map(|b| b.to_string()),
-        network: query.network.clone(),
-        statuses,
-        now: Some(to_db_time(at)),
-        window_end: Some(to_db_time(at + window)),
-    }
-}
-
 /// List tokens that need renewal
 ///
 /// The "Expired Tokens" dropdown: the accounts across the caller's brands
@@ -186,68 +166,39 @@ pub async fn list_expired_tokens(
     principal.require(Scope::AccountsRead)?;
     query.validate().map_err(query_validation_error)?;
     let (limit, after) = page_params(query.limit, query.cursor.as_deref(), decode_cursor)?;
-    let org = principal.organization_id().to_string();
-    let window = warning_window(&state, &org).await?;
-    let at = now();
-    let filter = filter_of(&query, at, window);
-    let o = org.clone();
-    let (mut rows, names) = db::run(&state.pool, move |conn| {
-        let rows = db::accounts::list_by_expiry(conn, &o, &filter, after, i64::from(limit) + 1)?;
-        let brands: Vec<String> = rows.iter().map(|(a, _, _)| a.brand_id.clone()).collect();
-        let names = db::brands::brand_names(conn, &o, &brands)?;
-        Ok((rows, names))
-    })
-    .await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last()
-            .and_then(|(a, _, c)| c.expires_at.map(|e| encode_cursor(e, &a.id)))
-    } else {
-        None
+    let query = query.into_inner();
+    let filter = ExpiredFilter {
+        brand_id: query.brand_id.map(|b| b.to_string()),
+        network: query.network,
+        include_expiring: query.include == Some(Include::Expiring),
     };
-    let ctx = StatusContext {
-        now: at,
-        window,
-        providers: &state.providers,
-    };
-    let mut data = Vec::with_capacity(rows.len());
-    for (account, profile, credential) in rows {
-        let status = ctx.status(&account, &credential);
-        let method = ctx.method(status, &credential);
-        let expires_at = credential.expires_at.map(from_db_time);
-        let since = match status {
-            TokenStatus::ReauthRequired => from_db_time(credential.status_changed_at),
-            _ => expires_at.unwrap_or_else(|| from_db_time(credential.status_changed_at)),
-        };
-        data.push(ExpiredToken {
-            account_id: parse_id(&account.id)?,
-            brand: BrandRef {
-                id: parse_id(&account.brand_id)?,
-                name: names.get(&account.brand_id).cloned().unwrap_or_default(),
-            },
-            network: profile.network.clone(),
-            profile: ProfileSummary::from_row(profile)?,
-            status,
-            since,
-            expires_at,
-            reason: match status {
-                TokenStatus::Expired => Some(
-                    credential
-                        .status_reason
-                        .clone()
-                        .unwrap_or_else(|| "expired".into()),
-                ),
-                TokenStatus::ReauthRequired => credential.status_reason.clone(),
-                _ => None,
-            },
-            blocked: token_status::blocked(status),
-            renew: RenewHint {
-                method,
-                href: renew_href(&account.brand_id, &account.id),
-            },
-        });
-    }
-    Ok(web::Json(ExpiredTokenPage { data, next_cursor }))
+    let (items, next) =
+        expired::list(&state, principal.organization_id(), filter, limit, after).await?;
+    let data = items
+        .into_iter()
+        .map(|item| {
+            let account = Account::try_from(item.account)?;
+            Ok(ExpiredToken {
+                account_id: account.id,
+                brand: BrandRef {
+                    id: account.brand_id,
+                    name: item.brand_name,
+                },
+                network: account.profile.network.clone(),
+                profile: account.profile,
+                status: account.token_status,
+                since: item.since,
+                expires_at: account.expires_at,
+                reason: account.status_reason,
+                blocked: account.blocked,
+                renew: account.renew,
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(web::Json(ExpiredTokenPage {
+        data,
+        next_cursor: next.map(|(expires, id)| encode_cursor(expires, &id)),
+    }))
 }
 
 /// Filters of the badge counts.
@@ -326,51 +277,30 @@ pub async fn expired_tokens_summary(
 ) -> Result<web::Json<ExpiredTokenSummary>, Error> {
     principal.require(Scope::AccountsRead)?;
     query.validate().map_err(query_validation_error)?;
-    let org = principal.organization_id().to_string();
-    let window = warning_window(&state, &org).await?;
-    let list_query = ExpiredQuery {
-        brand_id: query.brand_id,
-        network: query.network.clone(),
-        include: query.include,
-        limit: None,
-        cursor: None,
+    let query = query.into_inner();
+    let filter = ExpiredFilter {
+        brand_id: query.brand_id.map(|b| b.to_string()),
+        network: query.network,
+        include_expiring: query.include == Some(Include::Expiring),
     };
-    let filter = filter_of(&list_query, now(), window);
-    let o = org.clone();
-    let (pairs, names) = db::run(&state.pool, move |conn| {
-        let pairs = db::accounts::list_brand_network_pairs(conn, &o, &filter)?;
-        let mut brands: Vec<String> = pairs.iter().map(|(b, _)| b.clone()).collect();
-        brands.sort();
-        brands.dedup();
-        let names = db::brands::brand_names(conn, &o, &brands)?;
-        Ok((pairs, names))
-    })
-    .await?;
-    let mut by_brand: BTreeMap<String, u32> = BTreeMap::new();
-    let mut by_network: BTreeMap<String, u32> = BTreeMap::new();
-    for (brand, network) in &pairs {
-        *by_brand.entry(brand.clone()).or_default() += 1;
-        *by_network.entry(network.clone()).or_default() += 1;
-    }
-    let mut brands = by_brand
-        .into_iter()
-        .map(|(id, count)| {
-            Ok(BrandCount {
-                brand_id: parse_id(&id)?,
-                brand_name: names.get(&id).cloned().unwrap_or_default(),
-                count,
-            })
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
-    brands.sort_by(|a, b| b.count.cmp(&a.count).then(a.brand_name.cmp(&b.brand_name)));
-    let mut networks: Vec<NetworkCount> = by_network
-        .into_iter()
-        .map(|(network, count)| NetworkCount { network, count })
-        .collect();
-    networks.sort_by(|a, b| b.count.cmp(&a.count).then(a.network.cmp(&b.network)));
+    let summary = expired::summary(&state, principal.organization_id(), filter).await?;
     Ok(web::Json(ExpiredTokenSummary {
-        total: u32::try_from(pairs.len()).unwrap_or(u32::MAX),
-        by_brand: brands,
-        by_network: networks,
+        total: u32::try_from(summary.total).unwrap_or(u32::MAX),
+        by_brand: summary
+            .by_brand
+            .into_iter()
+            .map(|(id, brand_name, count)| {
+                Ok(BrandCount {
+                    brand_id: parse_id(&id)?,
+                    brand_name,
+                    count,
+                })
+            })
+            .collect::<Result<_, Error>>()?,
+        by_network: summary
+            .by_network
+            .into_iter()
+            .map(|(network, count)| NetworkCount { network, count })
+            .collect(),
     }))
 }

@@ -2,16 +2,17 @@
 //! reader with a size bound, strict typing and validation, and the error
 //! handlers for actix's own path and query extractors.
 
-use std::future::Future;
+use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
+use crate::auth::{JwtVerifier, Principal, Scope};
 use crate::error::{Error, FieldError};
 
 /// The largest accepted request body, stored in app data.
@@ -387,4 +388,50 @@ pub fn page_params<T>(
         })?),
     };
     Ok((limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT), after))
+}
+
+/// The caller, authenticated from its bearer JWT (and counted against its
+/// organization's request budget).
+impl FromRequest for Principal {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Principal, Error> {
+    let verifier = req
+        .app_data::<web::Data<JwtVerifier>>()
+        .ok_or_else(|| Error::internal("JwtVerifier missing from app data"))?;
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            Error::Unauthorized("an `Authorization: Bearer <JWT>` header is required".into())
+        })?;
+    let value = header
+        .to_str()
+        .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::Unauthorized("the Authorization scheme must be Bearer".into()))?;
+    let principal = verifier.verify(token)?;
+    // Budgets are per organization; the billing system's routes act for none.
+    if let Some(limiter) = req.app_data::<web::Data<super::ratelimit::RateLimiter>>()
+        && !principal.has(Scope::PlatformAdmin)
+    {
+        let decision = limiter.check(principal.organization_id());
+        req.extensions_mut().insert(decision);
+        if !decision.allowed {
+            return Err(Error::RateLimited {
+                retry_after: std::time::Duration::from_secs(decision.reset),
+            });
+        }
+    }
+    Ok(principal)
 }

@@ -4,10 +4,10 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::api::metrics::Metrics;
 use crate::db;
 use crate::error::Error;
-use crate::metrics::Metrics;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Health status.
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,7 +11,7 @@ use crate::auth::Principal;
 use crate::db::{self, idempotency};
 use crate::domain::{now, to_db_time};
 use crate::error::{Error, FieldError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 /// How long a key's answer is kept.

@@ -11,8 +11,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use tracing::Instrument;
 
-use crate::error::REQUEST_ID;
-use crate::metrics::Metrics;
+use crate::api::metrics::Metrics;
+use crate::telemetry::REQUEST_ID;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -73,7 +73,7 @@ pub async fn request_context(
             let budget = response
                 .request()
                 .extensions()
-                .get::<crate::ratelimit::Decision>()
+                .get::<crate::api::ratelimit::Decision>()
                 .copied();
             if let Some(budget) = budget {
                 let headers = response.headers_mut();

@@ -9,12 +9,17 @@ pub mod expired;
 pub mod extractors;
 pub mod health;
 pub mod idempotency;
+pub mod metrics;
 pub mod middleware;
 pub mod oauth;
 pub mod organization;
+pub mod problem;
 pub mod profiles;
+pub mod ratelimit;
 pub mod renewal;
 pub mod routes;
+pub mod server;
+pub mod shared;
 pub mod vault;
 
 use actix_web::App;
@@ -24,7 +29,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, scope};
 
-use crate::error::{FieldError, Problem};
+use crate::api::problem::Problem;
+use crate::error::FieldError;
 
 /// The name of the bearer security scheme in the document.
 pub const BEARER: &str = "bearer";
@@ -160,7 +166,7 @@ fn finish_document(doc: &mut openapi::OpenApi) {
 }
 
 /// Every authenticated operation may answer 429 when the organization's
-/// request budget is spent (see `crate::ratelimit`).
+/// request budget is spent (see `crate::api::ratelimit`).
 fn document_rate_limit(operation: &mut openapi::path::Operation) {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     let responses = &mut operation.responses.responses;

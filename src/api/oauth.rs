@@ -4,10 +4,11 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, get, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::accounts::{GrantResult, GrantStatus, account_now, propagation_report};
+use super::problem::AsProblem;
+use super::shared::{GrantResult, GrantStatus};
 use crate::error::Error;
-use crate::flows::oauth::{CallbackQuery, Purpose, complete, outcome_url};
-use crate::startup::AppState;
+use crate::services::oauth::{CallbackQuery, Purpose, complete, outcome_url};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(oauth_callback);
@@ -85,7 +86,7 @@ pub async fn oauth_callback(
         .is_some_and(|s| !s.is_empty() && s.len() <= 512);
     match complete(&state, &network, query).await {
         Ok(done) => {
-            let status = match (done.purpose, done.applied.created) {
+            let status = match (done.purpose, done.outcome.created) {
                 (Purpose::Connect, true) => GrantStatus::Connected,
                 (Purpose::Connect, false) => GrantStatus::Reconnected,
                 _ => GrantStatus::Renewed,
@@ -100,7 +101,7 @@ pub async fn oauth_callback(
                     url,
                     &[
                         ("tokenwarden_status", status_text),
-                        ("account_id", &done.applied.account_id),
+                        ("account_id", &done.account_id),
                         ("brand_id", &done.brand_id),
                     ],
                 );
@@ -108,17 +109,7 @@ pub async fn oauth_callback(
                     .insert_header((header::LOCATION, target.to_string()))
                     .finish();
             }
-            let answer = async {
-                let org = &done.organization_id;
-                let (row, account) = account_now(&state, org, &done.applied.account_id).await?;
-                let propagation = propagation_report(&state, org, &row).await?;
-                Ok::<_, crate::error::Error>(GrantResult {
-                    status,
-                    account,
-                    propagation,
-                })
-            };
-            match answer.await {
+            match GrantResult::new(status, done.outcome) {
                 Ok(result) => HttpResponse::Ok().json(result),
                 Err(e) => e.error_response(),
             }

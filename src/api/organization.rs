@@ -13,10 +13,11 @@ use super::extractors::Json;
 use crate::auth::{Principal, Scope};
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::{self, models};
+use crate::domain::audit::AuditAction;
 use crate::domain::plan::{Features, Plan};
 use crate::domain::{from_db_time, new_id, now, to_db_time};
 use crate::error::Error;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(get_organization)
@@ -207,15 +208,11 @@ pub async fn update_organization(
             insert_audit_event(
                 conn,
                 Audit {
-                    organization_id: &org_id,
-                    actor: &actor,
-                    action: "organization.updated",
-                    outcome: "success",
                     detail: Some(serde_json::json!({
                         "name": changes.name,
                         "warning_window_days": changes.warning_window_days,
                     })),
-                    ..Default::default()
+                    ..Audit::new(&org_id, &actor, AuditAction::OrganizationUpdated)
                 },
             )
         })
@@ -274,12 +271,8 @@ pub async fn create_organization(
             insert_audit_event(
                 conn,
                 Audit {
-                    organization_id: &row.id,
-                    actor: &actor,
-                    action: "organization.created",
-                    outcome: "success",
                     detail: Some(serde_json::json!({ "plan": row.plan, "name": row.name })),
-                    ..Default::default()
+                    ..Audit::new(&row.id, &actor, AuditAction::OrganizationCreated)
                 },
             )
         })
@@ -339,16 +332,12 @@ pub async fn update_any_organization(
             insert_audit_event(
                 conn,
                 Audit {
-                    organization_id: &org_id,
-                    actor: &actor,
-                    action: "organization.plan_changed",
-                    outcome: "success",
                     detail: Some(serde_json::json!({
                         "plan_before": before.plan,
                         "plan": changes.plan,
                         "name": changes.name,
                     })),
-                    ..Default::default()
+                    ..Audit::new(&org_id, &actor, AuditAction::OrganizationPlanChanged)
                 },
             )
         })

@@ -12,14 +12,14 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::accounts::parse_id;
 use super::extractors::query_validation_error;
+use super::shared::parse_id;
 use crate::auth::{Principal, Scope};
 use crate::db::{self, models};
 use crate::domain::from_db_time;
 use crate::domain::pagination::split_page;
 use crate::error::Error;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(list_profiles).service(get_profile);

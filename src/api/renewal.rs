@@ -1,32 +1,25 @@
-//! Renewing tokens: the "Renew Token" action (rule 1), bulk renewal from the
+//! Renewing tokens: the "Renew Token" action, bulk renewal from the
 //! dropdown, and single-use reconnect links for profile owners without a login.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::accounts::{
-    Account, AuthorizationStart, PropagationReport, account_now, propagation_report,
-};
 use super::extractors::OptionalJson;
 use super::idempotency;
+use super::problem::AsProblem;
+use super::shared::{Account, AuthorizationStart, PropagationReport};
 use crate::auth::{Principal, Scope};
-use crate::db;
-use crate::db::accounts::AccountRow;
-use crate::db::reconnect_links::{self, ReconnectLink};
-use crate::domain::{new_id, now, to_db_time};
 use crate::error::{Error, FieldError};
-use crate::flows::oauth::{Purpose, StartRequest, hash_state};
-use crate::flows::refresh::{RefreshOutcome, RefreshRequest};
-use crate::startup::AppState;
+use crate::services::oauth::Purpose;
+use crate::services::reconnect_links;
+use crate::services::renewal::{self, Renewal, RenewalOutcome};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(renew_account)
@@ -81,117 +74,36 @@ pub struct RenewResult {
     pub reason: Option<String>,
     /// For `not_due`: when silent renewal becomes possible.
     pub renewable_from: Option<DateTime<Utc>>,
-    /// Rule 2: the other brands' accounts of the same profile.
+    /// The propagation report: the other brands' accounts of the same profile.
     pub propagation: PropagationReport,
 }
 
-async fn load_row(
-    state: &AppState,
-    org: &str,
-    brand: Option<&str>,
-    account: &str,
-) -> Result<AccountRow, Error> {
-    let (o, b, a) = (
-        org.to_string(),
-        brand.map(str::to_string),
-        account.to_string(),
-    );
-    db::run(&state.pool, move |conn| {
-        let row = match &b {
-            Some(b) => db::accounts::find_account(conn, &o, b, &a)?,
-            None => db::accounts::find_account_by_id(conn, &o, &a)?,
-        };
-        row.ok_or_else(|| Error::NotFound(format!("no account with id {a}")))
-    })
-    .await
-}
+impl TryFrom<Renewal> for RenewResult {
+    type Error = Error;
 
-/// Rule 1 for one account: refresh silently when the grant allows it,
-/// otherwise answer an authorization URL whose callback finishes the renewal.
-pub async fn renew_one(
-    state: &AppState,
-    org: &str,
-    actor: &str,
-    row: AccountRow,
-    return_url: Option<&str>,
-    purpose: Purpose,
-) -> Result<RenewResult, Error> {
-    let (account, profile, credential) = &row;
-    if !account.enabled {
-        return Err(Error::Conflict(
-            "the account is disabled; enable it before renewing its token".into(),
-        ));
-    }
-    let outcome = if credential.status == "reauth_required" {
-        RefreshOutcome::ReauthRequired {
-            reason: credential
-                .status_reason
-                .clone()
-                .unwrap_or_else(|| "reauth_required".into()),
-        }
-    } else {
-        let outcome = crate::flows::refresh::refresh(
-            state,
-            RefreshRequest {
-                organization_id: org.to_string(),
-                credential_id: credential.id.clone(),
-                actor: actor.to_string(),
-            },
-        )
-        .await?;
-        outcome.into_answer(&profile.network)?
-    };
-    let (fresh_row, dto) = account_now(state, org, &account.id).await?;
-    match outcome {
-        RefreshOutcome::Renewed { expires_at, .. } => Ok(RenewResult {
+    fn try_from(renewal: Renewal) -> Result<Self, Error> {
+        let mut result = RenewResult {
             outcome: RenewOutcome::Renewed,
-            propagation: propagation_report(state, org, &fresh_row).await?,
-            account: dto,
-            expires_at: Some(expires_at),
-            authorization: None,
-            reason: None,
-            renewable_from: None,
-        }),
-        RefreshOutcome::NotDue { earliest } => Ok(RenewResult {
-            outcome: RenewOutcome::NotDue,
-            propagation: PropagationReport::default(),
-            account: dto,
+            account: renewal.account.try_into()?,
             expires_at: None,
             authorization: None,
             reason: None,
-            renewable_from: Some(earliest),
-        }),
-        RefreshOutcome::ReauthRequired { reason } => {
-            let started = crate::flows::oauth::start(
-                state,
-                StartRequest {
-                    organization_id: org,
-                    brand_id: &account.brand_id,
-                    account_id: Some(&account.id),
-                    network: &profile.network,
-                    purpose,
-                    return_url,
-                    actor,
-                },
-            )
-            .await?;
-            Ok(RenewResult {
-                outcome: RenewOutcome::AuthorizationRequired,
-                propagation: PropagationReport::default(),
-                account: dto,
-                expires_at: None,
-                authorization: Some(AuthorizationStart {
-                    network: profile.network.clone(),
-                    authorization_url: started.authorization_url.to_string(),
-                    expires_at: started.expires_at,
-                }),
-                reason: Some(reason),
-                renewable_from: None,
-            })
+            renewable_from: None,
+            propagation: renewal.propagation.try_into()?,
+        };
+        match renewal.outcome {
+            RenewalOutcome::Renewed { expires_at } => result.expires_at = Some(expires_at),
+            RenewalOutcome::NotDue { earliest } => {
+                result.outcome = RenewOutcome::NotDue;
+                result.renewable_from = Some(earliest);
+            }
+            RenewalOutcome::AuthorizationRequired { started, reason } => {
+                result.outcome = RenewOutcome::AuthorizationRequired;
+                result.authorization = Some(AuthorizationStart::new(&renewal.network, started));
+                result.reason = Some(reason);
+            }
         }
-        RefreshOutcome::Transient { .. } | RefreshOutcome::Busy { .. } => {
-            unreachable!("mapped to problems above")
-        }
+        Ok(result)
     }
 }
 
@@ -249,18 +161,21 @@ pub async fn renew_account(
     let (brand, account) = path.into_inner();
     let org = principal.organization_id().to_string();
     let options = body.value.unwrap_or_default();
+    let (brand, account) = (brand.to_string(), account.to_string());
     idempotency::run(&state, &principal, key, fingerprint, || async {
-        let row = load_row(&state, &org, Some(&brand.to_string()), &account.to_string()).await?;
-        let result = renew_one(
+        let renewal = renewal::renew(
             &state,
-            &org,
-            &principal.subject,
-            row,
-            options.return_url.as_deref(),
-            Purpose::Renew,
+            renewal::RenewRequest {
+                organization_id: &org,
+                brand_id: Some(&brand),
+                account_id: &account,
+                actor: &principal.subject,
+                return_url: options.return_url.as_deref(),
+                purpose: Purpose::Renew,
+            },
         )
         .await?;
-        Ok((StatusCode::OK, to_body(&result)?))
+        Ok((StatusCode::OK, to_body(&RenewResult::try_from(renewal)?)?))
     })
     .await
 }
@@ -303,7 +218,7 @@ pub struct BulkRenewItem {
     #[schema(max_length = 200, example = "invalid_grant")]
     pub reason: Option<String>,
     /// Why this account could not be handled (not found, network failure, …).
-    pub error: Option<crate::error::Problem>,
+    pub error: Option<crate::api::problem::Problem>,
 }
 
 /// Re-authorizations needed, grouped by network.
@@ -382,7 +297,7 @@ pub async fn bulk_renew(
             "a body with `account_ids` is required",
         )]));
     };
-    crate::flows::oauth::check_return_url(&state, request.return_url.as_deref())?;
+    crate::services::oauth::check_return_url(&state, request.return_url.as_deref())?;
     let org = principal.organization_id().to_string();
     idempotency::run(&state, &principal, key, fingerprint, || async {
         let mut seen = std::collections::HashSet::new();
@@ -391,18 +306,20 @@ pub async fn bulk_renew(
         let mut renewed = 0;
         for id in request.account_ids.iter().filter(|id| seen.insert(**id)) {
             let attempt = async {
-                let row = load_row(&state, &org, None, &id.to_string()).await?;
-                let network = row.1.network.clone();
-                let result = renew_one(
+                let renewal = renewal::renew(
                     &state,
-                    &org,
-                    &principal.subject,
-                    row,
-                    request.return_url.as_deref(),
-                    Purpose::Renew,
+                    renewal::RenewRequest {
+                        organization_id: &org,
+                        brand_id: None,
+                        account_id: &id.to_string(),
+                        actor: &principal.subject,
+                        return_url: request.return_url.as_deref(),
+                        purpose: Purpose::Renew,
+                    },
                 )
                 .await?;
-                Ok::<_, Error>((network, result))
+                let network = renewal.network.clone();
+                Ok::<_, Error>((network, RenewResult::try_from(renewal)?))
             };
             match attempt.await {
                 Ok((network, result)) => {
@@ -533,59 +450,20 @@ pub async fn create_reconnect_link(
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::TokensRenew)?;
     let options = body.value.unwrap_or_default();
-    crate::flows::oauth::check_return_url(&state, options.return_url.as_deref())?;
     let (brand, account) = path.into_inner();
-    let org = principal.organization_id().to_string();
-    let row = load_row(&state, &org, Some(&brand.to_string()), &account.to_string()).await?;
-    let mut raw = [0u8; 32];
-    rand::rng().fill_bytes(&mut raw);
-    let token = URL_SAFE_NO_PAD.encode(raw);
-    let created = now();
-    let ttl = options
-        .expires_in
-        .unwrap_or(state.settings.reconnect_link_ttl_secs);
-    let expires_at = created + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(604_800));
-    let link = ReconnectLink {
-        id: new_id(),
-        token_hash: hash_state(&token),
-        organization_id: org.clone(),
-        brand_id: row.0.brand_id.clone(),
-        account_id: row.0.id.clone(),
-        network: row.1.network.clone(),
-        return_url: options.return_url.clone(),
-        created_by: principal.subject.clone(),
-        expires_at: to_db_time(expires_at),
-        used_at: None,
-        created_at: to_db_time(created),
-    };
-    let actor = principal.subject.clone();
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            reconnect_links::insert_reconnect_link(conn, &link)?;
-            db::audit::insert_audit_event(
-                conn,
-                db::audit::Audit {
-                    organization_id: &link.organization_id,
-                    actor: &actor,
-                    action: "account.reconnect_link_created",
-                    outcome: "success",
-                    brand_id: Some(&link.brand_id),
-                    account_id: Some(&link.account_id),
-                    detail: Some(serde_json::json!({ "expires_at": expires_at })),
-                    ..Default::default()
-                },
-            )
-        })
-    })
+    let created = reconnect_links::create(
+        &state,
+        principal.organization_id(),
+        &brand.to_string(),
+        &account.to_string(),
+        &principal.subject,
+        options.return_url,
+        options.expires_in,
+    )
     .await?;
-    let base = state.settings.public_url();
-    let url = format!(
-        "{}/v1/reconnect/{token}",
-        base.as_str().trim_end_matches('/')
-    );
     Ok(HttpResponse::Created().json(ReconnectLinkCreated {
-        url,
-        expires_at,
+        url: created.url,
+        expires_at: created.expires_at,
         account_id: account,
     }))
 }
@@ -614,45 +492,7 @@ pub async fn open_reconnect_link(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let token = path.into_inner();
-    let well_formed = token.len() == 43
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !well_formed {
-        return Err(Error::NotFound("no such reconnect link".into()));
-    }
-    let hash = hash_state(&token);
-    let link = db::run(&state.pool, move |conn| {
-        reconnect_links::find_reconnect_link_by_hash(conn, &hash)
-    })
-    .await?
-    .ok_or_else(|| Error::NotFound("no such reconnect link".into()))?;
-    let (id, at) = (link.id.clone(), to_db_time(now()));
-    let fresh = db::run(&state.pool, move |conn| {
-        reconnect_links::use_reconnect_link(conn, &id, at)
-    })
-    .await?;
-    if !fresh {
-        return Err(Error::Gone(if link.used_at.is_some() {
-            "this reconnect link was already used; ask for a new one".into()
-        } else {
-            "this reconnect link has expired; ask for a new one".into()
-        }));
-    }
-    let started = crate::flows::oauth::start(
-        &state,
-        StartRequest {
-            organization_id: &link.organization_id,
-            brand_id: &link.brand_id,
-            account_id: Some(&link.account_id),
-            network: &link.network,
-            purpose: Purpose::ReconnectLink,
-            return_url: link.return_url.as_deref(),
-            actor: &format!("reconnect-link:{}", link.id),
-        },
-    )
-    .await?;
+    let started = reconnect_links::open(&state, &path.into_inner()).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, started.authorization_url.to_string()))
         .finish())

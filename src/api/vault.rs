@@ -8,14 +8,12 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::accounts::renew_href;
+use secrecy::ExposeSecret;
+
 use crate::auth::{Principal, Scope};
-use crate::db;
-use crate::db::credentials::open_tokens;
-use crate::domain::{from_db_time, now};
 use crate::error::Error;
-use crate::flows::refresh::{RefreshOutcome, RefreshRequest, refresh};
-use crate::startup::AppState;
+use crate::services::vault;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(read_access_token);
@@ -46,7 +44,7 @@ pub struct AccessToken {
     /// When the token expires (`null` when the network gave no expiry).
     pub expires_at: Option<DateTime<Utc>>,
     /// Scopes granted by the network.
-    #[schema(value_type = Vec<super::accounts::GrantedScope>)]
+    #[schema(value_type = Vec<super::shared::GrantedScope>)]
     pub scopes: Vec<String>,
 }
 
@@ -80,80 +78,20 @@ pub async fn read_access_token(
     path: web::Path<Uuid>,
 ) -> Result<web::Json<AccessToken>, Error> {
     principal.require(Scope::TokensRead)?;
-    let org = principal.organization_id().to_string();
     let account_id = path.into_inner();
-    let (o, a) = (org.clone(), account_id.to_string());
-    let (account, profile, credential) = db::run(&state.pool, move |conn| {
-        db::accounts::find_account_by_id(conn, &o, &a)?
-            .ok_or_else(|| Error::NotFound(format!("no account with id {a}")))
-    })
+    let token = vault::read_access_token(
+        &state,
+        principal.organization_id(),
+        &account_id.to_string(),
+        &principal.subject,
+    )
     .await?;
-    if !account.enabled {
-        return Err(Error::Conflict(
-            "the account is disabled in its brand".into(),
-        ));
-    }
-    let reauth = |reason: &str| Error::ReauthorizationRequired {
-        detail: format!(
-            "the account's grant cannot be used ({reason}); its owner must re-authorize"
-        ),
-        renew_href: renew_href(&account.brand_id, &account.id),
-    };
-    if credential.status == "reauth_required" {
-        return Err(reauth(
-            credential
-                .status_reason
-                .as_deref()
-                .unwrap_or("reauth_required"),
-        ));
-    }
-    let at = now();
-    let expires_at = credential.expires_at.map(from_db_time);
-    let lead = state
-        .providers
-        .get(&profile.network)
-        .map(|p| chrono::Duration::from_std(p.refresh_lead()).unwrap_or_default())
-        .unwrap_or_default();
-    let expired = expires_at.is_some_and(|e| e <= at);
-    if expires_at.is_some_and(|e| e <= at + lead) {
-        let outcome = refresh(
-            &state,
-            RefreshRequest {
-                organization_id: org.clone(),
-                credential_id: credential.id.clone(),
-                actor: principal.subject.clone(),
-            },
-        )
-        .await?;
-        match outcome {
-            RefreshOutcome::Renewed { .. } | RefreshOutcome::NotDue { .. } => {}
-            RefreshOutcome::ReauthRequired { reason } => return Err(reauth(&reason)),
-            // A valid token is still worth handing out when the network hiccups.
-            RefreshOutcome::Transient { .. } | RefreshOutcome::Busy { .. } if !expired => {}
-            failed => {
-                failed.into_answer(&profile.network)?;
-            }
-        }
-    }
-    let (o, id) = (org.clone(), credential.id.clone());
-    let row = db::run(&state.pool, move |conn| {
-        db::credentials::find_credential(conn, &o, &id)?
-            .ok_or_else(|| Error::NotFound(format!("no credential {id}")))
-    })
-    .await?;
-    let row_expires = row.expires_at.map(from_db_time);
-    if row.status == "reauth_required" || row_expires.is_some_and(|e| e <= now()) {
-        return Err(reauth(row.status_reason.as_deref().unwrap_or("expired")));
-    }
-    let (access, _) = open_tokens(&state.keys, &row)?;
-    tracing::info!(account = %account_id, network = %profile.network, actor = %principal.subject, "access token read");
-    use secrecy::ExposeSecret;
     Ok(web::Json(AccessToken {
         account_id,
-        network: profile.network,
-        access_token: access.expose_secret().to_string(),
+        network: token.network,
+        access_token: token.access_token.expose_secret().to_string(),
         token_type: "Bearer".into(),
-        expires_at: row_expires,
-        scopes: row.scopes.split_whitespace().map(str::to_string).collect(),
+        expires_at: token.expires_at,
+        scopes: token.scopes,
     }))
 }

@@ -7,9 +7,7 @@
 //! token without `kid` can only be HS256 against the shared secret.
 
 use std::collections::{BTreeSet, HashMap};
-use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -298,48 +296,4 @@ impl TokenMinter {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
             .expect("HS256 signing cannot fail")
     }
-}
-
-impl FromRequest for Principal {
-    type Error = Error;
-    type Future = Ready<Result<Self, Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
-    }
-}
-
-fn authenticate(req: &HttpRequest) -> Result<Principal, Error> {
-    let verifier = req
-        .app_data::<web::Data<JwtVerifier>>()
-        .ok_or_else(|| Error::internal("JwtVerifier missing from app data"))?;
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or_else(|| {
-            Error::Unauthorized("an `Authorization: Bearer <JWT>` header is required".into())
-        })?;
-    let value = header
-        .to_str()
-        .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::Unauthorized("the Authorization scheme must be Bearer".into()))?;
-    let principal = verifier.verify(token)?;
-    // Budgets are per organization; the billing system's routes act for none.
-    if let Some(limiter) = req.app_data::<web::Data<crate::ratelimit::RateLimiter>>()
-        && !principal.has(Scope::PlatformAdmin)
-    {
-        let decision = limiter.check(principal.organization_id());
-        req.extensions_mut().insert(decision);
-        if !decision.allowed {
-            return Err(Error::RateLimited {
-                retry_after: std::time::Duration::from_secs(decision.reset),
-            });
-        }
-    }
-    Ok(principal)
 }

@@ -3,20 +3,39 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::models::AuditEvent;
 use super::schema::audit_events::dsl as e;
+use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::{new_id, now, to_db_time};
-use crate::error::{Result, current_request_id};
+use crate::error::Result;
+use crate::telemetry::current_request_id;
 
 /// What happened, to whom; the time, id and request id are filled in.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Audit<'a> {
     pub organization_id: &'a str,
     pub actor: &'a str,
-    pub action: &'a str,
-    pub outcome: &'a str,
+    pub action: AuditAction,
+    pub outcome: AuditOutcome,
     pub brand_id: Option<&'a str>,
     pub account_id: Option<&'a str>,
     pub credential_id: Option<&'a str>,
     pub detail: Option<serde_json::Value>,
+}
+
+impl<'a> Audit<'a> {
+    /// A successful `action` on the organization itself (no brand, account or
+    /// credential).
+    pub fn new(organization_id: &'a str, actor: &'a str, action: AuditAction) -> Self {
+        Self {
+            organization_id,
+            actor,
+            action,
+            outcome: AuditOutcome::Success,
+            brand_id: None,
+            account_id: None,
+            credential_id: None,
+            detail: None,
+        }
+    }
 }
 
 pub fn insert_audit_event(conn: &mut DbConnection, audit: Audit<'_>) -> Result<()> {
@@ -24,8 +43,8 @@ pub fn insert_audit_event(conn: &mut DbConnection, audit: Audit<'_>) -> Result<(
         id: new_id(),
         organization_id: audit.organization_id.into(),
         actor: audit.actor.into(),
-        action: audit.action.into(),
-        outcome: audit.outcome.into(),
+        action: audit.action.as_str().into(),
+        outcome: audit.outcome.as_str().into(),
         brand_id: audit.brand_id.map(Into::into),
         account_id: audit.account_id.map(Into::into),
         credential_id: audit.credential_id.map(Into::into),

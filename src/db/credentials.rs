@@ -319,6 +319,12 @@ pub struct WorkItem {
     pub version: i64,
 }
 
+impl WorkItem {
+    pub fn stored_status(&self) -> Result<crate::domain::token_status::CredentialStatus> {
+        super::models::parse_status(&self.id, &self.status)
+    }
+}
+
 /// Credentials whose stored status the clock may have overtaken, among the
 /// organizations with a warning window of `window_days` (`window_end` = now +
 /// that window): `active` ones expiring by `window_end`, `expiring` or

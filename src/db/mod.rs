@@ -251,11 +251,11 @@ where
     let pool = pool.clone();
     // The request id lives in a task-local; carry it onto the blocking thread
     // so audit rows written there record it.
-    let request_id = crate::error::current_request_id();
-    actix_web::web::block(move || {
+    let request_id = crate::telemetry::current_request_id();
+    tokio::task::spawn_blocking(move || {
         let mut conn = pool.get()?;
         match request_id {
-            Some(id) => crate::error::REQUEST_ID.sync_scope(id, || f(&mut conn)),
+            Some(id) => crate::telemetry::REQUEST_ID.sync_scope(id, || f(&mut conn)),
             None => f(&mut conn),
         }
     })

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{brands, credentials, organizations};
+use crate::domain::token_status::CredentialStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organizations)]
@@ -171,5 +172,25 @@ impl std::fmt::Debug for OAuthState {
             .field("network", &self.network)
             .field("purpose", &self.purpose)
             .finish_non_exhaustive()
+    }
+}
+
+/// A stored status that names no [`CredentialStatus`] is a fault in the
+/// data, reported as such rather than read as some default.
+pub(super) fn parse_status(id: &str, status: &str) -> crate::error::Result<CredentialStatus> {
+    status
+        .parse()
+        .map_err(|e| crate::error::Error::internal(format!("credential {id}: {e}")))
+}
+
+impl Credential {
+    pub fn stored_status(&self) -> crate::error::Result<CredentialStatus> {
+        parse_status(&self.id, &self.status)
+    }
+}
+
+impl CredentialState {
+    pub fn stored_status(&self) -> crate::error::Result<CredentialStatus> {
+        parse_status(&self.id, &self.status)
     }
 }

@@ -1,12 +1,32 @@
-//! Plain types and rules of the product: plans and their feature matrix,
-//! pagination cursors, and time. Nothing here knows HTTP or SQL.
+//! Plain types and rules of the product: token status, plans and their
+//! feature matrix, propagation, renewal methods, audit vocabulary, pagination
+//! cursors, and time. Nothing here knows HTTP or SQL, and nothing does I/O.
 
+pub mod audit;
 pub mod pagination;
 pub mod plan;
 pub mod propagation;
+pub mod renewal;
 pub mod token_status;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+
+/// A stored value that names no variant of the enum it is read as.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+impl UnknownValue {
+    pub fn new(kind: &'static str, value: &str) -> Self {
+        Self {
+            kind,
+            value: value.chars().take(64).collect(),
+        }
+    }
+}
 
 /// Timestamps are stored as UTC without zone; these two functions are the only
 /// place that conversion happens.

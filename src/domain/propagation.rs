@@ -1,9 +1,11 @@
-//! Rule 2: who receives a fresh grant. When a profile gets a fresh grant in
-//! one brand, on plans with cross-brand renewal every other *enabled* account
-//! of that profile in the organization switches to it; on other plans only
-//! the one account changes and the others are reported as left behind.
-//! Disabled accounts never change; other organizations are never considered
-//! (the caller passes only this organization's accounts).
+//! Propagation: who receives a fresh grant. When a profile gets a fresh grant
+//! in one brand, on plans with cross-brand renewal every other *enabled*
+//! account of that profile in the organization switches to it, in the same
+//! transaction; on other plans only the one account changes and the others are
+//! reported as left behind. Disabled accounts never change; other
+//! organizations are never considered (the caller passes only this
+//! organization's accounts). [`decide`] says who switches; [`report`] says,
+//! after the fact, who shares the grant and who was left and why.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -36,18 +38,70 @@ pub struct Decision {
     pub left: Vec<(Sibling, LeftReason)>,
 }
 
+/// Why `plan` leaves an account with this `enabled` out; `None` when it
+/// switches.
+fn left_reason(plan: Plan, enabled: bool) -> Option<LeftReason> {
+    if !enabled {
+        Some(LeftReason::Disabled)
+    } else if plan.features().cross_brand_renewal {
+        None
+    } else {
+        Some(LeftReason::Plan)
+    }
+}
+
 pub fn decide(plan: Plan, siblings: Vec<Sibling>) -> Decision {
     let mut decision = Decision::default();
     for sibling in siblings {
-        if !sibling.enabled {
-            decision.left.push((sibling, LeftReason::Disabled));
-        } else if plan.features().cross_brand_renewal {
-            decision.switch.push(sibling);
-        } else {
-            decision.left.push((sibling, LeftReason::Plan));
+        match left_reason(plan, sibling.enabled) {
+            None => decision.switch.push(sibling),
+            Some(reason) => decision.left.push((sibling, reason)),
         }
     }
     decision
+}
+
+/// Another account of the profile as it is stored after a fresh grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiblingAfter<S> {
+    pub sibling: Sibling,
+    /// Whether it now uses the fresh grant's credential.
+    pub shares_grant: bool,
+    /// Its token status now.
+    pub status: S,
+}
+
+/// The propagation report: who shares the fresh grant, who was left and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report<S> {
+    pub renewed: Vec<Sibling>,
+    pub left: Vec<(Sibling, LeftReason, S)>,
+}
+
+impl<S> Default for Report<S> {
+    fn default() -> Self {
+        Self {
+            renewed: Vec::new(),
+            left: Vec::new(),
+        }
+    }
+}
+
+/// The report read off the stored state: enabled accounts on the fresh
+/// credential share it; every other account was left. An enabled account on
+/// another credential under a plan with cross-brand renewal can only have been
+/// disabled when the grant arrived, so that is its reason.
+pub fn report<S>(plan: Plan, siblings: Vec<SiblingAfter<S>>) -> Report<S> {
+    let mut report = Report::default();
+    for after in siblings {
+        if after.shares_grant && after.sibling.enabled {
+            report.renewed.push(after.sibling);
+        } else {
+            let reason = left_reason(plan, after.sibling.enabled).unwrap_or(LeftReason::Disabled);
+            report.left.push((after.sibling, reason, after.status));
+        }
+    }
+    report
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
-//! Token status, computed against the clock (SPEC §1). What the database
-//! stores is what the network last said (`active`, `reauth_required`,
-//! `refresh_failing`); `expiring` and `expired` follow from `expires_at` and
-//! the organization's warning window at the moment of the request, so every
-//! answer is right without waiting for a background job.
+//! Token status, computed against the clock. What the database stores is
+//! what the network last said (`active`, `reauth_required`,
+//! `refresh_failing`) and what the worker last announced (`expiring`,
+//! `expired`); the status a client sees follows from `expires_at` and the
+//! organization's warning window at the moment of the request, so every
+//! answer is right without waiting for a background job. The SQL form of
+//! [`compute`] is `db::accounts::status_is`; a storage test holds the two
+//! equal over every status.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -57,18 +60,34 @@ impl TokenStatus {
     }
 }
 
+super::audit::text_enum! {
+    /// A credential's stored status column.
+    CredentialStatus {
+        /// Valid as far as the network said.
+        Active = "active",
+        /// The worker announced that it expires within the warning window.
+        Expiring = "expiring",
+        /// The worker announced that it expired.
+        Expired = "expired",
+        /// The network refused the grant; only the owner can renew it.
+        ReauthRequired = "reauth_required",
+        /// Refreshes keep failing transiently.
+        RefreshFailing = "refresh_failing",
+    }
+}
+
 /// What the stored credential says, for [`compute`].
 #[derive(Debug, Clone, Copy)]
-pub struct StoredState<'a> {
-    /// The stored status column (`None` when the account has no credential).
-    pub status: Option<&'a str>,
+pub struct StoredState {
+    /// The stored status (`None` when the account has no credential).
+    pub status: Option<CredentialStatus>,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The status of an account at `now`.
 pub fn compute(
     enabled: bool,
-    stored: StoredState<'_>,
+    stored: StoredState,
     now: DateTime<Utc>,
     warning_window: Duration,
 ) -> TokenStatus {
@@ -78,20 +97,20 @@ pub fn compute(
     let Some(status) = stored.status else {
         return TokenStatus::ReauthRequired;
     };
-    if status == "reauth_required" {
+    if status == CredentialStatus::ReauthRequired {
         return TokenStatus::ReauthRequired;
     }
     if let Some(expires_at) = stored.expires_at {
         if expires_at <= now {
             return TokenStatus::Expired;
         }
-        if status == "refresh_failing" {
+        if status == CredentialStatus::RefreshFailing {
             return TokenStatus::RefreshFailing;
         }
         if expires_at <= now + warning_window {
             return TokenStatus::Expiring;
         }
-    } else if status == "refresh_failing" {
+    } else if status == CredentialStatus::RefreshFailing {
         return TokenStatus::RefreshFailing;
     }
     TokenStatus::Active
@@ -107,6 +126,19 @@ pub enum BlockedCapability {
     Inbox,
     /// Reports cannot be generated.
     Analytics,
+}
+
+/// The reason shown beside a status: what the network said for
+/// `reauth_required` and `refresh_failing`, `expired` (or the stored reason)
+/// once the token expired, nothing otherwise.
+pub fn reason(status: TokenStatus, stored_reason: Option<&str>) -> Option<String> {
+    match status {
+        TokenStatus::ReauthRequired | TokenStatus::RefreshFailing => {
+            stored_reason.map(str::to_string)
+        }
+        TokenStatus::Expired => Some(stored_reason.unwrap_or("expired").to_string()),
+        _ => None,
+    }
 }
 
 pub fn blocked(status: TokenStatus) -> Vec<BlockedCapability> {
@@ -130,7 +162,7 @@ mod tests {
         let now = Utc::now();
         let window = Duration::days(7);
         let at = |d: i64, status: &'static str| StoredState {
-            status: Some(status),
+            status: Some(status.parse().unwrap()),
             expires_at: Some(now + Duration::days(d)),
         };
         assert_eq!(

@@ -39,11 +39,13 @@ use crate::config::Settings;
 use crate::db;
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::credentials::{self as creds, WorkItem};
+use crate::domain::audit::{AuditAction, AuditOutcome};
+use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, now as clock_now, to_db_time};
 use crate::error::Error;
-use crate::flows::refresh::{self as engine, RefreshOutcome, RefreshRequest};
 use crate::providers::{GrantInfo, RefreshPlan};
-use crate::startup::AppState;
+use crate::services::refresh::{self as engine, RefreshOutcome, RefreshRequest};
+use crate::state::AppState;
 
 /// The actor of the worker's audit events and refreshes.
 pub const ACTOR: &str = "worker";
@@ -247,7 +249,7 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
     };
     let (Some(expires_at), false) = (
         row.expires_at.map(from_db_time),
-        row.status == "reauth_required",
+        row.stored_status()? == CredentialStatus::ReauthRequired,
     ) else {
         reschedule(app, &row.id, now + RECHECK).await?;
         return Ok(Handled::Rescheduled);
@@ -366,8 +368,8 @@ async fn after_transient(
                     Audit {
                         organization_id: &org,
                         actor: ACTOR,
-                        action: "token.reauth_required",
-                        outcome: "failure",
+                        action: AuditAction::TokenReauthRequired,
+                        outcome: AuditOutcome::Failure,
                         brand_id: Some(&brand),
                         account_id: Some(&account),
                         credential_id: Some(&id),
@@ -435,7 +437,9 @@ async fn schedule_new(
 /// cannot expire or be refreshed.
 fn first_due(app: &AppState, row: &WorkItem, now: DateTime<Utc>) -> DateTime<Utc> {
     match (app.providers.get(&row.network), row.expires_at) {
-        (Some(provider), Some(expires_at)) if row.status != "reauth_required" => {
+        (Some(provider), Some(expires_at))
+            if !matches!(row.stored_status(), Ok(CredentialStatus::ReauthRequired)) =>
+        {
             from_db_time(expires_at)
                 - chrono::Duration::from_std(provider.refresh_lead()).unwrap_or_default()
         }
@@ -460,15 +464,18 @@ async fn store_transitions(
         })
         .await?;
         for row in rows {
-            let Some(change) =
-                transition(&row.status, row.expires_at.map(from_db_time), now, window)
-            else {
+            let Some(change) = transition(
+                row.stored_status()?,
+                row.expires_at.map(from_db_time),
+                now,
+                window,
+            ) else {
                 continue;
             };
             if store_transition(app, row, change, now).await? {
                 match change.to {
-                    "expiring" => report.expiring += 1,
-                    "expired" => report.expired += 1,
+                    CredentialStatus::Expiring => report.expiring += 1,
+                    CredentialStatus::Expired => report.expired += 1,
                     _ => report.corrected += 1,
                 }
             }
@@ -491,7 +498,14 @@ async fn store_transition(
     let at = to_db_time(now);
     db::run(&app.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            if !creds::transition_status(conn, &row.id, &row.status, expires_at, change.to, at)? {
+            if !creds::transition_status(
+                conn,
+                &row.id,
+                &row.status,
+                expires_at,
+                change.to.as_str(),
+                at,
+            )? {
                 return Ok(false);
             }
             let Some(action) = change.announce else {
@@ -507,13 +521,13 @@ async fn store_transition(
                         organization_id: &row.organization_id,
                         actor: ACTOR,
                         action,
-                        outcome: "success",
+                        outcome: AuditOutcome::Success,
                         brand_id: Some(&brand),
                         account_id: Some(&account),
                         credential_id: Some(&row.id),
                         detail: Some(json!({
                             "from": row.status,
-                            "to": change.to,
+                            "to": change.to.as_str(),
                             "expires_at": from_db_time(expires_at),
                         })),
                     },

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::audit::AuditAction;
+use crate::domain::token_status::CredentialStatus::{self, *};
+
 /// First retry after a transient refresh failure; doubles per failure in a row.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(60);
 /// Longest pause between retries (before `Retry-After`, which is honoured).
@@ -13,10 +16,10 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(3600);
 /// A change of the stored status the clock caused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition {
-    pub to: &'static str,
+    pub to: CredentialStatus,
     /// The audit action (and, later, webhook event) that announces it;
     /// `None` for corrections nobody needs to hear about.
-    pub announce: Option<&'static str>,
+    pub announce: Option<AuditAction>,
 }
 
 /// The transition a credential with stored status `stored` is due at `now`,
@@ -25,7 +28,7 @@ pub struct Transition {
 /// network said (`reauth_required`) is never overridden, and
 /// `refresh_failing` only gives way to `expired`.
 pub fn transition(
-    stored: &str,
+    stored: CredentialStatus,
     expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     warning_window: chrono::Duration,
@@ -34,23 +37,23 @@ pub fn transition(
     let expired = expires_at <= now;
     let in_window = expires_at <= now + warning_window;
     let to_expired = Transition {
-        to: "expired",
-        announce: Some("token.expired"),
+        to: Expired,
+        announce: Some(AuditAction::TokenExpired),
     };
     match stored {
-        "active" if expired => Some(to_expired),
-        "active" if in_window => Some(Transition {
-            to: "expiring",
-            announce: Some("token.expiring"),
+        Active if expired => Some(to_expired),
+        Active if in_window => Some(Transition {
+            to: Expiring,
+            announce: Some(AuditAction::TokenExpiring),
         }),
-        "expiring" if expired => Some(to_expired),
+        Expiring if expired => Some(to_expired),
         // The window shrank: back to active, silently; entering it again
         // is announced again.
-        "expiring" if !in_window => Some(Transition {
-            to: "active",
+        Expiring if !in_window => Some(Transition {
+            to: Active,
             announce: None,
         }),
-        "refresh_failing" if expired => Some(to_expired),
+        RefreshFailing if expired => Some(to_expired),
         _ => None,
     }
 }
@@ -77,35 +80,35 @@ mod tests {
         let now = Utc::now();
         let window = chrono::Duration::days(7);
         let at = |d: i64| Some(now + chrono::Duration::days(d));
-        assert_eq!(transition("active", at(30), now, window), None);
+        assert_eq!(transition(Active, at(30), now, window), None);
         assert_eq!(
-            transition("active", at(3), now, window).map(|t| t.announce),
-            Some(Some("token.expiring"))
+            transition(Active, at(3), now, window).map(|t| t.announce),
+            Some(Some(AuditAction::TokenExpiring))
         );
-        assert_eq!(transition("expiring", at(3), now, window), None);
+        assert_eq!(transition(Expiring, at(3), now, window), None);
         assert_eq!(
-            transition("expiring", at(-1), now, window).map(|t| (t.to, t.announce)),
-            Some(("expired", Some("token.expired")))
+            transition(Expiring, at(-1), now, window).map(|t| (t.to, t.announce)),
+            Some((Expired, Some(AuditAction::TokenExpired)))
         );
         assert_eq!(
-            transition("active", at(-1), now, window).map(|t| t.to),
-            Some("expired")
+            transition(Active, at(-1), now, window).map(|t| t.to),
+            Some(Expired)
         );
-        assert_eq!(transition("expired", at(-1), now, window), None);
+        assert_eq!(transition(Expired, at(-1), now, window), None);
         assert_eq!(
-            transition("expiring", at(30), now, window),
+            transition(Expiring, at(30), now, window),
             Some(Transition {
-                to: "active",
+                to: Active,
                 announce: None
             })
         );
-        assert_eq!(transition("refresh_failing", at(3), now, window), None);
+        assert_eq!(transition(RefreshFailing, at(3), now, window), None);
         assert_eq!(
-            transition("refresh_failing", at(-1), now, window).map(|t| t.to),
-            Some("expired")
+            transition(RefreshFailing, at(-1), now, window).map(|t| t.to),
+            Some(Expired)
         );
-        assert_eq!(transition("reauth_required", at(-1), now, window), None);
-        assert_eq!(transition("active", None, now, window), None);
+        assert_eq!(transition(ReauthRequired, at(-1), now, window), None);
+        assert_eq!(transition(Active, None, now, window), None);
     }
 
     #[test]

@@ -9,11 +9,11 @@ use std::time::Duration;
 use diesel::{Connection, RunQueryDsl};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use tokenwarden::api::server::{AppParts, Application};
 use tokenwarden::auth::TokenMinter;
 use tokenwarden::config::Settings;
 use tokenwarden::crypto::KeyRing;
 use tokenwarden::db::Pool;
-use tokenwarden::startup::{AppParts, Application};
 
 pub const PG_ENV: &str = "TOKENWARDEN_TEST_POSTGRES_URL";
 /// The front end's return URL prefix the test instances allow.
@@ -192,10 +192,11 @@ impl TestApp {
         adjust(&mut settings);
         let settings = Arc::new(settings);
         let for_prepare = settings.clone();
-        let parts = tokio::task::spawn_blocking(move || tokenwarden::startup::prepare(for_prepare))
-            .await
-            .unwrap()
-            .expect("application parts");
+        let parts =
+            tokio::task::spawn_blocking(move || tokenwarden::api::server::prepare(for_prepare))
+                .await
+                .unwrap()
+                .expect("application parts");
         let app =
             Application::with_listener(settings.clone(), parts.clone(), listener).expect("serve");
         let address = format!("http://127.0.0.1:{}", app.port());

@@ -1006,7 +1006,7 @@ async fn a_cancelled_refresh_still_stores_its_grant(app: TestApp) {
     app.sandbox()
         .queue_failure(Endpoint::Token, FailureMode::Slow { delay_ms: 1000 }, 1);
     let state = app.parts.state.get_ref().clone();
-    let request = tokenwarden::flows::refresh::RefreshRequest {
+    let request = tokenwarden::services::refresh::RefreshRequest {
         organization_id: app.org_id.clone(),
         credential_id: before.0.clone(),
         actor: "test".into(),
@@ -1014,7 +1014,7 @@ async fn a_cancelled_refresh_still_stores_its_grant(app: TestApp) {
     // The only caller stops waiting while the network is still answering.
     let waited = tokio::time::timeout(
         Duration::from_millis(300),
-        tokenwarden::flows::refresh::refresh(&state, request),
+        tokenwarden::services::refresh::refresh(&state, request),
     )
     .await;
     assert!(waited.is_err(), "cancelled before the network answered");

@@ -10,7 +10,7 @@ use tokenwarden::db::models::Credential;
 use tokenwarden::db::schema::{accounts, credentials};
 use tokenwarden::domain::{from_db_time, now, to_db_time};
 use tokenwarden::providers::sandbox::{Endpoint, FailureMode, SandboxIdentity};
-use tokenwarden::startup::AppState;
+use tokenwarden::state::AppState;
 use tokenwarden::worker::{TickReport, tick};
 
 use crate::helpers::TestApp;

@@ -1,4 +1,4 @@
-//! Authorization round trips (rule 6): a `state` of 256 random bits stored
+//! Authorization round trips, kept safe: a `state` of 256 random bits stored
 //! hashed, single use, ten minutes, bound to the organization, brand, account,
 //! network, PKCE verifier (sealed) and return URL; the callback checks it all,
 //! exchanges the code, reads the identity and stores the grant.
@@ -10,37 +10,30 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::grants::{FreshGrant, GrantApplied, GrantSource, apply_fresh_grant};
+use super::accounts::{GrantOutcome, account_with_report};
+use super::grants::{FreshGrant, GrantSource, apply_fresh_grant};
 use super::{revoke_orphans, upstream_error};
 use crate::crypto::Binding;
 use crate::db::models::OAuthState;
 use crate::db::rotation::PKCE_VERIFIER_FIELD;
 use crate::db::{self, oauth_states};
 use crate::domain::{new_id, now, to_db_time};
-use crate::error::{Error, FieldError, Result, current_request_id};
+use crate::error::{Error, FieldError, Result};
 use crate::providers::{ProviderError, new_pkce_verifier, pkce_challenge_s256};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::telemetry::current_request_id;
 
 pub const STATE_TTL_MINUTES: i64 = 10;
 
-/// Why an authorization is started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// Connect a profile to a brand (new account, or reconnect in place).
-    Connect,
-    /// Renew an existing account's grant; the identity must be its profile.
-    Renew,
-    /// Renew through a reconnect link opened by the profile's owner.
-    ReconnectLink,
-}
-
-impl Purpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Connect => "connect",
-            Purpose::Renew => "renew",
-            Purpose::ReconnectLink => "reconnect_link",
-        }
+crate::domain::audit::text_enum! {
+    /// Why an authorization is started (stored with its `state`).
+    Purpose {
+        /// Connect a profile to a brand (new account, or reconnect in place).
+        Connect = "connect",
+        /// Renew an existing account's grant; the identity must be its profile.
+        Renew = "renew",
+        /// Renew through a reconnect link opened by the profile's owner.
+        ReconnectLink = "reconnect_link",
     }
 }
 
@@ -129,31 +122,27 @@ pub async fn start(app: &AppState, request: StartRequest<'_>) -> Result<Started>
 }
 
 /// The query of a network's redirect to the callback.
-#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct CallbackQuery {
     /// The authorization code (on success).
-    #[param(max_length = 4096)]
     pub code: Option<String>,
     /// The `state` tokenwarden gave the network.
-    #[param(max_length = 512)]
     pub state: Option<String>,
     /// The network's error code (e.g. `access_denied`).
-    #[param(max_length = 200)]
     pub error: Option<String>,
     /// The network's error text.
-    #[param(max_length = 2000)]
     pub error_description: Option<String>,
 }
 
-/// A finished callback.
+/// A finished callback: the stored grant as the answer shows it.
 #[derive(Debug)]
 pub struct Completed {
     pub organization_id: String,
     pub brand_id: String,
+    pub account_id: String,
     pub purpose: Purpose,
     pub return_url: Option<Url>,
-    pub applied: GrantApplied,
+    pub outcome: GrantOutcome,
 }
 
 /// A failed callback: the return URL to send the browser to (when the state
@@ -215,11 +204,13 @@ pub async fn complete(
             )),
         ));
     }
-    let purpose = match row.purpose.as_str() {
-        "renew" => Purpose::Renew,
-        "reconnect_link" => Purpose::ReconnectLink,
-        _ => Purpose::Connect,
-    };
+    let purpose: Purpose = row.purpose.parse().map_err(|e| {
+        fail(
+            return_url,
+            "server_error",
+            Error::internal(format!("oauth state {}: {e}", row.id)),
+        )
+    })?;
     let (id, at) = (row.id.clone(), to_db_time(now()));
     let consumed = db::run(&app.pool, move |conn| {
         oauth_states::consume_oauth_state(conn, &id, at)
@@ -304,9 +295,11 @@ pub async fn complete(
     let network_name = network.to_string();
     let expected = row.account_id.clone();
     let actor = row.actor.clone();
+    let providers = app.providers.clone();
     let applied = db::run(&app.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            apply_fresh_grant(
+            let at = now();
+            let applied = apply_fresh_grant(
                 conn,
                 &keys,
                 FreshGrant {
@@ -323,8 +316,16 @@ pub async fn complete(
                     },
                     expected_account: expected.as_deref(),
                 },
-                now(),
-            )
+                at,
+            )?;
+            let (account, propagation) =
+                account_with_report(conn, &providers, &org, &applied.account_id, at)?;
+            let outcome = GrantOutcome {
+                created: applied.created,
+                account,
+                propagation,
+            };
+            Ok((applied, outcome))
         })
     })
     .await
@@ -333,7 +334,7 @@ pub async fn complete(
         Error::NotFound(_) => fail(return_url, "account_gone", e),
         other => fail(return_url, "server_error", other),
     })?;
-    let mut applied = applied;
+    let (mut applied, outcome) = applied;
     revoke_orphans(&app.providers, std::mem::take(&mut applied.orphans)).await;
     tracing::info!(
         account = %applied.account_id,
@@ -345,9 +346,10 @@ pub async fn complete(
     Ok(Completed {
         organization_id: row.organization_id,
         brand_id: row.brand_id,
+        account_id: applied.account_id,
         purpose,
         return_url: return_url.cloned(),
-        applied,
+        outcome,
     })
 }
 

@@ -1,5 +1,6 @@
-//! Silent renewal (rules 1, 3, 4, 5): one refresh at a time per credential,
-//! across threads and server instances.
+//! Silent renewal: one refresh at a time per credential, across threads and
+//! server instances, storing what the network returned and classifying every
+//! failure (docs/rules.md, "Single-flight refresh" and "Never lose a grant").
 //!
 //! * In this process, concurrent callers for one credential share one future.
 //! * Across processes, a lease on the credential row is taken by one atomic
@@ -14,8 +15,8 @@
 //!   network sends none; a failed write is retried from memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,17 +25,18 @@ use futures_util::future::{BoxFuture, Shared};
 use serde_json::json;
 
 use super::grants::{Orphan, switch_profile_to_credential};
-use super::{revoke_orphans, upstream_error};
+use super::{revoke_orphans, upstream_kind};
 use crate::crypto::Binding;
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::credentials::{
     ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD, RefreshedSecrets, open_tokens,
 };
 use crate::db::{self, credentials as creds};
+use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::{from_db_time, new_id, now, to_db_time};
 use crate::error::{Error, UpstreamKind};
 use crate::providers::{GrantInfo, ProviderError, RefreshPlan};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A refresh that was just done by someone else counts as this caller's:
 /// renewing twice in a row gains nothing and spends a rotating refresh token.
@@ -64,12 +66,23 @@ pub enum RefreshOutcome {
     Busy { retry_after: Duration },
 }
 
+/// A refresh that settled: what a caller can act on.
+#[derive(Debug, Clone)]
+pub enum Settled {
+    Renewed { expires_at: DateTime<Utc> },
+    NotDue { earliest: DateTime<Utc> },
+    ReauthRequired { reason: String },
+}
+
 impl RefreshOutcome {
     /// The outcomes a caller cannot act on become their problem answers:
     /// a transient failure is 502/503/504, a lease held elsewhere 409; both
     /// with `Retry-After`.
-    pub fn into_answer(self, network: &str) -> Result<RefreshOutcome, Error> {
+    pub fn settle(self, network: &str) -> Result<Settled, Error> {
         match self {
+            RefreshOutcome::Renewed { expires_at, .. } => Ok(Settled::Renewed { expires_at }),
+            RefreshOutcome::NotDue { earliest } => Ok(Settled::NotDue { earliest }),
+            RefreshOutcome::ReauthRequired { reason } => Ok(Settled::ReauthRequired { reason }),
             RefreshOutcome::Transient {
                 kind,
                 retry_after,
@@ -81,12 +94,11 @@ impl RefreshOutcome {
                 retry_after,
             }),
             RefreshOutcome::Busy { retry_after } => Err(Error::RefreshBusy { retry_after }),
-            other => Ok(other),
         }
     }
 }
 
-type SharedRefresh = Shared<BoxFuture<'static, Result<RefreshOutcome, String>>>;
+type SharedRefresh = Shared<BoxFuture<'static, Result<RefreshOutcome, Arc<Error>>>>;
 
 /// Per-process single flight, and test-only fault injection.
 #[derive(Default)]
@@ -127,8 +139,8 @@ pub async fn refresh(app: &AppState, request: RefreshRequest) -> Result<RefreshO
                 // would sit in memory while the lease runs out.
                 let task = tokio::spawn(async move {
                     let outcome = run(&owned, request).await.map_err(|e| {
-                        tracing::error!(error = ?e, "refresh failed");
-                        e.to_string()
+                        tracing::warn!(error = %e, "refresh failed");
+                        Arc::new(e)
                     });
                     owned
                         .refresh
@@ -139,8 +151,11 @@ pub async fn refresh(app: &AppState, request: RefreshRequest) -> Result<RefreshO
                     outcome
                 });
                 let future = async move {
-                    task.await
-                        .unwrap_or_else(|e| Err(format!("refresh task failed: {e}")))
+                    task.await.unwrap_or_else(|e| {
+                        Err(Arc::new(Error::internal(format!(
+                            "refresh task failed: {e}"
+                        ))))
+                    })
                 }
                 .boxed()
                 .shared();
@@ -149,9 +164,7 @@ pub async fn refresh(app: &AppState, request: RefreshRequest) -> Result<RefreshO
             }
         }
     };
-    shared
-        .await
-        .map_err(|e| Error::internal(format!("refresh: {e}")))
+    shared.await.map_err(|e| e.for_another_caller())
 }
 
 fn lease_length(app: &AppState) -> Duration {
@@ -316,8 +329,8 @@ async fn run(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, 
                             audit_credential(
                                 conn,
                                 &req,
-                                "token.reauth_required",
-                                "failure",
+                                AuditAction::TokenReauthRequired,
+                                AuditOutcome::Failure,
                                 json!({ "reason": r }),
                             )
                         })
@@ -339,22 +352,15 @@ async fn run(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, 
                             audit_credential(
                                 conn,
                                 &req,
-                                "token.refresh_failed",
-                                "failure",
+                                AuditAction::TokenRefreshFailed,
+                                AuditOutcome::Failure,
                                 json!({ "reason": r }),
                             )
                         })
                     })
                     .await?;
-                    let Error::Upstream {
-                        kind,
-                        retry_after,
-                        detail,
-                        ..
-                    } = upstream_error(&row.network, &error)
-                    else {
-                        unreachable!("upstream_error builds Upstream")
-                    };
+                    let (kind, retry_after) = upstream_kind(&error);
+                    let detail = error.to_string();
                     Ok(RefreshOutcome::Transient {
                         kind,
                         retry_after,
@@ -384,8 +390,8 @@ async fn read(app: &AppState, id: &str) -> Result<crate::db::models::Credential,
 fn audit_credential(
     conn: &mut db::DbConnection,
     request: &RefreshRequest,
-    action: &str,
-    outcome: &str,
+    action: AuditAction,
+    outcome: AuditOutcome,
     detail: serde_json::Value,
 ) -> Result<(), Error> {
     let accounts = db::accounts::list_accounts_using_credential(conn, &request.credential_id)?;
@@ -450,8 +456,8 @@ async fn write_back(
                 audit_credential(
                     conn,
                     &req,
-                    "account.renewed",
-                    "success",
+                    AuditAction::AccountRenewed,
+                    AuditOutcome::Success,
                     json!({ "method": "refresh" }),
                 )?;
                 if inject {

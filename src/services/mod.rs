@@ -1,13 +1,25 @@
-//! Use cases that combine the database and the networks: starting and
-//! finishing an authorization, applying a fresh grant (with propagation),
-//! importing a grant, disconnecting. No HTTP here; handlers call these.
+//! The use cases, one module each. Handlers in `api` parse and authorize,
+//! call one of these, and shape the answer; nothing here knows HTTP.
 //!
-//! The rule for every flow: network calls happen with no database connection
-//! held; each database step is one short transaction through `db::run`.
+//! The rule for every use case: network calls happen with no database
+//! connection held; each database step is one short transaction through
+//! `db::run` that also reads what the answer needs.
 
+pub mod accounts;
+pub mod expired;
 pub mod grants;
 pub mod oauth;
+pub mod reconnect_links;
 pub mod refresh;
+pub mod renewal;
+pub mod vault;
+
+/// One page of a listing and the cursor of the next.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
 
 use std::time::Duration;
 
@@ -16,8 +28,9 @@ use secrecy::SecretString;
 use crate::error::{Error, UpstreamKind};
 use crate::providers::{Provider, ProviderError, TransientKind};
 
-/// Maps a network failure that is not a verdict on the grant to 502/503/504.
-pub fn upstream_error(network: &str, error: &ProviderError) -> Error {
+/// How a network failure that is not a verdict on the grant is answered:
+/// 502, 503 or 504, and the pause before a retry.
+pub fn upstream_kind(error: &ProviderError) -> (UpstreamKind, Duration) {
     let (kind, default_retry) = match error {
         ProviderError::Transient { kind, .. } => match kind {
             TransientKind::Timeout => (UpstreamKind::Timeout, 5),
@@ -31,13 +44,22 @@ pub fn upstream_error(network: &str, error: &ProviderError) -> Error {
             (UpstreamKind::BadGateway, 60)
         }
     };
+    (
+        kind,
+        error
+            .retry_after()
+            .unwrap_or(Duration::from_secs(default_retry)),
+    )
+}
+
+/// Maps a network failure that is not a verdict on the grant to 502/503/504.
+pub fn upstream_error(network: &str, error: &ProviderError) -> Error {
+    let (kind, retry_after) = upstream_kind(error);
     Error::Upstream {
         network: network.to_string(),
         kind,
         detail: error.to_string(),
-        retry_after: error
-            .retry_after()
-            .unwrap_or(Duration::from_secs(default_retry)),
+        retry_after,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Wiring: the application state, the actix `App`, and the HTTP server.
+//! The HTTP server: the actix `App` (every route, the document, the extractor
+//! configuration) over the application state, and its listener.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -12,30 +13,14 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::extractors::{BodyLimit, json_error, path_error, query_error};
+use crate::api::metrics::Metrics;
 use crate::api::routes::KnownRoutes;
 use crate::api::{self, middleware::request_context};
 use crate::auth::JwtVerifier;
 use crate::config::Settings;
-use crate::crypto::KeyRing;
-use crate::db::{self, Pool, PoolOptions};
 use crate::error::Error;
-use crate::flows::refresh::RefreshCoordinator;
-use crate::metrics::Metrics;
-use crate::providers::ProviderRegistry;
 use crate::providers::sandbox::{self, SandboxOptions, SandboxState};
-
-/// What handlers share: the pool, the key ring, the networks, the settings,
-/// and the per-process refresh coordinator. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: Pool,
-    pub keys: Arc<KeyRing>,
-    pub providers: Arc<ProviderRegistry>,
-    pub settings: Arc<Settings>,
-    pub refresh: Arc<RefreshCoordinator>,
-    /// Names this process in refresh leases.
-    pub instance_id: String,
-}
+use crate::state::AppState;
 
 /// Everything `build_app` needs, created once and shared by every worker.
 #[derive(Clone)]
@@ -45,7 +30,7 @@ pub struct AppParts {
     pub metrics: web::Data<Metrics>,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
     /// Per-organization request budgets, when configured.
-    pub rate_limiter: Option<web::Data<crate::ratelimit::RateLimiter>>,
+    pub rate_limiter: Option<web::Data<crate::api::ratelimit::RateLimiter>>,
     /// The sandbox network's server state, when `sandbox` is on.
     pub sandbox: Option<web::Data<SandboxState>>,
 }
@@ -64,47 +49,13 @@ impl AppParts {
             jwt: web::Data::new(jwt),
             metrics: web::Data::new(Metrics::new()),
             openapi: Arc::new(api::openapi()),
-            rate_limiter: crate::ratelimit::RateLimiter::new(
+            rate_limiter: crate::api::ratelimit::RateLimiter::new(
                 settings.rate_limit.requests,
                 Duration::from_secs(settings.rate_limit.window_secs.max(1)),
             )
             .map(web::Data::new),
             sandbox,
         }
-    }
-}
-
-impl AppState {
-    /// Opens the database (migrating it) and builds the configured networks.
-    /// Blocking: call from a blocking context. `role` names the process in
-    /// refresh leases (e.g. `worker`).
-    pub fn open(settings: Arc<Settings>, keys: KeyRing, role: &str) -> anyhow::Result<Self> {
-        let public_url = settings.public_url();
-        let mut providers =
-            ProviderRegistry::from_settings(&settings.networks, &public_url, &settings.outbound)?;
-        if settings.sandbox {
-            providers.add_sandbox(&public_url, &settings.outbound)?;
-        }
-        let pool = db::connect(
-            &settings.database_url(),
-            &PoolOptions {
-                max_size: settings.database.pool_size,
-                connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
-                sqlite_busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
-            },
-        )?;
-        Ok(Self {
-            pool,
-            keys: Arc::new(keys),
-            providers: Arc::new(providers),
-            settings,
-            refresh: Arc::new(RefreshCoordinator::default()),
-            instance_id: format!(
-                "{}-{}-{role}",
-                std::process::id(),
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
-        })
     }
 }
 

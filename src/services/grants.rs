@@ -11,6 +11,7 @@ use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::credentials::{NewGrant, open_tokens, seal_new_credential};
 use crate::db::models::{Account, Profile};
 use crate::db::{self, DbConnection};
+use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::plan::Plan;
 use crate::domain::propagation::{Sibling, decide};
 use crate::domain::{new_id, to_db_time};
@@ -26,12 +27,12 @@ pub enum GrantSource {
 }
 
 impl GrantSource {
-    fn action(self, created: bool) -> &'static str {
+    fn action(self, created: bool) -> AuditAction {
         match (self, created) {
-            (GrantSource::Connect, true) => "account.connected",
-            (GrantSource::Connect, false) => "account.reconnected",
-            (GrantSource::Import, _) => "account.imported",
-            (GrantSource::Reauthorize, _) => "account.renewed",
+            (GrantSource::Connect, true) => AuditAction::AccountConnected,
+            (GrantSource::Connect, false) => AuditAction::AccountReconnected,
+            (GrantSource::Import, _) => AuditAction::AccountImported,
+            (GrantSource::Reauthorize, _) => AuditAction::AccountRenewed,
         }
     }
 }
@@ -264,7 +265,7 @@ pub fn apply_fresh_grant(
             organization_id: org,
             actor: grant.actor,
             action: grant.source.action(created),
-            outcome: "success",
+            outcome: AuditOutcome::Success,
             brand_id: Some(grant.brand_id),
             account_id: Some(&account_id),
             credential_id: Some(&credential.id),
@@ -307,8 +308,8 @@ pub fn apply_fresh_grant(
             Audit {
                 organization_id: org,
                 actor: grant.actor,
-                action: "account.renewed",
-                outcome: "success",
+                action: AuditAction::AccountRenewed,
+                outcome: AuditOutcome::Success,
                 brand_id: Some(&sibling.brand_id),
                 account_id: Some(&sibling.account_id),
                 credential_id: Some(&credential.id),
@@ -355,8 +356,8 @@ pub fn disconnect(
         Audit {
             organization_id: org,
             actor,
-            action: "account.disconnected",
-            outcome: "success",
+            action: AuditAction::AccountDisconnected,
+            outcome: AuditOutcome::Success,
             brand_id: Some(brand),
             account_id: Some(&account.id),
             credential_id: Some(&credential.id),

@@ -1,0 +1,288 @@
+//! Answer pieces and query parameters that several resources share: the
+//! account as Manage Accounts shows it, the renew hint, the propagation
+//! report, the authorization start, stored ids and page parameters.
+//! Resource modules import from here, never from each other.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::models;
+use crate::domain::from_db_time;
+use crate::domain::propagation::{LeftReason, Sibling};
+use crate::domain::renewal::{RenewMethod, renew_href};
+use crate::domain::token_status::{self, BlockedCapability, TokenStatus};
+use crate::error::Error;
+use crate::services::accounts::{AccountView, GrantOutcome};
+use crate::services::oauth::Started;
+
+/// A stored id as a UUID (ids are stored as text).
+pub fn parse_id(id: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(id).map_err(|e| Error::internal(format!("stored id {id:?}: {e}")))
+}
+
+/// One scope the network granted, as the network names it.
+#[derive(ToSchema)]
+#[schema(example = "offline_access", min_length = 1, max_length = 200)]
+#[expect(dead_code, reason = "documents the items of `scopes`")]
+pub struct GrantedScope(String);
+
+/// The social identity an account connects.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileSummary {
+    /// The profile's id.
+    pub id: Uuid,
+    /// The network's name in this deployment (e.g. `facebook`, `x`, `sandbox`).
+    #[schema(max_length = 64, example = "x")]
+    pub network: String,
+    /// The network's id of the identity.
+    #[schema(max_length = 255, example = "1234567890")]
+    pub external_id: String,
+    /// The identity's handle on the network.
+    #[schema(max_length = 255, example = "@northwindcoffee")]
+    pub handle: String,
+    /// The identity's display name on the network, when it has one.
+    #[schema(max_length = 255, example = "Northwind Coffee")]
+    pub display_name: Option<String>,
+    /// URL of the identity's picture, when the network gives one.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "https://cdn.example.com/avatars/northwind.png"
+    )]
+    pub avatar_url: Option<String>,
+}
+
+impl ProfileSummary {
+    pub fn from_row(p: models::Profile) -> Result<Self, Error> {
+        Ok(Self {
+            id: parse_id(&p.id)?,
+            network: p.network,
+            external_id: p.external_id,
+            handle: p.handle,
+            display_name: p.display_name,
+            avatar_url: p.avatar_url,
+        })
+    }
+}
+
+/// How to renew an account's token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenewHint {
+    /// How `POST href` renews the token: at once (`refresh`) or through a re-authorization (`reauthorize`).
+    pub method: RenewMethod,
+    /// `POST` this path (relative to the API's base URL) to renew.
+    #[schema(
+        format = "uri-reference",
+        max_length = 200,
+        example = "/v1/brands/0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b12/accounts/0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b13/renew"
+    )]
+    pub href: String,
+}
+
+/// An account: a profile as connected in one brand ("Manage Accounts" row).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::account)]
+pub struct Account {
+    /// The account's id.
+    pub id: Uuid,
+    /// The brand the account belongs to.
+    pub brand_id: Uuid,
+    /// The connected social identity.
+    pub profile: ProfileSummary,
+    /// Disabled accounts are not used by the suite and never receive a propagated renewal.
+    pub enabled: bool,
+    /// Computed against the clock at the time of the request.
+    pub token_status: TokenStatus,
+    /// Why the token needs attention, when the network said (e.g. `invalid_grant`).
+    #[schema(max_length = 200, example = "invalid_grant")]
+    pub status_reason: Option<String>,
+    /// When the access token expires (`null` when the network gave no expiry).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Scopes granted by the network.
+    #[schema(value_type = Vec<GrantedScope>)]
+    pub scopes: Vec<String>,
+    /// When this account last received a renewed token.
+    pub last_renewed_at: Option<DateTime<Utc>>,
+    /// When the profile was (re)connected to this brand.
+    pub connected_at: DateTime<Utc>,
+    /// What stops working while the token needs renewal.
+    pub blocked: Vec<BlockedCapability>,
+    /// How to renew this account's token.
+    pub renew: RenewHint,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+    /// When the account last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<AccountView> for Account {
+    type Error = Error;
+
+    fn try_from(view: AccountView) -> Result<Self, Error> {
+        let AccountView {
+            account,
+            profile,
+            credential,
+            status,
+            status_reason,
+            method,
+        } = view;
+        Ok(Account {
+            id: parse_id(&account.id)?,
+            brand_id: parse_id(&account.brand_id)?,
+            profile: ProfileSummary::from_row(profile)?,
+            enabled: account.enabled,
+            token_status: status,
+            status_reason,
+            expires_at: credential.expires_at.map(from_db_time),
+            scopes: credential
+                .scopes
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            last_renewed_at: account.last_renewed_at.map(from_db_time),
+            connected_at: from_db_time(account.connected_at),
+            blocked: token_status::blocked(status),
+            renew: RenewHint {
+                method,
+                href: renew_href(&account.brand_id, &account.id),
+            },
+            created_at: from_db_time(account.created_at),
+            updated_at: from_db_time(account.updated_at),
+        })
+    }
+}
+
+/// Where to send the user to authorize.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "network": "sandbox",
+    "authorization_url": "http://127.0.0.1:8080/sandbox/authorize?response_type=code&client_id=sandbox-client&state=b5Yc2kTq&code_challenge_method=S256",
+    "expires_at": "2026-11-26T08:10:00Z"
+}))]
+pub struct AuthorizationStart {
+    /// The network's name.
+    #[schema(max_length = 64, example = "sandbox")]
+    pub network: String,
+    /// Open this URL in the user's browser; the network redirects to tokenwarden's callback.
+    #[schema(format = "uri")]
+    pub authorization_url: String,
+    /// The authorization must finish before this time (10 minutes).
+    pub expires_at: DateTime<Utc>,
+}
+
+impl AuthorizationStart {
+    pub fn new(network: &str, started: Started) -> Self {
+        Self {
+            network: network.to_string(),
+            authorization_url: started.authorization_url.to_string(),
+            expires_at: started.expires_at,
+        }
+    }
+}
+
+/// What storing a fresh grant did to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantStatus {
+    /// A new account was created in the brand.
+    Connected,
+    /// The brand's existing account of the same profile was reconnected in place.
+    Reconnected,
+    /// The account's token was renewed (a renewal or a reconnect link).
+    Renewed,
+    /// The grant was imported.
+    Imported,
+}
+
+/// A fresh grant was stored: the account and the propagation report.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::grant_result)]
+pub struct GrantResult {
+    /// What happened.
+    pub status: GrantStatus,
+    /// The account as it is now.
+    pub account: Account,
+    /// The propagation report: the other brands' accounts of the same profile.
+    pub propagation: PropagationReport,
+}
+
+/// The propagation report: which other brands' accounts of the same profile
+/// now share the fresh grant, and which were left and why.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct PropagationReport {
+    /// Other brands' accounts of the same profile that now share the fresh grant.
+    pub renewed: Vec<PropagatedAccount>,
+    /// Other brands' accounts of the same profile that kept their own grant, and why.
+    pub left: Vec<LeftAccount>,
+}
+
+/// Another brand's account that now shares the fresh grant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PropagatedAccount {
+    /// The other account's brand.
+    pub brand_id: Uuid,
+    /// The other account.
+    pub account_id: Uuid,
+}
+
+/// Another brand's account of the same profile that kept its own grant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeftAccount {
+    /// The other account's brand.
+    pub brand_id: Uuid,
+    /// The other account.
+    pub account_id: Uuid,
+    /// `plan`: the plan has no cross-brand renewal (Advanced and up); `disabled`: the account is disabled.
+    pub reason: LeftReason,
+    /// The other account's token status now.
+    pub token_status: TokenStatus,
+}
+
+impl TryFrom<crate::services::accounts::PropagationReport> for PropagationReport {
+    type Error = Error;
+
+    fn try_from(report: crate::services::accounts::PropagationReport) -> Result<Self, Error> {
+        let ids = |s: &Sibling| -> Result<(Uuid, Uuid), Error> {
+            Ok((parse_id(&s.brand_id)?, parse_id(&s.account_id)?))
+        };
+        Ok(Self {
+            renewed: report
+                .renewed
+                .iter()
+                .map(|s| {
+                    let (brand_id, account_id) = ids(s)?;
+                    Ok(PropagatedAccount {
+                        brand_id,
+                        account_id,
+                    })
+                })
+                .collect::<Result<_, Error>>()?,
+            left: report
+                .left
+                .iter()
+                .map(|(s, reason, status)| {
+                    let (brand_id, account_id) = ids(s)?;
+                    Ok(LeftAccount {
+                        brand_id,
+                        account_id,
+                        reason: *reason,
+                        token_status: *status,
+                    })
+                })
+                .collect::<Result<_, Error>>()?,
+        })
+    }
+}
+
+impl GrantResult {
+    pub fn new(status: GrantStatus, outcome: GrantOutcome) -> Result<Self, Error> {
+        Ok(Self {
+            status,
+            account: outcome.account.try_into()?,
+            propagation: outcome.propagation.try_into()?,
+        })
+    }
+}

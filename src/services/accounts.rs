@@ -1,0 +1,488 @@
+//! Manage Accounts: a brand's accounts with their token status, connecting,
+//! importing, enabling and disabling, disconnecting, and the audit trail.
+//!
+//! Every use case reads what its answer needs in the same trip to the pool as
+//! its write: an account comes back as an [`AccountView`], the account with
+//! its status worked out against the clock.
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use super::grants::{FreshGrant, GrantSource, apply_fresh_grant, disconnect as disconnect_grant};
+use super::oauth::{Purpose, StartRequest, Started};
+use super::{Page, revoke_orphans, upstream_error};
+use crate::db::accounts::{AccountFilter, AccountRow};
+use crate::db::audit::{Audit, insert_audit_event};
+use crate::db::{self, DbConnection, models};
+use crate::domain::audit::AuditAction;
+use crate::domain::pagination::split_page;
+use crate::domain::plan::Plan;
+use crate::domain::propagation::{self, Sibling, SiblingAfter};
+use crate::domain::renewal::RenewMethod;
+use crate::domain::token_status::{self, StoredState, TokenStatus};
+use crate::domain::{from_db_time, now, to_db_time};
+use crate::error::{Error, FieldError, Result};
+use crate::providers::{GrantInfo, ProviderError, ProviderRegistry, RefreshPlan, TokenSet};
+use crate::state::AppState;
+
+/// An account as a client sees it: the stored rows and the status, reason
+/// and renew method worked out at one instant.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub account: models::Account,
+    pub profile: models::Profile,
+    pub credential: models::CredentialState,
+    pub status: TokenStatus,
+    pub status_reason: Option<String>,
+    pub method: RenewMethod,
+}
+
+/// The propagation report, with each left account's status now.
+pub type PropagationReport = propagation::Report<TokenStatus>;
+
+/// A fresh grant as stored: the account it landed on and the report.
+#[derive(Debug)]
+pub struct GrantOutcome {
+    /// Whether a new account was created in the brand.
+    pub created: bool,
+    pub account: AccountView,
+    pub propagation: PropagationReport,
+}
+
+/// What working out a status needs besides the row.
+pub struct StatusContext<'a> {
+    pub now: DateTime<Utc>,
+    pub window: chrono::Duration,
+    pub providers: &'a ProviderRegistry,
+}
+
+impl StatusContext<'_> {
+    pub fn for_organization<'p>(
+        organization: &models::Organization,
+        providers: &'p ProviderRegistry,
+        now: DateTime<Utc>,
+    ) -> StatusContext<'p> {
+        StatusContext {
+            now,
+            window: window_of(organization),
+            providers,
+        }
+    }
+
+    pub fn status(
+        &self,
+        account: &models::Account,
+        credential: &models::CredentialState,
+    ) -> Result<TokenStatus> {
+        Ok(token_status::compute(
+            account.enabled,
+            StoredState {
+                status: Some(credential.stored_status()?),
+                expires_at: credential.expires_at.map(from_db_time),
+            },
+            self.now,
+            self.window,
+        ))
+    }
+
+    /// Whether the credential can be renewed without the user right now.
+    pub fn method(&self, status: TokenStatus, credential: &models::CredentialState) -> RenewMethod {
+        if status == TokenStatus::ReauthRequired {
+            return RenewMethod::Reauthorize;
+        }
+        let Some(provider) = self.providers.get(&credential.network) else {
+            return RenewMethod::Reauthorize;
+        };
+        match provider.refresh_plan(&grant_info(credential), self.now) {
+            RefreshPlan::Silent(_) | RefreshPlan::NotYet { .. } => RenewMethod::Refresh,
+            RefreshPlan::NeedsReauthorization(_) => RenewMethod::Reauthorize,
+        }
+    }
+
+    pub fn view(&self, (account, profile, credential): AccountRow) -> Result<AccountView> {
+        let status = self.status(&account, &credential)?;
+        Ok(AccountView {
+            status_reason: token_status::reason(status, credential.status_reason.as_deref()),
+            method: self.method(status, &credential),
+            status,
+            account,
+            profile,
+            credential,
+        })
+    }
+}
+
+/// What a network's refresh plan needs to know of a stored grant.
+pub fn grant_info(credential: &models::CredentialState) -> GrantInfo {
+    GrantInfo {
+        has_refresh_token: credential.refresh_token_key_id.is_some(),
+        expires_at: credential
+            .expires_at
+            .map(from_db_time)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        issued_at: from_db_time(credential.last_refreshed_at.unwrap_or(credential.issued_at)),
+        refresh_expires_at: credential.refresh_expires_at.map(from_db_time),
+    }
+}
+
+/// The organization's warning window.
+pub fn window_of(organization: &models::Organization) -> chrono::Duration {
+    chrono::Duration::days(i64::from(organization.warning_window_days))
+}
+
+/// The organization's plan; a stored plan that names none is a fault.
+pub fn plan_of(organization: &models::Organization) -> Result<Plan> {
+    Plan::parse(&organization.plan).ok_or_else(|| {
+        Error::internal(format!(
+            "organization {} has an unknown plan {:?}",
+            organization.id, organization.plan
+        ))
+    })
+}
+
+/// The organization, or 404.
+pub fn find_organization(conn: &mut DbConnection, org: &str) -> Result<models::Organization> {
+    db::organizations::find_organization(conn, org)?
+        .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))
+}
+
+/// The brand of the organization, or 404.
+pub fn require_brand(conn: &mut DbConnection, org: &str, brand: &str) -> Result<()> {
+    db::brands::find_brand(conn, org, brand)?
+        .map(|_| ())
+        .ok_or_else(|| Error::NotFound(format!("no brand with id {brand}")))
+}
+
+/// The account and its propagation report, read off the stored state in the
+/// caller's trip to the pool (usually the transaction that stored a grant).
+pub fn account_with_report(
+    conn: &mut DbConnection,
+    providers: &ProviderRegistry,
+    org: &str,
+    account_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(AccountView, PropagationReport)> {
+    let organization = find_organization(conn, org)?;
+    let row = db::accounts::find_account_by_id(conn, org, account_id)?
+        .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
+    let siblings = db::accounts::list_account_rows_of_profile(conn, org, &row.1.id)?;
+    let ctx = StatusContext::for_organization(&organization, providers, at);
+    let plan = plan_of(&organization)?;
+    let fresh_credential = row.2.id.clone();
+    let siblings = siblings
+        .into_iter()
+        .filter(|(a, _, _)| a.id != row.0.id)
+        .map(|(account, _, credential)| {
+            Ok(SiblingAfter {
+                status: ctx.status(&account, &credential)?,
+                shares_grant: credential.id == fresh_credential,
+                sibling: Sibling {
+                    account_id: account.id,
+                    brand_id: account.brand_id,
+                    enabled: account.enabled,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((ctx.view(row)?, propagation::report(plan, siblings)))
+}
+
+/// Which accounts of a brand to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub network: Option<String>,
+    pub status: Option<TokenStatus>,
+}
+
+/// A page of the brand's accounts, in id order after `after`.
+pub async fn list(
+    state: &AppState,
+    org: &str,
+    brand: &str,
+    filter: ListFilter,
+    limit: u32,
+    after: Option<String>,
+) -> Result<Page<AccountView>> {
+    let (o, b, providers, at) = (
+        org.to_string(),
+        brand.to_string(),
+        state.providers.clone(),
+        now(),
+    );
+    db::run(&state.pool, move |conn| {
+        require_brand(conn, &o, &b)?;
+        let organization = find_organization(conn, &o)?;
+        let ctx = StatusContext::for_organization(&organization, &providers, at);
+        let filter = AccountFilter {
+            brand_id: Some(b),
+            network: filter.network,
+            statuses: filter.status.into_iter().collect(),
+            now: Some(to_db_time(at)),
+            window_end: Some(to_db_time(at + ctx.window)),
+        };
+        let rows =
+            db::accounts::list_accounts(conn, &o, &filter, after.as_deref(), i64::from(limit) + 1)?;
+        let (rows, next_cursor) = split_page(rows, limit, |r| &r.0.id);
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(|r| ctx.view(r))
+                .collect::<Result<_>>()?,
+            next_cursor,
+        })
+    })
+    .await
+}
+
+fn find_in_brand(conn: &mut DbConnection, org: &str, brand: &str, id: &str) -> Result<AccountRow> {
+    db::accounts::find_account(conn, org, brand, id)?
+        .ok_or_else(|| Error::NotFound(format!("no account with id {id} in brand {brand}")))
+}
+
+fn view_in_brand(
+    conn: &mut DbConnection,
+    providers: &ProviderRegistry,
+    org: &str,
+    brand: &str,
+    id: &str,
+) -> Result<AccountView> {
+    let organization = find_organization(conn, org)?;
+    let row = find_in_brand(conn, org, brand, id)?;
+    StatusContext::for_organization(&organization, providers, now()).view(row)
+}
+
+/// One account of the brand.
+pub async fn get(state: &AppState, org: &str, brand: &str, id: &str) -> Result<AccountView> {
+    let (o, b, i, providers) = (
+        org.to_string(),
+        brand.to_string(),
+        id.to_string(),
+        state.providers.clone(),
+    );
+    db::run(&state.pool, move |conn| {
+        view_in_brand(conn, &providers, &o, &b, &i)
+    })
+    .await
+}
+
+/// Starts connecting a profile to the brand: the network's authorization URL.
+pub async fn connect(
+    state: &AppState,
+    org: &str,
+    brand: &str,
+    actor: &str,
+    network: &str,
+    return_url: Option<&str>,
+) -> Result<Started> {
+    let (o, b) = (org.to_string(), brand.to_string());
+    db::run(&state.pool, move |conn| require_brand(conn, &o, &b)).await?;
+    super::oauth::start(
+        state,
+        StartRequest {
+            organization_id: org,
+            brand_id: brand,
+            account_id: None,
+            network,
+            purpose: Purpose::Connect,
+            return_url,
+            actor,
+        },
+    )
+    .await
+}
+
+/// A grant the client already holds.
+pub struct Import {
+    pub network: String,
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    pub expires_in: Option<u64>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+}
+
+/// Stores an imported grant after the network's identity endpoint accepted it.
+pub async fn import(
+    state: &AppState,
+    org: &str,
+    brand: &str,
+    actor: &str,
+    import: Import,
+) -> Result<GrantOutcome> {
+    let (o, b) = (org.to_string(), brand.to_string());
+    db::run(&state.pool, move |conn| require_brand(conn, &o, &b)).await?;
+    let provider = state.providers.get(&import.network).ok_or_else(|| {
+        Error::Validation(vec![FieldError::body(
+            "/network",
+            format!("no network named {:?} is configured", import.network),
+        )])
+    })?;
+    // Verify the grant with the network before storing anything.
+    let identity = provider
+        .identity(&import.access_token)
+        .await
+        .map_err(|e| match e {
+            ProviderError::ReauthRequired { .. } => Error::GrantRejected(format!(
+                "{} does not accept this access token ({})",
+                import.network,
+                e.code()
+            )),
+            other => upstream_error(&import.network, &other),
+        })?;
+    let at = now();
+    let expires_at = match (import.expires_at, import.expires_in) {
+        (Some(t), _) => t,
+        (None, Some(secs)) => {
+            at + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
+        }
+        (None, None) => {
+            at + chrono::Duration::from_std(provider.default_access_lifetime()).unwrap_or_default()
+        }
+    };
+    let tokens = TokenSet {
+        access_token: import.access_token,
+        refresh_token: import.refresh_token,
+        expires_at,
+        refresh_expires_at: None,
+        scopes: import.scopes,
+    };
+    let (keys, providers) = (state.keys.clone(), state.providers.clone());
+    let (o, b, n, actor) = (
+        org.to_string(),
+        brand.to_string(),
+        import.network,
+        actor.to_string(),
+    );
+    let (mut applied, outcome) = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let applied = apply_fresh_grant(
+                conn,
+                &keys,
+                FreshGrant {
+                    organization_id: &o,
+                    brand_id: &b,
+                    network: &n,
+                    identity: &identity,
+                    tokens: &tokens,
+                    actor: &actor,
+                    source: GrantSource::Import,
+                    expected_account: None,
+                },
+                at,
+            )?;
+            let (account, propagation) =
+                account_with_report(conn, &providers, &o, &applied.account_id, at)?;
+            let outcome = GrantOutcome {
+                created: applied.created,
+                account,
+                propagation,
+            };
+            Ok((applied, outcome))
+        })
+    })
+    .await?;
+    revoke_orphans(&state.providers, std::mem::take(&mut applied.orphans)).await;
+    Ok(outcome)
+}
+
+/// Enables or disables an account; a change is audited.
+pub async fn set_enabled(
+    state: &AppState,
+    org: &str,
+    brand: &str,
+    id: &str,
+    actor: &str,
+    enabled: bool,
+) -> Result<AccountView> {
+    let (o, b, a, actor, providers) = (
+        org.to_string(),
+        brand.to_string(),
+        id.to_string(),
+        actor.to_string(),
+        state.providers.clone(),
+    );
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (row, _, credential) = find_in_brand(conn, &o, &b, &a)?;
+            if row.enabled != enabled {
+                db::accounts::set_account_enabled(conn, &a, enabled, to_db_time(now()))?;
+                let action = if enabled {
+                    AuditAction::AccountEnabled
+                } else {
+                    AuditAction::AccountDisabled
+                };
+                insert_audit_event(
+                    conn,
+                    Audit {
+                        brand_id: Some(&b),
+                        account_id: Some(&a),
+                        credential_id: Some(&credential.id),
+                        ..Audit::new(&o, &actor, action)
+                    },
+                )?;
+            }
+            view_in_brand(conn, &providers, &o, &b, &a)
+        })
+    })
+    .await
+}
+
+/// Removes the account from the brand; a grant no account uses any more is
+/// revoked at the network after the transaction committed.
+pub async fn disconnect(
+    state: &AppState,
+    org: &str,
+    brand: &str,
+    id: &str,
+    actor: &str,
+) -> Result<()> {
+    let (o, b, a, actor, keys) = (
+        org.to_string(),
+        brand.to_string(),
+        id.to_string(),
+        actor.to_string(),
+        state.keys.clone(),
+    );
+    let orphans = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            disconnect_grant(conn, &keys, &o, &b, &a, &actor)
+        })
+    })
+    .await?;
+    revoke_orphans(&state.providers, orphans).await;
+    Ok(())
+}
+
+/// A page of the account's audit trail, newest first; readable after the
+/// account was disconnected.
+pub async fn events(
+    state: &AppState,
+    org: &str,
+    brand: &str,
+    id: &str,
+    limit: u32,
+    before: Option<String>,
+) -> Result<Page<models::AuditEvent>> {
+    let (o, b, a) = (org.to_string(), brand.to_string(), id.to_string());
+    db::run(&state.pool, move |conn| {
+        let rows = db::audit::list_audit_events(
+            conn,
+            &o,
+            Some(&a),
+            before.as_deref(),
+            i64::from(limit) + 1,
+        )?;
+        let exists = db::accounts::find_account(conn, &o, &b, &a)?.is_some();
+        let in_brand = rows
+            .iter()
+            .any(|r| r.brand_id.as_deref() == Some(b.as_str()));
+        if !exists && !in_brand && before.is_none() {
+            return Err(Error::NotFound(format!(
+                "no account with id {a} in brand {b}"
+            )));
+        }
+        let (items, next_cursor) = split_page(rows, limit, |r| &r.id);
+        Ok(Page { items, next_cursor })
+    })
+    .await
+}

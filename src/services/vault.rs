@@ -1,0 +1,104 @@
+//! The vault read for the suite's workers: a valid access token of an
+//! account, refreshed first when it is due. The only use case that hands a
+//! token out.
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use super::refresh::{RefreshRequest, Settled, refresh};
+use crate::db::credentials::open_tokens;
+use crate::db::{self};
+use crate::domain::renewal::renew_href;
+use crate::domain::token_status::CredentialStatus;
+use crate::domain::{from_db_time, now};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// A token to hand to a worker.
+pub struct AccessToken {
+    pub network: String,
+    pub access_token: SecretString,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+}
+
+/// A valid access token of the account, refreshed first when it is within
+/// the network's refresh lead time or expired.
+pub async fn read_access_token(
+    state: &AppState,
+    org: &str,
+    account_id: &str,
+    actor: &str,
+) -> Result<AccessToken> {
+    let (o, a) = (org.to_string(), account_id.to_string());
+    let (account, profile, credential) = db::run(&state.pool, move |conn| {
+        db::accounts::find_account_by_id(conn, &o, &a)?
+            .ok_or_else(|| Error::NotFound(format!("no account with id {a}")))
+    })
+    .await?;
+    if !account.enabled {
+        return Err(Error::Conflict(
+            "the account is disabled in its brand".into(),
+        ));
+    }
+    let reauth = |reason: &str| Error::ReauthorizationRequired {
+        detail: format!(
+            "the account's grant cannot be used ({reason}); its owner must re-authorize"
+        ),
+        renew_href: renew_href(&account.brand_id, &account.id),
+    };
+    if credential.stored_status()? == CredentialStatus::ReauthRequired {
+        return Err(reauth(
+            credential
+                .status_reason
+                .as_deref()
+                .unwrap_or(CredentialStatus::ReauthRequired.as_str()),
+        ));
+    }
+    let at = now();
+    let expires_at = credential.expires_at.map(from_db_time);
+    let lead = state
+        .providers
+        .get(&profile.network)
+        .map(|p| chrono::Duration::from_std(p.refresh_lead()).unwrap_or_default())
+        .unwrap_or_default();
+    let expired = expires_at.is_some_and(|e| e <= at);
+    if expires_at.is_some_and(|e| e <= at + lead) {
+        let outcome = refresh(
+            state,
+            RefreshRequest {
+                organization_id: org.to_string(),
+                credential_id: credential.id.clone(),
+                actor: actor.to_string(),
+            },
+        )
+        .await?;
+        match outcome.settle(&profile.network) {
+            Ok(Settled::Renewed { .. } | Settled::NotDue { .. }) => {}
+            Ok(Settled::ReauthRequired { reason }) => return Err(reauth(&reason)),
+            // A valid token is still worth handing out when the network hiccups.
+            Err(_) if !expired => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let (o, id) = (org.to_string(), credential.id.clone());
+    let row = db::run(&state.pool, move |conn| {
+        db::credentials::find_credential(conn, &o, &id)?
+            .ok_or_else(|| Error::NotFound(format!("no credential {id}")))
+    })
+    .await?;
+    let row_expires = row.expires_at.map(from_db_time);
+    if row.stored_status()? == CredentialStatus::ReauthRequired
+        || row_expires.is_some_and(|e| e <= now())
+    {
+        return Err(reauth(row.status_reason.as_deref().unwrap_or("expired")));
+    }
+    let (access, _) = open_tokens(&state.keys, &row)?;
+    tracing::info!(account = %account_id, network = %profile.network, %actor, "access token read");
+    Ok(AccessToken {
+        network: profile.network,
+        access_token: access,
+        expires_at: row_expires,
+        scopes: row.scopes.split_whitespace().map(str::to_string).collect(),
+    })
+}

@@ -1,0 +1,60 @@
+//! The application state: what every layer below the HTTP server shares —
+//! the pool, the key ring, the networks, the settings, the refresh
+//! coordinator. It knows nothing of HTTP; the server and the worker both
+//! open it the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::crypto::KeyRing;
+use crate::db::{self, Pool, PoolOptions};
+use crate::providers::ProviderRegistry;
+use crate::services::refresh::RefreshCoordinator;
+
+/// What the services share: the pool, the key ring, the networks, the settings,
+/// and the per-process refresh coordinator. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub keys: Arc<KeyRing>,
+    pub providers: Arc<ProviderRegistry>,
+    pub settings: Arc<Settings>,
+    pub refresh: Arc<RefreshCoordinator>,
+    /// Names this process in refresh leases.
+    pub instance_id: String,
+}
+
+impl AppState {
+    /// Opens the database (migrating it) and builds the configured networks.
+    /// Blocking: call from a blocking context. `role` names the process in
+    /// refresh leases (e.g. `worker`).
+    pub fn open(settings: Arc<Settings>, keys: KeyRing, role: &str) -> anyhow::Result<Self> {
+        let public_url = settings.public_url();
+        let mut providers =
+            ProviderRegistry::from_settings(&settings.networks, &public_url, &settings.outbound)?;
+        if settings.sandbox {
+            providers.add_sandbox(&public_url, &settings.outbound)?;
+        }
+        let pool = db::connect(
+            &settings.database_url(),
+            &PoolOptions {
+                max_size: settings.database.pool_size,
+                connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
+                sqlite_busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
+            },
+        )?;
+        Ok(Self {
+            pool,
+            keys: Arc::new(keys),
+            providers: Arc::new(providers),
+            settings,
+            refresh: Arc::new(RefreshCoordinator::default()),
+            instance_id: format!(
+                "{}-{}-{role}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+        })
+    }
+}
