@@ -18,7 +18,7 @@ use crate::auth::TokenMinter;
 use crate::db::schema::{accounts, credentials};
 use crate::db::{self, Pool};
 use crate::domain::to_db_time;
-use crate::providers::sandbox::{SandboxIdentity, SandboxState};
+use crate::sandbox::{SandboxIdentity, SandboxState};
 
 pub const DEMO_SCOPES: &str =
     "accounts:read accounts:write accounts:import tokens:renew tokens:read org:admin";

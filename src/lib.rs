@@ -2,6 +2,7 @@
 //!
 //! Layout: `api` (HTTP only) → `domain` (plain rules) → `db` / `crypto`
 //! (storage and secrets). `config`, `auth`, `error` and `startup` wire them.
+//! `sandbox` is a simulated network, mounted beside the API only when enabled.
 
 pub mod api;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod flows;
 pub mod metrics;
 pub mod providers;
 pub mod ratelimit;
+pub mod sandbox;
 pub mod startup;
 pub mod telemetry;
 pub mod worker;

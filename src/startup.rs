@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::flows::refresh::RefreshCoordinator;
 use crate::metrics::Metrics;
 use crate::providers::ProviderRegistry;
-use crate::providers::sandbox::{self, SandboxOptions, SandboxState};
+use crate::sandbox::{self, SandboxOptions, SandboxState};
 
 /// What handlers share: the pool, the key ring, the networks, the settings,
 /// and the per-process refresh coordinator. Cheap to clone.
@@ -162,7 +162,7 @@ pub fn build_app(
         .into_utoipa_app()
         .configure(api::configure)
         .into_app()
-        // SPEC: Swagger UI is at `/docs`; its assets live under `/docs/`.
+        // Swagger UI is at `/docs`; its assets live under `/docs/`.
         .service(web::redirect("/docs", "/docs/").permanent())
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", (*parts.openapi).clone()))
         // The sandbox is a simulated network, not part of the API: it stays

@@ -286,7 +286,7 @@ impl TestApp {
             .unwrap()
     }
 
-    pub fn sandbox(&self) -> &tokenwarden::providers::sandbox::SandboxState {
+    pub fn sandbox(&self) -> &tokenwarden::sandbox::SandboxState {
         self.parts
             .sandbox
             .as_ref()
