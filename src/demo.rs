@@ -11,14 +11,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::auth::TokenMinter;
-use crate::db::schema::{accounts, credentials};
 use crate::db::{self, Pool};
 use crate::domain::to_db_time;
-use crate::providers::sandbox::{SandboxIdentity, SandboxState};
+use crate::sandbox::{SandboxIdentity, SandboxState};
 
 pub const DEMO_SCOPES: &str =
     "accounts:read accounts:write accounts:import tokens:renew tokens:read org:admin";
@@ -169,19 +167,19 @@ impl Client<'_> {
 }
 
 /// Moves an account's stored expiry into the past, as if time had passed.
-fn expire(pool: &Pool, account: &str, ago: chrono::Duration) -> anyhow::Result<()> {
+fn expire(pool: &Pool, org: &str, account: &str, ago: chrono::Duration) -> anyhow::Result<()> {
     let mut conn = pool.get()?;
-    let credential: Option<String> = accounts::table
-        .filter(accounts::id.eq(account))
-        .select(accounts::credential_id)
-        .first(&mut *conn)?;
+    let (_, _, credential) = db::accounts::find_account_by_id(&mut conn, org, account)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .context("an account to expire")?;
     let at = to_db_time(chrono::Utc::now() - ago);
-    diesel::update(credentials::table.filter(credentials::id.eq(credential.unwrap_or_default())))
-        .set((
-            credentials::expires_at.eq(Some(at)),
-            credentials::issued_at.eq(at - chrono::Duration::days(60)),
-        ))
-        .execute(&mut *conn)?;
+    db::credentials::update_credential_expiry(
+        &mut conn,
+        &credential.id,
+        at,
+        at - chrono::Duration::days(60),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
 
@@ -254,6 +252,7 @@ pub async fn seed(
     for (i, account) in accounts.iter().enumerate() {
         expire(
             pool,
+            &advanced,
             account,
             chrono::Duration::hours(3 + i64::try_from(i).unwrap_or(0)),
         )?;
@@ -270,7 +269,7 @@ pub async fn seed(
             .map_err(|e| anyhow::anyhow!("{e}"))?
     };
     for row in &starter_rows {
-        expire(pool, &row.id, chrono::Duration::hours(1))?;
+        expire(pool, &o, &row.id, chrono::Duration::hours(1))?;
     }
     // The owner of @oldpage changed their password: the network refuses the
     // grant, and a renewal attempt finds out.

@@ -3,6 +3,7 @@
 //! Layers (see ARCHITECTURE.md): `api` (HTTP only) → `services` (one module
 //! per use case) → `domain` (plain rules) and `db` / `providers` (storage,
 //! outbound calls). `state` holds what they share; nothing imports upward.
+//! `sandbox` is a simulated network, mounted beside the API only when enabled.
 
 pub mod api;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod providers;
+pub mod sandbox;
 pub mod services;
 pub mod state;
 pub mod telemetry;

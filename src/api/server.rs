@@ -19,7 +19,7 @@ use crate::api::{self, middleware::request_context};
 use crate::auth::JwtVerifier;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::providers::sandbox::{self, SandboxOptions, SandboxState};
+use crate::sandbox::{self, SandboxOptions, SandboxState};
 use crate::state::AppState;
 
 /// Everything `build_app` needs, created once and shared by every worker.
@@ -113,7 +113,7 @@ pub fn build_app(
         .into_utoipa_app()
         .configure(api::configure)
         .into_app()
-        // SPEC: Swagger UI is at `/docs`; its assets live under `/docs/`.
+        // Swagger UI is at `/docs`; its assets live under `/docs/`.
         .service(web::redirect("/docs", "/docs/").permanent())
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", (*parts.openapi).clone()))
         // The sandbox is a simulated network, not part of the API: it stays

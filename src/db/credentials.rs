@@ -438,6 +438,24 @@ pub fn schedule_if_unscheduled(
     Ok(n == 1)
 }
 
+/// Moves a credential's issue and expiry times without a new grant (status
+/// and `version` untouched), so the demo can stage tokens as if time had
+/// passed: their status is read against the clock.
+pub fn update_credential_expiry(
+    conn: &mut DbConnection,
+    id: &str,
+    expires_at: chrono::NaiveDateTime,
+    issued_at: chrono::NaiveDateTime,
+) -> Result<()> {
+    diesel::update(c::credentials.filter(c::id.eq(id)))
+        .set((
+            c::expires_at.eq(Some(expires_at)),
+            c::issued_at.eq(issued_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Claims up to `limit` credentials due by `now` (an index scan on
 /// `next_refresh_at`) whose refresh lease is free, by moving their
 /// `next_refresh_at` to `hold_until` in the same transaction: another worker

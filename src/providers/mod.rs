@@ -1,9 +1,10 @@
-//! The network layer: what tokenwarden asks of a social network, and the built-in sandbox network.
+//! The network layer: what tokenwarden asks of a social network.
 //!
 //! # Shape
 //!
-//! * [`NetworkSettings`] — one `[networks.<name>]` table (SPEC §4); the config module embeds
-//!   `networks: BTreeMap<String, NetworkSettings>`. [`HttpSettings`] — outbound limits.
+//! * [`NetworkSettings`] — one `[networks.<name>]` table of the configuration file; the config
+//!   module embeds `networks: BTreeMap<String, NetworkSettings>`. [`HttpSettings`] — outbound
+//!   limits.
 //! * [`ProviderRegistry::from_settings`] validates every network at start-up (known kind, the
 //!   URLs a generic `oauth2` network needs, client credentials, `https` except on loopback hosts)
 //!   and builds one [`Provider`] per network; [`ProviderRegistry::get`] hands them out as
@@ -13,16 +14,15 @@
 //! * [`Provider`] — dyn-compatible (boxed futures): authorization URL (PKCE S256 always), code
 //!   exchange, [`Provider::refresh_plan`] (can this grant be renewed without the user, and how),
 //!   refresh in the network's flavour, identity, revocation. Every failure is a
-//!   [`ProviderError`], already classified per SPEC rule 5:
+//!   [`ProviderError`], already classified by what it means for the grant:
 //!   [`ProviderError::ReauthRequired`] (grant dead: status `reauth_required`, no retry),
 //!   [`ProviderError::Transient`] (keep status, retry after `retry_after`; API 502/503/504),
 //!   [`ProviderError::Rejected`] (a 4xx that says nothing about the grant — configuration; 502).
 //! * [`TokenSet`] — what the network returned. `refresh_token` is `None` when the answer had
-//!   none or a blank one: the caller keeps the refresh token it has (rule 4). `expires_at` comes
+//!   none or a blank one: the caller keeps the refresh token it has. `expires_at` comes
 //!   from `expires_in`, else from the network's default lifetime.
-//! * [`sandbox`] — a real OAuth 2.0 authorization server for demos and tests, mounted with
-//!   [`sandbox::scope`]. It is not part of the tokenwarden API and stays out of the OpenAPI
-//!   document.
+//! * The `sandbox` network is served by [`crate::sandbox`], a real OAuth 2.0 authorization
+//!   server for demos and tests.
 //!
 //! Outbound HTTP goes only to configured URLs, follows no redirects (a 3xx is
 //! [`ProviderError::Rejected`] with code `redirect`), has connect and request timeouts, reads at
@@ -36,7 +36,6 @@ mod oauth;
 mod presets;
 pub mod redact;
 mod registry;
-pub mod sandbox;
 mod settings;
 
 use std::time::Duration;
@@ -48,6 +47,7 @@ use url::Url;
 
 pub use error::{ProviderError, TransientKind, parse_retry_after};
 pub use oauth::OAuthProvider;
+pub(crate) use oauth::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 pub use redact::{redact_text, redact_url};
 pub use registry::{ProviderRegistry, callback_url};
 pub use settings::{

@@ -3,7 +3,7 @@
 //! 1. schedules credentials that have no `next_refresh_at` yet (new grants):
 //!    `expires_at − refresh_lead`;
 //! 2. refreshes the credentials that are due — `next_refresh_at <= now`, an
-//!    index scan — through [`flows::refresh::refresh`] (single flight, row
+//!    index scan — through [`crate::services::refresh::refresh`] (single flight, row
 //!    lease, version-guarded write-back), retrying transient failures with
 //!    exponential backoff and jitter and giving up to `reauth_required` only
 //!    after the token has been expired for [`GIVE_UP_AFTER`];

@@ -287,7 +287,7 @@ impl TestApp {
             .unwrap()
     }
 
-    pub fn sandbox(&self) -> &tokenwarden::providers::sandbox::SandboxState {
+    pub fn sandbox(&self) -> &tokenwarden::sandbox::SandboxState {
         self.parts
             .sandbox
             .as_ref()

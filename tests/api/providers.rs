@@ -7,13 +7,13 @@ use std::time::Duration;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
-use tokenwarden::providers::sandbox::{
-    self, Endpoint, FailureMode, SandboxIdentity, SandboxOptions, SandboxState,
-};
 use tokenwarden::providers::{
     ClientAuth, GrantInfo, HttpSettings, NetworkKind, NetworkSettings, Provider, ProviderError,
     ProviderRegistry, ReauthReason, RefreshFlavour, RefreshPlan, TokenSet, TransientKind,
     callback_url, new_pkce_verifier, pkce_challenge_s256, redact_text, redact_url,
+};
+use tokenwarden::sandbox::{
+    self, Endpoint, FailureMode, SandboxIdentity, SandboxOptions, SandboxState,
 };
 use url::Url;
 

@@ -1,4 +1,6 @@
-//! Expired tokens and renewal, with Advanced-plan propagation (SPEC rules 1–5).
+//! Expired tokens and renewal: a silent refresh when the grant allows it, else an authorization
+//! URL; a fresh grant propagated to the profile's other brands on the Advanced plan; one refresh
+//! at a time per credential; nothing lost when a write fails; network failures classified.
 
 use std::time::Duration;
 
@@ -6,7 +8,7 @@ use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokenwarden::db::schema::{accounts, credentials};
-use tokenwarden::providers::sandbox::{Endpoint, FailureMode};
+use tokenwarden::sandbox::{Endpoint, FailureMode};
 
 use crate::helpers::{ALL_SCOPES, Backend, HS256_SECRET, TestApp, assert_problem};
 use crate::on_both_backends;

@@ -1,4 +1,4 @@
-//! The lifecycle worker (SPEC §5), driven tick by tick with a chosen clock
+//! The lifecycle worker, driven tick by tick with a chosen clock
 //! against the sandbox network over real HTTP, and the `worker` command.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use tokenwarden::db::models::Credential;
 use tokenwarden::db::schema::{accounts, credentials};
 use tokenwarden::domain::{from_db_time, now, to_db_time};
-use tokenwarden::providers::sandbox::{Endpoint, FailureMode, SandboxIdentity};
+use tokenwarden::sandbox::{Endpoint, FailureMode, SandboxIdentity};
 use tokenwarden::state::AppState;
 use tokenwarden::worker::{TickReport, tick};
 

@@ -1,0 +1,130 @@
+//! The sandbox's HTML: the authorize page a person approves or denies on, and the error pages
+//! shown instead of redirecting when the request cannot be trusted with a redirect.
+
+use std::collections::HashMap;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+
+use super::SandboxIdentity;
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+             <body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\"><h1>{t}</h1>{body}</body></html>",
+            t = html_escape(title)
+        ))
+}
+
+/// The form: the request's parameters ride along as hidden fields, so the POST is checked
+/// exactly like the GET was; the first identity is preselected.
+pub(super) fn authorize(
+    params: &HashMap<String, String>,
+    identities: &[SandboxIdentity],
+    scope: &str,
+) -> HttpResponse {
+    let mut hidden = String::new();
+    let mut keys: Vec<_> = params.keys().collect();
+    keys.sort();
+    for k in keys {
+        hidden.push_str(&format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            html_escape(k),
+            html_escape(&params[k])
+        ));
+    }
+    let mut choices = String::new();
+    for (i, id) in identities.iter().enumerate() {
+        choices.push_str(&format!(
+            "<p><label><input type=\"radio\" name=\"subject\" value=\"{}\"{}> {} (@{}, <code>{}</code>)</label></p>",
+            html_escape(&id.subject),
+            if i == 0 { " checked" } else { "" },
+            html_escape(&id.display_name),
+            html_escape(&id.handle),
+            html_escape(&id.subject),
+        ));
+    }
+    let body = format!(
+        "<p>An application wants access to your sandbox account{}.</p>\
+         <form method=\"post\" action=\"authorize\">{hidden}<fieldset><legend>Sign in as</legend>{choices}</fieldset>\
+         <p><button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p></form>",
+        if scope.is_empty() {
+            String::new()
+        } else {
+            format!(" (scopes: <code>{}</code>)", html_escape(scope))
+        }
+    );
+    page(StatusCode::OK, "Sandbox network: authorize", &body)
+}
+
+/// `detail` is plain text.
+pub(super) fn invalid_request(detail: &str) -> HttpResponse {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Invalid request",
+        &html_escape(detail),
+    )
+}
+
+pub(super) fn invalid_decision() -> HttpResponse {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Invalid request",
+        "<p><code>decision</code> must be <code>approve</code> or <code>deny</code>.</p>",
+    )
+}
+
+pub(super) fn unknown_client() -> HttpResponse {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Unknown client",
+        "<p>The <code>client_id</code> is not registered with the sandbox.</p>",
+    )
+}
+
+pub(super) fn unregistered_redirect_uri(redirect_uri: &str) -> HttpResponse {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Unregistered redirect_uri",
+        &format!(
+            "<p>The redirect URI <code>{}</code> is not registered for this client.</p>",
+            html_escape(redirect_uri)
+        ),
+    )
+}
+
+pub(super) fn invalid_redirect_uri() -> HttpResponse {
+    page(StatusCode::BAD_REQUEST, "Invalid redirect_uri", "")
+}
+
+pub(super) fn unknown_identity(subject: &str) -> HttpResponse {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Unknown identity",
+        &format!(
+            "<p>No sandbox identity <code>{}</code>.</p>",
+            html_escape(subject)
+        ),
+    )
+}
