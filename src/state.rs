@@ -6,8 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::config::Settings;
 use crate::crypto::KeyRing;
+use crate::domain::clock::{Clock, SystemClock};
 use crate::db::{self, Pool, PoolOptions};
 use crate::providers::ProviderRegistry;
 use crate::services::refresh::RefreshCoordinator;
@@ -23,9 +26,21 @@ pub struct AppState {
     pub refresh: Arc<RefreshCoordinator>,
     /// Names this process in refresh leases.
     pub instance_id: String,
+    /// Where every rule reads the time.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl AppState {
+    /// The current time by the state's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The same state reading time from `clock`.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
+    }
+
     /// Opens the database (migrating it) and builds the configured networks.
     /// Blocking: call from a blocking context. `role` names the process in
     /// refresh leases (e.g. `worker`).
@@ -55,6 +70,7 @@ impl AppState {
                 std::process::id(),
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
+            clock: Arc::new(SystemClock),
         })
     }
 }

@@ -3,6 +3,7 @@
 //! cursors, and time. Nothing here knows HTTP or SQL, and nothing does I/O.
 
 pub mod audit;
+pub mod clock;
 pub mod pagination;
 pub mod plan;
 pub mod propagation;
@@ -40,11 +41,11 @@ pub fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
 
-/// The current time, truncated to microseconds so that a value written to the
-/// database reads back equal on both backends.
+/// The system's time, truncated to microseconds. Only for code that has no
+/// application state (the CLI, the demo's seeding); everything else reads
+/// `AppState::now`, whose clock tests can move.
 pub fn now() -> DateTime<Utc> {
-    let t = Utc::now();
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+    clock::to_micros(Utc::now())
 }
 
 /// A new time-ordered id (UUIDv7) in its canonical text form.
