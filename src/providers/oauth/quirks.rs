@@ -26,7 +26,7 @@ const CLIENT_ID: &str = "client_id";
 
 impl OAuthProvider {
     /// Facebook's `fb_exchange_token`: a still-valid token for a long-lived one, with the client
-    /// credentials in the query (Graph takes no client authentication header here).
+    /// credentials in the query, as Graph documents the grant.
     pub(super) async fn fb_exchange_token(
         &self,
         op: &'static str,
@@ -117,7 +117,7 @@ pub(super) fn client_id_in_query(mut url: Url, param: &str) -> Url {
     url
 }
 
-/// TikTok: a form body `oauth2` built, with `client_id` renamed. Other bodies pass unchanged.
+/// TikTok: a form body `oauth2` built (it builds no other kind), with `client_id` renamed.
 pub(super) fn client_id_in_form(body: Vec<u8>, param: &str) -> Vec<u8> {
     if param == CLIENT_ID || body.is_empty() {
         return body;
@@ -142,8 +142,7 @@ pub(super) fn client_id_in_form(body: Vec<u8>, param: &str) -> Vec<u8> {
 pub(super) fn https_spelling(url: &Url) -> Url {
     let mut u = url.clone();
     if u.scheme() == "http" {
-        // `http` → `https` is always allowed between special schemes; a failure keeps `http`,
-        // which the crate then refuses as a configuration error.
+        // Cannot fail: `url` allows switching between the special schemes `http` and `https`.
         let _ = u.set_scheme("https");
     }
     u

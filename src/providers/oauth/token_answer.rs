@@ -1,10 +1,11 @@
 //! The networks' token answers as `oauth2`'s [`TokenResponse`].
 //!
-//! The crate's own `StandardTokenResponse` wants RFC 6749 §5.1 to the letter; the networks do
-//! not give it: Instagram wraps the answer in `data: [{…}]`, Instagram and X may leave out
-//! `token_type`, TikTok and Pinterest separate scopes with commas (Instagram calls them
-//! `permissions`), some send numbers as strings, and refresh-token lifetimes come as
-//! `refresh_token_expires_in` or `refresh_expires_in`. [`TokenAnswer`] reads every one of them.
+//! The crate's own `StandardTokenResponse` wants RFC 6749 §5.1 to the letter, and the networks
+//! do not give it: Instagram wraps its code answer in `data: [{…}]` without a `token_type` and
+//! calls the scopes `permissions`, TikTok, LinkedIn and Pinterest separate scopes with commas,
+//! some send numbers as strings, and refresh-token lifetimes come as `refresh_token_expires_in`
+//! or `refresh_expires_in`. A blank `refresh_token` (X) means none. [`TokenAnswer`] reads all of
+//! them, so an answer is refused only when it has no access token.
 
 use std::time::Duration;
 
