@@ -1,0 +1,79 @@
+//! Who a token belongs to. A resource call, outside OAuth proper: it goes straight through
+//! `Outbound`, not through `oauth2`.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::OAuthProvider;
+use crate::providers::Identity;
+use crate::providers::error::{CallSite, ProviderError, body_error, classify_answer};
+use crate::providers::presets::TokenPresentation;
+
+impl OAuthProvider {
+    pub(super) async fn do_identity(
+        &self,
+        token: &SecretString,
+    ) -> Result<Identity, ProviderError> {
+        let t = token.expose_secret();
+        let req = match self.preset.identity_token {
+            TokenPresentation::Bearer => self
+                .outbound
+                .client()
+                .get(self.identity_url.clone())
+                .bearer_auth(t),
+            TokenPresentation::Query => {
+                let mut u = self.identity_url.clone();
+                u.query_pairs_mut().append_pair("access_token", t);
+                self.outbound.client().get(u)
+            }
+        }
+        .header(reqwest::header::ACCEPT, "application/json");
+        let a = self.outbound.send("identity", req, &[t]).await?;
+        if !a.status.is_success() {
+            return Err(classify_answer(
+                CallSite::Resource,
+                self.meta(),
+                a.status,
+                &a.headers,
+                &a.body,
+                &[t],
+            ));
+        }
+        let json: Value = serde_json::from_slice(&a.body)
+            .map_err(|_| ProviderError::malformed("identity answer is not JSON"))?;
+        if body_error(&json).is_some() {
+            return Err(classify_answer(
+                CallSite::Resource,
+                self.meta(),
+                a.status,
+                &a.headers,
+                &a.body,
+                &[t],
+            ));
+        }
+        let text = |ptr: &str| -> Option<String> {
+            match json.pointer(ptr)? {
+                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        };
+        let subject = text(&self.subject_ptr).ok_or_else(|| {
+            ProviderError::malformed(format!(
+                "identity answer has no subject at `{}`",
+                self.subject_ptr
+            ))
+        })?;
+        let display_name = self.display_ptr.as_deref().and_then(text);
+        let handle = text(&self.handle_ptr)
+            .or_else(|| display_name.clone())
+            .unwrap_or_else(|| subject.clone());
+        let avatar_url = self.avatar_ptr.as_deref().and_then(text);
+        Ok(Identity {
+            subject,
+            handle,
+            display_name,
+            avatar_url,
+        })
+    }
+}
