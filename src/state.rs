@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
 use crate::crypto::KeyRing;
-use crate::domain::clock::{Clock, SystemClock};
 use crate::db::{self, Pool, PoolOptions};
+use crate::domain::clock::{Clock, SystemClock};
 use crate::providers::ProviderRegistry;
 use crate::services::refresh::RefreshCoordinator;
 

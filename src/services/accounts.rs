@@ -166,12 +166,30 @@ pub fn account_with_report(
     let row = db::accounts::find_account_by_id(conn, org, account_id)?
         .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
     let siblings = db::accounts::list_account_rows_of_profile(conn, org, &row.1.id)?;
-    let ctx = StatusContext::for_organization(&organization, providers, at);
-    let plan = plan_of(&organization)?;
+    report_from(&organization, providers, siblings, account_id, at)
+}
+
+/// The account and its propagation report from the profile's accounts as
+/// they are stored (`accounts` holds every account of the profile).
+pub fn report_from(
+    organization: &models::Organization,
+    providers: &ProviderRegistry,
+    accounts: Vec<AccountRow>,
+    account_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(AccountView, PropagationReport)> {
+    let ctx = StatusContext::for_organization(organization, providers, at);
+    let plan = plan_of(organization)?;
+    let (mine, siblings): (Vec<AccountRow>, Vec<AccountRow>) = accounts
+        .into_iter()
+        .partition(|(a, _, _)| a.id == account_id);
+    let row = mine
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
     let fresh_credential = row.2.id.clone();
     let siblings = siblings
         .into_iter()
-        .filter(|(a, _, _)| a.id != row.0.id)
         .map(|(account, _, credential)| {
             Ok(SiblingAfter {
                 status: ctx.status(&account, &credential)?,

@@ -2,20 +2,26 @@
 //! server instances, storing what the network returned and classifying every
 //! failure (docs/rules.md, "Single-flight refresh" and "Never lose a grant").
 //!
-//! * In this process, concurrent callers for one credential share one future.
-//! * Across processes, a lease on the credential row is taken by one atomic
-//!   conditional UPDATE; it outlives the HTTP timeout. Whoever does not get it
-//!   watches the row until the holder's outcome shows (a new `version`, a
-//!   `reauth_required`, a recorded failure) and answers that, or gives up with
-//!   `Busy` (a 409 with `Retry-After`).
-//! * After taking the lease the row is read again: someone may just have renewed.
+//! * The caller's first trip to the pool tries to take a lease on the
+//!   credential row (one atomic conditional UPDATE that outlives the HTTP
+//!   timeout) and reads the row after it: someone may just have renewed.
+//!   The renewal use case makes that trip together with reading the account.
+//! * Whoever takes the lease leads: the refresh runs as its own task, and
+//!   callers in this process that find the lease taken join it. Callers that
+//!   find it taken by another instance watch the row until the holder's
+//!   outcome shows (a new `version`, a `reauth_required`, a recorded
+//!   failure) and answer that, or give up with `Busy` (a 409 with
+//!   `Retry-After`).
 //! * No database connection is held during the call to the network.
-//! * The write-back is guarded by `version`; a rotated refresh token is stored
-//!   with the access token in one transaction, the old one kept when the
-//!   network sends none; a failed write is retried from memory.
+//! * The write-back is one transaction guarded by `version`: the rotated
+//!   refresh token with the access token (the old one kept when the network
+//!   sends none), the propagation to the profile's other enabled accounts,
+//!   the audit events and, when asked, the profile's accounts as they now
+//!   are, so an answer needs no further trip. A failed write is retried from
+//!   memory.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,13 +33,16 @@ use serde_json::json;
 use super::grants::{Orphan, switch_profile_to_credential};
 use super::{revoke_orphans, upstream_kind};
 use crate::crypto::Binding;
+use crate::db::accounts::AccountRow;
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::credentials::{
     ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD, RefreshedSecrets, open_tokens,
 };
-use crate::db::{self, credentials as creds};
+use crate::db::models::{Credential, Organization};
+use crate::db::{self, DbConnection, credentials as creds};
 use crate::domain::audit::{AuditAction, AuditOutcome};
-use crate::domain::{from_db_time, new_id, now, to_db_time};
+use crate::domain::token_status::CredentialStatus;
+use crate::domain::{from_db_time, new_id, to_db_time};
 use crate::error::{Error, UpstreamKind};
 use crate::providers::{GrantInfo, ProviderError, RefreshPlan};
 use crate::state::AppState;
@@ -43,6 +52,16 @@ use crate::state::AppState;
 pub const JUST_RENEWED: chrono::Duration = chrono::Duration::seconds(30);
 /// Transient failures in a row after which a valid credential is `refresh_failing`.
 pub const FAILING_AFTER: i32 = 3;
+/// Attempts at storing a refreshed grant before giving up.
+const WRITE_BACK_ATTEMPTS: u32 = 8;
+
+/// The profile's accounts as the write-back left them, with their
+/// organization: what an answer about any of them needs.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub organization: Organization,
+    pub accounts: Vec<AccountRow>,
+}
 
 /// What happened to a refresh attempt. Cloneable: concurrent callers share it.
 #[derive(Debug, Clone)]
@@ -51,6 +70,8 @@ pub enum RefreshOutcome {
     Renewed {
         expires_at: DateTime<Utc>,
         by_us: bool,
+        /// The profile's accounts after the write-back, when the request asked.
+        snapshot: Option<Arc<Snapshot>>,
     },
     /// Still valid, and the network's extension grant is not available yet.
     NotDue { earliest: DateTime<Utc> },
@@ -69,9 +90,16 @@ pub enum RefreshOutcome {
 /// A refresh that settled: what a caller can act on.
 #[derive(Debug, Clone)]
 pub enum Settled {
-    Renewed { expires_at: DateTime<Utc> },
-    NotDue { earliest: DateTime<Utc> },
-    ReauthRequired { reason: String },
+    Renewed {
+        expires_at: DateTime<Utc>,
+        snapshot: Option<Arc<Snapshot>>,
+    },
+    NotDue {
+        earliest: DateTime<Utc>,
+    },
+    ReauthRequired {
+        reason: String,
+    },
 }
 
 impl RefreshOutcome {
@@ -80,7 +108,14 @@ impl RefreshOutcome {
     /// with `Retry-After`.
     pub fn settle(self, network: &str) -> Result<Settled, Error> {
         match self {
-            RefreshOutcome::Renewed { expires_at, .. } => Ok(Settled::Renewed { expires_at }),
+            RefreshOutcome::Renewed {
+                expires_at,
+                snapshot,
+                ..
+            } => Ok(Settled::Renewed {
+                expires_at,
+                snapshot,
+            }),
             RefreshOutcome::NotDue { earliest } => Ok(Settled::NotDue { earliest }),
             RefreshOutcome::ReauthRequired { reason } => Ok(Settled::ReauthRequired { reason }),
             RefreshOutcome::Transient {
@@ -100,13 +135,19 @@ impl RefreshOutcome {
 
 type SharedRefresh = Shared<BoxFuture<'static, Result<RefreshOutcome, Arc<Error>>>>;
 
-/// Per-process single flight, and test-only fault injection.
+/// Per-process single flight and what it counts.
 #[derive(Default)]
 pub struct RefreshCoordinator {
     inflight: Mutex<HashMap<String, SharedRefresh>>,
-    /// Number of upcoming write-backs to fail after the UPDATE ran (the
-    /// transaction rolls back), to prove a refreshed grant survives it.
-    pub fail_next_writebacks: AtomicU32,
+    writeback_retries: AtomicU64,
+}
+
+impl RefreshCoordinator {
+    /// How many times storing a refreshed grant failed and was retried from
+    /// memory since the process started.
+    pub fn writeback_retries(&self) -> u64 {
+        self.writeback_retries.load(Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for RefreshCoordinator {
@@ -115,96 +156,107 @@ impl std::fmt::Debug for RefreshCoordinator {
     }
 }
 
-/// Who asked, for the audit trail.
+/// Who asked, for the audit trail, and what the answer needs.
 #[derive(Debug, Clone)]
 pub struct RefreshRequest {
     pub organization_id: String,
     pub credential_id: String,
     pub actor: String,
+    /// Read the profile's accounts in the write-back's transaction.
+    pub snapshot: bool,
+}
+
+/// The result of a caller's first trip: whether it took the lease, and the
+/// row as read after trying.
+#[derive(Debug)]
+pub struct Claim {
+    pub taken: bool,
+    pub row: Box<Credential>,
+}
+
+/// A lease owner's name: this process and this attempt.
+pub fn new_owner(app: &AppState) -> String {
+    format!("{}:{}", app.instance_id, new_id())
+}
+
+fn lease_length(app: &AppState) -> chrono::Duration {
+    let lease = app.settings.outbound.request_timeout * 2 + Duration::from_secs(5);
+    chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60))
+}
+
+/// Tries to take the credential's lease for `owner`, then reads the row.
+/// Runs inside the caller's trip to the pool.
+pub fn claim(
+    conn: &mut DbConnection,
+    app: &AppState,
+    credential_id: &str,
+    owner: &str,
+    at: DateTime<Utc>,
+) -> Result<Claim, Error> {
+    let until = at + lease_length(app);
+    let taken = creds::take_lease(
+        conn,
+        credential_id,
+        owner,
+        to_db_time(at),
+        to_db_time(until),
+    )?;
+    let row = creds::find_credential_by_id(conn, credential_id)?
+        .ok_or_else(|| Error::NotFound(format!("no credential {credential_id}")))?;
+    Ok(Claim {
+        taken,
+        row: Box::new(row),
+    })
 }
 
 /// Refreshes a credential once, however many callers ask at the same time.
 pub async fn refresh(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, Error> {
-    let key = request.credential_id.clone();
-    let shared = {
-        let mut inflight = app.refresh.inflight.lock().expect("refresh map lock");
-        match inflight.get(&key) {
-            Some(running) => running.clone(),
-            None => {
-                let owned = app.clone();
-                let key_for_cleanup = key.clone();
-                // The refresh runs as its own task: a caller that goes away
-                // (a client disconnecting) must not pause it between the
-                // network's answer and the write-back, or a rotated grant
-                // would sit in memory while the lease runs out.
-                let task = tokio::spawn(async move {
-                    let outcome = run(&owned, request).await.map_err(|e| {
-                        tracing::warn!(error = %e, "refresh failed");
-                        Arc::new(e)
-                    });
-                    owned
-                        .refresh
-                        .inflight
-                        .lock()
-                        .expect("refresh map lock")
-                        .remove(&key_for_cleanup);
-                    outcome
-                });
-                let future = async move {
-                    task.await.unwrap_or_else(|e| {
-                        Err(Arc::new(Error::internal(format!(
-                            "refresh task failed: {e}"
-                        ))))
-                    })
-                }
-                .boxed()
-                .shared();
-                inflight.insert(key, future.clone());
-                future
-            }
-        }
-    };
-    shared.await.map_err(|e| e.for_another_caller())
+    let owner = new_owner(app);
+    let (state, id, o, at) = (
+        app.clone(),
+        request.credential_id.clone(),
+        owner.clone(),
+        app.now(),
+    );
+    let claimed = db::run(&app.pool, move |conn| claim(conn, &state, &id, &o, at)).await?;
+    refresh_claimed(app, request, owner, claimed).await
 }
 
-fn lease_length(app: &AppState) -> Duration {
-    app.settings.outbound.request_timeout * 2 + Duration::from_secs(5)
-}
-
-async fn run(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, Error> {
-    let started = now();
-    let owner = format!("{}:{}", app.instance_id, new_id());
-    let lease = lease_length(app);
-    let lease_chrono = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
-    let id = request.credential_id.clone();
-
-    let initial = read(app, &id).await?;
-    let initial_version = initial.version;
-    let deadline = started + lease_chrono;
+/// Goes on from a caller's first trip: leads the refresh when the lease was
+/// taken, joins this process's refresh of the credential, or waits for
+/// another instance's.
+pub async fn refresh_claimed(
+    app: &AppState,
+    request: RefreshRequest,
+    owner: String,
+    claimed: Claim,
+) -> Result<RefreshOutcome, Error> {
+    let started = app.now();
+    let deadline = started + lease_length(app);
+    let version = claimed.row.version;
+    let mut claimed = claimed;
     let mut pause = Duration::from_millis(50);
     loop {
-        let (i, o, at) = (id.clone(), owner.clone(), now());
-        let taken = db::run(&app.pool, move |conn| {
-            creds::take_lease(conn, &i, &o, to_db_time(at), to_db_time(at + lease_chrono))
-        })
-        .await?;
-        if taken {
-            break;
-        }
-        // Another instance is refreshing: wait for its outcome.
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
-        let row = read(app, &id).await?;
-        if row.version != initial_version {
-            if row.status == "reauth_required" {
-                return Ok(RefreshOutcome::ReauthRequired {
-                    reason: row.status_reason.unwrap_or_else(|| "invalid_grant".into()),
-                });
+        if claimed.taken {
+            if claimed.row.version != version {
+                release(app, &request.credential_id, &owner).await?;
+                return settled_by_someone_else(&claimed.row);
             }
-            return Ok(RefreshOutcome::Renewed {
-                expires_at: expiry(&row),
-                by_us: false,
-            });
+            return lead(app, request, owner, *claimed.row, started).await;
+        }
+        let running = app
+            .refresh
+            .inflight
+            .lock()
+            .expect("refresh map lock")
+            .get(&request.credential_id)
+            .cloned();
+        if let Some(running) = running {
+            return running.await.map_err(|e| e.for_another_caller());
+        }
+        let row = &claimed.row;
+        if row.version != version {
+            return settled_by_someone_else(row);
         }
         if row.lease_owner.is_none()
             && let Some(failed_at) = row.last_failure_at
@@ -215,47 +267,130 @@ async fn run(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, 
                 retry_after: Duration::from_secs(10),
                 detail: row
                     .last_failure_reason
+                    .clone()
                     .unwrap_or_else(|| "the network failed".into()),
             });
         }
-        if now() > deadline {
+        if app.now() > deadline {
             return Ok(RefreshOutcome::Busy {
                 retry_after: Duration::from_secs(2),
             });
         }
+        // Another instance is refreshing: wait for its outcome.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+        let (state, id, o, at) = (
+            app.clone(),
+            request.credential_id.clone(),
+            owner.clone(),
+            app.now(),
+        );
+        claimed = db::run(&app.pool, move |conn| claim(conn, &state, &id, &o, at)).await?;
     }
+}
 
-    // We hold the lease. Read again: someone may just have renewed.
-    let row = read(app, &id).await?;
-    let release = |app: &AppState| {
-        let (i, o) = (id.clone(), owner.clone());
-        let pool = app.pool.clone();
-        async move { db::run(&pool, move |conn| creds::release_lease(conn, &i, &o)).await }
-    };
-    if row.status == "reauth_required" {
-        release(app).await?;
-        return Ok(RefreshOutcome::ReauthRequired {
-            reason: row.status_reason.unwrap_or_else(|| "invalid_grant".into()),
-        });
+/// What a credential someone else just refreshed (or found dead) means here.
+fn settled_by_someone_else(row: &Credential) -> Result<RefreshOutcome, Error> {
+    Ok(
+        if row.stored_status()? == CredentialStatus::ReauthRequired {
+            RefreshOutcome::ReauthRequired {
+                reason: row
+                    .status_reason
+                    .clone()
+                    .unwrap_or_else(|| "invalid_grant".into()),
+            }
+        } else {
+            RefreshOutcome::Renewed {
+                expires_at: expiry(row),
+                by_us: false,
+                snapshot: None,
+            }
+        },
+    )
+}
+
+/// Runs the refresh as its own task and lets this process's other callers
+/// join it: a caller that goes away (a client disconnecting) must not pause
+/// it between the network's answer and the write-back, or a rotated grant
+/// would sit in memory while the lease runs out.
+async fn lead(
+    app: &AppState,
+    request: RefreshRequest,
+    owner: String,
+    row: Credential,
+    started: DateTime<Utc>,
+) -> Result<RefreshOutcome, Error> {
+    let key = request.credential_id.clone();
+    let owned = app.clone();
+    let task = tokio::spawn(async move {
+        let key = request.credential_id.clone();
+        let outcome = run(&owned, request, owner, row, started)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "refresh failed");
+                Arc::new(e)
+            });
+        owned
+            .refresh
+            .inflight
+            .lock()
+            .expect("refresh map lock")
+            .remove(&key);
+        outcome
+    });
+    let shared = async move {
+        task.await.unwrap_or_else(|e| {
+            Err(Arc::new(Error::internal(format!(
+                "refresh task failed: {e}"
+            ))))
+        })
     }
-    if row.version != initial_version
-        || row
-            .last_refreshed_at
-            .is_some_and(|t| from_db_time(t) > started - JUST_RENEWED)
+    .boxed()
+    .shared();
+    app.refresh
+        .inflight
+        .lock()
+        .expect("refresh map lock")
+        .insert(key, shared.clone());
+    shared.await.map_err(|e| e.for_another_caller())
+}
+
+async fn release(app: &AppState, id: &str, owner: &str) -> Result<(), Error> {
+    let (i, o) = (id.to_string(), owner.to_string());
+    db::run(&app.pool, move |conn| creds::release_lease(conn, &i, &o)).await
+}
+
+/// The leader's refresh: the lease is held and `row` was read after taking it.
+async fn run(
+    app: &AppState,
+    request: RefreshRequest,
+    owner: String,
+    row: Credential,
+    started: DateTime<Utc>,
+) -> Result<RefreshOutcome, Error> {
+    let id = request.credential_id.clone();
+    if row.stored_status()? == CredentialStatus::ReauthRequired {
+        release(app, &id, &owner).await?;
+        return settled_by_someone_else(&row);
+    }
+    if row
+        .last_refreshed_at
+        .is_some_and(|t| from_db_time(t) > started - JUST_RENEWED)
     {
-        release(app).await?;
+        release(app, &id, &owner).await?;
         return Ok(RefreshOutcome::Renewed {
             expires_at: expiry(&row),
             by_us: false,
+            snapshot: None,
         });
     }
     let Some(provider) = app.providers.get(&row.network) else {
-        release(app).await?;
+        release(app, &id, &owner).await?;
         return Ok(RefreshOutcome::ReauthRequired {
             reason: "network_not_configured".into(),
         });
     };
-    let at = now();
+    let at = app.now();
     let grant = GrantInfo {
         has_refresh_token: row.refresh_token.is_some(),
         expires_at: expiry(&row),
@@ -265,7 +400,7 @@ async fn run(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, 
     match provider.refresh_plan(&grant, at) {
         RefreshPlan::Silent(_) => {}
         RefreshPlan::NotYet { earliest, .. } => {
-            release(app).await?;
+            release(app, &id, &owner).await?;
             return Ok(RefreshOutcome::NotDue { earliest });
         }
         RefreshPlan::NeedsReauthorization(reason) => {
@@ -273,7 +408,7 @@ async fn run(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, 
             let (i, o, r) = (id.clone(), owner.clone(), reason.as_str().to_string());
             db::run(&app.pool, move |conn| {
                 if expired {
-                    creds::mark_reauth_required(conn, &i, &r, to_db_time(now()))
+                    creds::mark_reauth_required(conn, &i, &r, to_db_time(at))
                 } else {
                     creds::release_lease(conn, &i, &o)
                 }
@@ -287,108 +422,83 @@ async fn run(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, 
     let (access, refresh_token) = open_tokens(&app.keys, &row)?;
 
     // The network call: no connection held, the lease outlives its timeout.
-    let result = provider.refresh(&access, refresh_token.as_ref()).await;
-    match result {
+    match provider.refresh(&access, refresh_token.as_ref()).await {
         Ok(tokens) => {
-            let sealed = RefreshedSecrets {
-                access: app.keys.encrypt_secret(
-                    &tokens.access_token,
+            let seal = |token, field| {
+                app.keys.encrypt_secret(
+                    token,
                     Binding {
                         record_id: &id,
-                        field: ACCESS_TOKEN_FIELD,
+                        field,
                     },
-                ),
-                refresh: tokens.refresh_token.as_ref().map(|t| {
-                    app.keys.encrypt_secret(
-                        t,
-                        Binding {
-                            record_id: &id,
-                            field: REFRESH_TOKEN_FIELD,
-                        },
-                    )
-                }),
+                )
+            };
+            let sealed = RefreshedSecrets {
+                access: seal(&tokens.access_token, ACCESS_TOKEN_FIELD),
+                refresh: tokens
+                    .refresh_token
+                    .as_ref()
+                    .map(|t| seal(t, REFRESH_TOKEN_FIELD)),
                 expires_at: to_db_time(tokens.expires_at),
                 refresh_expires_at: tokens.refresh_expires_at.map(to_db_time),
                 scopes: (!tokens.scopes.is_empty()).then(|| tokens.scopes.join(" ")),
             };
-            let orphans = write_back(app, &request, row.version, &row.profile_id, sealed).await?;
+            let (orphans, snapshot) =
+                write_back(app, &request, row.version, &row.profile_id, sealed).await?;
             revoke_orphans(&app.providers, orphans).await;
             Ok(RefreshOutcome::Renewed {
                 expires_at: tokens.expires_at,
                 by_us: true,
+                snapshot: snapshot.map(Arc::new),
             })
         }
         Err(error) => {
             let code = error.code();
-            match &error {
-                ProviderError::ReauthRequired { .. } => {
-                    let (i, r, req) = (id.clone(), code.clone(), request.clone());
-                    db::run(&app.pool, move |conn| {
-                        db::write_transaction(conn, |conn| {
-                            creds::mark_reauth_required(conn, &i, &r, to_db_time(now()))?;
-                            audit_credential(
-                                conn,
-                                &req,
-                                AuditAction::TokenReauthRequired,
-                                AuditOutcome::Failure,
-                                json!({ "reason": r }),
-                            )
-                        })
-                    })
-                    .await?;
-                    Ok(RefreshOutcome::ReauthRequired { reason: code })
-                }
-                ProviderError::Transient { .. } | ProviderError::Rejected { .. } => {
-                    let (i, r, req) = (id.clone(), code.clone(), request.clone());
-                    db::run(&app.pool, move |conn| {
-                        db::write_transaction(conn, |conn| {
-                            creds::record_transient_failure(
-                                conn,
-                                &i,
-                                &r,
-                                to_db_time(now()),
-                                FAILING_AFTER,
-                            )?;
-                            audit_credential(
-                                conn,
-                                &req,
-                                AuditAction::TokenRefreshFailed,
-                                AuditOutcome::Failure,
-                                json!({ "reason": r }),
-                            )
-                        })
-                    })
-                    .await?;
-                    let (kind, retry_after) = upstream_kind(&error);
-                    let detail = error.to_string();
-                    Ok(RefreshOutcome::Transient {
-                        kind,
-                        retry_after,
-                        detail,
-                    })
-                }
+            let reauth = matches!(error, ProviderError::ReauthRequired { .. });
+            let (r, req) = (code.clone(), request.clone());
+            db::run(&app.pool, move |conn| {
+                db::write_transaction(conn, |conn| {
+                    if reauth {
+                        creds::mark_reauth_required(conn, &req.credential_id, &r, to_db_time(at))?;
+                    } else {
+                        creds::record_transient_failure(
+                            conn,
+                            &req.credential_id,
+                            &r,
+                            to_db_time(at),
+                            FAILING_AFTER,
+                        )?;
+                    }
+                    let (action, outcome) = if reauth {
+                        (AuditAction::TokenReauthRequired, AuditOutcome::Failure)
+                    } else {
+                        (AuditAction::TokenRefreshFailed, AuditOutcome::Failure)
+                    };
+                    audit_credential(conn, &req, action, outcome, json!({ "reason": r }))
+                })
+            })
+            .await?;
+            if reauth {
+                return Ok(RefreshOutcome::ReauthRequired { reason: code });
             }
+            let (kind, retry_after) = upstream_kind(&error);
+            Ok(RefreshOutcome::Transient {
+                kind,
+                retry_after,
+                detail: error.to_string(),
+            })
         }
     }
 }
 
-fn expiry(row: &crate::db::models::Credential) -> DateTime<Utc> {
+fn expiry(row: &Credential) -> DateTime<Utc> {
     row.expires_at
         .map(from_db_time)
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-async fn read(app: &AppState, id: &str) -> Result<crate::db::models::Credential, Error> {
-    let id = id.to_string();
-    db::run(&app.pool, move |conn| {
-        creds::find_credential_by_id(conn, &id)?
-            .ok_or_else(|| Error::NotFound(format!("no credential {id}")))
-    })
-    .await
-}
-
 fn audit_credential(
-    conn: &mut db::DbConnection,
+    conn: &mut DbConnection,
     request: &RefreshRequest,
     action: AuditAction,
     outcome: AuditOutcome,
@@ -413,7 +523,7 @@ fn audit_credential(
     Ok(())
 }
 
-/// Stores the refreshed grant and applies rule 2, retrying from memory when
+/// Stores the refreshed grant and propagates it, retrying from memory when
 /// the database fails: the network has already spent the old refresh token,
 /// so this grant is the only one there is.
 async fn write_back(
@@ -422,26 +532,21 @@ async fn write_back(
     version: i64,
     profile_id: &str,
     sealed: RefreshedSecrets,
-) -> Result<Vec<Orphan>, Error> {
-    let sealed = std::sync::Arc::new(sealed);
+) -> Result<(Vec<Orphan>, Option<Snapshot>), Error> {
+    let sealed = Arc::new(sealed);
     let mut pause = Duration::from_millis(50);
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let (s, req, profile, keys) = (
+        let (s, req, profile, keys, at) = (
             sealed.clone(),
             request.clone(),
             profile_id.to_string(),
             app.keys.clone(),
+            app.now(),
         );
-        let inject = app
-            .refresh
-            .fail_next_writebacks
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
         let result = db::run(&app.pool, move |conn| {
             db::write_transaction(conn, |conn| {
-                let at = now();
                 if !creds::write_refreshed(conn, &req.credential_id, version, &s, to_db_time(at))? {
                     return Ok(None);
                 }
@@ -460,20 +565,41 @@ async fn write_back(
                     AuditOutcome::Success,
                     json!({ "method": "refresh" }),
                 )?;
-                if inject {
-                    return Err(Error::internal("injected write-back fault"));
-                }
-                Ok(Some(orphans))
+                let snapshot = if req.snapshot {
+                    let organization =
+                        db::organizations::find_organization(conn, &req.organization_id)?
+                            .ok_or_else(|| {
+                                Error::NotFound(format!(
+                                    "no organization with id {}",
+                                    req.organization_id
+                                ))
+                            })?;
+                    let accounts = db::accounts::list_account_rows_of_profile(
+                        conn,
+                        &req.organization_id,
+                        &profile,
+                    )?;
+                    Some(Snapshot {
+                        organization,
+                        accounts,
+                    })
+                } else {
+                    None
+                };
+                Ok(Some((orphans, snapshot)))
             })
         })
         .await;
         match result {
-            Ok(Some(orphans)) => return Ok(orphans),
+            Ok(Some(stored)) => return Ok(stored),
             Ok(None) => {
                 tracing::error!(credential = %request.credential_id, "refreshed grant not stored: the credential changed meanwhile");
-                return Ok(Vec::new());
+                return Ok((Vec::new(), None));
             }
-            Err(error) if attempt < 8 => {
+            Err(error) if attempt < WRITE_BACK_ATTEMPTS => {
+                app.refresh
+                    .writeback_retries
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(credential = %request.credential_id, attempt, error = %error,
                     "storing a refreshed grant failed; retrying from memory");
                 tokio::time::sleep(pause).await;

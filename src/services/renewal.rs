@@ -3,18 +3,20 @@
 //! URL whose callback finishes the renewal (docs/rules.md, "Renewal"). The
 //! answer carries the account as it is afterwards and the propagation report.
 //!
-//! Trips to the pool for one renew: the account row; the refresh engine's
-//! lease and write-back; and one read of the account with its siblings for
-//! the answer. None of them grows with the number of brands.
+//! A silent renewal makes two trips to the pool: one read before the network
+//! call (the account, and the lease on its credential with the row read
+//! after taking it), and one write transaction after it that also reads the
+//! profile's accounts for the answer. Neither grows with the number of
+//! brands. Other outcomes add at most one read (and a re-authorization the
+//! insert of its `state`).
 
 use chrono::{DateTime, Utc};
 
-use super::accounts::{AccountView, PropagationReport, account_with_report};
+use super::accounts::{AccountView, PropagationReport, account_with_report, report_from};
 use super::oauth::{Purpose, StartRequest, Started};
-use super::refresh::{RefreshRequest, Settled, refresh};
+use super::refresh::{RefreshRequest, Settled, claim, new_owner, refresh_claimed};
 use crate::db::accounts::AccountRow;
 use crate::db::{self, DbConnection};
-use crate::domain::now;
 use crate::domain::token_status::CredentialStatus;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -66,68 +68,104 @@ pub struct RenewRequest<'a> {
 
 /// Renews one account's token.
 pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewal> {
-    let (o, b, a) = (
+    // The one read before the network call: the account, and the lease on
+    // its credential with the row read after taking it.
+    let owner = new_owner(state);
+    let (o, b, a, own, app, at) = (
         request.organization_id.to_string(),
         request.brand_id.map(str::to_string),
         request.account_id.to_string(),
+        owner.clone(),
+        state.clone(),
+        state.now(),
     );
-    let (account, profile, credential) = db::run(&state.pool, move |conn| {
-        find_account(conn, &o, b.as_deref(), &a)
+    let (row, claimed) = db::run(&state.pool, move |conn| {
+        let row = find_account(conn, &o, b.as_deref(), &a)?;
+        let wanted = row.0.enabled && row.2.stored_status()? != CredentialStatus::ReauthRequired;
+        let claimed = if wanted {
+            Some(claim(conn, &app, &row.2.id, &own, at)?)
+        } else {
+            None
+        };
+        Ok((row, claimed))
     })
     .await?;
+    let (account, profile, credential) = row;
     if !account.enabled {
         return Err(Error::Conflict(
             "the account is disabled; enable it before renewing its token".into(),
         ));
     }
-    let settled = if credential.stored_status()? == CredentialStatus::ReauthRequired {
-        Settled::ReauthRequired {
+    let settled = match claimed {
+        None => Settled::ReauthRequired {
             reason: credential
                 .status_reason
                 .clone()
                 .unwrap_or_else(|| CredentialStatus::ReauthRequired.as_str().into()),
-        }
-    } else {
-        refresh(
+        },
+        Some(claimed) => refresh_claimed(
             state,
             RefreshRequest {
                 organization_id: request.organization_id.to_string(),
                 credential_id: credential.id.clone(),
                 actor: request.actor.to_string(),
+                snapshot: true,
             },
+            owner,
+            claimed,
         )
         .await?
-        .settle(&profile.network)?
+        .settle(&profile.network)?,
     };
-    let outcome = match settled {
-        Settled::Renewed { expires_at } => RenewalOutcome::Renewed { expires_at },
-        Settled::NotDue { earliest } => RenewalOutcome::NotDue { earliest },
-        Settled::ReauthRequired { reason } => RenewalOutcome::AuthorizationRequired {
-            started: super::oauth::start(
-                state,
-                StartRequest {
-                    organization_id: request.organization_id,
-                    brand_id: &account.brand_id,
-                    account_id: Some(&account.id),
-                    network: &profile.network,
-                    purpose: request.purpose,
-                    return_url: request.return_url,
-                    actor: request.actor,
-                },
-            )
-            .await?,
-            reason,
-        },
+    let (outcome, snapshot) = match settled {
+        Settled::Renewed {
+            expires_at,
+            snapshot,
+        } => (RenewalOutcome::Renewed { expires_at }, snapshot),
+        Settled::NotDue { earliest } => (RenewalOutcome::NotDue { earliest }, None),
+        Settled::ReauthRequired { reason } => (
+            RenewalOutcome::AuthorizationRequired {
+                started: super::oauth::start(
+                    state,
+                    StartRequest {
+                        organization_id: request.organization_id,
+                        brand_id: &account.brand_id,
+                        account_id: Some(&account.id),
+                        network: &profile.network,
+                        purpose: request.purpose,
+                        return_url: request.return_url,
+                        actor: request.actor,
+                    },
+                )
+                .await?,
+                reason,
+            },
+            None,
+        ),
     };
-    let (o, a, providers) = (
-        request.organization_id.to_string(),
-        account.id.clone(),
-        state.providers.clone(),
-    );
-    let (view, report) = db::run(&state.pool, move |conn| {
-        account_with_report(conn, &providers, &o, &a, now())
-    })
-    .await?;
+    // What the answer needs: the write-back's snapshot of the profile's
+    // accounts when this call stored the grant, else one more read.
+    let (view, report) = match snapshot {
+        Some(snapshot) => report_from(
+            &snapshot.organization,
+            &state.providers,
+            snapshot.accounts.clone(),
+            &account.id,
+            state.now(),
+        )?,
+        None => {
+            let (o, a, providers, at) = (
+                request.organization_id.to_string(),
+                account.id.clone(),
+                state.providers.clone(),
+                state.now(),
+            );
+            db::run(&state.pool, move |conn| {
+                account_with_report(conn, &providers, &o, &a, at)
+            })
+            .await?
+        }
+    };
     Ok(Renewal {
         network: profile.network,
         propagation: match outcome {

@@ -70,6 +70,7 @@ pub async fn read_access_token(
                 organization_id: org.to_string(),
                 credential_id: credential.id.clone(),
                 actor: actor.to_string(),
+                snapshot: false,
             },
         )
         .await?;

@@ -285,6 +285,7 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
             organization_id: row.organization_id.clone(),
             credential_id: row.id.clone(),
             actor: ACTOR.into(),
+            snapshot: false,
         },
     )
     .await;

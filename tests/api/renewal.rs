@@ -549,32 +549,81 @@ async fn transient_failures_postgres() {
     transient_failures_answer_5xx_and_lose_nothing(Backend::Postgres).await;
 }
 
+/// Makes every write-back of a refreshed grant fail (or stop failing), with
+/// a trigger on `credentials.access_token` that reads a flag.
+async fn fail_writebacks(app: &TestApp, on: bool) {
+    let pool = app.pool().clone();
+    let postgres = app.backend == Backend::Postgres;
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        let exists = diesel::sql_query("SELECT n FROM test_faults")
+            .execute(&mut conn)
+            .is_ok();
+        if !exists {
+            let statements: &[&str] = if postgres {
+                &[
+                    "CREATE TABLE test_faults (n INTEGER NOT NULL)",
+                    "INSERT INTO test_faults VALUES (0)",
+                    "CREATE FUNCTION fail_writeback() RETURNS trigger AS $$ BEGIN \
+                     IF (SELECT n FROM test_faults) > 0 THEN \
+                     RAISE EXCEPTION 'injected write-back fault'; END IF; \
+                     RETURN NEW; END $$ LANGUAGE plpgsql",
+                    "CREATE TRIGGER fail_writeback BEFORE UPDATE OF access_token ON credentials \
+                     FOR EACH ROW EXECUTE FUNCTION fail_writeback()",
+                ]
+            } else {
+                &[
+                    "CREATE TABLE test_faults (n INTEGER NOT NULL)",
+                    "INSERT INTO test_faults VALUES (0)",
+                    "CREATE TRIGGER fail_writeback BEFORE UPDATE OF access_token ON credentials \
+                     WHEN (SELECT n FROM test_faults) > 0 \
+                     BEGIN SELECT RAISE(ABORT, 'injected write-back fault'); END",
+                ]
+            };
+            for statement in statements {
+                diesel::sql_query(*statement).execute(&mut conn).unwrap();
+            }
+        }
+        diesel::sql_query(format!("UPDATE test_faults SET n = {}", i32::from(on)))
+            .execute(&mut conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
 async fn a_failed_write_after_a_refresh_is_not_lost(app: TestApp) {
     let brand = app.new_brand("Fragile").await;
     let token = app.admin_token();
     let account = connect_in(&app, &token, &brand, "sandbox-alice").await;
     let before = stored(&app, &account).await;
     app.sandbox().reset_calls();
-    // The first write-back rolls back after its UPDATE ran.
-    app.parts
-        .state
-        .refresh
-        .fail_next_writebacks
-        .store(1, std::sync::atomic::Ordering::SeqCst);
+    // Every write-back fails until the test lifts the fault: a trigger on the
+    // column only the write-back sets (the lease is taken without it).
+    fail_writebacks(&app, true).await;
 
-    let response = renew(&app, &token, &brand, &account).await;
+    let renewing = {
+        let (client, url, token) = (
+            app.client.clone(),
+            format!("{}/v1/brands/{brand}/accounts/{account}/renew", app.address),
+            token.clone(),
+        );
+        tokio::spawn(async move { client.post(url).bearer_auth(token).send().await.unwrap() })
+    };
+    let retries = &app.parts.state.refresh;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while retries.writeback_retries() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no write-back failed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    fail_writebacks(&app, false).await;
+    let response = renewing.await.unwrap();
+
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["outcome"], "renewed");
     assert_eq!(app.sandbox().calls().refresh, 1, "one network refresh");
-    assert_eq!(
-        app.parts
-            .state
-            .refresh
-            .fail_next_writebacks
-            .load(std::sync::atomic::Ordering::SeqCst),
-        0
-    );
+    assert!(retries.writeback_retries() >= 1);
     let after = stored(&app, &account).await;
     assert!(after.1 > before.1, "the new expiry was stored");
 
@@ -1012,6 +1061,7 @@ async fn a_cancelled_refresh_still_stores_its_grant(app: TestApp) {
         organization_id: app.org_id.clone(),
         credential_id: before.0.clone(),
         actor: "test".into(),
+        snapshot: false,
     };
     // The only caller stops waiting while the network is still answering.
     let waited = tokio::time::timeout(
