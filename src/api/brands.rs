@@ -1,7 +1,6 @@
 //! `/v1/brands`: the workspaces of the caller's organization.
 
 use crate::api::extractors::page_params;
-use crate::domain::audit::AuditAction;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,12 +11,11 @@ use validator::Validate;
 
 use super::extractors::{Json, is_ecma_space, query_validation_error};
 use crate::auth::{Principal, Scope};
-use crate::db::audit::{Audit, insert_audit_event};
-use crate::db::{self, models};
-use crate::domain::pagination::{decode_cursor, split_page};
-use crate::domain::plan::Plan;
-use crate::domain::{from_db_time, new_id, now, to_db_time};
+use crate::db::models;
+use crate::domain::from_db_time;
+use crate::domain::pagination::decode_cursor;
 use crate::error::Error;
+use crate::services::brands;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
@@ -132,17 +130,6 @@ impl PageQuery {
     }
 }
 
-fn brand_not_found(id: &str) -> Error {
-    Error::NotFound(format!("no brand with id {id}"))
-}
-
-fn duplicate_name(name: &str) -> impl Fn(Error) -> Error + '_ {
-    move |e| match e {
-        Error::Conflict(_) => Error::Conflict(format!("a brand named {name:?} already exists")),
-        other => other,
-    }
-}
-
 /// List brands
 ///
 /// The brands of the caller's organization, oldest first. Needs `accounts:read`.
@@ -166,18 +153,14 @@ pub async fn list_brands(
 ) -> Result<web::Json<BrandPage>, Error> {
     principal.require(Scope::AccountsRead)?;
     let (limit, after) = query.resolve()?;
-    let org = principal.organization_id().to_string();
-    let rows = db::run(&state.pool, move |conn| {
-        db::brands::list_brands(conn, &org, after.as_deref(), i64::from(limit) + 1)
-    })
-    .await?;
-    let (rows, next_cursor) = split_page(rows, limit, |b| &b.id);
+    let page = brands::list(&state, principal.organization_id(), limit, after).await?;
     Ok(web::Json(BrandPage {
-        data: rows
+        data: page
+            .items
             .into_iter()
             .map(Brand::try_from)
             .collect::<Result<_, _>>()?,
-        next_cursor,
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -211,53 +194,12 @@ pub async fn create_brand(
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
     let name = clean_name(&body.0.name);
-    let org = principal.organization_id().to_string();
-    let actor = principal.subject.clone();
-    let brand = db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let organization = db::organizations::find_organization(conn, &org)?
-                .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))?;
-            let plan = Plan::parse(&organization.plan).ok_or_else(|| {
-                Error::internal(format!(
-                    "organization {org} has plan {:?}",
-                    organization.plan
-                ))
-            })?;
-            let count = u64::try_from(db::brands::count_brands(conn, &org)?).unwrap_or(u64::MAX);
-            if !plan.allows_brand_count(count + 1) {
-                let required = Plan::cheapest_where(|p| p.allows_brand_count(count + 1));
-                return Err(Error::PlanLimit {
-                    detail: format!(
-                        "the {plan} plan allows {} brand(s); {}",
-                        plan.features().max_brands.unwrap_or(u32::MAX),
-                        match required {
-                            Some(p) => format!("the {p} plan allows more"),
-                            None => "no plan allows more".into(),
-                        }
-                    ),
-                    required_plan: required,
-                });
-            }
-            let at = to_db_time(now());
-            let row = models::Brand {
-                id: new_id(),
-                organization_id: org.clone(),
-                name: name.clone(),
-                created_at: at,
-                updated_at: at,
-            };
-            db::brands::insert_brand(conn, &row).map_err(duplicate_name(&name))?;
-            insert_audit_event(
-                conn,
-                Audit {
-                    brand_id: Some(&row.id),
-                    detail: Some(serde_json::json!({ "name": row.name })),
-                    ..Audit::new(&org, &actor, AuditAction::BrandCreated)
-                },
-            )?;
-            Ok(row)
-        })
-    })
+    let brand = brands::create(
+        &state,
+        principal.organization_id(),
+        &principal.subject,
+        name,
+    )
     .await?;
     let brand = Brand::try_from(brand)?;
     Ok(HttpResponse::Created()
@@ -287,11 +229,7 @@ pub async fn get_brand(
 ) -> Result<web::Json<Brand>, Error> {
     principal.require(Scope::AccountsRead)?;
     let id = path.into_inner().to_string();
-    let org = principal.organization_id().to_string();
-    let row = db::run(&state.pool, move |conn| {
-        db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| brand_not_found(&id))
-    })
-    .await?;
+    let row = brands::get(&state, principal.organization_id(), &id).await?;
     Ok(web::Json(row.try_into()?))
 }
 
@@ -325,26 +263,13 @@ pub async fn update_brand(
     principal.require(Scope::OrgAdmin)?;
     let id = path.into_inner().to_string();
     let name = clean_name(&body.0.name);
-    let org = principal.organization_id().to_string();
-    let actor = principal.subject.clone();
-    let row = db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            if !db::brands::rename_brand(conn, &org, &id, &name, to_db_time(now()))
-                .map_err(duplicate_name(&name))?
-            {
-                return Err(brand_not_found(&id));
-            }
-            insert_audit_event(
-                conn,
-                Audit {
-                    brand_id: Some(&id),
-                    detail: Some(serde_json::json!({ "name": name })),
-                    ..Audit::new(&org, &actor, AuditAction::BrandRenamed)
-                },
-            )?;
-            db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| brand_not_found(&id))
-        })
-    })
+    let row = brands::rename(
+        &state,
+        principal.organization_id(),
+        &id,
+        &principal.subject,
+        name,
+    )
     .await?;
     Ok(web::Json(row.try_into()?))
 }
@@ -373,29 +298,6 @@ pub async fn delete_brand(
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
     let id = path.into_inner().to_string();
-    let org = principal.organization_id().to_string();
-    let actor = principal.subject.clone();
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            if db::brands::find_brand(conn, &org, &id)?.is_none() {
-                return Err(brand_not_found(&id));
-            }
-            let accounts = db::brands::count_accounts_of_brand(conn, &org, &id)?;
-            if accounts > 0 {
-                return Err(Error::Conflict(format!(
-                    "the brand still has {accounts} account(s); disconnect them first"
-                )));
-            }
-            db::brands::delete_brand(conn, &org, &id)?;
-            insert_audit_event(
-                conn,
-                Audit {
-                    brand_id: Some(&id),
-                    ..Audit::new(&org, &actor, AuditAction::BrandDeleted)
-                },
-            )
-        })
-    })
-    .await?;
+    brands::delete(&state, principal.organization_id(), &id, &principal.subject).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,8 +5,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::metrics::Metrics;
-use crate::db;
 use crate::error::Error;
+use crate::services::health;
 use crate::state::AppState;
 
 /// Health status.
@@ -56,13 +56,7 @@ pub async fn healthz() -> web::Json<Health> {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Error> {
-    db::run(&state.pool, db::ping).await.map_err(|e| match e {
-        Error::Unavailable { .. } => e,
-        other => Error::Unavailable {
-            detail: format!("the database does not answer: {other}"),
-            retry_after: Some(std::time::Duration::from_secs(2)),
-        },
-    })?;
+    health::ready(&state).await?;
     Ok(web::Json(Health {
         status: HealthStatus::Ok,
     }))

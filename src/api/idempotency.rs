@@ -8,14 +8,11 @@ use actix_web::{HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
-use crate::db::{self, idempotency};
-use crate::domain::{now, to_db_time};
 use crate::error::{Error, FieldError};
+use crate::services::idempotency::{self, Claim};
 use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
-/// How long a key's answer is kept.
-pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
 
 /// The request's key, if any: 1–255 visible ASCII characters.
 pub fn key_of(req: &HttpRequest) -> Result<Option<String>, Error> {
@@ -70,43 +67,22 @@ where
         let (status, body) = answer().await?;
         return Ok(respond(status, body, false));
     };
-    let org = principal.organization_id().to_string();
-    let actor = principal.subject.clone();
-    let (o, k) = (org.clone(), key.clone());
-    let at = now();
-    let claim = db::run(&state.pool, move |conn| {
-        idempotency::claim(
-            conn,
-            &o,
-            &k,
-            &actor,
-            &fingerprint,
-            to_db_time(at),
-            to_db_time(at + RETENTION),
-        )
-    })
-    .await?;
-    match claim {
-        idempotency::Claim::InFlight => Err(Error::IdempotencyInFlight),
-        idempotency::Claim::Mismatch => Err(Error::IdempotencyMismatch),
-        idempotency::Claim::Completed { status, body } => Ok(respond(
+    let org = principal.organization_id();
+    match idempotency::claim(state, org, &key, &principal.subject, fingerprint).await? {
+        Claim::InFlight => Err(Error::IdempotencyInFlight),
+        Claim::Mismatch => Err(Error::IdempotencyMismatch),
+        Claim::Completed { status, body } => Ok(respond(
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
             body,
             true,
         )),
-        idempotency::Claim::Claimed => match answer().await {
+        Claim::Claimed => match answer().await {
             Ok((status, body)) => {
-                let (o, k, b) = (org, key, body.clone());
-                db::run(&state.pool, move |conn| {
-                    idempotency::complete(conn, &o, &k, status.as_u16(), &b)
-                })
-                .await?;
+                idempotency::complete(state, org, &key, status.as_u16(), body.clone()).await?;
                 Ok(respond(status, body, false))
             }
             Err(error) => {
-                // Failures are not stored: the client may retry with the same key.
-                let (o, k) = (org, key);
-                db::run(&state.pool, move |conn| idempotency::abandon(conn, &o, &k)).await?;
+                idempotency::release(state, org, &key).await?;
                 Err(error)
             }
         },

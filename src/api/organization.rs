@@ -11,12 +11,11 @@ use validator::Validate;
 
 use super::extractors::Json;
 use crate::auth::{Principal, Scope};
-use crate::db::audit::{Audit, insert_audit_event};
-use crate::db::{self, models};
-use crate::domain::audit::AuditAction;
+use crate::db::models;
+use crate::domain::from_db_time;
 use crate::domain::plan::{Features, Plan};
-use crate::domain::{from_db_time, new_id, now, to_db_time};
 use crate::error::Error;
+use crate::services::organizations::{self, AdminUpdate, NewOrganization, Update};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
@@ -60,9 +59,7 @@ impl TryFrom<models::Organization> for Organization {
     type Error = Error;
 
     fn try_from(row: models::Organization) -> Result<Self, Error> {
-        let plan = Plan::parse(&row.plan).ok_or_else(|| {
-            Error::internal(format!("organization {} has plan {:?}", row.id, row.plan))
-        })?;
+        let plan = row.plan()?;
         Ok(Self {
             id: Uuid::parse_str(&row.id)
                 .map_err(|e| Error::internal(format!("organization id {}: {e}", row.id)))?,
@@ -132,15 +129,6 @@ pub struct OrganizationAdminUpdate {
     pub plan: Option<Plan>,
 }
 
-async fn load(state: &AppState, id: String) -> Result<Organization, Error> {
-    let row = db::run(&state.pool, move |conn| {
-        db::organizations::find_organization(conn, &id)?
-            .ok_or_else(|| Error::NotFound(format!("no organization with id {id}")))
-    })
-    .await?;
-    row.try_into()
-}
-
 /// Get the caller's organization
 ///
 /// The organization named by the token's `org` claim: its plan, the plan's
@@ -160,9 +148,8 @@ pub async fn get_organization(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<web::Json<Organization>, Error> {
-    Ok(web::Json(
-        load(&state, principal.organization_id().to_string()).await?,
-    ))
+    let row = organizations::get(&state, principal.organization_id()).await?;
+    Ok(web::Json(row.try_into()?))
 }
 
 /// Update the caller's organization
@@ -191,34 +178,17 @@ pub async fn update_organization(
 ) -> Result<web::Json<Organization>, Error> {
     principal.require(Scope::OrgAdmin)?;
     let body = body.0;
-    let id = principal.organization_id().to_string();
-    let changes = models::OrganizationChanges {
-        name: body.name,
-        plan: None,
-        warning_window_days: body.warning_window_days,
-        updated_at: Some(to_db_time(now())),
-    };
-    let org_id = id.clone();
-    let actor = principal.subject.clone();
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            if !db::organizations::update_organization(conn, &org_id, &changes)? {
-                return Err(Error::NotFound(format!("no organization with id {org_id}")));
-            }
-            insert_audit_event(
-                conn,
-                Audit {
-                    detail: Some(serde_json::json!({
-                        "name": changes.name,
-                        "warning_window_days": changes.warning_window_days,
-                    })),
-                    ..Audit::new(&org_id, &actor, AuditAction::OrganizationUpdated)
-                },
-            )
-        })
-    })
+    let row = organizations::update(
+        &state,
+        principal.organization_id(),
+        &principal.subject,
+        Update {
+            name: body.name,
+            warning_window_days: body.warning_window_days,
+        },
+    )
     .await?;
-    Ok(web::Json(load(&state, id).await?))
+    Ok(web::Json(row.try_into()?))
 }
 
 /// Create an organization (billing system)
@@ -249,40 +219,21 @@ pub async fn create_organization(
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::PlatformAdmin)?;
     let body = body.0;
-    let at = to_db_time(now());
-    let row = models::Organization {
-        id: body.id.map(|u| u.to_string()).unwrap_or_else(new_id),
-        name: body.name,
-        plan: body.plan.as_str().to_string(),
-        warning_window_days: body.warning_window_days.unwrap_or(7),
-        created_at: at,
-        updated_at: at,
-    };
-    let id = row.id.clone();
-    let actor = principal.subject.clone();
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            db::organizations::insert_organization(conn, &row).map_err(|e| match e {
-                Error::Conflict(_) => {
-                    Error::Conflict(format!("an organization with id {} exists", row.id))
-                }
-                other => other,
-            })?;
-            insert_audit_event(
-                conn,
-                Audit {
-                    detail: Some(serde_json::json!({ "plan": row.plan, "name": row.name })),
-                    ..Audit::new(&row.id, &actor, AuditAction::OrganizationCreated)
-                },
-            )
-        })
-    })
+    let row = organizations::create(
+        &state,
+        &principal.subject,
+        NewOrganization {
+            id: body.id.map(|u| u.to_string()),
+            name: body.name,
+            plan: body.plan,
+            warning_window_days: body.warning_window_days,
+        },
+    )
     .await?;
-    let org = load(&state, id.clone()).await?;
-    tracing::info!(organization = %id, plan = %org.plan, actor = %principal.subject, "organization created");
+    let location = format!("/v1/organizations/{}", row.id);
     Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/v1/organizations/{id}")))
-        .json(org))
+        .insert_header(("Location", location))
+        .json(Organization::try_from(row)?))
 }
 
 /// Update any organization (billing system)
@@ -314,36 +265,16 @@ pub async fn update_any_organization(
     body: Json<OrganizationAdminUpdate>,
 ) -> Result<web::Json<Organization>, Error> {
     principal.require(Scope::PlatformAdmin)?;
-    let id = path.into_inner().to_string();
     let body = body.0;
-    let changes = models::OrganizationChanges {
-        name: body.name,
-        plan: body.plan.map(|p| p.as_str().to_string()),
-        warning_window_days: None,
-        updated_at: Some(to_db_time(now())),
-    };
-    let org_id = id.clone();
-    let actor = principal.subject.clone();
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let before = db::organizations::find_organization(conn, &org_id)?
-                .ok_or_else(|| Error::NotFound(format!("no organization with id {org_id}")))?;
-            db::organizations::update_organization(conn, &org_id, &changes)?;
-            insert_audit_event(
-                conn,
-                Audit {
-                    detail: Some(serde_json::json!({
-                        "plan_before": before.plan,
-                        "plan": changes.plan,
-                        "name": changes.name,
-                    })),
-                    ..Audit::new(&org_id, &actor, AuditAction::OrganizationPlanChanged)
-                },
-            )
-        })
-    })
+    let row = organizations::update_any(
+        &state,
+        &path.into_inner().to_string(),
+        &principal.subject,
+        AdminUpdate {
+            name: body.name,
+            plan: body.plan,
+        },
+    )
     .await?;
-    let org = load(&state, id).await?;
-    tracing::info!(organization = %org.id, plan = %org.plan, actor = %principal.subject, "organization updated");
-    Ok(web::Json(org))
+    Ok(web::Json(row.try_into()?))
 }

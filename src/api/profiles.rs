@@ -2,7 +2,6 @@
 //! each is connected.
 
 use crate::api::extractors::page_params;
-use std::collections::HashMap;
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
@@ -15,10 +14,9 @@ use validator::Validate;
 use super::extractors::query_validation_error;
 use super::shared::parse_id;
 use crate::auth::{Principal, Scope};
-use crate::db::{self, models};
 use crate::domain::from_db_time;
-use crate::domain::pagination::split_page;
 use crate::error::Error;
+use crate::services::profiles::{self, ProfileView};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
@@ -110,41 +108,37 @@ pub struct ProfileQuery {
     pub cursor: Option<String>,
 }
 
-fn assemble(
-    profiles: Vec<models::Profile>,
-    memberships: Vec<(String, String, String, String, bool)>,
-) -> Result<Vec<Profile>, Error> {
-    let mut by_profile: HashMap<String, Vec<ProfileBrand>> = HashMap::new();
-    for (profile_id, account_id, brand_id, brand_name, enabled) in memberships {
-        by_profile
-            .entry(profile_id)
-            .or_default()
-            .push(ProfileBrand {
-                brand_id: parse_id(&brand_id)?,
-                brand_name,
-                account_id: parse_id(&account_id)?,
-                enabled,
-            });
-    }
-    profiles
-        .into_iter()
-        .map(|p| {
-            let brands = by_profile.remove(&p.id).unwrap_or_default();
-            Ok(Profile {
-                id: parse_id(&p.id)?,
-                enabled_in: u32::try_from(brands.iter().filter(|b| b.enabled).count())
-                    .unwrap_or(u32::MAX),
-                brands,
-                network: p.network,
-                external_id: p.external_id,
-                handle: p.handle,
-                display_name: p.display_name,
-                avatar_url: p.avatar_url,
-                created_at: from_db_time(p.created_at),
-                updated_at: from_db_time(p.updated_at),
+impl TryFrom<ProfileView> for Profile {
+    type Error = Error;
+
+    fn try_from(view: ProfileView) -> Result<Self, Error> {
+        let brands = view
+            .brands
+            .into_iter()
+            .map(|m| {
+                Ok(ProfileBrand {
+                    brand_id: parse_id(&m.brand_id)?,
+                    brand_name: m.brand_name,
+                    account_id: parse_id(&m.account_id)?,
+                    enabled: m.enabled,
+                })
             })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let p = view.profile;
+        Ok(Self {
+            id: parse_id(&p.id)?,
+            enabled_in: u32::try_from(brands.iter().filter(|b| b.enabled).count())
+                .unwrap_or(u32::MAX),
+            brands,
+            network: p.network,
+            external_id: p.external_id,
+            handle: p.handle,
+            display_name: p.display_name,
+            avatar_url: p.avatar_url,
+            created_at: from_db_time(p.created_at),
+            updated_at: from_db_time(p.updated_at),
         })
-        .collect()
+    }
 }
 
 /// List profiles
@@ -176,25 +170,21 @@ pub async fn list_profiles(
         query.cursor.as_deref(),
         crate::domain::pagination::decode_cursor,
     )?;
-    let org = principal.organization_id().to_string();
-    let network = query.network.clone();
-    let (rows, memberships, next_cursor) = db::run(&state.pool, move |conn| {
-        let rows = db::profiles::list_profiles(
-            conn,
-            &org,
-            network.as_deref(),
-            after.as_deref(),
-            i64::from(limit) + 1,
-        )?;
-        let (rows, next) = split_page(rows, limit, |p| &p.id);
-        let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
-        let memberships = db::profiles::list_brand_memberships(conn, &org, &ids)?;
-        Ok((rows, memberships, next))
-    })
+    let page = profiles::list(
+        &state,
+        principal.organization_id(),
+        query.network.clone(),
+        limit,
+        after,
+    )
     .await?;
     Ok(web::Json(ProfilePage {
-        data: assemble(rows, memberships)?,
-        next_cursor,
+        data: page
+            .items
+            .into_iter()
+            .map(Profile::try_from)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -219,16 +209,7 @@ pub async fn get_profile(
     path: web::Path<Uuid>,
 ) -> Result<web::Json<Profile>, Error> {
     principal.require(Scope::AccountsRead)?;
-    let org = principal.organization_id().to_string();
     let id = path.into_inner().to_string();
-    let (row, memberships) = db::run(&state.pool, move |conn| {
-        let row = db::profiles::find_profile(conn, &org, &id)?
-            .ok_or_else(|| Error::NotFound(format!("no profile with id {id}")))?;
-        let memberships =
-            db::profiles::list_brand_memberships(conn, &org, std::slice::from_ref(&id))?;
-        Ok((row, memberships))
-    })
-    .await?;
-    let mut profiles = assemble(vec![row], memberships)?;
-    Ok(web::Json(profiles.remove(0)))
+    let view = profiles::get(&state, principal.organization_id(), &id).await?;
+    Ok(web::Json(view.try_into()?))
 }

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{brands, credentials, organizations};
+use crate::domain::plan::Plan;
 use crate::domain::token_status::CredentialStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -15,6 +16,20 @@ pub struct Organization {
     pub warning_window_days: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+impl Organization {
+    /// The organization's plan. Stored text that names no plan is a fault to
+    /// report, never a reason to fall back to some plan: guessing could grant
+    /// features nobody paid for, or take away ones they did.
+    pub fn plan(&self) -> crate::error::Result<Plan> {
+        Plan::parse(&self.plan).ok_or_else(|| {
+            crate::error::Error::internal(format!(
+                "organization {} has an unknown plan {:?}",
+                self.id, self.plan
+            ))
+        })
+    }
 }
 
 #[derive(Debug, Default, AsChangeset)]

@@ -16,7 +16,6 @@ use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::{self, DbConnection, models};
 use crate::domain::audit::AuditAction;
 use crate::domain::pagination::split_page;
-use crate::domain::plan::Plan;
 use crate::domain::propagation::{self, Sibling, SiblingAfter};
 use crate::domain::renewal::RenewMethod;
 use crate::domain::token_status::{self, StoredState, TokenStatus};
@@ -130,16 +129,6 @@ pub fn window_of(organization: &models::Organization) -> chrono::Duration {
     chrono::Duration::days(i64::from(organization.warning_window_days))
 }
 
-/// The organization's plan; a stored plan that names none is a fault.
-pub fn plan_of(organization: &models::Organization) -> Result<Plan> {
-    Plan::parse(&organization.plan).ok_or_else(|| {
-        Error::internal(format!(
-            "organization {} has an unknown plan {:?}",
-            organization.id, organization.plan
-        ))
-    })
-}
-
 /// The organization, or 404.
 pub fn find_organization(conn: &mut DbConnection, org: &str) -> Result<models::Organization> {
     db::organizations::find_organization(conn, org)?
@@ -179,7 +168,7 @@ pub fn report_from(
     at: DateTime<Utc>,
 ) -> Result<(AccountView, PropagationReport)> {
     let ctx = StatusContext::for_organization(organization, providers, at);
-    let plan = plan_of(organization)?;
+    let plan = organization.plan()?;
     let (mine, siblings): (Vec<AccountRow>, Vec<AccountRow>) = accounts
         .into_iter()
         .partition(|(a, _, _)| a.id == account_id);

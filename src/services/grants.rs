@@ -1,6 +1,8 @@
 //! Storing a fresh grant (connect, reconnect, import, re-authorization) with
-//! rule 2's propagation, and disconnecting. Both run inside one database
-//! transaction and return the grants to revoke after it commits.
+//! its propagation (on cross-brand plans the profile's other enabled accounts
+//! move onto the fresh grant; docs/rules.md, Propagation), and disconnecting.
+//! Both run inside one database transaction and return the grants to revoke
+//! after it commits.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -70,14 +72,9 @@ pub struct GrantApplied {
 }
 
 fn plan_of(conn: &mut DbConnection, org: &str) -> Result<Plan> {
-    let organization = db::organizations::find_organization(conn, org)?
-        .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))?;
-    Plan::parse(&organization.plan).ok_or_else(|| {
-        Error::internal(format!(
-            "organization {org} has plan {:?}",
-            organization.plan
-        ))
-    })
+    db::organizations::find_organization(conn, org)?
+        .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))?
+        .plan()
 }
 
 /// Deletes each credential that no account uses any more; returns what to revoke.
@@ -142,8 +139,8 @@ pub fn normalize_identity(identity: &Identity) -> Result<Identity> {
 }
 
 /// Upserts the profile, stores the credential, creates or reconnects the
-/// account in place, and applies rule 2 to the profile's other accounts.
-/// Call inside a write transaction.
+/// account in place, and lets the plan decide which of the profile's other
+/// accounts move onto the fresh grant. Call inside a write transaction.
 pub fn apply_fresh_grant(
     conn: &mut DbConnection,
     keys: &KeyRing,

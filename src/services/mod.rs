@@ -6,9 +6,14 @@
 //! `db::run` that also reads what the answer needs.
 
 pub mod accounts;
+pub mod brands;
 pub mod expired;
 pub mod grants;
+pub mod health;
+pub mod idempotency;
 pub mod oauth;
+pub mod organizations;
+pub mod profiles;
 pub mod reconnect_links;
 pub mod refresh;
 pub mod renewal;

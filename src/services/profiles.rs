@@ -1,0 +1,98 @@
+//! Profiles: the organization's social identities, each with the brands
+//! where it is connected.
+
+use std::collections::HashMap;
+
+use super::Page;
+use crate::db::{self, DbConnection, models};
+use crate::domain::pagination::split_page;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// One brand where a profile is connected.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub brand_id: String,
+    pub brand_name: String,
+    /// The profile's account in that brand.
+    pub account_id: String,
+    pub enabled: bool,
+}
+
+/// A profile and the brands where it is connected, by brand name.
+#[derive(Debug, Clone)]
+pub struct ProfileView {
+    pub profile: models::Profile,
+    pub brands: Vec<Membership>,
+}
+
+/// Where the given profiles are connected, by profile id, each list in
+/// brand-name order.
+fn memberships(
+    conn: &mut DbConnection,
+    org: &str,
+    profile_ids: &[String],
+) -> Result<HashMap<String, Vec<Membership>>> {
+    let mut by_profile: HashMap<String, Vec<Membership>> = HashMap::new();
+    for (profile_id, account_id, brand_id, brand_name, enabled) in
+        db::profiles::list_brand_memberships(conn, org, profile_ids)?
+    {
+        by_profile.entry(profile_id).or_default().push(Membership {
+            brand_id,
+            brand_name,
+            account_id,
+            enabled,
+        });
+    }
+    Ok(by_profile)
+}
+
+/// A page of the organization's profiles (of one network when given), in id
+/// order after `after`.
+pub async fn list(
+    state: &AppState,
+    org: &str,
+    network: Option<String>,
+    limit: u32,
+    after: Option<String>,
+) -> Result<Page<ProfileView>> {
+    let org = org.to_string();
+    db::run(&state.pool, move |conn| {
+        let rows = db::profiles::list_profiles(
+            conn,
+            &org,
+            network.as_deref(),
+            after.as_deref(),
+            i64::from(limit) + 1,
+        )?;
+        let (rows, next_cursor) = split_page(rows, limit, |p| &p.id);
+        let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
+        let mut by_profile = memberships(conn, &org, &ids)?;
+        let items = rows
+            .into_iter()
+            .map(|profile| ProfileView {
+                brands: by_profile.remove(&profile.id).unwrap_or_default(),
+                profile,
+            })
+            .collect();
+        Ok(Page { items, next_cursor })
+    })
+    .await
+}
+
+/// One profile of the organization; another organization's is 404.
+pub async fn get(state: &AppState, org: &str, id: &str) -> Result<ProfileView> {
+    let (org, id) = (org.to_string(), id.to_string());
+    db::run(&state.pool, move |conn| {
+        let row = db::profiles::find_profile(conn, &org, &id)?
+            .ok_or_else(|| Error::NotFound(format!("no profile with id {id}")))?;
+        let brands = memberships(conn, &org, std::slice::from_ref(&id))?
+            .remove(&id)
+            .unwrap_or_default();
+        Ok(ProfileView {
+            profile: row,
+            brands,
+        })
+    })
+    .await
+}
