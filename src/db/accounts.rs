@@ -9,6 +9,7 @@ use super::schema::accounts::dsl as a;
 use super::schema::credentials::dsl as c;
 use super::schema::profiles::dsl as p;
 use super::{DbConnection, MultiBackend};
+use crate::domain::token_status::CredentialStatus as Stored;
 use crate::domain::token_status::TokenStatus;
 use crate::error::Result;
 
@@ -24,23 +25,30 @@ type Predicate =
 /// The SQL form of [`crate::domain::token_status::compute`], so listings
 /// filter by status in the database (and stay index scans).
 fn status_is(status: TokenStatus, now: NaiveDateTime, window_end: NaiveDateTime) -> Predicate {
-    let clock_driven = || c::status.ne_all(["reauth_required", "refresh_failing"]);
+    let clock_driven = || {
+        c::status.ne_all([
+            Stored::ReauthRequired.as_str(),
+            Stored::RefreshFailing.as_str(),
+        ])
+    };
     match status {
         TokenStatus::Disabled => Box::new(a::enabled.eq(false)),
-        TokenStatus::ReauthRequired => {
-            Box::new(a::enabled.eq(true).and(c::status.eq("reauth_required")))
-        }
+        TokenStatus::ReauthRequired => Box::new(
+            a::enabled
+                .eq(true)
+                .and(c::status.eq(Stored::ReauthRequired.as_str())),
+        ),
         TokenStatus::Expired => Box::new(
             a::enabled
                 .eq(true)
-                .and(c::status.ne("reauth_required"))
+                .and(c::status.ne(Stored::ReauthRequired.as_str()))
                 .and(c::expires_at.is_not_null())
                 .and(c::expires_at.assume_not_null().le(now)),
         ),
         TokenStatus::RefreshFailing => Box::new(
             a::enabled
                 .eq(true)
-                .and(c::status.eq("refresh_failing"))
+                .and(c::status.eq(Stored::RefreshFailing.as_str()))
                 .and(
                     c::expires_at
                         .is_null()
@@ -88,38 +96,43 @@ pub struct AccountFilter {
     pub window_end: Option<NaiveDateTime>,
 }
 
+/// The columns of an [`AccountRow`].
+type AccountColumns = (
+    diesel::dsl::AsSelect<Account, MultiBackend>,
+    diesel::dsl::AsSelect<Profile, MultiBackend>,
+    diesel::dsl::AsSelect<CredentialState, MultiBackend>,
+);
+
 /// accounts ⋈ profiles ⋈ credentials, selecting an [`AccountRow`].
-macro_rules! account_rows {
-    () => {
-        a::accounts
-            .inner_join(p::profiles)
-            .inner_join(c::credentials)
-            .select((
-                Account::as_select(),
-                Profile::as_select(),
-                CredentialState::as_select(),
-            ))
-    };
+#[diesel::dsl::auto_type(no_type_alias)]
+fn account_rows() -> _ {
+    let columns: AccountColumns = (
+        Account::as_select(),
+        Profile::as_select(),
+        CredentialState::as_select(),
+    );
+    a::accounts
+        .inner_join(p::profiles)
+        .inner_join(c::credentials)
+        .select(columns)
 }
 
-/// Narrows a boxed accounts ⋈ profiles ⋈ credentials query by an [`AccountFilter`].
-macro_rules! apply_filter {
-    ($query:expr, $filter:expr) => {{
-        let mut query = $query;
-        let filter: &AccountFilter = $filter;
-        if let Some(brand) = &filter.brand_id {
-            query = query.filter(a::brand_id.eq(brand.clone()));
-        }
-        if let Some(network) = &filter.network {
-            query = query.filter(p::network.eq(network.clone()));
-        }
-        if let (Some(now), Some(window_end)) = (filter.now, filter.window_end)
-            && let Some(predicate) = any_status(&filter.statuses, now, window_end)
-        {
-            query = query.filter(predicate);
-        }
-        query
-    }};
+/// The conditions of an [`AccountFilter`], to narrow a query over
+/// accounts ⋈ profiles ⋈ credentials.
+fn predicates(filter: &AccountFilter) -> Vec<Predicate> {
+    let mut predicates: Vec<Predicate> = Vec::new();
+    if let Some(brand) = &filter.brand_id {
+        predicates.push(Box::new(a::brand_id.eq(brand.clone())));
+    }
+    if let Some(network) = &filter.network {
+        predicates.push(Box::new(p::network.eq(network.clone())));
+    }
+    if let (Some(now), Some(window_end)) = (filter.now, filter.window_end)
+        && let Some(predicate) = any_status(&filter.statuses, now, window_end)
+    {
+        predicates.push(predicate);
+    }
+    predicates
 }
 
 /// Accounts of the organization matching `filter`, in id order after `after`.
@@ -130,12 +143,14 @@ pub fn list_accounts(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AccountRow>> {
-    let mut query = account_rows!()
+    let mut query = account_rows()
         .filter(a::organization_id.eq(org.to_string()))
         .order(a::id.asc())
         .limit(limit)
         .into_boxed();
-    query = apply_filter!(query, filter);
+    for predicate in predicates(filter) {
+        query = query.filter(predicate);
+    }
     if let Some(after) = after {
         query = query.filter(a::id.gt(after.to_string()));
     }
@@ -148,7 +163,7 @@ pub fn find_account(
     brand: &str,
     id: &str,
 ) -> Result<Option<AccountRow>> {
-    Ok(account_rows!()
+    Ok(account_rows()
         .filter(a::organization_id.eq(org))
         .filter(a::brand_id.eq(brand))
         .filter(a::id.eq(id))
@@ -278,7 +293,7 @@ pub fn find_account_by_id(
     org: &str,
     id: &str,
 ) -> Result<Option<AccountRow>> {
-    Ok(account_rows!()
+    Ok(account_rows()
         .filter(a::organization_id.eq(org))
         .filter(a::id.eq(id))
         .first(conn)
@@ -294,12 +309,14 @@ pub fn list_by_expiry(
     after: Option<(NaiveDateTime, String)>,
     limit: i64,
 ) -> Result<Vec<AccountRow>> {
-    let mut query = account_rows!()
+    let mut query = account_rows()
         .filter(a::organization_id.eq(org.to_string()))
         .order((c::expires_at.desc(), a::id.desc()))
         .limit(limit)
         .into_boxed();
-    query = apply_filter!(query, filter);
+    for predicate in predicates(filter) {
+        query = query.filter(predicate);
+    }
     if let Some((expires, id)) = after {
         query = query.filter(
             c::expires_at.assume_not_null().lt(expires).or(c::expires_at
@@ -323,7 +340,9 @@ pub fn list_brand_network_pairs(
         .filter(a::organization_id.eq(org.to_string()))
         .select((a::brand_id, p::network))
         .into_boxed();
-    query = apply_filter!(query, filter);
+    for predicate in predicates(filter) {
+        query = query.filter(predicate);
+    }
     Ok(query.load(conn)?)
 }
 
@@ -347,7 +366,7 @@ pub fn list_account_rows_of_profile(
     org: &str,
     profile: &str,
 ) -> Result<Vec<AccountRow>> {
-    Ok(account_rows!()
+    Ok(account_rows()
         .filter(a::organization_id.eq(org))
         .filter(a::profile_id.eq(profile))
         .order(a::id.asc())

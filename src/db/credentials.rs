@@ -10,6 +10,7 @@ use super::DbConnection;
 use super::models::Credential;
 use super::schema::credentials::dsl as c;
 use crate::crypto::{Binding, KeyRing};
+use crate::domain::token_status::CredentialStatus as Stored;
 use crate::domain::{new_id, to_db_time};
 use crate::error::{Error, Result};
 
@@ -61,7 +62,7 @@ pub fn seal_new_credential(ring: &KeyRing, grant: NewGrant, now: DateTime<Utc>) 
         issued_at: now_db,
         expires_at: grant.expires_at.map(to_db_time),
         refresh_expires_at: grant.refresh_expires_at.map(to_db_time),
-        status: "active".into(),
+        status: Stored::Active.as_str().into(),
         status_reason: None,
         status_changed_at: now_db,
         version: 1,
@@ -211,7 +212,7 @@ pub fn write_refreshed(
             c::access_token.eq(&secrets.access.bytes),
             c::access_token_key_id.eq(&secrets.access.key_id),
             c::expires_at.eq(Some(secrets.expires_at)),
-            c::status.eq("active"),
+            c::status.eq(Stored::Active.as_str()),
             c::status_reason.eq(None::<String>),
             c::status_changed_at.eq(now),
             c::version.eq(version + 1),
@@ -246,7 +247,7 @@ pub fn mark_reauth_required(
 ) -> Result<()> {
     diesel::update(c::credentials.filter(c::id.eq(id)))
         .set((
-            c::status.eq("reauth_required"),
+            c::status.eq(Stored::ReauthRequired.as_str()),
             c::status_reason.eq(Some(reason)),
             c::status_changed_at.eq(now),
             c::version.eq(c::version + 1),
@@ -273,8 +274,11 @@ pub fn record_transient_failure(
     let Some(row) = row else { return Ok(()) };
     let failures = row.failure_count + 1;
     let still_valid = row.expires_at.is_none_or(|e| e > now);
-    let status = if failures >= failing_after && still_valid && row.status != "reauth_required" {
-        "refresh_failing".to_string()
+    let status = if failures >= failing_after
+        && still_valid
+        && row.status != Stored::ReauthRequired.as_str()
+    {
+        Stored::RefreshFailing.as_str().to_string()
     } else {
         row.status.clone()
     };
@@ -341,13 +345,13 @@ pub fn list_status_candidates(
 ) -> Result<Vec<WorkItem>> {
     use super::schema::organizations::dsl as o;
     let entering = c::status
-        .eq("active")
+        .eq(Stored::Active.as_str())
         .and(c::expires_at.assume_not_null().le(window_end));
     let expiring_now = c::status
-        .eq_any(["expiring", "refresh_failing"])
+        .eq_any([Stored::Expiring.as_str(), Stored::RefreshFailing.as_str()])
         .and(c::expires_at.assume_not_null().le(now));
     let leaving = c::status
-        .eq("expiring")
+        .eq(Stored::Expiring.as_str())
         .and(c::expires_at.assume_not_null().gt(window_end));
     let organizations = o::organizations
         .filter(o::warning_window_days.eq(window_days))
@@ -517,11 +521,11 @@ pub fn give_up_refreshing(
         c::credentials
             .filter(c::id.eq(id))
             .filter(c::version.eq(version))
-            .filter(c::status.ne("reauth_required"))
+            .filter(c::status.ne(Stored::ReauthRequired.as_str()))
             .filter(c::lease_owner.is_null().or(c::lease_expires_at.lt(now))),
     )
     .set((
-        c::status.eq("reauth_required"),
+        c::status.eq(Stored::ReauthRequired.as_str()),
         c::status_reason.eq(Some(reason)),
         c::status_changed_at.eq(now),
         c::version.eq(c::version + 1),

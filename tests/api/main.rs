@@ -13,6 +13,7 @@ mod operations;
 mod organization;
 mod providers;
 mod renewal;
+mod status_rule;
 mod storage;
 mod vault;
 mod worker;
