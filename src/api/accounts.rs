@@ -11,10 +11,8 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::{Json, page_params, query_validation_error};
-use super::shared::{Account, AuthorizationStart, GrantResult, GrantStatus, parse_id};
+use super::shared::{Account, AuthorizationStart, GrantResult, GrantStatus};
 use crate::auth::{Principal, Scope};
-use crate::db::models;
-use crate::domain::from_db_time;
 use crate::domain::pagination::decode_cursor;
 use crate::domain::token_status::TokenStatus;
 use crate::error::{Error, FieldError};
@@ -27,8 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(import_account)
         .service(get_account)
         .service(update_account)
-        .service(disconnect_account)
-        .service(list_account_events);
+        .service(disconnect_account);
 }
 
 /// One scope of an imported grant: an RFC 6749 scope token (visible ASCII
@@ -461,137 +458,4 @@ pub async fn disconnect_account(
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// One audit event.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEvent {
-    /// The event's id.
-    pub id: Uuid,
-    /// What happened, e.g. `account.connected`, `account.renewed`, `account.disconnected`.
-    #[schema(max_length = 64, example = "account.renewed")]
-    pub action: String,
-    /// `success` or `failure`.
-    #[schema(max_length = 32, example = "success")]
-    pub outcome: String,
-    /// Who did it: the JWT `sub`, or `worker`.
-    #[schema(max_length = 1024, example = "user-42")]
-    pub actor: String,
-    /// The brand concerned, if any.
-    pub brand_id: Option<Uuid>,
-    /// The account concerned, if any.
-    pub account_id: Option<Uuid>,
-    /// Details of the event (never a token).
-    #[schema(value_type = Option<Object>)]
-    pub detail: Option<serde_json::Value>,
-    /// The request that caused it.
-    #[schema(
-        max_length = 128,
-        pattern = "^[A-Za-z0-9._:-]+$",
-        example = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b11"
-    )]
-    pub request_id: Option<String>,
-    /// When it happened.
-    pub created_at: DateTime<Utc>,
-}
-
-impl AuditEvent {
-    pub fn from_row(row: models::AuditEvent) -> Result<Self, Error> {
-        Ok(Self {
-            id: parse_id(&row.id)?,
-            action: row.action,
-            outcome: row.outcome,
-            actor: row.actor,
-            brand_id: row.brand_id.as_deref().map(parse_id).transpose()?,
-            account_id: row.account_id.as_deref().map(parse_id).transpose()?,
-            detail: row
-                .detail
-                .as_deref()
-                .and_then(|d| serde_json::from_str(d).ok()),
-            request_id: row.request_id,
-            created_at: from_db_time(row.created_at),
-        })
-    }
-}
-
-/// A page of audit events, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::api::examples::audit_event_page)]
-pub struct AuditEventPage {
-    /// The events of this page, newest first.
-    pub data: Vec<AuditEvent>,
-    /// Pass as `cursor` to get the next (older) page; `null` on the last page. 32 lowercase hex digits.
-    #[schema(
-        pattern = "^[0-9a-f]{32}$",
-        min_length = 32,
-        max_length = 32,
-        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
-    )]
-    pub next_cursor: Option<String>,
-}
-
-/// Pagination of the audit trail.
-#[derive(Debug, Deserialize, Validate, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EventQuery {
-    /// Items per page, 1–100 (default 25).
-    #[validate(range(min = 1, max = 100))]
-    #[param(minimum = 1, maximum = 100, default = 25)]
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
-    /// value of this shape is accepted (one that names no item marks a
-    /// position all the same, and the page after it may be empty).
-    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
-    pub cursor: Option<String>,
-}
-
-/// An account's audit trail
-///
-/// Every change to the account, newest first — also after it was
-/// disconnected. Needs `accounts:read`.
-#[utoipa::path(
-    operation_id = "list_account_events",
-    tag = "accounts",
-    params(
-        ("brand_id" = Uuid, Path, description = "The brand's id."),
-        ("account_id" = Uuid, Path, description = "The account's id."),
-        EventQuery
-    ),
-    responses(
-        (status = 200, description = "A page of audit events.", body = AuditEventPage),
-        (status = 400, description = "Malformed query string."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:read` scope."),
-        (status = 404, description = "No such account (now or before) in this brand of the caller's organization."),
-        (status = 422, description = "A pagination parameter is invalid.")
-    )
-)]
-#[get("/brands/{brand_id}/accounts/{account_id}/events")]
-pub async fn list_account_events(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<(Uuid, Uuid)>,
-    query: web::Query<EventQuery>,
-) -> Result<web::Json<AuditEventPage>, Error> {
-    principal.require(Scope::AccountsRead)?;
-    query.validate().map_err(query_validation_error)?;
-    let (limit, before) = page_params(query.limit, query.cursor.as_deref(), decode_cursor)?;
-    let (brand, account) = path.into_inner();
-    let page = accounts::events(
-        &state,
-        principal.organization_id(),
-        &brand.to_string(),
-        &account.to_string(),
-        limit,
-        before,
-    )
-    .await?;
-    Ok(web::Json(AuditEventPage {
-        data: page
-            .items
-            .into_iter()
-            .map(AuditEvent::from_row)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    }))
 }

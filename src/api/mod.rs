@@ -2,6 +2,7 @@
 //! Every route is registered through utoipa-actix-web so the OpenAPI document
 //! cannot miss one.
 
+pub mod account_events;
 pub mod accounts;
 pub mod brands;
 pub mod examples;
@@ -100,6 +101,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
                 .configure(organization::configure)
                 .configure(brands::configure)
                 .configure(accounts::configure)
+                .configure(account_events::configure)
                 .configure(renewal::configure)
                 .configure(expired::configure)
                 .configure(vault::configure)

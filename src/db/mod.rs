@@ -13,6 +13,7 @@ pub mod organizations;
 pub mod profiles;
 pub mod reconnect_links;
 pub mod rotation;
+pub mod schedule;
 pub mod schema;
 
 use std::time::Duration;

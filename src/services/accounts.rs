@@ -113,15 +113,13 @@ impl StatusContext<'_> {
 
 /// What a network's refresh plan needs to know of a stored grant.
 pub fn grant_info(credential: &models::CredentialState) -> GrantInfo {
-    GrantInfo {
-        has_refresh_token: credential.refresh_token_key_id.is_some(),
-        expires_at: credential
-            .expires_at
-            .map(from_db_time)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC),
-        issued_at: from_db_time(credential.last_refreshed_at.unwrap_or(credential.issued_at)),
-        refresh_expires_at: credential.refresh_expires_at.map(from_db_time),
-    }
+    super::grant_info(
+        credential.refresh_token_key_id.is_some(),
+        credential.expires_at,
+        credential.issued_at,
+        credential.last_refreshed_at,
+        credential.refresh_expires_at,
+    )
 }
 
 /// The organization's warning window.

@@ -33,6 +33,27 @@ use secrecy::SecretString;
 use crate::error::{Error, UpstreamKind};
 use crate::providers::{Provider, ProviderError, TransientKind};
 
+/// What a network's refresh plan needs to know of a stored grant, from the
+/// columns every credential row type carries. A grant without an expiry
+/// never expires; one never refreshed was issued when it was stored.
+pub fn grant_info(
+    has_refresh_token: bool,
+    expires_at: Option<chrono::NaiveDateTime>,
+    issued_at: chrono::NaiveDateTime,
+    last_refreshed_at: Option<chrono::NaiveDateTime>,
+    refresh_expires_at: Option<chrono::NaiveDateTime>,
+) -> crate::providers::GrantInfo {
+    use crate::domain::from_db_time;
+    crate::providers::GrantInfo {
+        has_refresh_token,
+        expires_at: expires_at
+            .map(from_db_time)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+        issued_at: from_db_time(last_refreshed_at.unwrap_or(issued_at)),
+        refresh_expires_at: refresh_expires_at.map(from_db_time),
+    }
+}
+
 /// How a network failure that is not a verdict on the grant is answered:
 /// 502, 503 or 504, and the pause before a retry.
 pub fn upstream_kind(error: &ProviderError) -> (UpstreamKind, Duration) {

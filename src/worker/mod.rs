@@ -38,12 +38,12 @@ pub use schedule::{Transition, backoff, transition};
 use crate::config::Settings;
 use crate::db;
 use crate::db::audit::{Audit, insert_audit_event};
-use crate::db::credentials::{self as creds, WorkItem};
+use crate::db::schedule::{self as creds, WorkItem};
 use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, now as clock_now, to_db_time};
 use crate::error::Error;
-use crate::providers::{GrantInfo, RefreshPlan};
+use crate::providers::RefreshPlan;
 use crate::services::refresh::{self as engine, RefreshOutcome, RefreshRequest};
 use crate::state::AppState;
 
@@ -261,12 +261,13 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
         reschedule(app, &row.id, due).await?;
         return Ok(Handled::Rescheduled);
     }
-    let grant = GrantInfo {
-        has_refresh_token: row.refresh_token_key_id.is_some(),
-        expires_at,
-        issued_at: from_db_time(row.last_refreshed_at.unwrap_or(row.issued_at)),
-        refresh_expires_at: row.refresh_expires_at.map(from_db_time),
-    };
+    let grant = crate::services::grant_info(
+        row.refresh_token_key_id.is_some(),
+        row.expires_at,
+        row.issued_at,
+        row.last_refreshed_at,
+        row.refresh_expires_at,
+    );
     match provider.refresh_plan(&grant, now) {
         RefreshPlan::Silent(_) => {}
         RefreshPlan::NotYet { earliest, .. } => {
@@ -349,7 +350,7 @@ async fn after_transient(
     );
     let at = to_db_time(now);
     let gave_up = db::run(&app.pool, move |conn| {
-        let Some(row) = creds::find_credential_by_id(conn, &id)? else {
+        let Some(row) = crate::db::credentials::find_credential_by_id(conn, &id)? else {
             return Ok(None);
         };
         let stale = row
