@@ -1,4 +1,4 @@
-//! The command line (SPEC §6). Scripts depend on these names and flags.
+//! The command line (docs/rules.md, "Storage and running"). Scripts depend on these names and flags.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 """Prints the operation ids of an OpenAPI document that need the platform:admin scope (one a
 line), or with --others those that do not. An operation needs it when its security requirement
 names the scope, or its summary/description says it needs `platform:admin`, or it is under
-/v1/organizations (the billing system's routes, SPEC section 3)."""
+/v1/organizations (the billing system's routes)."""
 import json
 import re
 import sys

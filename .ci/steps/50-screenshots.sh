@@ -31,7 +31,7 @@ docs_status="$(curl -s -o /dev/null -w '%{http_code}' -L "$BASE_URL/docs")"
 if [ "$docs_status" = 200 ]; then
     pages+=("docs|$BASE_URL/docs|tokenwarden")
 else
-    log "GET /docs answers $docs_status (SPEC section 3 wants Swagger UI at /docs); screenshotting /docs/ as well"
+    log "GET /docs answers $docs_status (Swagger UI belongs at /docs); screenshotting /docs/ as well"
     pages+=("docs|$BASE_URL/docs|tokenwarden" "docs-slash|$BASE_URL/docs/|tokenwarden")
 fi
 

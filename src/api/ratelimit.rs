@@ -1,4 +1,4 @@
-//! Per-organization rate limits (SPEC §3): a fixed window per organization,
+//! Per-organization rate limits (docs/rules.md, "API conventions"): a fixed window per organization,
 //! counted in this process. Answers carry `RateLimit-Policy` and `RateLimit`
 //! (draft-ietf-httpapi-ratelimit-headers); a spent budget answers 429 with
 //! `Retry-After`. Several instances each keep their own count.

@@ -60,7 +60,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     #[serde(default)]
     pub log: LogSettings,
-    /// Networks by name (`[networks.acme]`), see SPEC §4.
+    /// Networks by name (`[networks.acme]`); docs/rules.md, "Networks".
     #[serde(default)]
     pub networks: BTreeMap<String, NetworkSettings>,
     /// Limits of outbound calls to networks.

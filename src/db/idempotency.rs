@@ -1,4 +1,4 @@
-//! Stored answers for `Idempotency-Key` (SPEC §3): a replay returns the stored
+//! Stored answers for `Idempotency-Key` (docs/rules.md, "API conventions"): a replay returns the stored
 //! answer, the same key with another request is refused, one still in flight
 //! is reported as such.
 

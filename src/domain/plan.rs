@@ -1,4 +1,4 @@
-//! The plan feature matrix of SPEC §1, in one place.
+//! The plan feature matrix (docs/rules.md, "Plans"), in one place.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

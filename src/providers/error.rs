@@ -1,4 +1,4 @@
-//! Failures of a network call and their classification (SPEC §2 rule 5).
+//! Failures of a network call and their classification (docs/rules.md, "Failure classification").
 
 use std::time::Duration;
 
@@ -66,7 +66,7 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    /// SPEC rule 5: the grant is dead, the user must reauthorize.
+    /// The network refused the grant: it is dead and only the user can renew it.
     pub fn is_reauth(&self) -> bool {
         matches!(self, ProviderError::ReauthRequired { .. })
     }

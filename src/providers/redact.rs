@@ -1,4 +1,4 @@
-//! Keeping tokens out of log lines and error details (SPEC §2 rule 7).
+//! Keeping tokens out of log lines and error details (docs/rules.md, "Tokens are secrets").
 
 use url::Url;
 

@@ -97,7 +97,7 @@ pub enum ClientAuth {
     Post,
 }
 
-/// One `[networks.<name>]` table. Field names are the TOML keys of SPEC §4; every one is also
+/// One `[networks.<name>]` table. Field names are the TOML keys documented in the README's network configuration; every one is also
 /// settable from the environment as `TOKENWARDEN_NETWORKS__<NAME>__<KEY>`.
 ///
 /// A preset needs only `client_id` and `client_secret` (or `client_secret_file`); everything

@@ -275,7 +275,7 @@ pub fn apply_fresh_grant(
         },
     )?;
 
-    // Rule 2: the profile's other accounts in this organization.
+    // Propagation: the profile's other accounts in this organization.
     let siblings: Vec<(Account, Sibling)> =
         db::accounts::list_accounts_of_profile(conn, org, &profile.id)?
             .into_iter()
@@ -369,7 +369,7 @@ pub fn disconnect(
     Ok(orphans)
 }
 
-/// Rule 2 after a refresh in place: on plans with cross-brand renewal, every
+/// Propagation after a refresh in place: on plans with cross-brand renewal, every
 /// other enabled account of the profile moves onto the refreshed credential;
 /// the credentials left unused are deleted and returned for revocation. Every
 /// account on the credential is marked renewed.

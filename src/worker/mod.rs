@@ -1,4 +1,4 @@
-//! The lifecycle worker (SPEC §5): every tick it
+//! The lifecycle worker (docs/rules.md, "Lifecycle worker"): every tick it
 //!
 //! 1. schedules credentials that have no `next_refresh_at` yet (new grants):
 //!    `expires_at − refresh_lead`;

@@ -1,4 +1,4 @@
-//! The command line works as SPEC §6 names it.
+//! The command line works as docs/rules.md ("Storage and running") names it.
 
 use std::process::Command;
 

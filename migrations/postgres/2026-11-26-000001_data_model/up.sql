@@ -1,4 +1,4 @@
--- The whole data model of SPEC §1. Types are the portable subset shared with
+-- The whole data model (docs/rules.md, "Vocabulary"). Types are the portable subset shared with
 -- the SQLite migration (ids as text, UTC timestamps without zone, booleans,
 -- byte strings) so one schema.rs serves both backends.
 
