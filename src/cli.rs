@@ -137,6 +137,13 @@ impl Cli {
     }
 }
 
+/// The configuration of a command that needs one, with logging set up.
+fn configured(cli: &Cli) -> anyhow::Result<Settings> {
+    let settings = Settings::load(cli.config.as_deref(), &cli.overrides())?;
+    crate::telemetry::init(&settings.log);
+    Ok(settings)
+}
+
 /// Runs a command; the process exit code is 0 on `Ok`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
@@ -149,63 +156,59 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => crate::cli::demo(&cli, args).await,
-        _ => {
-            let settings = Settings::load(cli.config.as_deref(), &cli.overrides())?;
-            crate::telemetry::init(&settings.log);
-            match &cli.command {
-                Command::Serve(args) => serve(settings, args).await,
-                Command::Worker(args) => worker(settings, args).await,
-                Command::Migrate => {
-                    let url = settings.database_url();
-                    tokio::task::spawn_blocking(move || {
-                        db::connect(&url, &PoolOptions::default()).map(|_| ())
-                    })
-                    .await??;
-                    eprintln!("migrations are up to date");
-                    Ok(())
+        Command::Serve(args) => serve(configured(&cli)?, args).await,
+        Command::Worker(args) => worker(configured(&cli)?, args).await,
+        Command::Migrate => {
+            let settings = configured(&cli)?;
+            let url = settings.database_url();
+            tokio::task::spawn_blocking(move || {
+                db::connect(&url, &PoolOptions::default()).map(|_| ())
+            })
+            .await??;
+            eprintln!("migrations are up to date");
+            Ok(())
+        }
+        Command::Token(TokenCommand::Mint {
+            org,
+            sub,
+            scope,
+            ttl,
+        }) => {
+            let settings = configured(&cli)?;
+            for s in scope.split_whitespace() {
+                if Scope::parse(s).is_none() {
+                    anyhow::bail!("unknown scope {s:?}");
                 }
-                Command::Token(TokenCommand::Mint {
-                    org,
-                    sub,
-                    scope,
-                    ttl,
-                }) => {
-                    for s in scope.split_whitespace() {
-                        if Scope::parse(s).is_none() {
-                            anyhow::bail!("unknown scope {s:?}");
-                        }
-                    }
-                    let minter = TokenMinter::from_settings(&settings)?;
-                    println!("{}", minter.mint(org, sub, scope, *ttl));
-                    Ok(())
-                }
-                Command::Keys(KeysCommand::Rotate) => {
-                    let ring = settings.key_ring()?;
-                    let url = settings.database_url();
-                    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                        let pool = db::connect(&url, &PoolOptions::default())?;
-                        let mut conn = pool.get()?;
-                        let report = db::rotation::rotate_all(&mut conn, &ring)
-                            .map_err(|e| anyhow::anyhow!("{e}"))?;
-                        let left = db::rotation::count_not_under(&mut conn, ring.active_key_id())
-                            .map_err(|e| anyhow::anyhow!("{e}"))?;
-                        Ok((report, left, ring.active_key_id().to_string()))
-                    })
-                    .await??;
-                    let (report, left, active) = report;
-                    println!(
-                        "re-encrypted {} secret(s) under key {active}; {} were already under it; {left} remain under other keys",
-                        report.resealed, report.already_current
-                    );
-                    if left > 0 {
-                        anyhow::bail!(
-                            "{left} secret(s) are still under an old key (written concurrently?); run rotate again"
-                        );
-                    }
-                    Ok(())
-                }
-                Command::Openapi | Command::Keys(_) | Command::Demo(_) => unreachable!(),
             }
+            let minter = TokenMinter::from_settings(&settings)?;
+            println!("{}", minter.mint(org, sub, scope, *ttl));
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let settings = configured(&cli)?;
+            let ring = settings.key_ring()?;
+            let url = settings.database_url();
+            let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let pool = db::connect(&url, &PoolOptions::default())?;
+                let mut conn = pool.get()?;
+                let report = db::rotation::rotate_all(&mut conn, &ring)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let left = db::rotation::count_not_under(&mut conn, ring.active_key_id())
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                Ok((report, left, ring.active_key_id().to_string()))
+            })
+            .await??;
+            let (report, left, active) = report;
+            println!(
+                "re-encrypted {} secret(s) under key {active}; {} were already under it; {left} remain under other keys",
+                report.resealed, report.already_current
+            );
+            if left > 0 {
+                anyhow::bail!(
+                    "{left} secret(s) are still under an old key (written concurrently?); run rotate again"
+                );
+            }
+            Ok(())
         }
     }
 }

@@ -330,3 +330,44 @@ impl ResponseError for Error {
         response.body(serde_json::to_string(&problem).unwrap_or_default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// One refresh answers every caller that waited for it: each caller's
+    /// copy of the error must answer what the original answers.
+    #[test]
+    fn an_error_shared_with_another_caller_keeps_its_answer() {
+        let errors = [
+            Error::Unavailable {
+                detail: "the database is not reachable right now".into(),
+                retry_after: Some(Duration::from_secs(2)),
+            },
+            Error::Upstream {
+                network: "x".into(),
+                kind: UpstreamKind::Timeout,
+                detail: "slow".into(),
+                retry_after: Duration::from_secs(5),
+            },
+            Error::RefreshBusy {
+                retry_after: Duration::from_secs(2),
+            },
+            Error::NotFound("no credential".into()),
+            Error::Conflict("taken".into()),
+            Error::internal("a bug"),
+        ];
+        for error in &errors {
+            let copy = error.for_another_caller();
+            assert_eq!(copy.classify(), error.classify(), "{error:?}");
+            assert_eq!(copy.retry_after(), error.retry_after(), "{error:?}");
+            assert_eq!(copy.problem().detail, error.problem().detail, "{error:?}");
+        }
+        assert_eq!(
+            errors[0].for_another_caller().classify().0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}

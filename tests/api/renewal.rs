@@ -1098,3 +1098,66 @@ on_both_backends!(
     bulk_renewal_groups_reauthorizations_by_network,
     reconnect_links_are_single_use,
 );
+
+/// The pool runs dry while the network answers a refresh: the refresh's
+/// write-back cannot get a connection. The caller waiting on the shared
+/// refresh gets the pool's own answer — 503 with `Retry-After` — not a 500.
+async fn a_pool_timeout_inside_a_refresh_answers_503(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.database.pool_size = 2;
+        s.database.connect_timeout_secs = 1;
+    })
+    .await;
+    let brand = app.new_brand("Crowded").await;
+    let token = app.admin_token();
+    let account = connect_in(&app, &token, &brand, "sandbox-alice").await;
+    app.sandbox().reset_calls();
+    app.sandbox()
+        .queue_failure(Endpoint::Token, FailureMode::Slow { delay_ms: 1500 }, 1);
+
+    let renewing = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")),
+            token.clone(),
+        );
+        tokio::spawn(async move { client.post(url).bearer_auth(token).send().await.unwrap() })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app.sandbox().calls().refresh == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refresh reached the network"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // While the network answers, hold every connection of the pool.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let pool = app.pool().clone();
+    let holder = tokio::task::spawn_blocking(move || {
+        let held = (pool.get().unwrap(), pool.get().unwrap());
+        released.recv().ok();
+        drop(held);
+    });
+    let response = renewing.await.unwrap();
+    release.send(()).unwrap();
+    holder.await.unwrap();
+
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem = assert_problem(response, 503, "service-unavailable").await;
+    assert_eq!(problem["status"], 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_timeout_inside_a_refresh_answers_503_sqlite() {
+    a_pool_timeout_inside_a_refresh_answers_503(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_timeout_inside_a_refresh_answers_503_postgres() {
+    if !crate::helpers::postgres_enabled() {
+        return;
+    }
+    a_pool_timeout_inside_a_refresh_answers_503(Backend::Postgres).await;
+}
