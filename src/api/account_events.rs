@@ -3,18 +3,15 @@
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
-use validator::Validate;
 
-use super::extractors::{page_params, query_validation_error};
-use super::shared::parse_id;
+use super::shared::{PageQuery, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::db::models;
 use crate::domain::from_db_time;
-use crate::domain::pagination::decode_cursor;
 use crate::error::Error;
 use crate::services::accounts;
 use crate::state::AppState;
@@ -90,21 +87,6 @@ pub struct AuditEventPage {
     pub next_cursor: Option<String>,
 }
 
-/// Pagination of the audit trail.
-#[derive(Debug, Deserialize, Validate, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EventQuery {
-    /// Items per page, 1–100 (default 25).
-    #[validate(range(min = 1, max = 100))]
-    #[param(minimum = 1, maximum = 100, default = 25)]
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
-    /// value of this shape is accepted (one that names no item marks a
-    /// position all the same, and the page after it may be empty).
-    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
-    pub cursor: Option<String>,
-}
-
 /// An account's audit trail
 ///
 /// Every change to the account, newest first — also after it was
@@ -115,7 +97,7 @@ pub struct EventQuery {
     params(
         ("brand_id" = Uuid, Path, description = "The brand's id."),
         ("account_id" = Uuid, Path, description = "The account's id."),
-        EventQuery
+        PageQuery
     ),
     responses(
         (status = 200, description = "A page of audit events.", body = AuditEventPage),
@@ -131,11 +113,10 @@ pub async fn list_account_events(
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<(Uuid, Uuid)>,
-    query: web::Query<EventQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<web::Json<AuditEventPage>, Error> {
     principal.require(Scope::AccountsRead)?;
-    query.validate().map_err(query_validation_error)?;
-    let (limit, before) = page_params(query.limit, query.cursor.as_deref(), decode_cursor)?;
+    let (limit, before) = query.resolve()?;
     let (brand, account) = path.into_inner();
     let page = accounts::events(
         &state,

@@ -10,10 +10,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::extractors::{Json, page_params, query_validation_error};
-use super::shared::{Account, AuthorizationStart, GrantResult, GrantStatus};
+use super::extractors::{Json, query_validation_error};
+use super::shared::{Account, AuthorizationStart, GrantResult, GrantStatus, PageQuery};
 use crate::auth::{Principal, Scope};
-use crate::domain::pagination::decode_cursor;
 use crate::domain::token_status::TokenStatus;
 use crate::error::{Error, FieldError};
 use crate::services::accounts;
@@ -64,7 +63,7 @@ pub struct AccountPage {
     pub next_cursor: Option<String>,
 }
 
-/// Filters and pagination of the account list.
+/// Filters of the account list.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AccountListQuery {
@@ -74,15 +73,6 @@ pub struct AccountListQuery {
     #[validate(length(min = 1, max = 64))]
     #[param(min_length = 1, max_length = 64)]
     pub network: Option<String>,
-    /// Items per page, 1–100 (default 25).
-    #[validate(range(min = 1, max = 100))]
-    #[param(minimum = 1, maximum = 100, default = 25)]
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
-    /// value of this shape is accepted (one that names no item marks a
-    /// position all the same, and the page after it may be empty).
-    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
-    pub cursor: Option<String>,
 }
 
 /// List a brand's accounts
@@ -94,7 +84,7 @@ pub struct AccountListQuery {
 #[utoipa::path(
     operation_id = "list_accounts",
     tag = "accounts",
-    params(("brand_id" = Uuid, Path, description = "The brand's id."), AccountListQuery),
+    params(("brand_id" = Uuid, Path, description = "The brand's id."), AccountListQuery, PageQuery),
     responses(
         (status = 200, description = "A page of accounts, oldest first.", body = AccountPage),
         (status = 400, description = "Malformed query string."),
@@ -110,10 +100,11 @@ pub async fn list_accounts(
     principal: Principal,
     path: web::Path<Uuid>,
     query: web::Query<AccountListQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<AccountPage>, Error> {
     principal.require(Scope::AccountsRead)?;
     query.validate().map_err(query_validation_error)?;
-    let (limit, after) = page_params(query.limit, query.cursor.as_deref(), decode_cursor)?;
+    let (limit, after) = page.resolve()?;
     let query = query.into_inner();
     let page = accounts::list(
         &state,

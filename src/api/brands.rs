@@ -1,19 +1,18 @@
 //! `/v1/brands`: the workspaces of the caller's organization.
 
-use crate::api::extractors::page_params;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::extractors::{Json, is_ecma_space, query_validation_error};
+use super::extractors::{Json, is_ecma_space};
+use super::shared::PageQuery;
 use crate::auth::{Principal, Scope};
 use crate::db::models;
 use crate::domain::from_db_time;
-use crate::domain::pagination::decode_cursor;
 use crate::error::Error;
 use crate::services::brands;
 use crate::state::AppState;
@@ -105,29 +104,6 @@ fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
         return Err(e);
     }
     Ok(())
-}
-
-/// Cursor pagination parameters.
-#[derive(Debug, Deserialize, Validate, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Items per page, 1–100 (default 25).
-    #[validate(range(min = 1, max = 100))]
-    #[param(minimum = 1, maximum = 100, default = 25)]
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
-    /// value of this shape is accepted (one that names no item marks a
-    /// position all the same, and the page after it may be empty).
-    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
-    pub cursor: Option<String>,
-}
-
-impl PageQuery {
-    /// `(limit, id to start after)`, or a 422 naming the bad parameter.
-    pub fn resolve(&self) -> Result<(u32, Option<String>), Error> {
-        self.validate().map_err(query_validation_error)?;
-        page_params(self.limit, self.cursor.as_deref(), decode_cursor)
-    }
 }
 
 /// List brands

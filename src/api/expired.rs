@@ -31,18 +31,10 @@ pub enum Include {
     Expiring,
 }
 
-/// Filters and pagination of the dropdown.
+/// Pagination of the dropdown (its cursor holds an expiry and an id).
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExpiredQuery {
-    /// Only this brand.
-    pub brand_id: Option<Uuid>,
-    /// Only this network.
-    #[validate(length(min = 1, max = 64))]
-    #[param(min_length = 1, max_length = 64)]
-    pub network: Option<String>,
-    /// `expiring` to list tokens expiring within the warning window too.
-    pub include: Option<Include>,
     /// Items per page, 1–100 (default 25).
     #[validate(range(min = 1, max = 100))]
     #[param(minimum = 1, maximum = 100, default = 25)]
@@ -147,7 +139,7 @@ fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
 #[utoipa::path(
     operation_id = "list_expired_tokens",
     tag = "expired tokens",
-    params(ExpiredQuery),
+    params(SummaryQuery, ExpiredQuery),
     responses(
         (status = 200, description = "A page of accounts that need renewal.", body = ExpiredTokenPage),
         (status = 400, description = "Malformed query string."),
@@ -161,17 +153,13 @@ fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
 pub async fn list_expired_tokens(
     state: web::Data<AppState>,
     principal: Principal,
+    filter: web::Query<SummaryQuery>,
     query: web::Query<ExpiredQuery>,
 ) -> Result<web::Json<ExpiredTokenPage>, Error> {
     principal.require(Scope::AccountsRead)?;
+    let filter = filter.into_inner().filter()?;
     query.validate().map_err(query_validation_error)?;
     let (limit, after) = page_params(query.limit, query.cursor.as_deref(), decode_cursor)?;
-    let query = query.into_inner();
-    let filter = ExpiredFilter {
-        brand_id: query.brand_id.map(|b| b.to_string()),
-        network: query.network,
-        include_expiring: query.include == Some(Include::Expiring),
-    };
     let (items, next) =
         expired::list(&state, principal.organization_id(), filter, limit, after).await?;
     let data = items
@@ -201,7 +189,7 @@ pub async fn list_expired_tokens(
     }))
 }
 
-/// Filters of the badge counts.
+/// Which accounts the dropdown and its badge cover.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
@@ -211,8 +199,19 @@ pub struct SummaryQuery {
     #[validate(length(min = 1, max = 64))]
     #[param(min_length = 1, max_length = 64)]
     pub network: Option<String>,
-    /// `expiring` to count tokens expiring within the warning window too.
+    /// `expiring` to cover tokens expiring within the warning window too.
     pub include: Option<Include>,
+}
+
+impl SummaryQuery {
+    fn filter(self) -> Result<ExpiredFilter, Error> {
+        self.validate().map_err(query_validation_error)?;
+        Ok(ExpiredFilter {
+            brand_id: self.brand_id.map(|b| b.to_string()),
+            network: self.network,
+            include_expiring: self.include == Some(Include::Expiring),
+        })
+    }
 }
 
 /// A count for one brand.
@@ -276,13 +275,7 @@ pub async fn expired_tokens_summary(
     query: web::Query<SummaryQuery>,
 ) -> Result<web::Json<ExpiredTokenSummary>, Error> {
     principal.require(Scope::AccountsRead)?;
-    query.validate().map_err(query_validation_error)?;
-    let query = query.into_inner();
-    let filter = ExpiredFilter {
-        brand_id: query.brand_id.map(|b| b.to_string()),
-        network: query.network,
-        include_expiring: query.include == Some(Include::Expiring),
-    };
+    let filter = query.into_inner().filter()?;
     let summary = expired::summary(&state, principal.organization_id(), filter).await?;
     Ok(web::Json(ExpiredTokenSummary {
         total: u32::try_from(summary.total).unwrap_or(u32::MAX),

@@ -1,8 +1,6 @@
 //! `/v1/profiles`: the organization's social identities and the brands where
 //! each is connected.
 
-use crate::api::extractors::page_params;
-
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,7 +10,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::query_validation_error;
-use super::shared::parse_id;
+use super::shared::{PageQuery, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::domain::from_db_time;
 use crate::error::Error;
@@ -89,7 +87,7 @@ pub struct ProfilePage {
     pub next_cursor: Option<String>,
 }
 
-/// Filters and pagination of the profile list.
+/// Filters of the profile list.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ProfileQuery {
@@ -97,15 +95,6 @@ pub struct ProfileQuery {
     #[validate(length(min = 1, max = 64))]
     #[param(min_length = 1, max_length = 64)]
     pub network: Option<String>,
-    /// Items per page, 1–100 (default 25).
-    #[validate(range(min = 1, max = 100))]
-    #[param(minimum = 1, maximum = 100, default = 25)]
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
-    /// value of this shape is accepted (one that names no item marks a
-    /// position all the same, and the page after it may be empty).
-    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
-    pub cursor: Option<String>,
 }
 
 impl TryFrom<ProfileView> for Profile {
@@ -148,7 +137,7 @@ impl TryFrom<ProfileView> for Profile {
 #[utoipa::path(
     operation_id = "list_profiles",
     tag = "profiles",
-    params(ProfileQuery),
+    params(ProfileQuery, PageQuery),
     responses(
         (status = 200, description = "A page of profiles, oldest first.", body = ProfilePage),
         (status = 400, description = "Malformed query string."),
@@ -162,14 +151,11 @@ pub async fn list_profiles(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<ProfileQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<ProfilePage>, Error> {
     principal.require(Scope::AccountsRead)?;
     query.validate().map_err(query_validation_error)?;
-    let (limit, after) = page_params(
-        query.limit,
-        query.cursor.as_deref(),
-        crate::domain::pagination::decode_cursor,
-    )?;
+    let (limit, after) = page.resolve()?;
     let page = profiles::list(
         &state,
         principal.organization_id(),

@@ -4,12 +4,15 @@
 //! Resource modules import from here, never from each other.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::Validate;
 
+use super::extractors::{page_params, query_validation_error};
 use crate::db::models;
 use crate::domain::from_db_time;
+use crate::domain::pagination::decode_cursor;
 use crate::domain::propagation::{LeftReason, Sibling};
 use crate::domain::renewal::{RenewMethod, renew_href};
 use crate::domain::token_status::{self, BlockedCapability, TokenStatus};
@@ -284,5 +287,28 @@ impl GrantResult {
             account: outcome.account.try_into()?,
             propagation: outcome.propagation.try_into()?,
         })
+    }
+}
+
+/// Cursor pagination parameters of the lists whose cursor is an id.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1–100 (default 25).
+    #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100, default = 25)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page: 32 lowercase hex digits. Any
+    /// value of this shape is accepted (one that names no item marks a
+    /// position all the same, and the page after it may be empty).
+    #[param(pattern = "^[0-9a-f]{32}$", min_length = 32, max_length = 32)]
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// `(limit, id to start after)`, or a 422 naming the bad parameter.
+    pub fn resolve(&self) -> Result<(u32, Option<String>), Error> {
+        self.validate().map_err(query_validation_error)?;
+        page_params(self.limit, self.cursor.as_deref(), decode_cursor)
     }
 }
