@@ -647,7 +647,7 @@ async fn a_failed_write_after_a_refresh_is_not_lost(app: TestApp) {
         "sandbox-alice"
     );
     provider
-        .refresh(&access, refresh.as_ref())
+        .refresh(&access, refresh.as_ref(), app.now())
         .await
         .expect("the stored refresh token is the live one");
 }
