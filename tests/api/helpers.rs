@@ -245,6 +245,11 @@ impl TestApp {
         self.clock.now()
     }
 
+    /// Lets `by` pass on the application's clock.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
