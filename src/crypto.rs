@@ -119,7 +119,7 @@ impl KeyRing {
     pub fn generate_entry() -> SecretString {
         let mut raw = Zeroizing::new([0u8; 32]);
         rand::rng().fill_bytes(raw.as_mut());
-        let id = format!("k{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+        let id = format!("k{}", crate::domain::now().format("%Y%m%d%H%M%S"));
         SecretString::from(format!("{id}:{}", STANDARD.encode(raw.as_ref())))
     }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::auth::TokenMinter;
 use crate::db::{self, Pool};
-use crate::domain::to_db_time;
+use crate::domain::{now, to_db_time};
 use crate::sandbox::{SandboxIdentity, SandboxState};
 
 pub const DEMO_SCOPES: &str =
@@ -172,7 +172,7 @@ fn expire(pool: &Pool, org: &str, account: &str, ago: chrono::Duration) -> anyho
     let (_, _, credential) = db::accounts::find_account_by_id(&mut conn, org, account)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .context("an account to expire")?;
-    let at = to_db_time(chrono::Utc::now() - ago);
+    let at = to_db_time(now() - ago);
     db::credentials::update_credential_expiry(
         &mut conn,
         &credential.id,

@@ -18,6 +18,7 @@ use crate::api::routes::KnownRoutes;
 use crate::api::{self, middleware::request_context};
 use crate::auth::JwtVerifier;
 use crate::config::Settings;
+use crate::domain::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::sandbox::{self, SandboxOptions, SandboxState};
 use crate::state::AppState;
@@ -127,12 +128,25 @@ pub fn build_app(
 }
 
 /// Opens the database (blocking; call from a blocking context or before the
-/// runtime serves requests) and prepares the shared parts.
+/// runtime serves requests) and prepares the shared parts, on the system's
+/// clock.
 pub fn prepare(settings: Arc<Settings>) -> anyhow::Result<AppParts> {
+    prepare_with_clock(settings, Arc::new(SystemClock))
+}
+
+/// [`prepare`] with the clock every rule of the application reads (tests
+/// move a [`crate::domain::clock::ShiftedClock`] instead of rewriting rows).
+/// Bearer tokens are still judged by the system's time, and so is the sandbox
+/// network: neither is the application's rule about time.
+pub fn prepare_with_clock(
+    settings: Arc<Settings>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AppParts> {
     // Configuration errors first, before anything touches the database.
     let keys = settings.key_ring()?;
     let jwt = JwtVerifier::from_settings(&settings)?;
-    Ok(AppParts::new(AppState::open(settings, keys, "api")?, jwt))
+    let state = AppState::open(settings, keys, "api")?.with_clock(clock);
+    Ok(AppParts::new(state, jwt))
 }
 
 /// A bound, not yet running HTTP server.

@@ -1,14 +1,16 @@
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::DbConnection;
 use super::models::AuditEvent;
 use super::schema::audit_events::dsl as e;
 use crate::domain::audit::{AuditAction, AuditOutcome};
-use crate::domain::{new_id, now, to_db_time};
+use crate::domain::{new_id, to_db_time};
 use crate::error::Result;
 use crate::telemetry::current_request_id;
 
-/// What happened, to whom; the time, id and request id are filled in.
+/// What happened, to whom; the id and request id are filled in, the time is
+/// the caller's (the application's clock).
 #[derive(Debug)]
 pub struct Audit<'a> {
     pub organization_id: &'a str,
@@ -38,7 +40,12 @@ impl<'a> Audit<'a> {
     }
 }
 
-pub fn insert_audit_event(conn: &mut DbConnection, audit: Audit<'_>) -> Result<()> {
+/// Stores the event as having happened `at`.
+pub fn insert_audit_event(
+    conn: &mut DbConnection,
+    audit: Audit<'_>,
+    at: DateTime<Utc>,
+) -> Result<()> {
     let row = AuditEvent {
         id: new_id(),
         organization_id: audit.organization_id.into(),
@@ -50,7 +57,7 @@ pub fn insert_audit_event(conn: &mut DbConnection, audit: Audit<'_>) -> Result<(
         credential_id: audit.credential_id.map(Into::into),
         detail: audit.detail.map(|d| d.to_string()),
         request_id: current_request_id(),
-        created_at: to_db_time(now()),
+        created_at: to_db_time(at),
     };
     diesel::insert_into(e::audit_events)
         .values(&row)

@@ -42,8 +42,9 @@ pub fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
 }
 
 /// The system's time, truncated to microseconds. Only for code that has no
-/// application state (the CLI, the demo's seeding); everything else reads
-/// `AppState::now`, whose clock tests can move.
+/// application state (the demo's seeding, naming a generated key, tests that
+/// write rows directly); everything else reads `AppState::now`, whose clock
+/// tests can move.
 pub fn now() -> DateTime<Utc> {
     clock::to_micros(Utc::now())
 }

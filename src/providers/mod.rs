@@ -159,19 +159,24 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn authorization_url(&self, state: &str, pkce_challenge_s256: &str) -> Url;
     /// Exchange the callback's code. Meta presets also upgrade the short-lived token to a
     /// long-lived one (if that upgrade fails the short-lived token is returned, never lost).
+    /// `now` is the caller's clock when the call starts: the answer's `expires_in` counts
+    /// from it (a little before the network answered, so never too late).
     fn exchange_code<'a>(
         &'a self,
         code: &'a str,
         pkce_verifier: &'a str,
+        now: DateTime<Utc>,
     ) -> ProviderFuture<'a, TokenSet>;
     /// Can the grant be renewed without the user, and how.
     fn refresh_plan(&self, grant: &GrantInfo, now: DateTime<Utc>) -> RefreshPlan;
     /// Renew in the network's flavour. A flavour that needs a refresh token and gets `None`
-    /// answers `ReauthRequired { code: "no_refresh_token" }`.
+    /// answers `ReauthRequired { code: "no_refresh_token" }`. Expiries count from `now`, as
+    /// in [`Provider::exchange_code`].
     fn refresh<'a>(
         &'a self,
         access_token: &'a SecretString,
         refresh_token: Option<&'a SecretString>,
+        now: DateTime<Utc>,
     ) -> ProviderFuture<'a, TokenSet>;
     /// Read who the token belongs to.
     fn identity<'a>(&'a self, access_token: &'a SecretString) -> ProviderFuture<'a, Identity>;

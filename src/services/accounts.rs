@@ -19,7 +19,7 @@ use crate::domain::pagination::split_page;
 use crate::domain::propagation::{self, Sibling, SiblingAfter};
 use crate::domain::renewal::RenewMethod;
 use crate::domain::token_status::{self, StoredState, TokenStatus};
-use crate::domain::{from_db_time, now, to_db_time};
+use crate::domain::{from_db_time, to_db_time};
 use crate::error::{Error, FieldError, Result};
 use crate::providers::{GrantInfo, ProviderError, ProviderRegistry, RefreshPlan, TokenSet};
 use crate::state::AppState;
@@ -212,7 +212,7 @@ pub async fn list(
         org.to_string(),
         brand.to_string(),
         state.providers.clone(),
-        now(),
+        state.now(),
     );
     db::run(&state.pool, move |conn| {
         require_brand(conn, &o, &b)?;
@@ -250,22 +250,24 @@ fn view_in_brand(
     org: &str,
     brand: &str,
     id: &str,
+    at: DateTime<Utc>,
 ) -> Result<AccountView> {
     let organization = find_organization(conn, org)?;
     let row = find_in_brand(conn, org, brand, id)?;
-    StatusContext::for_organization(&organization, providers, now()).view(row)
+    StatusContext::for_organization(&organization, providers, at).view(row)
 }
 
 /// One account of the brand.
 pub async fn get(state: &AppState, org: &str, brand: &str, id: &str) -> Result<AccountView> {
-    let (o, b, i, providers) = (
+    let (o, b, i, providers, at) = (
         org.to_string(),
         brand.to_string(),
         id.to_string(),
         state.providers.clone(),
+        state.now(),
     );
     db::run(&state.pool, move |conn| {
-        view_in_brand(conn, &providers, &o, &b, &i)
+        view_in_brand(conn, &providers, &o, &b, &i, at)
     })
     .await
 }
@@ -334,7 +336,7 @@ pub async fn import(
             )),
             other => upstream_error(&import.network, &other),
         })?;
-    let at = now();
+    let at = state.now();
     let expires_at = match (import.expires_at, import.expires_in) {
         (Some(t), _) => t,
         (None, Some(secs)) => {
@@ -399,18 +401,19 @@ pub async fn set_enabled(
     actor: &str,
     enabled: bool,
 ) -> Result<AccountView> {
-    let (o, b, a, actor, providers) = (
+    let (o, b, a, actor, providers, at) = (
         org.to_string(),
         brand.to_string(),
         id.to_string(),
         actor.to_string(),
         state.providers.clone(),
+        state.now(),
     );
     db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             let (row, _, credential) = find_in_brand(conn, &o, &b, &a)?;
             if row.enabled != enabled {
-                db::accounts::set_account_enabled(conn, &a, enabled, to_db_time(now()))?;
+                db::accounts::set_account_enabled(conn, &a, enabled, to_db_time(at))?;
                 let action = if enabled {
                     AuditAction::AccountEnabled
                 } else {
@@ -424,9 +427,10 @@ pub async fn set_enabled(
                         credential_id: Some(&credential.id),
                         ..Audit::new(&o, &actor, action)
                     },
+                    at,
                 )?;
             }
-            view_in_brand(conn, &providers, &o, &b, &a)
+            view_in_brand(conn, &providers, &o, &b, &a, at)
         })
     })
     .await
@@ -441,16 +445,17 @@ pub async fn disconnect(
     id: &str,
     actor: &str,
 ) -> Result<()> {
-    let (o, b, a, actor, keys) = (
+    let (o, b, a, actor, keys, at) = (
         org.to_string(),
         brand.to_string(),
         id.to_string(),
         actor.to_string(),
         state.keys.clone(),
+        state.now(),
     );
     let orphans = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            disconnect_grant(conn, &keys, &o, &b, &a, &actor)
+            disconnect_grant(conn, &keys, &o, &b, &a, &actor, at)
         })
     })
     .await?;

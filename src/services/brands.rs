@@ -69,7 +69,8 @@ pub async fn create(
     actor: &str,
     name: String,
 ) -> Result<models::Brand> {
-    let at = to_db_time(state.now());
+    let now = state.now();
+    let at = to_db_time(now);
     let (org, actor) = (org.to_string(), actor.to_string());
     db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
@@ -92,6 +93,7 @@ pub async fn create(
                     detail: Some(serde_json::json!({ "name": row.name })),
                     ..Audit::new(&org, &actor, AuditAction::BrandCreated)
                 },
+                now,
             )?;
             Ok(row)
         })
@@ -116,7 +118,8 @@ pub async fn rename(
     actor: &str,
     name: String,
 ) -> Result<models::Brand> {
-    let at = to_db_time(state.now());
+    let now = state.now();
+    let at = to_db_time(now);
     let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
     db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
@@ -132,6 +135,7 @@ pub async fn rename(
                     detail: Some(serde_json::json!({ "name": name })),
                     ..Audit::new(&org, &actor, AuditAction::BrandRenamed)
                 },
+                now,
             )?;
             db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| not_found(&id))
         })
@@ -143,6 +147,7 @@ pub async fn rename(
 /// conflict: deleting it would drop grants without revoking them, so they
 /// are disconnected (and revoked) first.
 pub async fn delete(state: &AppState, org: &str, id: &str, actor: &str) -> Result<()> {
+    let now = state.now();
     let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
     db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
@@ -162,6 +167,7 @@ pub async fn delete(state: &AppState, org: &str, id: &str, actor: &str) -> Resul
                     brand_id: Some(&id),
                     ..Audit::new(&org, &actor, AuditAction::BrandDeleted)
                 },
+                now,
             )
         })
     })

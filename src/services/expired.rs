@@ -12,7 +12,7 @@ use super::accounts::{AccountView, StatusContext, find_organization};
 use crate::db::accounts::AccountFilter;
 use crate::db::{self};
 use crate::domain::token_status::TokenStatus;
-use crate::domain::{from_db_time, now, to_db_time};
+use crate::domain::{from_db_time, to_db_time};
 use crate::error::Result;
 use crate::state::AppState;
 
@@ -61,7 +61,7 @@ pub async fn list(
     limit: u32,
     after: Option<ExpiryCursor>,
 ) -> Result<(Vec<ExpiredItem>, Option<ExpiryCursor>)> {
-    let (o, providers, at) = (org.to_string(), state.providers.clone(), now());
+    let (o, providers, at) = (org.to_string(), state.providers.clone(), state.now());
     db::run(&state.pool, move |conn| {
         let organization = find_organization(conn, &o)?;
         let ctx = StatusContext::for_organization(&organization, &providers, at);
@@ -116,7 +116,7 @@ pub struct Summary {
 }
 
 pub async fn summary(state: &AppState, org: &str, filter: ExpiredFilter) -> Result<Summary> {
-    let (o, at) = (org.to_string(), now());
+    let (o, at) = (org.to_string(), state.now());
     let (pairs, names) = db::run(&state.pool, move |conn| {
         let organization = find_organization(conn, &o)?;
         let window = super::accounts::window_of(&organization);

@@ -273,6 +273,7 @@ pub fn apply_fresh_grant(
                 "expires_at": grant.tokens.expires_at,
             })),
         },
+        now,
     )?;
 
     // Propagation: the profile's other accounts in this organization.
@@ -314,6 +315,7 @@ pub fn apply_fresh_grant(
                     json!({ "propagated_from_account": account_id, "propagated_from_brand": grant.brand_id }),
                 ),
             },
+            now,
         )?;
         propagated.push(PropagationEntry {
             account_id: sibling.account_id.clone(),
@@ -333,7 +335,7 @@ pub fn apply_fresh_grant(
 }
 
 /// Removes an account; its credential goes too when no other account uses
-/// it (returned for revocation). The audit trail stays.
+/// it (returned for revocation). The audit trail stays; its event is dated `at`.
 pub fn disconnect(
     conn: &mut DbConnection,
     keys: &KeyRing,
@@ -341,6 +343,7 @@ pub fn disconnect(
     brand: &str,
     account_id: &str,
     actor: &str,
+    at: DateTime<Utc>,
 ) -> Result<Vec<Orphan>> {
     let (account, profile, credential) = db::accounts::find_account(conn, org, brand, account_id)?
         .ok_or_else(|| {
@@ -365,6 +368,7 @@ pub fn disconnect(
                 "grant_revoked": !orphans.is_empty(),
             })),
         },
+        at,
     )?;
     Ok(orphans)
 }

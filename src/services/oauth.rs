@@ -17,7 +17,7 @@ use crate::crypto::Binding;
 use crate::db::models::OAuthState;
 use crate::db::rotation::PKCE_VERIFIER_FIELD;
 use crate::db::{self, oauth_states};
-use crate::domain::{new_id, now, to_db_time};
+use crate::domain::{new_id, to_db_time};
 use crate::error::{Error, FieldError, Result};
 use crate::providers::{ProviderError, new_pkce_verifier, pkce_challenge_s256};
 use crate::state::AppState;
@@ -92,7 +92,7 @@ pub async fn start(app: &AppState, request: StartRequest<'_>) -> Result<Started>
             field: PKCE_VERIFIER_FIELD,
         },
     );
-    let created = now();
+    let created = app.now();
     let expires_at = created + Duration::minutes(STATE_TTL_MINUTES);
     let row = OAuthState {
         id,
@@ -211,7 +211,7 @@ pub async fn complete(
             Error::internal(format!("oauth state {}: {e}", row.id)),
         )
     })?;
-    let (id, at) = (row.id.clone(), to_db_time(now()));
+    let (id, at) = (row.id.clone(), to_db_time(app.now()));
     let consumed = db::run(&app.pool, move |conn| {
         oauth_states::consume_oauth_state(conn, &id, at)
     })
@@ -281,7 +281,7 @@ pub async fn complete(
 
     // Network calls: no database connection is held here.
     let tokens = provider
-        .exchange_code(code, &verifier)
+        .exchange_code(code, &verifier, app.now())
         .await
         .map_err(|e| exchange_failure(return_url, network, &e))?;
     let identity = provider
@@ -296,9 +296,9 @@ pub async fn complete(
     let expected = row.account_id.clone();
     let actor = row.actor.clone();
     let providers = app.providers.clone();
+    let at = app.now();
     let applied = db::run(&app.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            let at = now();
             let applied = apply_fresh_grant(
                 conn,
                 &keys,

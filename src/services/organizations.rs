@@ -44,11 +44,12 @@ pub async fn update(
     actor: &str,
     update: Update,
 ) -> Result<models::Organization> {
+    let now = state.now();
     let changes = models::OrganizationChanges {
         name: update.name,
         plan: None,
         warning_window_days: update.warning_window_days,
-        updated_at: Some(to_db_time(state.now())),
+        updated_at: Some(to_db_time(now)),
     };
     let (id, actor) = (id.to_string(), actor.to_string());
     db::run(&state.pool, move |conn| {
@@ -65,6 +66,7 @@ pub async fn update(
                     })),
                     ..Audit::new(&id, &actor, AuditAction::OrganizationUpdated)
                 },
+                now,
             )?;
             find(conn, &id)
         })
@@ -89,7 +91,8 @@ pub async fn create(
     actor: &str,
     new: NewOrganization,
 ) -> Result<models::Organization> {
-    let at = to_db_time(state.now());
+    let now = state.now();
+    let at = to_db_time(now);
     let row = models::Organization {
         id: new.id.unwrap_or_else(new_id),
         name: new.name,
@@ -115,6 +118,7 @@ pub async fn create(
                     detail: Some(serde_json::json!({ "plan": row.plan, "name": row.name })),
                     ..Audit::new(&row.id, &who, AuditAction::OrganizationCreated)
                 },
+                now,
             )?;
             find(conn, &row.id)
         })
@@ -140,11 +144,12 @@ pub async fn update_any(
     actor: &str,
     update: AdminUpdate,
 ) -> Result<models::Organization> {
+    let now = state.now();
     let changes = models::OrganizationChanges {
         name: update.name,
         plan: update.plan.map(|p| p.as_str().to_string()),
         warning_window_days: None,
-        updated_at: Some(to_db_time(state.now())),
+        updated_at: Some(to_db_time(now)),
     };
     let (o, who) = (id.to_string(), actor.to_string());
     let organization = db::run(&state.pool, move |conn| {
@@ -161,6 +166,7 @@ pub async fn update_any(
                     })),
                     ..Audit::new(&o, &who, AuditAction::OrganizationPlanChanged)
                 },
+                now,
             )?;
             find(conn, &o)
         })

@@ -13,7 +13,7 @@ use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::reconnect_links::{self, ReconnectLink};
 use crate::db::{self};
 use crate::domain::audit::AuditAction;
-use crate::domain::{new_id, now, to_db_time};
+use crate::domain::{new_id, to_db_time};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -38,7 +38,7 @@ pub async fn create(
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
-    let created = now();
+    let created = state.now();
     let ttl = expires_in.unwrap_or(state.settings.reconnect_link_ttl_secs);
     let expires_at = created + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(604_800));
     let (o, b, a, actor, hash) = (
@@ -73,6 +73,7 @@ pub async fn create(
                     detail: Some(serde_json::json!({ "expires_at": expires_at })),
                     ..Audit::new(&o, &actor, AuditAction::ReconnectLinkCreated)
                 },
+                created,
             )
         })
     })
@@ -96,11 +97,11 @@ pub async fn open(state: &AppState, token: &str) -> Result<Started> {
     if !well_formed {
         return Err(Error::NotFound("no such reconnect link".into()));
     }
-    let hash = hash_state(token);
+    let (hash, at) = (hash_state(token), to_db_time(state.now()));
     let link = db::run(&state.pool, move |conn| {
         let link = reconnect_links::find_reconnect_link_by_hash(conn, &hash)?
             .ok_or_else(|| Error::NotFound("no such reconnect link".into()))?;
-        let fresh = reconnect_links::use_reconnect_link(conn, &link.id, to_db_time(now()))?;
+        let fresh = reconnect_links::use_reconnect_link(conn, &link.id, at)?;
         if !fresh {
             return Err(Error::Gone(if link.used_at.is_some() {
                 "this reconnect link was already used; ask for a new one".into()

@@ -8,9 +8,9 @@ use secrecy::SecretString;
 use super::refresh::{RefreshRequest, Settled, refresh};
 use crate::db::credentials::open_tokens;
 use crate::db::{self};
+use crate::domain::from_db_time;
 use crate::domain::renewal::renew_href;
 use crate::domain::token_status::CredentialStatus;
-use crate::domain::{from_db_time, now};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -55,7 +55,7 @@ pub async fn read_access_token(
                 .unwrap_or(CredentialStatus::ReauthRequired.as_str()),
         ));
     }
-    let at = now();
+    let at = state.now();
     let expires_at = credential.expires_at.map(from_db_time);
     let lead = state
         .providers
@@ -90,7 +90,7 @@ pub async fn read_access_token(
     .await?;
     let row_expires = row.expires_at.map(from_db_time);
     if row.stored_status()? == CredentialStatus::ReauthRequired
-        || row_expires.is_some_and(|e| e <= now())
+        || row_expires.is_some_and(|e| e <= state.now())
     {
         return Err(reauth(row.status_reason.as_deref().unwrap_or("expired")));
     }

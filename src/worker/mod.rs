@@ -41,7 +41,7 @@ use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::schedule::{self as creds, WorkItem};
 use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::token_status::CredentialStatus;
-use crate::domain::{from_db_time, now as clock_now, to_db_time};
+use crate::domain::{from_db_time, to_db_time};
 use crate::error::Error;
 use crate::providers::RefreshPlan;
 use crate::services::refresh::{self as engine, RefreshOutcome, RefreshRequest};
@@ -103,7 +103,9 @@ pub struct TickReport {
     pub oauth_states_deleted: usize,
 }
 
-/// One pass of the worker at `now`.
+/// One pass of the worker at `now`, which is `app.now()`: the refreshes it
+/// starts read the application's clock themselves, so any other instant
+/// would have the schedule and the refreshes disagree about the time.
 pub async fn tick(app: &AppState, now: DateTime<Utc>) -> Result<TickReport, Error> {
     let mut report = TickReport::default();
     // New grants are scheduled first so that one already due is refreshed in
@@ -149,7 +151,7 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
 /// One tick at the current time, logged as one line with its counts.
 pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
     let started = Instant::now();
-    match tick(app, clock_now()).await {
+    match tick(app, app.now()).await {
         Ok(r) => {
             tracing::info!(
                 expiring = r.expiring,
@@ -381,6 +383,7 @@ async fn after_transient(
                             "last_failure": detail,
                         })),
                     },
+                    now,
                 )?;
             }
             Ok(Some((true, row.failure_count)))
@@ -533,6 +536,7 @@ async fn store_transition(
                             "expires_at": from_db_time(expires_at),
                         })),
                     },
+                    now,
                 )?;
             }
             Ok(true)

@@ -175,24 +175,12 @@ async fn failed_callbacks_change_nothing(app: TestApp) {
         "network_mismatch"
     );
 
-    // An expired state.
+    // An expired state: the callback comes 11 minutes after the start.
     let auth = app
         .start_connect(&token, &brand, "sandbox", Some(&return_url))
         .await;
     let callback = app.approve_at_sandbox(&auth, "sandbox-alice").await;
-    let pool = app.pool().clone();
-    tokio::task::spawn_blocking(move || {
-        use diesel::{ExpressionMethods, RunQueryDsl};
-        use tokenwarden::db::schema::oauth_states::dsl as s;
-        let past =
-            tokenwarden::domain::to_db_time(chrono::Utc::now() - chrono::Duration::minutes(11));
-        diesel::update(s::oauth_states)
-            .set(s::expires_at.eq(past))
-            .execute(&mut pool.get().unwrap())
-            .unwrap();
-    })
-    .await
-    .unwrap();
+    app.advance(chrono::Duration::minutes(11));
     let response = app.client.get(&callback).send().await.unwrap();
     assert_eq!(
         query_of(response.headers()["location"].to_str().unwrap())["tokenwarden_error"],
@@ -660,19 +648,8 @@ async fn list_filters_by_status_and_network_and_paginates(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let pool = app.pool().clone();
-    tokio::task::spawn_blocking(move || {
-        use diesel::{ExpressionMethods, RunQueryDsl};
-        use tokenwarden::db::schema::credentials::dsl as c;
-        let past =
-            tokenwarden::domain::to_db_time(chrono::Utc::now() - chrono::Duration::minutes(5));
-        diesel::update(c::credentials)
-            .set(c::expires_at.eq(Some(past)))
-            .execute(&mut pool.get().unwrap())
-            .unwrap();
-    })
-    .await
-    .unwrap();
+    // Five minutes past the hour the tokens lived.
+    app.advance(chrono::Duration::minutes(65));
     let expired: Value = app
         .get(
             &format!("/v1/brands/{brand}/accounts?status=expired"),

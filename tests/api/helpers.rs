@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use diesel::{Connection, RunQueryDsl};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -14,6 +15,7 @@ use tokenwarden::auth::TokenMinter;
 use tokenwarden::config::Settings;
 use tokenwarden::crypto::KeyRing;
 use tokenwarden::db::Pool;
+use tokenwarden::domain::clock::{Clock, ShiftedClock};
 
 pub const PG_ENV: &str = "TOKENWARDEN_TEST_POSTGRES_URL";
 /// The front end's return URL prefix the test instances allow.
@@ -153,6 +155,10 @@ pub struct TestApp {
     pub parts: AppParts,
     pub settings: Arc<Settings>,
     pub minter: TokenMinter,
+    /// The application's clock: tests let time pass by moving it
+    /// ([`TestApp::advance`]). The bearer tokens the tests mint and the
+    /// sandbox network keep the system's time.
+    pub clock: Arc<ShiftedClock>,
     pub dir: tempfile::TempDir,
     /// An organization on the Advanced plan, created through the API.
     pub org_id: String,
@@ -192,11 +198,14 @@ impl TestApp {
         adjust(&mut settings);
         let settings = Arc::new(settings);
         let for_prepare = settings.clone();
-        let parts =
-            tokio::task::spawn_blocking(move || tokenwarden::api::server::prepare(for_prepare))
-                .await
-                .unwrap()
-                .expect("application parts");
+        let clock = Arc::new(ShiftedClock::default());
+        let app_clock: Arc<dyn Clock> = clock.clone();
+        let parts = tokio::task::spawn_blocking(move || {
+            tokenwarden::api::server::prepare_with_clock(for_prepare, app_clock)
+        })
+        .await
+        .unwrap()
+        .expect("application parts");
         let app =
             Application::with_listener(settings.clone(), parts.clone(), listener).expect("serve");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -218,6 +227,7 @@ impl TestApp {
             parts,
             settings,
             minter,
+            clock,
             dir,
             org_id: String::new(),
             _pg: pg,
@@ -228,6 +238,16 @@ impl TestApp {
 
     pub fn pool(&self) -> &Pool {
         &self.parts.state.pool
+    }
+
+    /// The time by the application's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Lets `by` pass on the application's clock.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -128,7 +128,7 @@ impl Sandbox {
     async fn connect(&self, subject: &str) -> TokenSet {
         let (code, verifier) = self.authorize(self.provider.as_ref(), subject).await;
         self.provider
-            .exchange_code(&code, &verifier)
+            .exchange_code(&code, &verifier, Utc::now())
             .await
             .expect("exchange")
     }
@@ -341,7 +341,7 @@ async fn sandbox_code_flow_identity_refresh_rotation_and_reuse_kills_the_grant()
     // Rotation: a new refresh token each time.
     let second = sbx
         .provider
-        .refresh(&first.access_token, Some(&rt1))
+        .refresh(&first.access_token, Some(&rt1), Utc::now())
         .await
         .unwrap();
     let rt2 = second.refresh_token.clone().expect("rotated");
@@ -354,7 +354,7 @@ async fn sandbox_code_flow_identity_refresh_rotation_and_reuse_kills_the_grant()
     // Spending the old one again kills the whole grant, as real networks do.
     let reuse = sbx
         .provider
-        .refresh(&second.access_token, Some(&rt1))
+        .refresh(&second.access_token, Some(&rt1), Utc::now())
         .await
         .unwrap_err();
     assert_reauth(&reuse, "invalid_grant");
@@ -362,7 +362,7 @@ async fn sandbox_code_flow_identity_refresh_rotation_and_reuse_kills_the_grant()
     assert!(!format!("{reuse}").contains(rt1.expose_secret()));
     let after = sbx
         .provider
-        .refresh(&second.access_token, Some(&rt2))
+        .refresh(&second.access_token, Some(&rt2), Utc::now())
         .await
         .unwrap_err();
     assert_reauth(&after, "invalid_grant");
@@ -384,17 +384,21 @@ async fn sandbox_checks_pkce_single_use_codes_and_denial() {
     let (code, verifier) = sbx.authorize(sbx.provider.as_ref(), "sandbox-alice").await;
     let wrong = sbx
         .provider
-        .exchange_code(&code, &new_pkce_verifier())
+        .exchange_code(&code, &new_pkce_verifier(), Utc::now())
         .await
         .unwrap_err();
     assert_reauth(&wrong, "invalid_grant");
 
     let (code, verifier2) = sbx.authorize(sbx.provider.as_ref(), "sandbox-alice").await;
-    let set = sbx.provider.exchange_code(&code, &verifier2).await.unwrap();
+    let set = sbx
+        .provider
+        .exchange_code(&code, &verifier2, Utc::now())
+        .await
+        .unwrap();
     // A code is single use; its reuse revokes what it produced.
     let again = sbx
         .provider
-        .exchange_code(&code, &verifier2)
+        .exchange_code(&code, &verifier2, Utc::now())
         .await
         .unwrap_err();
     assert_reauth(&again, "invalid_grant");
@@ -455,7 +459,11 @@ async fn sandbox_auto_approve_is_scriptable() {
     assert_eq!(resp.status(), 303);
     let loc = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
     let code = query(&loc)["code"].clone();
-    let set = sbx.provider.exchange_code(&code, &verifier).await.unwrap();
+    let set = sbx
+        .provider
+        .exchange_code(&code, &verifier, Utc::now())
+        .await
+        .unwrap();
     assert_eq!(
         sbx.provider
             .identity(&set.access_token)
@@ -479,13 +487,19 @@ async fn sandbox_failure_modes_are_classified() {
 
     st.queue_failure(Endpoint::Token, FailureMode::Status { status: 500 }, 1);
     assert_transient(
-        &sbx.provider.refresh(at, Some(&rt)).await.unwrap_err(),
+        &sbx.provider
+            .refresh(at, Some(&rt), Utc::now())
+            .await
+            .unwrap_err(),
         TransientKind::Unavailable(500),
     );
 
     st.queue_failure(Endpoint::Token, FailureMode::Status { status: 503 }, 1);
     assert_transient(
-        &sbx.provider.refresh(at, Some(&rt)).await.unwrap_err(),
+        &sbx.provider
+            .refresh(at, Some(&rt), Utc::now())
+            .await
+            .unwrap_err(),
         TransientKind::Unavailable(503),
     );
 
@@ -496,13 +510,20 @@ async fn sandbox_failure_modes_are_classified() {
         },
         1,
     );
-    let e = sbx.provider.refresh(at, Some(&rt)).await.unwrap_err();
+    let e = sbx
+        .provider
+        .refresh(at, Some(&rt), Utc::now())
+        .await
+        .unwrap_err();
     assert_transient(&e, TransientKind::RateLimited);
     assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
 
     st.queue_failure(Endpoint::Token, FailureMode::Malformed, 1);
     assert_transient(
-        &sbx.provider.refresh(at, Some(&rt)).await.unwrap_err(),
+        &sbx.provider
+            .refresh(at, Some(&rt), Utc::now())
+            .await
+            .unwrap_err(),
         TransientKind::Malformed,
     );
 
@@ -514,14 +535,21 @@ async fn sandbox_failure_modes_are_classified() {
 
     st.queue_failure(Endpoint::Token, FailureMode::InvalidGrant, 1);
     assert_reauth(
-        &sbx.provider.refresh(at, Some(&rt)).await.unwrap_err(),
+        &sbx.provider
+            .refresh(at, Some(&rt), Utc::now())
+            .await
+            .unwrap_err(),
         "invalid_grant",
     );
 
     // Every attempt reached the network exactly once, and none spent the refresh token.
     let calls = st.calls();
     assert_eq!((calls.refresh, calls.userinfo), (5, 1), "{calls:?}");
-    let renewed = sbx.provider.refresh(at, Some(&rt)).await.unwrap();
+    let renewed = sbx
+        .provider
+        .refresh(at, Some(&rt), Utc::now())
+        .await
+        .unwrap();
     assert_eq!(st.calls().refresh, 6);
 
     // A slow network: the configured 400 ms request timeout fires.
@@ -529,7 +557,11 @@ async fn sandbox_failure_modes_are_classified() {
     let started = std::time::Instant::now();
     let e = sbx
         .provider
-        .refresh(&renewed.access_token, renewed.refresh_token.as_ref())
+        .refresh(
+            &renewed.access_token,
+            renewed.refresh_token.as_ref(),
+            Utc::now(),
+        )
         .await
         .unwrap_err();
     assert_transient(&e, TransientKind::Timeout);
@@ -576,7 +608,7 @@ async fn sandbox_control_api_over_http_and_revocation_counted_once() {
     );
     let renewed = sbx
         .provider
-        .refresh(&set.access_token, set.refresh_token.as_ref())
+        .refresh(&set.access_token, set.refresh_token.as_ref(), Utc::now())
         .await
         .unwrap();
     assert_eq!(
@@ -598,7 +630,11 @@ async fn sandbox_control_api_over_http_and_revocation_counted_once() {
     assert_eq!(r.status(), 204);
     let e = sbx
         .provider
-        .refresh(&renewed.access_token, renewed.refresh_token.as_ref())
+        .refresh(
+            &renewed.access_token,
+            renewed.refresh_token.as_ref(),
+            Utc::now(),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
@@ -622,7 +658,11 @@ async fn sandbox_control_api_over_http_and_revocation_counted_once() {
     assert_eq!(calls["token"], 0);
     assert_reauth(
         &sbx.provider
-            .refresh(&renewed.access_token, renewed.refresh_token.as_ref())
+            .refresh(
+                &renewed.access_token,
+                renewed.refresh_token.as_ref(),
+                Utc::now(),
+            )
             .await
             .unwrap_err(),
         "invalid_grant",
@@ -672,7 +712,10 @@ async fn generic_oauth2_provider_against_the_sandbox_with_post_auth() {
     sbx.state
         .register_redirect_uri(acme.callback_url().as_str());
     let (code, verifier) = sbx.authorize(acme.as_ref(), "sandbox-bob").await;
-    let set = acme.exchange_code(&code, &verifier).await.unwrap();
+    let set = acme
+        .exchange_code(&code, &verifier, Utc::now())
+        .await
+        .unwrap();
     assert_eq!(set.scopes, vec!["openid", "offline_access"]);
     let me = acme.identity(&set.access_token).await.unwrap();
     assert_eq!(
@@ -711,7 +754,7 @@ async fn facebook_exchange_upgrade_fb_exchange_token_and_error_190() {
     fake.on("/token", 200, serde_json::json!({"access_token": "EAA-short", "token_type": "bearer", "expires_in": 5100}))
         .on("/token", 200, serde_json::json!({"access_token": "EAA-long", "token_type": "bearer", "expires_in": 5183944}));
     let set = fb
-        .exchange_code("the-code", "v".repeat(43).as_str())
+        .exchange_code("the-code", "v".repeat(43).as_str(), Utc::now())
         .await
         .unwrap();
     assert_eq!(set.access_token.expose_secret(), "EAA-long");
@@ -740,13 +783,18 @@ async fn facebook_exchange_upgrade_fb_exchange_token_and_error_190() {
     );
 
     fake.on("/token", 400, serde_json::json!({"error": {"message": "Error validating access token: Session has expired (token EAA-long)", "type": "OAuthException", "code": 190, "error_subcode": 463}}));
-    let e = fb.refresh(&secret("EAA-long"), None).await.unwrap_err();
+    let e = fb
+        .refresh(&secret("EAA-long"), None, Utc::now())
+        .await
+        .unwrap_err();
     assert_reauth(&e, "meta_190");
     assert!(!format!("{e:?}").contains("EAA-long"), "{e:?}");
 
     fake.on("/token", 400, serde_json::json!({"error": {"message": "(#4) Application request limit reached", "type": "OAuthException", "code": 4}}));
     assert_transient(
-        &fb.refresh(&secret("EAA-long"), None).await.unwrap_err(),
+        &fb.refresh(&secret("EAA-long"), None, Utc::now())
+            .await
+            .unwrap_err(),
         TransientKind::RateLimited,
     );
 
@@ -803,7 +851,10 @@ async fn instagram_refresh_only_on_a_token_at_least_24h_old() {
     // Code exchange (the `data: [...]` shape) then ig_exchange_token.
     fake.on("/token", 200, serde_json::json!({"data": [{"access_token": "IG-short", "user_id": "17841", "permissions": "instagram_business_basic,instagram_business_content_publish"}]}))
         .on("/access_token", 200, serde_json::json!({"access_token": "IG-long", "token_type": "bearer", "expires_in": 5184000}));
-    let set = ig.exchange_code("c", &"v".repeat(43)).await.unwrap();
+    let set = ig
+        .exchange_code("c", &"v".repeat(43), Utc::now())
+        .await
+        .unwrap();
     assert_eq!(set.access_token.expose_secret(), "IG-long");
     assert_eq!(
         set.scopes,
@@ -818,7 +869,10 @@ async fn instagram_refresh_only_on_a_token_at_least_24h_old() {
     );
 
     fake.on("/refresh_access_token", 200, serde_json::json!({"access_token": "IG-long-2", "token_type": "bearer", "expires_in": 5184000}));
-    let r = ig.refresh(&secret("IG-long"), None).await.unwrap();
+    let r = ig
+        .refresh(&secret("IG-long"), None, Utc::now())
+        .await
+        .unwrap();
     assert_eq!(r.access_token.expose_secret(), "IG-long-2");
     let s = &fake.seen_on("/refresh_access_token")[0];
     assert_eq!(
@@ -858,7 +912,7 @@ async fn threads_uses_th_refresh_token() {
         200,
         serde_json::json!({"access_token": "TH-2", "expires_in": 5184000}),
     );
-    th.refresh(&secret("TH-1"), None).await.unwrap();
+    th.refresh(&secret("TH-1"), None, Utc::now()).await.unwrap();
     assert_eq!(
         fake.seen_on("/refresh_access_token")[0].query["grant_type"],
         "th_refresh_token"
@@ -878,7 +932,7 @@ async fn x_rotates_refresh_tokens_with_basic_auth_and_blank_refresh_token_is_non
     );
     fake.on("/token", 200, serde_json::json!({"token_type": "bearer", "expires_in": 7200, "access_token": "X-at-2", "scope": "tweet.read users.read offline.access", "refresh_token": "X-rt-2"}));
     let set = x
-        .refresh(&secret("X-at-1"), Some(&secret("X-rt-1")))
+        .refresh(&secret("X-at-1"), Some(&secret("X-rt-1")), Utc::now())
         .await
         .unwrap();
     assert_eq!(
@@ -907,7 +961,7 @@ async fn x_rotates_refresh_tokens_with_basic_auth_and_blank_refresh_token_is_non
         serde_json::json!({"access_token": "X-at-3", "refresh_token": "  "}),
     );
     let set = x
-        .refresh(&secret("X-at-2"), Some(&secret("X-rt-2")))
+        .refresh(&secret("X-at-2"), Some(&secret("X-rt-2")), Utc::now())
         .await
         .unwrap();
     assert!(set.refresh_token.is_none());
@@ -917,7 +971,7 @@ async fn x_rotates_refresh_tokens_with_basic_auth_and_blank_refresh_token_is_non
     // X's answer to a spent refresh token.
     fake.on("/token", 400, serde_json::json!({"error": "invalid_request", "error_description": "Value passed for the token was invalid."}));
     assert_reauth(
-        &x.refresh(&secret("X-at-3"), Some(&secret("X-rt-1")))
+        &x.refresh(&secret("X-at-3"), Some(&secret("X-rt-1")), Utc::now())
             .await
             .unwrap_err(),
         "invalid_grant",
@@ -960,7 +1014,10 @@ async fn tiktok_uses_client_key_and_reads_its_shapes() {
     );
 
     fake.on("/token", 200, serde_json::json!({"access_token": "act.1", "expires_in": 86400, "open_id": "o-1", "refresh_token": "rft.1", "refresh_expires_in": 31536000, "scope": "user.info.basic,video.publish", "token_type": "Bearer"}));
-    let set = tt.exchange_code("c", &"v".repeat(43)).await.unwrap();
+    let set = tt
+        .exchange_code("c", &"v".repeat(43), Utc::now())
+        .await
+        .unwrap();
     assert!(set.refresh_expires_at.unwrap() - Utc::now() > chrono::Duration::days(364));
     assert_eq!(set.scopes, vec!["user.info.basic", "video.publish"]);
     let s = &fake.seen_on("/token")[0];
@@ -981,7 +1038,7 @@ async fn tiktok_uses_client_key_and_reads_its_shapes() {
     // TikTok may answer an error with HTTP 200.
     fake.on("/token", 200, serde_json::json!({"error": "invalid_grant", "error_description": "Refresh token is invalid or expired.", "log_id": "z"}));
     assert_reauth(
-        &tt.refresh(&set.access_token, Some(&secret("rft.1")))
+        &tt.refresh(&set.access_token, Some(&secret("rft.1")), Utc::now())
             .await
             .unwrap_err(),
         "invalid_grant",
@@ -999,14 +1056,19 @@ async fn linkedin_without_partner_has_no_silent_refresh() {
         |_| {},
     );
     fake.on("/token", 200, serde_json::json!({"access_token": "AQV", "expires_in": 5183999, "scope": "openid,profile,w_member_social"}));
-    let set = li.exchange_code("c", &"v".repeat(43)).await.unwrap();
+    let set = li
+        .exchange_code("c", &"v".repeat(43), Utc::now())
+        .await
+        .unwrap();
     assert!(set.refresh_token.is_none() && set.refresh_expires_at.is_none());
     assert_eq!(
         li.refresh_plan(&grant(false, 1, 24), Utc::now()),
         RefreshPlan::NeedsReauthorization(ReauthReason::RefreshNotOffered)
     );
     assert_reauth(
-        &li.refresh(&set.access_token, None).await.unwrap_err(),
+        &li.refresh(&set.access_token, None, Utc::now())
+            .await
+            .unwrap_err(),
         "refresh_not_offered",
     );
     assert_eq!(fake.seen_on("/token").len(), 1, "no refresh call was sent");
@@ -1019,7 +1081,7 @@ async fn linkedin_without_partner_has_no_silent_refresh() {
     );
     fake.on("/token", 200, serde_json::json!({"access_token": "AQV2", "expires_in": 5183999, "refresh_token": "AQX", "refresh_token_expires_in": 31535999}));
     let set = partner
-        .refresh(&secret("AQV"), Some(&secret("AQW")))
+        .refresh(&secret("AQV"), Some(&secret("AQW")), Utc::now())
         .await
         .unwrap();
     assert_eq!(set.refresh_token.unwrap().expose_secret(), "AQX");
@@ -1046,7 +1108,7 @@ async fn youtube_and_pinterest_presets() {
     );
     fake.on("/token", 400, serde_json::json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}));
     assert_reauth(
-        &yt.refresh(&secret("ya29"), Some(&secret("1//rt")))
+        &yt.refresh(&secret("ya29"), Some(&secret("1//rt")), Utc::now())
             .await
             .unwrap_err(),
         "invalid_grant",
@@ -1067,7 +1129,7 @@ async fn youtube_and_pinterest_presets() {
     );
     fake.on("/token", 200, serde_json::json!({"access_token": "pina_1", "token_type": "bearer", "expires_in": 2592000, "refresh_token": "pinr_1", "refresh_token_expires_in": 31536000, "scope": "boards:read,pins:read"}));
     let set = pin
-        .refresh(&secret("pina_0"), Some(&secret("pinr_0")))
+        .refresh(&secret("pina_0"), Some(&secret("pinr_0")), Utc::now())
         .await
         .unwrap();
     assert_eq!(set.scopes, vec!["boards:read", "pins:read"]);
@@ -1086,7 +1148,7 @@ async fn redirects_are_not_followed_and_bodies_are_capped() {
     let to = target_url.join("/token").unwrap().to_string();
     fake.on_raw("/token", 302, &[("location", to.as_str())], "");
     let e = x
-        .refresh(&secret("a"), Some(&secret("r")))
+        .refresh(&secret("a"), Some(&secret("r")), Utc::now())
         .await
         .unwrap_err();
     assert!(
@@ -1111,7 +1173,7 @@ async fn redirects_are_not_followed_and_bodies_are_capped() {
     fake.on_raw("/token", 200, &[], &big);
     assert_transient(
         &small
-            .refresh(&secret("a"), Some(&secret("r")))
+            .refresh(&secret("a"), Some(&secret("r")), Utc::now())
             .await
             .unwrap_err(),
         TransientKind::Malformed,
@@ -1130,7 +1192,7 @@ async fn redirects_are_not_followed_and_bodies_are_capped() {
     );
     assert_transient(
         &dead
-            .refresh(&secret("a"), Some(&secret("r")))
+            .refresh(&secret("a"), Some(&secret("r")), Utc::now())
             .await
             .unwrap_err(),
         TransientKind::Connect,
@@ -1155,7 +1217,9 @@ async fn outbound_log_lines_never_contain_tokens() {
         200,
         serde_json::json!({"access_token": "EAA-new-secret", "expires_in": 5184000}),
     );
-    fb.refresh(&secret("EAA-old-secret"), None).await.unwrap();
+    fb.refresh(&secret("EAA-old-secret"), None, Utc::now())
+        .await
+        .unwrap();
     fake.on(
         "/me",
         500,

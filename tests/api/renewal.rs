@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokenwarden::db::schema::{accounts, credentials};
 use tokenwarden::sandbox::{Endpoint, FailureMode};
+use tokenwarden::services::refresh::JUST_RENEWED;
 
 use crate::helpers::{ALL_SCOPES, Backend, HS256_SECRET, TestApp, assert_problem};
 use crate::on_both_backends;
@@ -44,20 +45,10 @@ async fn stored(app: &TestApp, account: &str) -> (String, chrono::NaiveDateTime)
     .unwrap()
 }
 
-/// Moves every credential of `org`'s accounts `minutes` into the past.
-async fn expire_all(app: &TestApp, org: &str) {
-    let pool = app.pool().clone();
-    let org = org.to_string();
-    tokio::task::spawn_blocking(move || {
-        let past =
-            tokenwarden::domain::to_db_time(chrono::Utc::now() - chrono::Duration::minutes(10));
-        diesel::update(credentials::table.filter(credentials::organization_id.eq(&org)))
-            .set(credentials::expires_at.eq(Some(past)))
-            .execute(&mut pool.get().unwrap())
-            .unwrap();
-    })
-    .await
-    .unwrap();
+/// Lets every grant issued so far expire: ten minutes past the hour the
+/// sandbox's access tokens live.
+fn expire_all(app: &TestApp) {
+    app.advance(chrono::Duration::minutes(70));
 }
 
 async fn set_plan(app: &TestApp, org: &str, plan: &str) {
@@ -133,8 +124,7 @@ async fn propagation_matrix(app: TestApp) {
         let outsider_brand = brand_in(&app, &outsider_token, "Elsewhere").await;
         let outsider = connect_in(&app, &outsider_token, &outsider_brand, "sandbox-alice").await;
         set_plan(&app, &org, plan).await;
-        expire_all(&app, &org).await;
-        expire_all(&app, &outsider_org).await;
+        expire_all(&app);
         let before_a = stored(&app, &a).await;
         let before_b = stored(&app, &b).await;
         let before_c = stored(&app, &c).await;
@@ -223,7 +213,7 @@ async fn concurrent_renews_refresh_once(app: TestApp) {
     // On Advanced the second connect shares one grant between both accounts.
     let b = connect_in(&app, &token, &other, "sandbox-alice").await;
     assert_eq!(stored(&app, &a).await.0, stored(&app, &b).await.0);
-    expire_all(&app, &app.org_id).await;
+    expire_all(&app);
     app.sandbox().reset_calls();
 
     let mut calls = Vec::new();
@@ -264,8 +254,15 @@ async fn two_server_processes_on_one_postgres_refresh_once() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let brand = app.new_brand("Shared").await;
     let token = app.admin_token();
+    // The second process reads the system's clock, which the test cannot
+    // move: the grant expires for both because the network issues it for one
+    // second, and the test waits that second out.
+    app.sandbox()
+        .set_access_token_lifetime(Duration::from_secs(1));
     let account = connect_in(&app, &token, &brand, "sandbox-alice").await;
-    expire_all(&app, &app.org_id).await;
+    app.sandbox()
+        .set_access_token_lifetime(Duration::from_secs(3600));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     app.sandbox().reset_calls();
 
     // A second process on the same database, reaching the same sandbox.
@@ -483,26 +480,16 @@ async fn transient_failures_answer_5xx_and_lose_nothing(backend: Backend) {
         (FailureMode::Slow { delay_ms: 2000 }, 504, "network-timeout"),
         (FailureMode::Malformed, 502, "network-error"),
     ] {
-        force_due(&app, &account).await;
+        force_due(&app);
         assert_transient(&app, &brand, &account, mode, status, slug, None).await;
         assert_eq!(stored(&app, &account).await.0, before.0, "same credential");
     }
 }
 
-/// Makes the next renew call the network again (past the just-renewed window).
-async fn force_due(app: &TestApp, account: &str) {
-    let (credential, _) = stored(app, account).await;
-    let pool = app.pool().clone();
-    tokio::task::spawn_blocking(move || {
-        let long_ago =
-            tokenwarden::domain::to_db_time(chrono::Utc::now() - chrono::Duration::hours(2));
-        diesel::update(credentials::table.filter(credentials::id.eq(credential)))
-            .set(credentials::last_refreshed_at.eq(Some(long_ago)))
-            .execute(&mut pool.get().unwrap())
-            .unwrap();
-    })
-    .await
-    .unwrap();
+/// Makes the next renew call the network again: time passes beyond the
+/// just-renewed window (well within the grant's hour).
+fn force_due(app: &TestApp) {
+    app.advance(JUST_RENEWED + chrono::Duration::seconds(1));
 }
 
 async fn assert_transient(
@@ -647,7 +634,7 @@ async fn a_failed_write_after_a_refresh_is_not_lost(app: TestApp) {
         "sandbox-alice"
     );
     provider
-        .refresh(&access, refresh.as_ref())
+        .refresh(&access, refresh.as_ref(), app.now())
         .await
         .expect("the stored refresh token is the live one");
 }
@@ -741,10 +728,13 @@ async fn the_dropdown_lists_filters_pages_and_counts(app: TestApp) {
     let token = app.admin_token();
     let first = app.new_brand("First").await;
     let second = app.new_brand("Second").await;
-    // Separate grants: set the plan to Starter while connecting.
+    // Separate grants: set the plan to Starter while connecting. Ten minutes
+    // apart, so that they expire at different moments: b first, then a, then c.
     set_plan(&app, &app.org_id, "starter").await;
-    let a = connect_in(&app, &token, &first, "sandbox-alice").await;
     let b = connect_in(&app, &token, &first, "sandbox-bob").await;
+    app.advance(chrono::Duration::minutes(10));
+    let a = connect_in(&app, &token, &first, "sandbox-alice").await;
+    app.advance(chrono::Duration::minutes(10));
     let c = connect_in(&app, &token, &second, "sandbox-alice").await;
     set_plan(&app, &app.org_id, "advanced").await;
 
@@ -764,28 +754,8 @@ async fn the_dropdown_lists_filters_pages_and_counts(app: TestApp) {
         .unwrap();
     assert_eq!(expiring["data"].as_array().unwrap().len(), 3);
 
-    // Expire them at different moments: c newest, then a, then b.
-    let pool = app.pool().clone();
-    let (a2, b2, c2) = (a.clone(), b.clone(), c.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().unwrap();
-        for (account, minutes) in [(a2, 20), (b2, 30), (c2, 10)] {
-            let credential: Option<String> = accounts::table
-                .filter(accounts::id.eq(&account))
-                .select(accounts::credential_id)
-                .first(&mut conn)
-                .unwrap();
-            let at = tokenwarden::domain::to_db_time(
-                chrono::Utc::now() - chrono::Duration::minutes(minutes),
-            );
-            diesel::update(credentials::table.filter(credentials::id.eq(credential.unwrap())))
-                .set(credentials::expires_at.eq(Some(at)))
-                .execute(&mut conn)
-                .unwrap();
-        }
-    })
-    .await
-    .unwrap();
+    // An hour and ten minutes on, all have expired: c 10 minutes ago, a 20, b 30.
+    app.advance(chrono::Duration::minutes(70));
     let page: Value = app
         .get("/v1/expired-tokens?limit=2", &token)
         .await
@@ -977,20 +947,10 @@ async fn reconnect_links_are_single_use(app: TestApp) {
         "not-found",
     )
     .await;
-    // Expired: 410.
+    // Expired: 410, a minute after the link's lifetime.
     let link: Value = create(json!({})).await.unwrap().json().await.unwrap();
-    let pool = app.pool().clone();
-    tokio::task::spawn_blocking(move || {
-        use tokenwarden::db::schema::reconnect_links::dsl as l;
-        let past =
-            tokenwarden::domain::to_db_time(chrono::Utc::now() - chrono::Duration::minutes(1));
-        diesel::update(l::reconnect_links)
-            .set(l::expires_at.eq(past))
-            .execute(&mut pool.get().unwrap())
-            .unwrap();
-    })
-    .await
-    .unwrap();
+    let lifetime = i64::try_from(app.settings.reconnect_link_ttl_secs).unwrap();
+    app.advance(chrono::Duration::seconds(lifetime) + chrono::Duration::minutes(1));
     let response = app
         .client
         .get(link["url"].as_str().unwrap())
@@ -1038,7 +998,7 @@ async fn a_caller_that_goes_away_does_not_lose_the_refresh(app: TestApp) {
     assert!(after.1 > before.1, "the rotated grant was stored");
     assert_eq!(app.sandbox().calls().refresh, 1);
     // The stored refresh token is the live one: a later refresh works.
-    force_due(&app, &account).await;
+    force_due(&app);
     let body: Value = renew(&app, &token, &brand, &account)
         .await
         .json()

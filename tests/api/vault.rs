@@ -1,9 +1,7 @@
 //! The workers' vault read: a valid token, refreshed first when due.
 
-use diesel::{ExpressionMethods, RunQueryDsl};
 use secrecy::SecretString;
 use serde_json::Value;
-use tokenwarden::db::schema::credentials;
 
 use crate::helpers::{ALL_SCOPES, TestApp, assert_problem};
 use crate::on_both_backends;
@@ -17,22 +15,9 @@ async fn read(app: &TestApp, token: &str, account: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn expire_everything(app: &TestApp) {
-    let pool = app.pool().clone();
-    tokio::task::spawn_blocking(move || {
-        let past =
-            tokenwarden::domain::to_db_time(chrono::Utc::now() - chrono::Duration::minutes(1));
-        diesel::update(credentials::table)
-            .set(credentials::expires_at.eq(Some(past)))
-            .execute(&mut app_conn(&pool))
-            .unwrap();
-    })
-    .await
-    .unwrap();
-}
-
-fn app_conn(pool: &tokenwarden::db::Pool) -> tokenwarden::db::PooledConnection {
-    pool.get().unwrap()
+/// Lets the grant expire: a minute past the hour the sandbox's tokens live.
+fn expire_everything(app: &TestApp) {
+    app.advance(chrono::Duration::minutes(61));
 }
 
 async fn workers_read_a_valid_token_refreshed_when_due(app: TestApp) {
@@ -57,17 +42,18 @@ async fn workers_read_a_valid_token_refreshed_when_due(app: TestApp) {
     assert_eq!(app.sandbox().calls().refresh, 0, "not due: no refresh");
 
     // Due: refreshed first, and the new token is handed out.
-    expire_everything(&app).await;
+    expire_everything(&app);
     let body: Value = read(&app, &worker, &account).await.json().await.unwrap();
     let second = body["access_token"].as_str().unwrap().to_string();
     assert_ne!(second, first);
     assert_eq!(app.sandbox().calls().refresh, 1);
-    assert!(body["expires_at"].as_str().unwrap() > chrono::Utc::now().to_rfc3339().as_str());
+    let expires_at = chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap());
+    assert!(expires_at.unwrap() > app.now());
     sandbox.identity(&SecretString::from(second)).await.unwrap();
 
     // Dead grant: 409 with the way to renew.
     app.sandbox().revoke_grants("sandbox-alice");
-    expire_everything(&app).await;
+    expire_everything(&app);
     let response = read(&app, &worker, &account).await;
     let problem = assert_problem(response, 409, "reauthorization-required").await;
     assert_eq!(

@@ -1,5 +1,6 @@
-//! The lifecycle worker, driven tick by tick with a chosen clock
-//! against the sandbox network over real HTTP, and the `worker` command.
+//! The lifecycle worker, driven tick by tick while the tests move the
+//! application's clock, against the sandbox network over real HTTP, and the
+//! `worker` command.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use tokenwarden::db::models::Credential;
 use tokenwarden::db::schema::{accounts, credentials};
-use tokenwarden::domain::{from_db_time, now, to_db_time};
+use tokenwarden::domain::{from_db_time, to_db_time};
 use tokenwarden::sandbox::{Endpoint, FailureMode, SandboxIdentity};
 use tokenwarden::state::AppState;
 use tokenwarden::worker::{TickReport, tick};
@@ -23,8 +24,11 @@ fn state(app: &TestApp) -> &AppState {
     app.parts.state.get_ref()
 }
 
-async fn tick_at(app: &TestApp, at: DateTime<Utc>) -> TickReport {
-    tick(state(app), at).await.expect("tick")
+/// One tick at the application's clock; returns its report and the instant
+/// it ran at.
+async fn tick_now(app: &TestApp) -> (TickReport, DateTime<Utc>) {
+    let at = app.now();
+    (tick(state(app), at).await.expect("tick"), at)
 }
 
 /// Connects `subject` in `brand`; returns `(account_id, credential_id)`.
@@ -79,20 +83,8 @@ async fn count(app: &TestApp, account: &str, action: &str) -> usize {
         .count()
 }
 
-/// Sets a credential's expiry (and clears its schedule, as a new grant has none).
-async fn set_expiry(app: &TestApp, id: &str, expires_at: DateTime<Utc>) {
-    let id = id.to_string();
-    tokenwarden::db::run(app.pool(), move |conn| {
-        diesel::update(credentials::table.filter(credentials::id.eq(id)))
-            .set((
-                credentials::expires_at.eq(Some(to_db_time(expires_at))),
-                credentials::next_refresh_at.eq(None::<chrono::NaiveDateTime>),
-            ))
-            .execute(conn)?;
-        Ok(())
-    })
-    .await
-    .unwrap();
+fn expiry(c: &Credential) -> DateTime<Utc> {
+    from_db_time(c.expires_at.expect("expires"))
 }
 
 fn next_refresh(c: &Credential) -> DateTime<Utc> {
@@ -102,11 +94,15 @@ fn next_refresh(c: &Credential) -> DateTime<Utc> {
 async fn transitions_are_announced_once_per_account(app: TestApp) {
     let first = app.new_brand("First").await;
     let second = app.new_brand("Second").await;
+    // A grant that expires in 10 days (the window is 7).
+    app.sandbox()
+        .set_access_token_lifetime(Duration::from_secs(10 * 86_400));
     let (a, _) = connect(&app, &first, "sandbox-alice").await;
     let (b, cred) = connect(&app, &second, "sandbox-alice").await;
     assert_eq!(credential_of(&app, &a).await, cred, "one shared credential");
-    // A grant only the user can renew (no refresh token), so that the clock
-    // alone moves it; it expires in 10 days (the window is 7).
+    // Only the user can renew it (no refresh token), so that the clock alone
+    // moves it. The sandbox always issues a refresh token and no passing of
+    // time takes one away, so this one state is written into the row.
     let id = cred.clone();
     tokenwarden::db::run(app.pool(), move |conn| {
         diesel::update(credentials::table.filter(credentials::id.eq(id)))
@@ -119,39 +115,40 @@ async fn transitions_are_announced_once_per_account(app: TestApp) {
     })
     .await
     .unwrap();
-    let base = now();
-    set_expiry(&app, &cred, base + chrono::Duration::days(10)).await;
+    let expires_at = expiry(&credential(&app, &cred).await);
     app.sandbox().reset_calls();
 
-    let r = tick_at(&app, base).await;
+    let (r, _) = tick_now(&app).await;
     assert_eq!((r.scheduled, r.expiring, r.expired), (1, 0, 0), "{r:?}");
     assert_eq!(credential(&app, &cred).await.status, "active");
     assert_eq!(
         next_refresh(&credential(&app, &cred).await),
-        base + chrono::Duration::days(10) - LEAD,
+        expires_at - LEAD,
         "scheduled a lead before expiry"
     );
 
-    // Into the warning window: announced once on each account.
-    let r = tick_at(&app, base + chrono::Duration::days(4)).await;
+    // Into the warning window (day 4): announced once on each account.
+    app.advance(chrono::Duration::days(4));
+    let (r, at) = tick_now(&app).await;
     assert_eq!((r.expiring, r.expired), (1, 0), "{r:?}");
     assert_eq!(r.oauth_states_deleted, 2, "the two used states, days old");
     let row = credential(&app, &cred).await;
     assert_eq!(row.status, "expiring");
-    assert_eq!(
-        from_db_time(row.status_changed_at),
-        base + chrono::Duration::days(4)
-    );
-    let r = tick_at(&app, base + chrono::Duration::days(5)).await;
+    assert_eq!(from_db_time(row.status_changed_at), at);
+    app.advance(chrono::Duration::days(1));
+    let (r, _) = tick_now(&app).await;
     assert_eq!((r.expiring, r.expired), (0, 0), "{r:?}");
 
-    // Past expiry: announced once; not refreshable, so no network call.
-    let r = tick_at(&app, base + chrono::Duration::days(11)).await;
+    // Past expiry (day 11): announced once; not refreshable, so no network call.
+    app.advance(chrono::Duration::days(6));
+    let (r, _) = tick_now(&app).await;
     assert_eq!((r.expiring, r.expired, r.refreshed), (0, 1, 0), "{r:?}");
     assert_eq!(credential(&app, &cred).await.status, "expired");
-    for day in [11, 12, 13] {
-        let r = tick_at(&app, base + chrono::Duration::days(day)).await;
+    // Days 11, 12 and 13.
+    for _ in 0..3 {
+        let (r, _) = tick_now(&app).await;
         assert_eq!((r.expiring, r.expired), (0, 0), "{r:?}");
+        app.advance(chrono::Duration::days(1));
     }
     assert_eq!(app.sandbox().calls().refresh, 0);
 
@@ -190,8 +187,7 @@ async fn a_due_credential_is_refreshed_once(app: TestApp) {
     app.sandbox().reset_calls();
     let before = credential(&app, &cred).await;
 
-    let at = now();
-    let r = tick_at(&app, at).await;
+    let (r, at) = tick_now(&app).await;
     assert_eq!((r.scheduled, r.claimed, r.refreshed), (1, 1, 1), "{r:?}");
     assert_eq!(app.sandbox().calls().refresh, 1);
     let after = credential(&app, &cred).await;
@@ -211,14 +207,16 @@ async fn a_due_credential_is_refreshed_once(app: TestApp) {
 
     // Not due again: later ticks leave it alone.
     for _ in 0..3 {
-        let r = tick_at(&app, now()).await;
+        let (r, _) = tick_now(&app).await;
         assert_eq!((r.claimed, r.refreshed), (0, 0), "{r:?}");
     }
     assert_eq!(app.sandbox().calls().refresh, 1);
     assert_eq!(credential(&app, &cred).await.version, after.version);
 
     // A stale hint (renewed through the API meanwhile) is rescheduled
-    // without a network call.
+    // without a network call. The hint is written, not produced by renewing,
+    // so that the network's refresh count stays the worker's: it is the
+    // schedule an API renew leaves behind, not a time.
     let id = cred.clone();
     let stale = to_db_time(at);
     tokenwarden::db::run(app.pool(), move |conn| {
@@ -226,7 +224,7 @@ async fn a_due_credential_is_refreshed_once(app: TestApp) {
     })
     .await
     .unwrap();
-    let r = tick_at(&app, now()).await;
+    let (r, _) = tick_now(&app).await;
     assert_eq!((r.claimed, r.rescheduled, r.refreshed), (1, 1, 0), "{r:?}");
     assert_eq!(app.sandbox().calls().refresh, 1);
     assert_eq!(
@@ -246,8 +244,7 @@ async fn a_transient_failure_is_retried_later_with_backoff(app: TestApp) {
     app.sandbox()
         .queue_failure(Endpoint::Token, FailureMode::Status { status: 503 }, 1);
 
-    let at = now();
-    let r = tick_at(&app, at).await;
+    let (r, at) = tick_now(&app).await;
     assert_eq!((r.claimed, r.transient, r.refreshed), (1, 1, 0), "{r:?}");
     assert_eq!(app.sandbox().calls().refresh, 1);
     let row = credential(&app, &cred).await;
@@ -266,7 +263,8 @@ async fn a_transient_failure_is_retried_later_with_backoff(app: TestApp) {
     );
 
     // Not before the retry time.
-    let r = tick_at(&app, at + chrono::Duration::seconds(30)).await;
+    app.advance(chrono::Duration::seconds(30));
+    let (r, _) = tick_now(&app).await;
     assert_eq!(r.claimed, 0, "{r:?}");
     assert_eq!(app.sandbox().calls().refresh, 1);
 
@@ -274,8 +272,9 @@ async fn a_transient_failure_is_retried_later_with_backoff(app: TestApp) {
     // `refresh_failing`, never `reauth_required`.
     app.sandbox()
         .queue_failure(Endpoint::Token, FailureMode::Status { status: 503 }, 2);
-    let second = at + chrono::Duration::seconds(61);
-    let r = tick_at(&app, second).await;
+    app.advance(chrono::Duration::seconds(31));
+    let (r, second) = tick_now(&app).await;
+    assert!(second >= at + chrono::Duration::seconds(61));
     assert_eq!(r.transient, 1, "{r:?}");
     let retry = next_refresh(&credential(&app, &cred).await);
     assert!(
@@ -284,8 +283,8 @@ async fn a_transient_failure_is_retried_later_with_backoff(app: TestApp) {
         "second retry after about two minutes: {}",
         retry - second
     );
-    let third = second + chrono::Duration::seconds(121);
-    let r = tick_at(&app, third).await;
+    app.advance(chrono::Duration::seconds(121));
+    let (r, third) = tick_now(&app).await;
     assert_eq!(r.transient, 1, "{r:?}");
     let row = credential(&app, &cred).await;
     assert_eq!(row.failure_count, 3);
@@ -293,7 +292,8 @@ async fn a_transient_failure_is_retried_later_with_backoff(app: TestApp) {
     assert!(next_refresh(&row) >= third + chrono::Duration::seconds(180));
 
     // The network is back: the next attempt renews.
-    let r = tick_at(&app, third + chrono::Duration::seconds(241)).await;
+    app.advance(chrono::Duration::seconds(241));
+    let (r, _) = tick_now(&app).await;
     assert_eq!(r.refreshed, 1, "{r:?}");
     assert_eq!(app.sandbox().calls().refresh, 4);
     let row = credential(&app, &cred).await;
@@ -302,17 +302,20 @@ async fn a_transient_failure_is_retried_later_with_backoff(app: TestApp) {
 
 async fn failures_give_up_only_after_days_expired(app: TestApp) {
     let brand = app.new_brand("Northwind").await;
-    let (_, recent) = connect(&app, &brand, "sandbox-alice").await;
+    // One expired four days ago, one a day ago (the sandbox's tokens live an
+    // hour): connected three days apart, then a day and an hour pass. Every
+    // refresh fails.
     let (_, old) = connect(&app, &brand, "sandbox-bob").await;
-    let at = now();
-    // One expired a day ago, one four days ago; every refresh fails.
-    set_expiry(&app, &recent, at - chrono::Duration::days(1)).await;
-    set_expiry(&app, &old, at - chrono::Duration::days(4)).await;
+    app.advance(chrono::Duration::days(3));
+    let (_, recent) = connect(&app, &brand, "sandbox-alice").await;
+    app.advance(chrono::Duration::days(1) + chrono::Duration::hours(1));
     app.sandbox()
         .queue_failure(Endpoint::Token, FailureMode::Status { status: 503 }, 2);
     app.sandbox().reset_calls();
 
-    let r = tick_at(&app, at).await;
+    let (r, at) = tick_now(&app).await;
+    assert!(expiry(&credential(&app, &old).await) <= at - chrono::Duration::days(4));
+    assert!(expiry(&credential(&app, &recent).await) <= at - chrono::Duration::days(1));
     assert_eq!((r.claimed, r.transient, r.gave_up), (2, 1, 1), "{r:?}");
     assert_eq!(app.sandbox().calls().refresh, 2);
     let recent_row = credential(&app, &recent).await;
@@ -336,8 +339,7 @@ async fn a_refused_grant_becomes_reauth_required(app: TestApp) {
     app.sandbox().reset_calls();
     app.sandbox()
         .queue_failure(Endpoint::Token, FailureMode::InvalidGrant, 1);
-    let at = now();
-    let r = tick_at(&app, at).await;
+    let (r, at) = tick_now(&app).await;
     assert_eq!((r.claimed, r.reauth_required), (1, 1), "{r:?}");
     let row = credential(&app, &alice_cred).await;
     assert_eq!(row.status, "reauth_required");
@@ -348,13 +350,14 @@ async fn a_refused_grant_becomes_reauth_required(app: TestApp) {
     // The user revoked the grant at the network.
     let (bob, bob_cred) = connect(&app, &brand, "sandbox-bob").await;
     assert_eq!(app.sandbox().revoke_grants("sandbox-bob"), 1);
-    let r = tick_at(&app, now()).await;
+    let (r, _) = tick_now(&app).await;
     assert_eq!((r.claimed, r.reauth_required), (1, 1), "{r:?}");
     assert_eq!(credential(&app, &bob_cred).await.status, "reauth_required");
     assert_eq!(count(&app, &bob, "token.reauth_required").await, 1);
 
     // Neither is tried again.
-    let r = tick_at(&app, now() + chrono::Duration::minutes(5)).await;
+    app.advance(chrono::Duration::minutes(5));
+    let (r, _) = tick_now(&app).await;
     assert_eq!(r.claimed, 0, "{r:?}");
     assert_eq!(app.sandbox().calls().refresh, 2);
 }
@@ -403,7 +406,7 @@ async fn concurrent_ticks_refresh_each_due_credential_once(app: TestApp) {
     app.sandbox().reset_calls();
     let other = second_instance(&app).await;
 
-    let at = now();
+    let at = app.now();
     let (one, two) = tokio::join!(tick(state(&app), at), tick(&other, at));
     let (one, two) = (one.unwrap(), two.unwrap());
     assert_eq!(one.claimed + two.claimed, subjects.len(), "{one:?} {two:?}");
@@ -413,7 +416,8 @@ async fn concurrent_ticks_refresh_each_due_credential_once(app: TestApp) {
         assert_eq!(credential(&app, id).await.version, 2, "refreshed once");
     }
     // And again: nothing left to do for either.
-    let (one, two) = tokio::join!(tick(state(&app), now()), tick(&other, now()));
+    let at = app.now();
+    let (one, two) = tokio::join!(tick(state(&app), at), tick(&other, at));
     assert_eq!(one.unwrap().claimed + two.unwrap().claimed, 0);
     assert_eq!(app.sandbox().calls().refresh, subjects.len() as u64);
 }

@@ -81,14 +81,14 @@ impl OAuthProvider {
         self.kind == NetworkKind::LinkedIn && !self.partner
     }
 
-    fn token_set(&self, answer: TokenAnswer) -> TokenSet {
+    fn token_set(&self, answer: TokenAnswer, now: DateTime<Utc>) -> TokenSet {
         let refresh_lifetime = self
             .preset
             .refresh_lifetime_secs
             .filter(|_| !self.refresh_not_offered())
             .map(Duration::from_secs);
         answer.into_token_set(
-            Utc::now(),
+            now,
             &Defaults {
                 access_lifetime: self.access_lifetime,
                 refresh_lifetime,
@@ -97,8 +97,13 @@ impl OAuthProvider {
         )
     }
 
-    async fn do_exchange(&self, code: &str, verifier: &str) -> Result<TokenSet, ProviderError> {
-        let set = self.token_set(self.code_grant(code, verifier).await?);
+    async fn do_exchange(
+        &self,
+        code: &str,
+        verifier: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenSet, ProviderError> {
+        let set = self.token_set(self.code_grant(code, verifier).await?, now);
         let short = set.access_token.expose_secret();
         let upgraded = match self.preset.upgrade {
             Upgrade::None => return Ok(set),
@@ -113,7 +118,7 @@ impl OAuthProvider {
                 self.meta_exchange(url, grant, short).await
             }
         };
-        match upgraded.map(|a| self.token_set(a)) {
+        match upgraded.map(|a| self.token_set(a, now)) {
             Ok(mut long) => {
                 // The long-lived answer rarely repeats the scopes; the code answer said them.
                 if long.scopes == self.scopes {
@@ -133,6 +138,7 @@ impl OAuthProvider {
         &self,
         access: &SecretString,
         refresh: Option<&SecretString>,
+        now: DateTime<Utc>,
     ) -> Result<TokenSet, ProviderError> {
         let access = access.expose_secret();
         let answer = match self.preset.refresh {
@@ -160,7 +166,7 @@ impl OAuthProvider {
                 self.meta_refresh(url, grant, access).await
             }
         };
-        answer.map(|a| self.token_set(a))
+        answer.map(|a| self.token_set(a, now))
     }
 
     async fn do_revoke(&self, token: &SecretString) -> Result<(), ProviderError> {
@@ -207,8 +213,9 @@ impl Provider for OAuthProvider {
         &'a self,
         code: &'a str,
         pkce_verifier: &'a str,
+        now: DateTime<Utc>,
     ) -> ProviderFuture<'a, TokenSet> {
-        Box::pin(self.do_exchange(code, pkce_verifier))
+        Box::pin(self.do_exchange(code, pkce_verifier, now))
     }
 
     fn refresh_plan(&self, grant: &GrantInfo, now: DateTime<Utc>) -> RefreshPlan {
@@ -262,8 +269,9 @@ impl Provider for OAuthProvider {
         &'a self,
         access_token: &'a SecretString,
         refresh_token: Option<&'a SecretString>,
+        now: DateTime<Utc>,
     ) -> ProviderFuture<'a, TokenSet> {
-        Box::pin(self.do_refresh(access_token, refresh_token))
+        Box::pin(self.do_refresh(access_token, refresh_token, now))
     }
 
     fn identity<'a>(&'a self, access_token: &'a SecretString) -> ProviderFuture<'a, Identity> {

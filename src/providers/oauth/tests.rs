@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -138,14 +139,14 @@ async fn token_answers_count_on_any_2xx_whatever_their_media_type() {
     ]);
     let x = provider(NetworkKind::X, &base);
     let set = x
-        .refresh(&secret("a-1"), Some(&secret("r-1")))
+        .refresh(&secret("a-1"), Some(&secret("r-1")), Utc::now())
         .await
         .unwrap();
     assert_eq!(set.access_token.expose_secret(), "a-2");
-    let life = (set.expires_at - chrono::Utc::now()).num_seconds();
+    let life = (set.expires_at - Utc::now()).num_seconds();
     assert!((3590..=3600).contains(&life), "{life}");
     let set = x
-        .refresh(&secret("a-2"), Some(&secret("r-2")))
+        .refresh(&secret("a-2"), Some(&secret("r-2")), Utc::now())
         .await
         .unwrap();
     assert_eq!(set.access_token.expose_secret(), "a-3");
@@ -164,7 +165,7 @@ async fn a_success_status_does_not_make_a_token_answer() {
     ]);
     let pin = provider(NetworkKind::Pinterest, &base);
     let (access, rt) = (secret("a"), secret("r"));
-    let refresh = || pin.refresh(&access, Some(&rt));
+    let refresh = || pin.refresh(&access, Some(&rt), Utc::now());
     match refresh().await.unwrap_err() {
         ProviderError::ReauthRequired { code, .. } => assert_eq!(code, "invalid_grant"),
         e => panic!("{e:?}"),
@@ -240,7 +241,10 @@ async fn a_failed_long_lived_upgrade_keeps_the_short_lived_token() {
         ),
     ]);
     let th = provider(NetworkKind::Threads, &base);
-    let set = th.exchange_code("code-1", &"v".repeat(43)).await.unwrap();
+    let set = th
+        .exchange_code("code-1", &"v".repeat(43), Utc::now())
+        .await
+        .unwrap();
     assert_eq!(set.access_token.expose_secret(), "TH-short");
     assert_eq!(set.scopes, vec!["threads_basic", "threads_content_publish"]);
     let seen = seen.lock().unwrap();

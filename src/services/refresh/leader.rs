@@ -92,7 +92,7 @@ pub(super) async fn run(
     let (access, refresh_token) = open_tokens(&app.keys, &row)?;
 
     // The network call: no connection held, the lease outlives its timeout.
-    match provider.refresh(&access, refresh_token.as_ref()).await {
+    match provider.refresh(&access, refresh_token.as_ref(), at).await {
         Ok(tokens) => {
             let seal = |token, field| {
                 app.keys.encrypt_secret(
@@ -144,7 +144,7 @@ pub(super) async fn run(
                     } else {
                         (AuditAction::TokenRefreshFailed, AuditOutcome::Failure)
                     };
-                    audit_credential(conn, &req, action, outcome, json!({ "reason": r }))
+                    audit_credential(conn, &req, action, outcome, json!({ "reason": r }), at)
                 })
             })
             .await?;
@@ -173,6 +173,7 @@ fn audit_credential(
     action: AuditAction,
     outcome: AuditOutcome,
     detail: serde_json::Value,
+    at: DateTime<Utc>,
 ) -> Result<(), Error> {
     let accounts = db::accounts::list_accounts_using_credential(conn, &request.credential_id)?;
     for (account, brand) in accounts {
@@ -188,6 +189,7 @@ fn audit_credential(
                 credential_id: Some(&request.credential_id),
                 detail: Some(detail.clone()),
             },
+            at,
         )?;
     }
     Ok(())
@@ -234,6 +236,7 @@ async fn write_back(
                     AuditAction::AccountRenewed,
                     AuditOutcome::Success,
                     json!({ "method": "refresh" }),
+                    at,
                 )?;
                 let snapshot = if req.snapshot {
                     let organization =
