@@ -1,0 +1,16 @@
+//! Manage Accounts over real OAuth: the sandbox network and local fakes.
+
+mod connect;
+mod import;
+mod manage;
+mod presets;
+
+use std::collections::BTreeMap;
+
+fn query_of(url: &str) -> BTreeMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
