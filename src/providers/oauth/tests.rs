@@ -1,4 +1,4 @@
-//! The quirks that `tests/api/providers.rs` does not reach, against a bare HTTP fake: answers
+//! The quirks that `tests/api/providers/` does not reach, against a bare HTTP fake: answers
 //! that `oauth2` alone would refuse or accept wrongly, RFC 7009 revocation requests, and the
 //! long-lived upgrade that fails.
 
