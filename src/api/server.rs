@@ -12,6 +12,7 @@ use actix_web::{App, HttpRequest, HttpServer, web};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::api::cors::{AllowedOrigins, cors};
 use crate::api::extractors::{BodyLimit, json_error, path_error, query_error};
 use crate::api::metrics::Metrics;
 use crate::api::routes::KnownRoutes;
@@ -110,6 +111,10 @@ pub fn build_app(
         .app_data(web::PathConfig::default().error_handler(path_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PayloadConfig::default().limit(limit))
+        .app_data(web::Data::new(AllowedOrigins::new(
+            &settings.cors.allowed_origins,
+        )))
+        .wrap(from_fn(cors))
         .wrap(from_fn(request_context))
         .into_utoipa_app()
         .configure(api::configure)

@@ -71,6 +71,8 @@ pub struct Settings {
     /// Lifetime of a single-use reconnect link, seconds.
     #[serde(default = "default_reconnect_link_ttl")]
     pub reconnect_link_ttl_secs: u64,
+    #[serde(default)]
+    pub cors: CorsSettings,
 }
 
 /// Values given on the command line; they override every other source.

@@ -213,3 +213,12 @@ fn default_log_format() -> String {
 fn default_log_level() -> String {
     "info".into()
 }
+
+/// Browser front ends on other origins (CORS).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Origins (`https://app.example.com`) whose pages may call the API; none by default.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}

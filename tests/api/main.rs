@@ -6,6 +6,7 @@ mod auth;
 mod brands;
 mod cli;
 mod conformance;
+mod cors;
 mod errors;
 mod helpers;
 mod openapi;
