@@ -18,6 +18,7 @@ pub mod organization;
 pub mod problem;
 pub mod profiles;
 pub mod ratelimit;
+pub mod reconnect;
 pub mod renewal;
 pub mod routes;
 pub mod server;
@@ -104,6 +105,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
                 .configure(accounts::configure)
                 .configure(account_events::configure)
                 .configure(renewal::configure)
+                .configure(reconnect::configure)
                 .configure(expired::configure)
                 .configure(vault::configure)
                 .configure(profiles::configure)

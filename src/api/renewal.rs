@@ -1,8 +1,8 @@
 //! Renewing tokens: the "Renew Token" action, bulk renewal from the
 //! dropdown, and single-use reconnect links for profile owners without a login.
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,8 +24,7 @@ use crate::state::AppState;
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(renew_account)
         .service(bulk_renew)
-        .service(create_reconnect_link)
-        .service(open_reconnect_link);
+        .service(create_reconnect_link);
 }
 
 /// What a renewal did.
@@ -466,34 +465,4 @@ pub async fn create_reconnect_link(
         expires_at: created.expires_at,
         account_id: account,
     }))
-}
-
-/// Open a reconnect link
-///
-/// For the profile's owner, in a browser; no bearer token (the link is the
-/// credential). Redirects (303) to the network's authorization page. A link
-/// works once and until it expires; afterwards it answers 410.
-#[utoipa::path(
-    operation_id = "open_reconnect_link",
-    tag = "renewal",
-    security(()),
-    params(("token" = String, Path, description = "The link's secret part: 43 characters of base64url (32 random bytes).",
-        pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43,
-        example = "q3Jc0mN6Yv2Xb8ZsPp1eWd4Tf7Gh9Kl5Rt0Uy2Io3As")),
-    responses(
-        (status = 303, description = "Redirect to the network's authorization page.",
-            headers(("Location" = String, description = "The network's authorization URL."))),
-        (status = 404, description = "No such link (also for a token not of the documented shape)."),
-        (status = 410, description = "The link was used or has expired.")
-    )
-)]
-#[get("/reconnect/{token}")]
-pub async fn open_reconnect_link(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, Error> {
-    let started = reconnect_links::open(&state, &path.into_inner()).await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, started.authorization_url.to_string()))
-        .finish())
 }

@@ -88,8 +88,8 @@ pub async fn create(
     })
 }
 
-/// Spends a link and starts the authorization it stands for.
-pub async fn open(state: &AppState, token: &str) -> Result<Started> {
+/// A link's secret is 43 characters of base64url; anything else names no link.
+fn hash_of(token: &str) -> Result<String> {
     let well_formed = token.len() == 43
         && token
             .bytes()
@@ -97,17 +97,62 @@ pub async fn open(state: &AppState, token: &str) -> Result<Started> {
     if !well_formed {
         return Err(Error::NotFound("no such reconnect link".into()));
     }
-    let (hash, at) = (hash_state(token), to_db_time(state.now()));
+    Ok(hash_state(token))
+}
+
+fn gone(link: &ReconnectLink) -> Error {
+    Error::Gone(if link.used_at.is_some() {
+        "this reconnect link was already used; ask for a new one".into()
+    } else {
+        "this reconnect link has expired; ask for a new one".into()
+    })
+}
+
+/// What the page a profile's owner opens shows about a link.
+#[derive(Debug)]
+pub struct Preview {
+    pub organization_name: String,
+    pub network: String,
+    pub handle: String,
+    pub display_name: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a usable link stands for, without spending it: opening the page
+/// (or a link preview fetching it) changes nothing.
+pub async fn preview(state: &AppState, token: &str) -> Result<Preview> {
+    let (hash, at) = (hash_of(token)?, to_db_time(state.now()));
+    db::run(&state.pool, move |conn| {
+        let link = reconnect_links::find_reconnect_link_by_hash(conn, &hash)?
+            .ok_or_else(|| Error::NotFound("no such reconnect link".into()))?;
+        if link.used_at.is_some() || link.expires_at <= at {
+            return Err(gone(&link));
+        }
+        let organization = db::organizations::find_organization(conn, &link.organization_id)?
+            .ok_or_else(|| Error::NotFound("no such reconnect link".into()))?;
+        let (_, profile, _) =
+            db::accounts::find_account_by_id(conn, &link.organization_id, &link.account_id)?
+                .ok_or_else(|| Error::Gone("the account of this link was disconnected".into()))?;
+        Ok(Preview {
+            organization_name: organization.name,
+            network: link.network,
+            handle: profile.handle,
+            display_name: profile.display_name,
+            expires_at: crate::domain::from_db_time(link.expires_at),
+        })
+    })
+    .await
+}
+
+/// Spends a link and starts the authorization it stands for.
+pub async fn open(state: &AppState, token: &str) -> Result<Started> {
+    let (hash, at) = (hash_of(token)?, to_db_time(state.now()));
     let link = db::run(&state.pool, move |conn| {
         let link = reconnect_links::find_reconnect_link_by_hash(conn, &hash)?
             .ok_or_else(|| Error::NotFound("no such reconnect link".into()))?;
         let fresh = reconnect_links::use_reconnect_link(conn, &link.id, at)?;
         if !fresh {
-            return Err(Error::Gone(if link.used_at.is_some() {
-                "this reconnect link was already used; ask for a new one".into()
-            } else {
-                "this reconnect link has expired; ask for a new one".into()
-            }));
+            return Err(gone(&link));
         }
         Ok(link)
     })

@@ -132,8 +132,33 @@ async fn reconnect_links_are_single_use(app: TestApp) {
     let url = link["url"].as_str().unwrap().to_string();
     assert!(url.starts_with(&format!("{}/v1/reconnect/", app.address)));
 
-    // The owner opens it without a login: on to the network.
-    let opened = app.client.get(&url).send().await.unwrap();
+    let shown: Value = app
+        .get(&format!("/v1/brands/{brand}/accounts/{account}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let handle = shown["profile"]["handle"].as_str().unwrap().to_string();
+    // The owner opens it without a login: a page naming who asks and for
+    // what. Opening it (or a link preview fetching it) spends nothing.
+    for _ in 0..2 {
+        let page = app.client.get(&url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(
+            page.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert_eq!(page.headers()["cache-control"], "no-store");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("<form method=\"post\">"), "{html}");
+        assert!(html.contains("Reconnect with sandbox"));
+        assert!(html.contains(&handle), "{handle} in {html}");
+        assert!(html.contains("Acme Agency"), "the organization's name");
+    }
+    // Its button spends it: on to the network.
+    let opened = app.client.post(&url).send().await.unwrap();
     assert_eq!(opened.status(), 303);
     let authorize = opened.headers()["location"].to_str().unwrap().to_string();
     assert!(query_of(&authorize).contains_key("code_challenge"));
@@ -150,8 +175,14 @@ async fn reconnect_links_are_single_use(app: TestApp) {
     assert_eq!(done["status"], "renewed");
     assert_eq!(done["account"]["id"], account.as_str());
 
-    // Used: 410.
+    // Used: 410, for the page and the button.
     assert_problem(app.client.get(&url).send().await.unwrap(), 410, "link-gone").await;
+    assert_problem(
+        app.client.post(&url).send().await.unwrap(),
+        410,
+        "link-gone",
+    )
+    .await;
     // Unknown: 404.
     assert_problem(
         app.client
