@@ -94,6 +94,7 @@ pub struct AuditEventPage {
 #[utoipa::path(
     operation_id = "list_account_events",
     tag = "accounts",
+    security(("bearer" = ["accounts:read"])),
     params(
         ("brand_id" = Uuid, Path, description = "The brand's id."),
         ("account_id" = Uuid, Path, description = "The account's id."),

@@ -84,6 +84,7 @@ pub struct AccountListQuery {
 #[utoipa::path(
     operation_id = "list_accounts",
     tag = "accounts",
+    security(("bearer" = ["accounts:read"])),
     params(("brand_id" = Uuid, Path, description = "The brand's id."), AccountListQuery, PageQuery),
     responses(
         (status = 200, description = "A page of accounts, oldest first.", body = AccountPage),
@@ -158,6 +159,7 @@ pub struct ConnectRequest {
 #[utoipa::path(
     operation_id = "connect_account",
     tag = "accounts",
+    security(("bearer" = ["accounts:write"])),
     params(("brand_id" = Uuid, Path, description = "The brand's id.")),
     request_body = ConnectRequest,
     responses(
@@ -275,6 +277,7 @@ impl ImportRequest {
 #[utoipa::path(
     operation_id = "import_account",
     tag = "accounts",
+    security(("bearer" = ["accounts:import"])),
     params(("brand_id" = Uuid, Path, description = "The brand's id.")),
     request_body = ImportRequest,
     responses(
@@ -332,6 +335,7 @@ pub async fn import_account(
 #[utoipa::path(
     operation_id = "get_account",
     tag = "accounts",
+    security(("bearer" = ["accounts:read"])),
     params(
         ("brand_id" = Uuid, Path, description = "The brand's id."),
         ("account_id" = Uuid, Path, description = "The account's id.")
@@ -376,6 +380,7 @@ pub struct AccountUpdate {
 #[utoipa::path(
     operation_id = "update_account",
     tag = "accounts",
+    security(("bearer" = ["accounts:write"])),
     params(
         ("brand_id" = Uuid, Path, description = "The brand's id."),
         ("account_id" = Uuid, Path, description = "The account's id.")
@@ -421,6 +426,7 @@ pub async fn update_account(
 #[utoipa::path(
     operation_id = "disconnect_account",
     tag = "accounts",
+    security(("bearer" = ["accounts:write"])),
     params(
         ("brand_id" = Uuid, Path, description = "The brand's id."),
         ("account_id" = Uuid, Path, description = "The account's id.")

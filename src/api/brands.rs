@@ -112,6 +112,7 @@ fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
 #[utoipa::path(
     operation_id = "list_brands",
     tag = "brands",
+    security(("bearer" = ["accounts:read"])),
     params(PageQuery),
     responses(
         (status = 200, description = "A page of brands.", body = BrandPage),
@@ -148,6 +149,7 @@ pub async fn list_brands(
 #[utoipa::path(
     operation_id = "create_brand",
     tag = "brands",
+    security(("bearer" = ["org:admin"])),
     request_body = BrandInput,
     responses(
         (status = 201, description = "The new brand.", body = Brand,
@@ -189,6 +191,7 @@ pub async fn create_brand(
 #[utoipa::path(
     operation_id = "get_brand",
     tag = "brands",
+    security(("bearer" = ["accounts:read"])),
     params(("brand_id" = Uuid, Path, description = "The brand's id.")),
     responses(
         (status = 200, description = "The brand.", body = Brand),
@@ -215,6 +218,7 @@ pub async fn get_brand(
 #[utoipa::path(
     operation_id = "update_brand",
     tag = "brands",
+    security(("bearer" = ["org:admin"])),
     params(("brand_id" = Uuid, Path, description = "The brand's id.")),
     request_body = BrandInput,
     responses(
@@ -257,6 +261,7 @@ pub async fn update_brand(
 #[utoipa::path(
     operation_id = "delete_brand",
     tag = "brands",
+    security(("bearer" = ["org:admin"])),
     params(("brand_id" = Uuid, Path, description = "The brand's id.")),
     responses(
         (status = 204, description = "The brand is deleted."),

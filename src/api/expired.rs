@@ -139,6 +139,7 @@ fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
 #[utoipa::path(
     operation_id = "list_expired_tokens",
     tag = "expired tokens",
+    security(("bearer" = ["accounts:read"])),
     params(SummaryQuery, ExpiredQuery),
     responses(
         (status = 200, description = "A page of accounts that need renewal.", body = ExpiredTokenPage),
@@ -258,6 +259,7 @@ pub struct ExpiredTokenSummary {
 #[utoipa::path(
     operation_id = "get_expired_tokens_summary",
     tag = "expired tokens",
+    security(("bearer" = ["accounts:read"])),
     params(SummaryQuery),
     responses(
         (status = 200, description = "The counts.", body = ExpiredTokenSummary),

@@ -137,6 +137,7 @@ pub struct OrganizationAdminUpdate {
 #[utoipa::path(
     operation_id = "get_organization",
     tag = "organization",
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's organization.", body = Organization),
         (status = 401, description = "Missing or invalid bearer token."),
@@ -158,6 +159,7 @@ pub async fn get_organization(
 #[utoipa::path(
     operation_id = "update_organization",
     tag = "organization",
+    security(("bearer" = ["org:admin"])),
     request_body = OrganizationUpdate,
     responses(
         (status = 200, description = "The updated organization.", body = Organization),
@@ -198,6 +200,7 @@ pub async fn update_organization(
 #[utoipa::path(
     operation_id = "create_organization",
     tag = "organization",
+    security(("bearer" = ["platform:admin"])),
     request_body = OrganizationCreate,
     responses(
         (status = 201, description = "The new organization.", body = Organization,
@@ -244,6 +247,7 @@ pub async fn create_organization(
 #[utoipa::path(
     operation_id = "update_any_organization",
     tag = "organization",
+    security(("bearer" = ["platform:admin"])),
     params(("organization_id" = Uuid, Path, description = "The organization's id.")),
     request_body = OrganizationAdminUpdate,
     responses(

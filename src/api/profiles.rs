@@ -137,6 +137,7 @@ impl TryFrom<ProfileView> for Profile {
 #[utoipa::path(
     operation_id = "list_profiles",
     tag = "profiles",
+    security(("bearer" = ["accounts:read"])),
     params(ProfileQuery, PageQuery),
     responses(
         (status = 200, description = "A page of profiles, oldest first.", body = ProfilePage),
@@ -180,6 +181,7 @@ pub async fn list_profiles(
 #[utoipa::path(
     operation_id = "get_profile",
     tag = "profiles",
+    security(("bearer" = ["accounts:read"])),
     params(("profile_id" = Uuid, Path, description = "The profile's id.")),
     responses(
         (status = 200, description = "The profile and its brands.", body = Profile),

@@ -124,6 +124,7 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, Error> {
 #[utoipa::path(
     operation_id = "renew_account",
     tag = "renewal",
+    security(("bearer" = ["tokens:renew"])),
     params(
         ("brand_id" = Uuid, Path, description = "The brand's id."),
         ("account_id" = Uuid, Path, description = "The account's id."),
@@ -266,6 +267,7 @@ pub struct BulkRenewResult {
 #[utoipa::path(
     operation_id = "renew_accounts",
     tag = "renewal",
+    security(("bearer" = ["tokens:renew"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
         min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = BulkRenewRequest,
@@ -424,6 +426,7 @@ pub struct ReconnectLinkCreated {
 #[utoipa::path(
     operation_id = "create_reconnect_link",
     tag = "renewal",
+    security(("bearer" = ["tokens:renew"])),
     params(
         ("brand_id" = Uuid, Path, description = "The brand's id."),
         ("account_id" = Uuid, Path, description = "The account's id.")

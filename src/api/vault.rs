@@ -59,6 +59,7 @@ pub struct AccessToken {
 #[utoipa::path(
     operation_id = "read_access_token",
     tag = "vault",
+    security(("bearer" = ["tokens:read"])),
     params(("account_id" = Uuid, Path, description = "The account's id.")),
     responses(
         (status = 200, description = "A valid access token.", body = AccessToken),

@@ -14,6 +14,7 @@ mod operations;
 mod organization;
 mod providers;
 mod renewal;
+mod scopes;
 mod status_rule;
 mod storage;
 mod vault;
