@@ -1,7 +1,7 @@
 //! "Manage Accounts": `/v1/brands/{brand_id}/accounts` — connect over OAuth,
 //! import, list, read, enable/disable, disconnect, and the audit trail.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
+use super::conditional;
 use super::extractors::{Json, query_validation_error};
 use super::shared::{Account, AuthorizationStart, GrantResult, GrantStatus, PageQuery};
 use crate::auth::{Principal, Scope};
@@ -85,9 +86,16 @@ pub struct AccountListQuery {
     operation_id = "list_accounts",
     tag = "accounts",
     security(("bearer" = ["accounts:read"])),
-    params(("brand_id" = Uuid, Path, description = "The brand's id."), AccountListQuery, PageQuery),
+    params(
+        ("brand_id" = Uuid, Path, description = "The brand's id."), AccountListQuery, PageQuery,
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the answer you have: 304 with no body when it is still the answer.",
+            max_length = 1024, example = "\"4Qm0b3BqYVd1bk1fM0h2d0p1Z0NYb1hEV2hBZ3hPbnA\"")
+    ),
     responses(
-        (status = 200, description = "A page of accounts, oldest first.", body = AccountPage),
+        (status = 200, description = "A page of accounts, oldest first.", body = AccountPage,
+            headers(("ETag" = String, description = "Strong tag of this answer; send it back in `If-None-Match`."))),
+        (status = 304, description = "Not modified: the `ETag` in `If-None-Match` is still the answer (no body).",
+            headers(("ETag" = String, description = "The tag, unchanged."))),
         (status = 400, description = "Malformed query string."),
         (status = 401, description = "Missing or invalid bearer token."),
         (status = 403, description = "The token lacks the `accounts:read` scope."),
@@ -102,7 +110,8 @@ pub async fn list_accounts(
     path: web::Path<Uuid>,
     query: web::Query<AccountListQuery>,
     page: web::Query<PageQuery>,
-) -> Result<web::Json<AccountPage>, Error> {
+    req: HttpRequest,
+) -> Result<HttpResponse, Error> {
     principal.require(Scope::AccountsRead)?;
     query.validate().map_err(query_validation_error)?;
     let (limit, after) = page.resolve()?;
@@ -119,14 +128,17 @@ pub async fn list_accounts(
         after,
     )
     .await?;
-    Ok(web::Json(AccountPage {
-        data: page
-            .items
-            .into_iter()
-            .map(Account::try_from)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    }))
+    conditional::json(
+        &req,
+        &AccountPage {
+            data: page
+                .items
+                .into_iter()
+                .map(Account::try_from)
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        },
+    )
 }
 
 /// Start connecting a profile.

@@ -1,7 +1,7 @@
 //! The "Expired Tokens" dropdown: what needs renewal across the caller's
 //! brands, and the badge counts.
 
-use actix_web::{get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
+use super::conditional;
 use super::extractors::{page_params, query_validation_error};
 use super::shared::{Account, ProfileSummary, RenewHint, parse_id};
 use crate::auth::{Principal, Scope};
@@ -140,9 +141,16 @@ fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
     operation_id = "list_expired_tokens",
     tag = "expired tokens",
     security(("bearer" = ["accounts:read"])),
-    params(SummaryQuery, ExpiredQuery),
+    params(
+        SummaryQuery, ExpiredQuery,
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the answer you have: 304 with no body when it is still the answer.",
+            max_length = 1024, example = "\"4Qm0b3BqYVd1bk1fM0h2d0p1Z0NYb1hEV2hBZ3hPbnA\"")
+    ),
     responses(
-        (status = 200, description = "A page of accounts that need renewal.", body = ExpiredTokenPage),
+        (status = 200, description = "A page of accounts that need renewal.", body = ExpiredTokenPage,
+            headers(("ETag" = String, description = "Strong tag of this answer; send it back in `If-None-Match`."))),
+        (status = 304, description = "Not modified: the `ETag` in `If-None-Match` is still the answer (no body).",
+            headers(("ETag" = String, description = "The tag, unchanged."))),
         (status = 400, description = "Malformed query string."),
         (status = 401, description = "Missing or invalid bearer token."),
         (status = 403, description = "The token lacks the `accounts:read` scope."),
@@ -156,7 +164,8 @@ pub async fn list_expired_tokens(
     principal: Principal,
     filter: web::Query<SummaryQuery>,
     query: web::Query<ExpiredQuery>,
-) -> Result<web::Json<ExpiredTokenPage>, Error> {
+    req: HttpRequest,
+) -> Result<HttpResponse, Error> {
     principal.require(Scope::AccountsRead)?;
     let filter = filter.into_inner().filter()?;
     query.validate().map_err(query_validation_error)?;
@@ -184,10 +193,13 @@ pub async fn list_expired_tokens(
             })
         })
         .collect::<Result<_, Error>>()?;
-    Ok(web::Json(ExpiredTokenPage {
-        data,
-        next_cursor: next.map(|(expires, id)| encode_cursor(expires, &id)),
-    }))
+    conditional::json(
+        &req,
+        &ExpiredTokenPage {
+            data,
+            next_cursor: next.map(|(expires, id)| encode_cursor(expires, &id)),
+        },
+    )
 }
 
 /// Which accounts the dropdown and its badge cover.
@@ -260,9 +272,16 @@ pub struct ExpiredTokenSummary {
     operation_id = "get_expired_tokens_summary",
     tag = "expired tokens",
     security(("bearer" = ["accounts:read"])),
-    params(SummaryQuery),
+    params(
+        SummaryQuery,
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the answer you have: 304 with no body when it is still the answer.",
+            max_length = 1024, example = "\"4Qm0b3BqYVd1bk1fM0h2d0p1Z0NYb1hEV2hBZ3hPbnA\"")
+    ),
     responses(
-        (status = 200, description = "The counts.", body = ExpiredTokenSummary),
+        (status = 200, description = "The counts.", body = ExpiredTokenSummary,
+            headers(("ETag" = String, description = "Strong tag of this answer; send it back in `If-None-Match`."))),
+        (status = 304, description = "Not modified: the `ETag` in `If-None-Match` is still the answer (no body).",
+            headers(("ETag" = String, description = "The tag, unchanged."))),
         (status = 400, description = "Malformed query string."),
         (status = 401, description = "Missing or invalid bearer token."),
         (status = 403, description = "The token lacks the `accounts:read` scope."),
@@ -275,27 +294,31 @@ pub async fn expired_tokens_summary(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<SummaryQuery>,
-) -> Result<web::Json<ExpiredTokenSummary>, Error> {
+    req: HttpRequest,
+) -> Result<HttpResponse, Error> {
     principal.require(Scope::AccountsRead)?;
     let filter = query.into_inner().filter()?;
     let summary = expired::summary(&state, principal.organization_id(), filter).await?;
-    Ok(web::Json(ExpiredTokenSummary {
-        total: u32::try_from(summary.total).unwrap_or(u32::MAX),
-        by_brand: summary
-            .by_brand
-            .into_iter()
-            .map(|(id, brand_name, count)| {
-                Ok(BrandCount {
-                    brand_id: parse_id(&id)?,
-                    brand_name,
-                    count,
+    conditional::json(
+        &req,
+        &ExpiredTokenSummary {
+            total: u32::try_from(summary.total).unwrap_or(u32::MAX),
+            by_brand: summary
+                .by_brand
+                .into_iter()
+                .map(|(id, brand_name, count)| {
+                    Ok(BrandCount {
+                        brand_id: parse_id(&id)?,
+                        brand_name,
+                        count,
+                    })
                 })
-            })
-            .collect::<Result<_, Error>>()?,
-        by_network: summary
-            .by_network
-            .into_iter()
-            .map(|(network, count)| NetworkCount { network, count })
-            .collect(),
-    }))
+                .collect::<Result<_, Error>>()?,
+            by_network: summary
+                .by_network
+                .into_iter()
+                .map(|(network, count)| NetworkCount { network, count })
+                .collect(),
+        },
+    )
 }

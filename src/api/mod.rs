@@ -5,6 +5,7 @@
 pub mod account_events;
 pub mod accounts;
 pub mod brands;
+pub mod conditional;
 pub mod cors;
 pub mod examples;
 pub mod expired;

@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod brands;
 mod cli;
+mod conditional;
 mod conformance;
 mod cors;
 mod errors;

@@ -1,0 +1,75 @@
+//! Conditional answers for the reads front ends poll (the Expired Tokens
+//! badge and dropdown, Manage Accounts): a strong `ETag` over the exact
+//! bytes of the answer, and 304 with no body when the client's
+//! `If-None-Match` names it. The tag is computed from the answer itself, so
+//! it can never vouch for a status the clock or a write has changed.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+/// The strong entity tag of a body: a quoted hash of its bytes.
+fn etag_of(body: &[u8]) -> String {
+    format!("\"{}\"", URL_SAFE_NO_PAD.encode(Sha256::digest(body)))
+}
+
+/// Whether `If-None-Match` names `etag` (RFC 9110 §13.1.2: `*` or a list,
+/// compared weakly, so `W/"x"` matches `"x"`).
+fn matches(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
+/// 200 with the JSON body and its `ETag`, or 304 when the client has it.
+pub fn json<T: Serialize>(req: &HttpRequest, value: &T) -> Result<HttpResponse, Error> {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| Error::internal(format!("serializing an answer: {e}")))?;
+    let etag = etag_of(&body);
+    let tag = HeaderValue::from_str(&etag).map_err(Error::internal)?;
+    // Private: the answer depends on the caller's token. `no-cache`: a cache
+    // may keep it but must ask again, which is what the ETag is for.
+    let cache = HeaderValue::from_static("private, no-cache");
+    if matches(req, &etag) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::ETAG, tag))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn if_none_match_is_a_list_compared_weakly() {
+        let etag = etag_of(b"{}");
+        let req = |value: &str| {
+            TestRequest::default()
+                .insert_header((header::IF_NONE_MATCH, value))
+                .to_http_request()
+        };
+        assert!(matches(&req(&etag), &etag));
+        assert!(matches(&req(&format!("\"other\", W/{etag}")), &etag));
+        assert!(matches(&req("*"), &etag));
+        assert!(!matches(&req("\"other\""), &etag));
+        assert!(!matches(&TestRequest::default().to_http_request(), &etag));
+        assert_ne!(etag_of(b"{}"), etag_of(b"[]"));
+    }
+}
