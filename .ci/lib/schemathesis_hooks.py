@@ -7,7 +7,7 @@ every check keeps its strength):
  - an `Idempotency-Key` is unique per request (a key reused with another body is a documented
    422, not something a generator should stumble into).
 The Examples phase runs no case hooks, so one failure is dropped there, narrowly: importing the
-document's example grant (`access_token: "EAAB…"`, which no network issued) is refused as the
+document's example grant (`access_token: "EAABsbCS1iHgBAKZCZCZA"`, which no network issued) is refused as the
 documented 422 `grant-rejected`.
 """
 

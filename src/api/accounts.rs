@@ -210,8 +210,8 @@ pub async fn connect_account(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "network": "sandbox",
-    "access_token": "EAAB…",
-    "refresh_token": "rt-…",
+    "access_token": "EAABsbCS1iHgBAKZCZCZA",
+    "refresh_token": "rt-8f2c1e9d",
     "expires_in": 3600,
     "scopes": ["read", "write"]
 }))]
@@ -220,11 +220,11 @@ pub struct ImportRequest {
     #[validate(length(min = 1, max = 64))]
     #[schema(min_length = 1, max_length = 64, example = "sandbox")]
     pub network: String,
-    /// The access token (never echoed back).
-    #[schema(value_type = String, min_length = 1, max_length = 8192)]
+    /// The access token (never echoed back): visible ASCII, as it travels in an HTTP header.
+    #[schema(value_type = String, min_length = 1, max_length = 8192, pattern = "^[!-~]+$")]
     pub access_token: SecretString,
-    /// The refresh token, if any (never echoed back).
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 8192)]
+    /// The refresh token, if any (never echoed back): visible ASCII.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 8192, pattern = "^[!-~]+$")]
     pub refresh_token: Option<SecretString>,
     /// Seconds until the access token expires; the network's default lifetime when absent
     /// (and `expires_at` absent).
@@ -249,20 +249,24 @@ impl ImportRequest {
     fn check_secrets(&self) -> Result<(), Error> {
         use secrecy::ExposeSecret;
         let mut errors = Vec::new();
-        let ok = |s: &SecretString| (1..=8192).contains(&s.expose_secret().len());
-        if !ok(&self.access_token) {
-            errors.push(FieldError::body(
-                "/access_token",
-                "length must be between 1 and 8192",
-            ));
+        // A token travels in an HTTP header or form field: anything but
+        // visible ASCII could never reach the network, so it is refused here,
+        // before any outbound call.
+        let check = |s: &SecretString| {
+            let token = s.expose_secret();
+            if !(1..=8192).contains(&token.len()) {
+                Some("length must be between 1 and 8192")
+            } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+                Some("must be visible ASCII characters (no spaces or control characters)")
+            } else {
+                None
+            }
+        };
+        if let Some(detail) = check(&self.access_token) {
+            errors.push(FieldError::body("/access_token", detail));
         }
-        if let Some(refresh) = &self.refresh_token
-            && !ok(refresh)
-        {
-            errors.push(FieldError::body(
-                "/refresh_token",
-                "length must be between 1 and 8192",
-            ));
+        if let Some(detail) = self.refresh_token.as_ref().and_then(check) {
+            errors.push(FieldError::body("/refresh_token", detail));
         }
         for (i, scope) in self.scopes.iter().flatten().enumerate() {
             if !is_scope_token(scope) {

@@ -463,9 +463,12 @@ pub async fn create_reconnect_link(
         options.expires_in,
     )
     .await?;
-    Ok(HttpResponse::Created().json(ReconnectLinkCreated {
-        url: created.url,
-        expires_at: created.expires_at,
-        account_id: account,
-    }))
+    // The answer holds the link's secret: no cache may keep it.
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(ReconnectLinkCreated {
+            url: created.url,
+            expires_at: created.expires_at,
+            account_id: account,
+        }))
 }

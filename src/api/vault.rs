@@ -1,7 +1,8 @@
 //! `POST /v1/accounts/{account_id}/access-token`: the vault read for the
 //! suite's workers (publisher, inbox, analytics).
 
-use actix_web::{post, web};
+use actix_web::http::header;
+use actix_web::{HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -77,7 +78,7 @@ pub async fn read_access_token(
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<Uuid>,
-) -> Result<web::Json<AccessToken>, Error> {
+) -> Result<HttpResponse, Error> {
     principal.require(Scope::TokensRead)?;
     let account_id = path.into_inner();
     let token = vault::read_access_token(
@@ -87,12 +88,15 @@ pub async fn read_access_token(
         &principal.subject,
     )
     .await?;
-    Ok(web::Json(AccessToken {
-        account_id,
-        network: token.network,
-        access_token: token.access_token.expose_secret().to_string(),
-        token_type: "Bearer".into(),
-        expires_at: token.expires_at,
-        scopes: token.scopes,
-    }))
+    // The answer holds a token: no cache may keep it.
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(AccessToken {
+            account_id,
+            network: token.network,
+            access_token: token.access_token.expose_secret().to_string(),
+            token_type: "Bearer".into(),
+            expires_at: token.expires_at,
+            scopes: token.scopes,
+        }))
 }

@@ -198,6 +198,9 @@ impl Settings {
 
     /// Whether `url` starts with one of the allow-listed return URL prefixes
     /// (same scheme, host and port, and a path under the prefix's path).
+    /// Whether `url` is under one of the configured return-URL prefixes:
+    /// same scheme, host and port, and a path inside the prefix's path on
+    /// a segment boundary (`/app` allows `/app` and `/app/x`, not `/app-evil`).
     pub fn return_url_allowed(&self, url: &url::Url) -> bool {
         self.return_urls.iter().any(|prefix| {
             let Ok(prefix) = url::Url::parse(prefix) else {
@@ -206,7 +209,7 @@ impl Settings {
             prefix.scheme() == url.scheme()
                 && prefix.host_str() == url.host_str()
                 && prefix.port_or_known_default() == url.port_or_known_default()
-                && url.path().starts_with(prefix.path())
+                && path_within(url.path(), prefix.path())
                 && url.username().is_empty()
                 && url.password().is_none()
         })
@@ -245,5 +248,29 @@ impl Settings {
             return dev_secret_file(&path, random_jwt_secret, "JWT signing secret").map(Some);
         }
         Ok(None)
+    }
+}
+
+/// Whether `path` is `prefix` or below it, on a path-segment boundary.
+fn path_within(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_within;
+
+    #[test]
+    fn return_url_prefixes_end_on_a_segment() {
+        assert!(path_within("/app", "/app"));
+        assert!(path_within("/app/accounts", "/app"));
+        assert!(path_within("/app/accounts", "/app/"));
+        assert!(path_within("/anything", "/"));
+        assert!(!path_within("/app-evil", "/app"));
+        assert!(!path_within("/apple", "/app"));
+        assert!(!path_within("/ap", "/app"));
     }
 }

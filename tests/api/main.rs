@@ -9,6 +9,7 @@ mod conditional;
 mod conformance;
 mod cors;
 mod errors;
+mod hardening;
 mod helpers;
 mod openapi;
 mod operations;
