@@ -13,6 +13,7 @@ use crate::crypto::KeyRing;
 use crate::db::{self, Pool, PoolOptions};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::providers::ProviderRegistry;
+use crate::services::network_health::NetworkHealth;
 use crate::services::refresh::RefreshCoordinator;
 
 /// What the services share: the pool, the key ring, the networks, the settings,
@@ -24,6 +25,8 @@ pub struct AppState {
     pub providers: Arc<ProviderRegistry>,
     pub settings: Arc<Settings>,
     pub refresh: Arc<RefreshCoordinator>,
+    /// Which networks refuse this deployment's client, as this process saw.
+    pub network_health: Arc<NetworkHealth>,
     /// Names this process in refresh leases.
     pub instance_id: String,
     /// Where every rule reads the time.
@@ -65,6 +68,7 @@ impl AppState {
             providers: Arc::new(providers),
             settings,
             refresh: Arc::new(RefreshCoordinator::default()),
+            network_health: Arc::new(NetworkHealth::default()),
             instance_id: format!(
                 "{}-{}-{role}",
                 std::process::id(),

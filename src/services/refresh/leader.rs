@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{
     FAILING_AFTER, JUST_RENEWED, RefreshOutcome, RefreshRequest, Snapshot, WRITE_BACK_ATTEMPTS,
-    release, settled_by_someone_else,
+    dead, release,
 };
 use crate::crypto::Binding;
 use crate::db::audit::{Audit, insert_audit_event};
@@ -40,11 +40,13 @@ pub(super) async fn run(
     let id = request.credential_id.clone();
     if row.stored_status()? == CredentialStatus::ReauthRequired {
         release(app, &id, &owner).await?;
-        return settled_by_someone_else(&row);
+        return Ok(dead(&row));
     }
+    // `renewed` promises a valid stored token, not merely a recent refresh.
     if row
         .last_refreshed_at
         .is_some_and(|t| from_db_time(t) > started - JUST_RENEWED)
+        && expiry(&row) > app.now()
     {
         release(app, &id, &owner).await?;
         return Ok(RefreshOutcome::Renewed {
@@ -92,7 +94,9 @@ pub(super) async fn run(
     let (access, refresh_token) = open_tokens(&app.keys, &row)?;
 
     // The network call: no connection held, the lease outlives its timeout.
-    match provider.refresh(&access, refresh_token.as_ref(), at).await {
+    let answer = provider.refresh(&access, refresh_token.as_ref(), at).await;
+    app.network_health.observe(&row.network, &answer, at);
+    match answer {
         Ok(tokens) => {
             let seal = |token, field| {
                 app.keys.encrypt_secret(
@@ -121,6 +125,15 @@ pub(super) async fn run(
                 by_us: true,
                 snapshot: snapshot.map(Arc::new),
             })
+        }
+        Err(error) if error.is_misconfigured() => {
+            // The deployment's mistake, not the grant's: nothing about the
+            // credential changes, so fixing the configuration is all it takes.
+            release(app, &id, &owner).await?;
+            Err(crate::services::network_health::misconfigured(
+                &row.network,
+                &error,
+            ))
         }
         Err(error) => {
             let code = error.code();

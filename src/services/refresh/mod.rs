@@ -37,8 +37,10 @@ use crate::domain::{from_db_time, new_id, to_db_time};
 use crate::error::{Error, UpstreamKind};
 use crate::state::AppState;
 
-/// A refresh that was just done by someone else counts as this caller's:
-/// renewing twice in a row gains nothing and spends a rotating refresh token.
+/// A refresh that was just done by someone else counts as this caller's
+/// while the token it stored is still valid: renewing twice in a row gains
+/// nothing and spends a rotating refresh token. A token that already expired
+/// (networks with lifetimes shorter than this) is refreshed again.
 pub const JUST_RENEWED: chrono::Duration = chrono::Duration::seconds(30);
 /// Transient failures in a row after which a valid credential is `refresh_failing`.
 pub const FAILING_AFTER: i32 = 3;
@@ -232,9 +234,11 @@ pub async fn refresh_claimed(
     let mut pause = Duration::from_millis(50);
     loop {
         if claimed.taken {
-            if claimed.row.version != version {
+            if claimed.row.version != version
+                && let Some(outcome) = settled_by_someone_else(&claimed.row, app.now())?
+            {
                 release(app, &request.credential_id, &owner).await?;
-                return settled_by_someone_else(&claimed.row);
+                return Ok(outcome);
             }
             return lead(app, request, owner, *claimed.row, started).await;
         }
@@ -249,8 +253,10 @@ pub async fn refresh_claimed(
             return running.await.map_err(|e| e.for_another_caller());
         }
         let row = &claimed.row;
-        if row.version != version {
-            return settled_by_someone_else(row);
+        if row.version != version
+            && let Some(outcome) = settled_by_someone_else(row, app.now())?
+        {
+            return Ok(outcome);
         }
         if row.lease_owner.is_none()
             && let Some(failed_at) = row.last_failure_at
@@ -283,24 +289,32 @@ pub async fn refresh_claimed(
     }
 }
 
-/// What a credential someone else just refreshed (or found dead) means here.
-fn settled_by_someone_else(row: &Credential) -> Result<RefreshOutcome, Error> {
-    Ok(
-        if row.stored_status()? == CredentialStatus::ReauthRequired {
-            RefreshOutcome::ReauthRequired {
-                reason: row
-                    .status_reason
-                    .clone()
-                    .unwrap_or_else(|| "invalid_grant".into()),
-            }
-        } else {
-            RefreshOutcome::Renewed {
-                expires_at: expiry(row),
-                by_us: false,
-                snapshot: None,
-            }
-        },
-    )
+/// What a credential someone else just refreshed (or found dead) means here:
+/// dead, or renewed — but only while the stored token is valid at `now`
+/// (docs/rules.md#single-flight-refresh). `None`: the stored token already
+/// expired (a network with short-lived tokens), so the caller refreshes.
+fn settled_by_someone_else(
+    row: &Credential,
+    now: DateTime<Utc>,
+) -> Result<Option<RefreshOutcome>, Error> {
+    if row.stored_status()? == CredentialStatus::ReauthRequired {
+        return Ok(Some(dead(row)));
+    }
+    Ok((expiry(row) > now).then(|| RefreshOutcome::Renewed {
+        expires_at: expiry(row),
+        by_us: false,
+        snapshot: None,
+    }))
+}
+
+/// The outcome of a credential stored as `reauth_required`.
+fn dead(row: &Credential) -> RefreshOutcome {
+    RefreshOutcome::ReauthRequired {
+        reason: row
+            .status_reason
+            .clone()
+            .unwrap_or_else(|| "invalid_grant".into()),
+    }
 }
 
 /// Runs the refresh as its own task and lets this process's other callers
