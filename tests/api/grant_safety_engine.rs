@@ -5,19 +5,26 @@
 //! the networks or the database.
 
 use std::net::TcpListener;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
-use serde_json::Value;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use diesel::RunQueryDsl;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
 use tokenwarden::api::server::{AppParts, Application, prepare_with_clock};
 use tokenwarden::config::Settings;
 use tokenwarden::db::models::Credential;
 use tokenwarden::domain::clock::Clock;
 use tokenwarden::providers::{NetworkKind, NetworkSettings};
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{Backend, TestApp, assert_problem};
 use crate::on_both_backends;
+
+/// Where the refresh engine keeps rotated grants it has not stored yet.
+const JOURNAL_DIR: &str = "grant-journal";
 
 // ------------------------------------------------------------------ harness
 
@@ -89,6 +96,29 @@ async fn renew_at(app: &TestApp, base: &str, brand: &str, account: &str) -> reqw
         .unwrap()
 }
 
+/// A renew sent now and answered later.
+fn renew_in_background(
+    app: &TestApp,
+    base: &str,
+    brand: &str,
+    account: &str,
+) -> tokio::task::JoinHandle<reqwest::Response> {
+    let (client, url, token) = (
+        app.client.clone(),
+        format!("{base}/v1/brands/{brand}/accounts/{account}/renew"),
+        app.admin_token(),
+    );
+    tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(90))
+            .send()
+            .await
+            .unwrap()
+    })
+}
+
 /// The credential row an account uses.
 async fn credential_of(app: &TestApp, account: &str) -> Credential {
     let (org, account) = (app.org_id.clone(), account.to_string());
@@ -117,6 +147,116 @@ fn grant_of(row: &Credential) -> (Vec<u8>, Option<Vec<u8>>, i64, String, Option<
     )
 }
 
+/// Runs SQL on the test's database (faults and other writers).
+async fn sql(app: &TestApp, statement: String) {
+    let pool = app.pool().clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        diesel::sql_query(statement).execute(&mut conn).unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// Makes every write-back fail (or succeed again): a trigger on the column
+/// only a stored grant sets — the lease is taken and extended without it.
+async fn fail_writebacks(app: &TestApp, on: bool) {
+    let pool = app.pool().clone();
+    let postgres = app.backend == Backend::Postgres;
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        let exists = diesel::sql_query("SELECT n FROM test_faults")
+            .execute(&mut conn)
+            .is_ok();
+        if !exists {
+            let statements: &[&str] = if postgres {
+                &[
+                    "CREATE TABLE test_faults (n INTEGER NOT NULL)",
+                    "INSERT INTO test_faults VALUES (0)",
+                    "CREATE FUNCTION fail_writeback() RETURNS trigger AS $$ BEGIN \
+                     IF (SELECT n FROM test_faults) > 0 THEN \
+                     RAISE EXCEPTION 'injected write-back fault'; END IF; \
+                     RETURN NEW; END $$ LANGUAGE plpgsql",
+                    "CREATE TRIGGER fail_writeback BEFORE UPDATE OF access_token ON credentials \
+                     FOR EACH ROW EXECUTE FUNCTION fail_writeback()",
+                ]
+            } else {
+                &[
+                    "CREATE TABLE test_faults (n INTEGER NOT NULL)",
+                    "INSERT INTO test_faults VALUES (0)",
+                    "CREATE TRIGGER fail_writeback BEFORE UPDATE OF access_token ON credentials \
+                     WHEN (SELECT n FROM test_faults) > 0 \
+                     BEGIN SELECT RAISE(ABORT, 'injected write-back fault'); END",
+                ]
+            };
+            for statement in statements {
+                diesel::sql_query(*statement).execute(&mut conn).unwrap();
+            }
+        }
+        diesel::sql_query(format!("UPDATE test_faults SET n = {}", i32::from(on)))
+            .execute(&mut conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// Waits until a write-back of `parts`' process has failed at least once.
+async fn until_a_writeback_failed(parts: &AppParts) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while parts.state.refresh.writeback_retries() == 0 {
+        assert!(Instant::now() < deadline, "no write-back failed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A renew at `base` (served by `parts`) whose write-back keeps failing
+/// until another writer has stored first: the version moves under it (as
+/// only a writer that took the lease after it ran out could do).
+async fn renew_losing_a_version_race(
+    app: &TestApp,
+    base: &str,
+    parts: &AppParts,
+    brand: &str,
+    account: &str,
+) {
+    fail_writebacks(app, true).await;
+    let failed_before = parts.state.refresh.writeback_retries();
+    let renewing = renew_in_background(app, base, brand, account);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while parts.state.refresh.writeback_retries() == failed_before {
+        assert!(Instant::now() < deadline, "no write-back failed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let id = credential_of(app, account).await.id;
+    sql(
+        app,
+        format!("UPDATE credentials SET version = version + 1 WHERE id = '{id}'"),
+    )
+    .await;
+    fail_writebacks(app, false).await;
+    renewing.await.unwrap();
+}
+
+/// Whether the stored tokens of `account` are the live grant at the sandbox:
+/// a refresh with them succeeds (and rotates the grant).
+async fn stored_grant_refreshes(app: &TestApp, account: &str) -> bool {
+    let row = credential_of(app, account).await;
+    let (access, refresh) =
+        tokenwarden::db::credentials::open_tokens(&app.parts.state.keys, &row).unwrap();
+    let provider = app.parts.state.providers.get("sandbox").unwrap();
+    provider
+        .refresh(&access, refresh.as_ref(), app.now())
+        .await
+        .is_ok()
+}
+
+fn journal_entries(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join(JOURNAL_DIR))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
 async fn text_of(app: &TestApp, url: String) -> String {
     app.client
         .get(url)
@@ -126,6 +266,91 @@ async fn text_of(app: &TestApp, url: String) -> String {
         .text()
         .await
         .unwrap()
+}
+
+// ------------------------------------------------------------------ a non-rotating network
+
+/// A network that never rotates its refresh token (it answers a refresh
+/// without `refresh_token`, as Google does), over real HTTP: identity at
+/// `/me`, refresh at `/token`, RFC 7009 revocation at `/revoke`.
+#[derive(Clone, Default)]
+struct SteadyNetwork {
+    refreshes: Arc<AtomicU64>,
+    revoked: Arc<Mutex<Vec<String>>>,
+}
+
+impl SteadyNetwork {
+    fn start(&self) -> url::Url {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let network = self.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                HttpServer::new(move || {
+                    let n = network.clone();
+                    let (refreshes, revoked) = (n.refreshes.clone(), n.revoked.clone());
+                    App::new()
+                        .route(
+                            "/me",
+                            web::get().to(|| async {
+                                HttpResponse::Ok()
+                                    .json(json!({"id": "steady-7", "username": "steady"}))
+                            }),
+                        )
+                        .route(
+                            "/token",
+                            web::post().to(move || {
+                                let n = refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+                                async move {
+                                    HttpResponse::Ok().json(json!({
+                                        "access_token": format!("steady-at-{n}"),
+                                        "token_type": "Bearer",
+                                        "expires_in": 3600
+                                    }))
+                                }
+                            }),
+                        )
+                        .route(
+                            "/revoke",
+                            web::post().to(move |form: web::Form<Vec<(String, String)>>| {
+                                let revoked = revoked.clone();
+                                async move {
+                                    let token = form
+                                        .0
+                                        .iter()
+                                        .find(|(k, _)| k == "token")
+                                        .map(|(_, v)| v.clone())
+                                        .unwrap_or_default();
+                                    revoked.lock().unwrap().push(token);
+                                    HttpResponse::Ok().finish()
+                                }
+                            }),
+                        )
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .expect("listen")
+                .run()
+                .await
+            })
+        });
+        url::Url::parse(&format!("http://{addr}")).unwrap()
+    }
+
+    fn settings(base: &url::Url) -> NetworkSettings {
+        let mut n = NetworkSettings::new(NetworkKind::OAuth2);
+        let at = |p: &str| Some(base.join(p).unwrap().to_string());
+        n.authorize_url = at("/authorize");
+        n.token_url = at("/token");
+        n.revoke_url = at("/revoke");
+        n.identity_url = at("/me");
+        n.identity_subject = Some("/id".into());
+        n.identity_handle = Some("/username".into());
+        n.client_id = Some("tw".into());
+        n.client_secret = Some(SecretString::from("steady-secret".to_string()));
+        n
+    }
 }
 
 // ------------------------------------------------------------------ the promises
@@ -251,7 +476,218 @@ async fn renewed_means_the_stored_token_is_valid(app: TestApp) {
     assert_eq!(body["account"]["token_status"], "expiring", "{body}");
 }
 
+/// While a write-back fails, the lease is taken over (as another instance
+/// does once a lease ran out): the write-back stores nothing, the other
+/// holder's lease stays, and the rotated grant is kept — the next renew
+/// stores it without spending a refresh token again.
+async fn a_write_back_without_the_lease_changes_nothing(app: TestApp) {
+    let brand = app.new_brand("Leased").await;
+    let account = connect(&app, &brand, "sandbox-alice").await;
+    app.sandbox().reset_calls();
+    fail_writebacks(&app, true).await;
+    let renewing = renew_in_background(&app, &app.address, &brand, &account);
+    until_a_writeback_failed(&app.parts).await;
+    let before = credential_of(&app, &account).await;
+    sql(
+        &app,
+        format!(
+            "UPDATE credentials SET lease_owner = 'another-instance' WHERE id = '{}'",
+            before.id
+        ),
+    )
+    .await;
+    let before = grant_of(&credential_of(&app, &account).await);
+
+    fail_writebacks(&app, false).await;
+    let response = renewing.await.unwrap();
+
+    assert_problem(response, 503, "service-unavailable").await;
+    assert_eq!(
+        grant_of(&credential_of(&app, &account).await),
+        before,
+        "nothing was written without the lease"
+    );
+    assert_eq!(journal_entries(app.dir.path()), 1, "the grant is kept");
+
+    // The other holder goes away without writing: the kept grant is stored
+    // by the next renew, with no second refresh at the network.
+    sql(
+        &app,
+        format!(
+            "UPDATE credentials SET lease_owner = NULL, lease_expires_at = NULL WHERE id = '{}'",
+            credential_of(&app, &account).await.id
+        ),
+    )
+    .await;
+    let response = renew_at(&app, &app.address, &brand, &account).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["outcome"], "renewed", "{body}");
+    assert_eq!(app.sandbox().calls().refresh, 1);
+    assert_eq!(credential_of(&app, &account).await.version, before.2 + 1);
+    assert_eq!(journal_entries(app.dir.path()), 0);
+    assert!(stored_grant_refreshes(&app, &account).await);
+}
+
+/// A write-back that keeps failing for longer than a lease keeps its lease,
+/// by the database's clock: another instance whose clock runs ten minutes
+/// ahead, asked to renew meanwhile, waits for the outcome instead of
+/// spending the refresh token the leader already spent.
+async fn a_write_back_keeps_its_lease_by_the_database_clock(app: TestApp) {
+    let brand = app.new_brand("Patient").await;
+    let account = connect(&app, &brand, "sandbox-alice").await;
+    // A lease of 6 s (twice the request timeout plus 5 s).
+    let leader = Instance::start(&app, |s| {
+        s.outbound.request_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let other = Instance::start(&app, |_| {}).await;
+    app.sandbox().reset_calls();
+    fail_writebacks(&app, true).await;
+
+    let leading = renew_in_background(&app, &leader.address, &brand, &account);
+    until_a_writeback_failed(&leader.parts).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    app.advance(chrono::Duration::minutes(10));
+    // Longer than a lease has passed, and the lease is still held: extended,
+    // by the database's clock (the system's), not the application's.
+    let lease = credential_of(&app, &account)
+        .await
+        .lease_expires_at
+        .expect("the lease is held")
+        .and_utc();
+    assert!(lease > chrono::Utc::now(), "extended: {lease}");
+    assert!(lease < app.now(), "not by the application's clock: {lease}");
+    let waiting = renew_in_background(&app, &other.address, &brand, &account);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fail_writebacks(&app, false).await;
+    let (led, waited) = (leading.await.unwrap(), waiting.await.unwrap());
+
+    assert_eq!(led.status(), 200);
+    let led: Value = led.json().await.unwrap();
+    assert_eq!(led["outcome"], "renewed", "{led}");
+    assert_eq!(waited.status(), 200);
+    let waited: Value = waited.json().await.unwrap();
+    assert_eq!(waited["outcome"], "renewed", "{waited}");
+    assert_eq!(
+        app.sandbox().calls().refresh,
+        1,
+        "one refresh at the network"
+    );
+    let row = credential_of(&app, &account).await;
+    assert_eq!(row.status, "active");
+    assert!(row.lease_owner.is_none(), "lease released");
+    assert!(stored_grant_refreshes(&app, &account).await);
+}
+
+/// Every write-back of a rotated grant fails until the leader gives up: the
+/// caller gets a 503, and the grant — whose old refresh token the network
+/// already spent — is in the sealed journal, not in the database. A restart
+/// replays it: the stored grant is the live one, and the journal is empty.
+async fn a_rotated_grant_that_could_not_be_stored_survives_a_restart(app: TestApp) {
+    let brand = app.new_brand("Restarted").await;
+    let account = connect(&app, &brand, "sandbox-alice").await;
+    let before = credential_of(&app, &account).await;
+    app.sandbox().reset_calls();
+    fail_writebacks(&app, true).await;
+
+    let response = renew_at(&app, &app.address, &brand, &account).await;
+    assert_problem(response, 503, "service-unavailable").await;
+    assert_eq!(app.sandbox().calls().refresh, 1);
+    assert_eq!(credential_of(&app, &account).await.version, before.version);
+    assert_eq!(journal_entries(app.dir.path()), 1);
+    let journal = std::fs::read_dir(app.dir.path().join(JOURNAL_DIR))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .next()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&journal).contains("sbx_"),
+        "the journal holds no plaintext token"
+    );
+
+    // The database is back; the process restarts.
+    fail_writebacks(&app, false).await;
+    let _restarted = Instance::start(&app, |_| {}).await;
+
+    let row = credential_of(&app, &account).await;
+    assert_eq!(row.version, before.version + 1, "the kept grant was stored");
+    assert_eq!(journal_entries(app.dir.path()), 0);
+    assert_eq!(app.sandbox().calls().refresh, 1, "no second refresh");
+    assert!(
+        stored_grant_refreshes(&app, &account).await,
+        "the stored grant is the live one"
+    );
+}
+
+/// While a write-back fails, another writer stores first (the version moves).
+/// A rotated grant that is not the stored one is revoked at the network
+/// instead of being left alive and stored nowhere; a grant that is the stored
+/// one (a network that does not rotate refresh tokens) is not revoked.
+async fn a_grant_that_lost_a_version_race_is_revoked_unless_stored(app: TestApp) {
+    // The sandbox rotates: the lost grant is not the stored one.
+    let brand = app.new_brand("Raced").await;
+    let account = connect(&app, &brand, "sandbox-alice").await;
+    app.sandbox().reset_calls();
+    renew_losing_a_version_race(&app, &app.address, &app.parts, &brand, &account).await;
+
+    assert_eq!(app.sandbox().calls().refresh, 1);
+    assert_eq!(app.sandbox().calls().revoke, 1, "the lost grant is revoked");
+    assert_eq!(app.sandbox().live_grants("sandbox-alice"), 0);
+    assert_eq!(journal_entries(app.dir.path()), 0);
+
+    // A network that does not rotate: the lost grant's refresh token is the
+    // stored one, and revoking it would end the stored grant.
+    let steady = SteadyNetwork::default();
+    let base = steady.start();
+    let instance = Instance::start(&app, |s| {
+        s.networks
+            .insert("steady".into(), SteadyNetwork::settings(&base));
+    })
+    .await;
+    let response = app
+        .client
+        .post(instance.url(&format!("/v1/brands/{brand}/accounts")))
+        .bearer_auth(app.admin_token())
+        .json(&json!({
+            "network": "steady",
+            "access_token": "steady-at-0",
+            "refresh_token": "steady-rt",
+            "expires_in": 3600
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let imported: Value = response.json().await.unwrap();
+    let steady_account = imported["account"]["id"].as_str().unwrap().to_string();
+    renew_losing_a_version_race(
+        &app,
+        &instance.address,
+        &instance.parts,
+        &brand,
+        &steady_account,
+    )
+    .await;
+
+    assert_eq!(steady.refreshes.load(Ordering::SeqCst), 1);
+    assert!(
+        steady.revoked.lock().unwrap().is_empty(),
+        "the stored grant was not revoked: {:?}",
+        steady.revoked.lock().unwrap()
+    );
+    let row = credential_of(&app, &steady_account).await;
+    let (_, refresh) =
+        tokenwarden::db::credentials::open_tokens(&app.parts.state.keys, &row).unwrap();
+    assert_eq!(refresh.unwrap().expose_secret(), "steady-rt");
+    assert_eq!(journal_entries(app.dir.path()), 0);
+}
+
 on_both_backends!(
     a_wrong_client_secret_never_kills_a_grant,
     renewed_means_the_stored_token_is_valid,
+    a_write_back_without_the_lease_changes_nothing,
+    a_write_back_keeps_its_lease_by_the_database_clock,
+    a_rotated_grant_that_could_not_be_stored_survives_a_restart,
+    a_grant_that_lost_a_version_race_is_revoked_unless_stored,
 );
