@@ -44,8 +44,9 @@ impl NetworkHealth {
     }
 
     /// Notes what a call to `network`'s token endpoint said about the
-    /// client: a refusal is remembered and counted, anything else the
-    /// network answered clears it (the configuration works).
+    /// client: a refusal is remembered and counted; a success, or a verdict
+    /// on the grant (which the network gives only to a client it accepted),
+    /// clears it.
     pub fn observe<T>(&self, network: &str, result: &Result<T, ProviderError>, at: DateTime<Utc>) {
         match result {
             Err(ProviderError::Misconfigured { code, detail }) => {
@@ -65,11 +66,12 @@ impl NetworkHealth {
                 refusal.detail.clone_from(detail);
                 refusal.last_seen = at;
             }
-            Ok(_) | Err(ProviderError::ReauthRequired { .. } | ProviderError::Rejected { .. }) => {
+            Ok(_) | Err(ProviderError::ReauthRequired { .. }) => {
                 self.lock().refusals.remove(network);
             }
-            // A timeout or a 5xx says nothing about the client.
-            Err(ProviderError::Transient { .. }) => {}
+            // A timeout, a 5xx or a refused request says nothing about the
+            // client's credentials.
+            Err(ProviderError::Transient { .. } | ProviderError::Rejected { .. }) => {}
         }
     }
 

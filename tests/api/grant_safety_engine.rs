@@ -386,6 +386,34 @@ async fn a_wrong_client_secret_never_kills_a_grant(app: TestApp) {
             "the network is asked"
         );
     }
+    // A new connection through the misconfigured client says the same.
+    app.sandbox()
+        .register_redirect_uri(&wrong.url("/v1/oauth/callback/sandbox"));
+    let started: Value = app
+        .client
+        .post(wrong.url(&format!("/v1/brands/{brand}/accounts/connect")))
+        .bearer_auth(app.admin_token())
+        .json(&json!({ "network": "sandbox" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let callback = app
+        .approve_at_sandbox(
+            started["authorization_url"].as_str().unwrap(),
+            "sandbox-bob",
+        )
+        .await;
+    let response = app.client.get(callback).send().await.unwrap();
+    assert_problem(response, 503, "network-misconfigured").await;
+    assert_eq!(
+        app.counts().await.0,
+        1,
+        "nothing stored for the new profile"
+    );
+
     // The worker, due to refresh it, leaves it as it is too.
     app.advance(chrono::Duration::minutes(59));
     tokenwarden::worker::tick(&wrong.parts.state, app.now())
@@ -421,7 +449,7 @@ async fn a_wrong_client_secret_never_kills_a_grant(app: TestApp) {
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"tokenwarden_network_client_rejections_total{network="sandbox"} 3"#),
+        metrics.contains(r#"tokenwarden_network_client_rejections_total{network="sandbox"} 4"#),
         "{metrics}"
     );
 
