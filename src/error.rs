@@ -106,6 +106,14 @@ pub enum Error {
         detail: String,
         retry_after: Duration,
     },
+    /// The network refused this deployment's client configuration (a wrong client secret or
+    /// id): an operator must fix it. No credential was changed.
+    #[error("network {network} refuses this deployment's client ({code}): {detail}")]
+    NetworkMisconfigured {
+        network: String,
+        code: String,
+        detail: String,
+    },
     /// Another request with this `Idempotency-Key` is still being answered.
     #[error("idempotency key in flight")]
     IdempotencyInFlight,
@@ -192,6 +200,15 @@ impl Error {
                 kind: *kind,
                 detail: detail.clone(),
                 retry_after: *retry_after,
+            },
+            Error::NetworkMisconfigured {
+                network,
+                code,
+                detail,
+            } => Error::NetworkMisconfigured {
+                network: network.clone(),
+                code: code.clone(),
+                detail: detail.clone(),
             },
             Error::IdempotencyInFlight => Error::IdempotencyInFlight,
             Error::IdempotencyMismatch => Error::IdempotencyMismatch,

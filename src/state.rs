@@ -13,6 +13,7 @@ use crate::crypto::KeyRing;
 use crate::db::{self, Pool, PoolOptions};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::providers::ProviderRegistry;
+use crate::services::network_health::NetworkHealth;
 use crate::services::refresh::RefreshCoordinator;
 
 /// What the services share: the pool, the key ring, the networks, the settings,
@@ -24,6 +25,8 @@ pub struct AppState {
     pub providers: Arc<ProviderRegistry>,
     pub settings: Arc<Settings>,
     pub refresh: Arc<RefreshCoordinator>,
+    /// Which networks refuse this deployment's client, as this process saw.
+    pub network_health: Arc<NetworkHealth>,
     /// Names this process in refresh leases.
     pub instance_id: String,
     /// Where every rule reads the time.
@@ -41,10 +44,29 @@ impl AppState {
         Self { clock, ..self }
     }
 
-    /// Opens the database (migrating it) and builds the configured networks.
-    /// Blocking: call from a blocking context. `role` names the process in
-    /// refresh leases (e.g. `worker`).
+    /// Opens the database (migrating it), builds the configured networks and
+    /// replays the grant journal, on the system's clock. Blocking: call from
+    /// a blocking context. `role` names the process in refresh leases (e.g.
+    /// `worker`).
     pub fn open(settings: Arc<Settings>, keys: KeyRing, role: &str) -> anyhow::Result<Self> {
+        Self::open_with_clock(settings, keys, role, Arc::new(SystemClock))
+    }
+
+    /// [`AppState::open`] reading time from `clock`.
+    pub fn open_with_clock(
+        settings: Arc<Settings>,
+        keys: KeyRing,
+        role: &str,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let state = Self::connect(settings, keys, role)?.with_clock(clock);
+        // Rotated grants a previous run could not store, before anything
+        // refreshes their credentials (docs/rules.md#never-lose-a-grant).
+        crate::services::refresh::replay_journal(&state);
+        Ok(state)
+    }
+
+    fn connect(settings: Arc<Settings>, keys: KeyRing, role: &str) -> anyhow::Result<Self> {
         let public_url = settings.public_url();
         let mut providers =
             ProviderRegistry::from_settings(&settings.networks, &public_url, &settings.outbound)?;
@@ -65,6 +87,7 @@ impl AppState {
             providers: Arc::new(providers),
             settings,
             refresh: Arc::new(RefreshCoordinator::default()),
+            network_health: Arc::new(NetworkHealth::default()),
             instance_id: format!(
                 "{}-{}-{role}",
                 std::process::id(),

@@ -306,7 +306,7 @@ impl ImportRequest {
         (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid members, unknown network, or the network rejected the token (`grant-rejected`)."),
         (status = 502, description = "The network answered with an error."),
-        (status = 503, description = "The network is unavailable or rate-limits; see `Retry-After`."),
+        (status = 503, description = "The network is unavailable or rate-limits (`network-unavailable`), or refuses this deployment's client configuration (`network-misconfigured`); see `Retry-After`."),
         (status = 504, description = "The network did not answer in time.")
     )
 )]

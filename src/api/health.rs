@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::metrics::Metrics;
-use crate::error::Error;
+use crate::error::{Error, clip};
 use crate::services::health;
 use crate::state::AppState;
 
@@ -23,6 +23,57 @@ pub struct Health {
 pub enum HealthStatus {
     /// The probe passed.
     Ok,
+}
+
+/// Readiness, and what an operator must fix.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "status": "degraded",
+    "misconfigured_networks": [{
+        "network": "x",
+        "code": "invalid_client",
+        "detail": "the network refused this deployment's client (invalid_client): HTTP 401: Missing valid authorization header",
+        "since": "2026-11-26T10:00:00Z",
+        "last_seen": "2026-11-26T10:05:00Z"
+    }]
+}))]
+pub struct Readiness {
+    /// `ok`, or `degraded` while a network refuses this deployment's client: the
+    /// instance still serves (every other network, and every read).
+    pub status: ReadinessStatus,
+    /// Networks that refuse this deployment's client credentials (a wrong client
+    /// secret or id). No credential was changed: fix the network's configuration
+    /// and restart, and its grants work again.
+    #[schema(max_items = 1000)]
+    pub misconfigured_networks: Vec<MisconfiguredNetwork>,
+}
+
+/// What a 200 readiness answer reports.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadinessStatus {
+    /// Ready, and every network accepts the configured client.
+    Ok,
+    /// Ready, but some network refuses the configured client (see `misconfigured_networks`).
+    Degraded,
+}
+
+/// A network refusing this deployment's client, as this instance last saw it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MisconfiguredNetwork {
+    /// The network's configured name.
+    #[schema(max_length = 64, example = "x")]
+    pub network: String,
+    /// The network's error code (`invalid_client`, `unauthorized_client`, `meta_101`, …).
+    #[schema(max_length = 200, example = "invalid_client")]
+    pub code: String,
+    /// The network's explanation, scrubbed of tokens.
+    #[schema(max_length = 2000)]
+    pub detail: String,
+    /// The first refusal since the network last accepted a call.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// The latest refusal.
+    pub last_seen: chrono::DateTime<chrono::Utc>,
 }
 
 /// Liveness: the process answers HTTP.
@@ -44,29 +95,46 @@ pub async fn healthz() -> web::Json<Health> {
 /// Readiness: the database answers.
 ///
 /// Use it as a readiness probe: a 503 means this instance cannot serve
-/// requests right now.
+/// requests right now. A 200 with `degraded` lists the networks that refuse
+/// this deployment's client credentials: the instance serves, but an operator
+/// must fix those networks' configuration.
 #[utoipa::path(
     operation_id = "get_readyz",
     tag = "operations",
     security(()),
     responses(
-        (status = 200, description = "The database answers.", body = Health),
+        (status = 200, description = "The database answers.", body = Readiness),
         (status = 503, description = "The database is not reachable.")
     )
 )]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Error> {
-    health::ready(&state).await?;
-    Ok(web::Json(Health {
-        status: HealthStatus::Ok,
+pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, Error> {
+    let refusals = health::ready(&state).await?;
+    Ok(web::Json(Readiness {
+        status: if refusals.is_empty() {
+            ReadinessStatus::Ok
+        } else {
+            ReadinessStatus::Degraded
+        },
+        misconfigured_networks: refusals
+            .into_iter()
+            .map(|r| MisconfiguredNetwork {
+                network: r.network,
+                code: r.code,
+                detail: clip(r.detail, 2000),
+                since: r.since,
+                last_seen: r.last_seen,
+            })
+            .collect(),
     }))
 }
 
 /// Prometheus metrics
 ///
 /// The process's counters and histograms (requests by route and status,
-/// refreshes by network and outcome, …) in the Prometheus text exposition
-/// format, for a scraper. Needs no token: expose it only where operators can
+/// networks refusing this deployment's client — `tokenwarden_network_misconfigured`
+/// and `tokenwarden_network_client_rejections_total` per configured network, …)
+/// in the Prometheus text exposition format, for a scraper. Needs no token: expose it only where operators can
 /// reach it.
 #[utoipa::path(
     operation_id = "get_metrics",
@@ -81,7 +149,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Err
     ))
 )]
 #[get("/metrics")]
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+pub async fn metrics(metrics: web::Data<Metrics>, state: web::Data<AppState>) -> HttpResponse {
+    metrics.observe_networks(&state.network_health, state.providers.names());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())

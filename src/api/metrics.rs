@@ -1,14 +1,25 @@
 //! Prometheus metrics. Each application instance owns its registry (tests run
 //! several in one process), exposed at `/metrics`.
 
+use std::sync::Mutex;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::services::network_health::NetworkHealth;
 
 pub struct Metrics {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
+    /// 1 while a network refuses this deployment's client, else 0; one
+    /// series per configured network.
+    network_misconfigured: IntGaugeVec,
+    /// Calls a network refused the client on, per configured network.
+    network_client_rejections: IntCounterVec,
+    /// Two scrapes at once must not both add the same refusals.
+    sync: Mutex<()>,
 }
 
 impl Metrics {
@@ -30,16 +41,59 @@ impl Metrics {
             &["method", "route"],
         )
         .expect("static metric definition");
-        registry
-            .register(Box::new(http_requests.clone()))
-            .expect("metric registered once");
-        registry
-            .register(Box::new(http_duration.clone()))
-            .expect("metric registered once");
+        let network_misconfigured = IntGaugeVec::new(
+            Opts::new(
+                "tokenwarden_network_misconfigured",
+                "1 while the network refuses this deployment's client credentials",
+            ),
+            &["network"],
+        )
+        .expect("static metric definition");
+        let network_client_rejections = IntCounterVec::new(
+            Opts::new(
+                "tokenwarden_network_client_rejections_total",
+                "Calls on which the network refused this deployment's client credentials",
+            ),
+            &["network"],
+        )
+        .expect("static metric definition");
+        for metric in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(network_misconfigured.clone()),
+            Box::new(network_client_rejections.clone()),
+        ] {
+            registry.register(metric).expect("metric registered once");
+        }
         Self {
             registry,
             http_requests,
             http_duration,
+            network_misconfigured,
+            network_client_rejections,
+            sync: Mutex::new(()),
+        }
+    }
+
+    /// Brings the network series up to date with what the state saw. Only
+    /// configured networks get a series, so the labels stay bounded.
+    pub fn observe_networks<'a>(
+        &self,
+        health: &NetworkHealth,
+        networks: impl Iterator<Item = &'a str>,
+    ) {
+        let _one_at_a_time = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        let refusing: Vec<String> = health.refusals().into_iter().map(|r| r.network).collect();
+        for network in networks {
+            let refused = refusing.iter().any(|n| n == network);
+            self.network_misconfigured
+                .with_label_values(&[network])
+                .set(i64::from(refused));
+            let counter = self.network_client_rejections.with_label_values(&[network]);
+            let seen = health.refused_calls(network);
+            if seen > counter.get() {
+                counter.inc_by(seen - counter.get());
+            }
         }
     }
 

@@ -48,7 +48,7 @@ struct CallbackParams {
 /// with `tokenwarden_status=connected|reconnected|renewed` and `account_id`,
 /// or with `tokenwarden_error=<reason>` (`access_denied`, `state_expired`,
 /// `state_used`, `network_mismatch`, `exchange_failed`, `identity_mismatch`,
-/// `network_unavailable`, …) — in which case nothing was changed. Without a
+/// `network_unavailable`, `network_misconfigured`, …) — in which case nothing was changed. Without a
 /// return URL it answers JSON (or a problem).
 #[utoipa::path(
     operation_id = "complete_oauth_callback",
@@ -68,7 +68,7 @@ struct CallbackParams {
         (status = 409, description = "The authorized identity is not the account's profile; nothing was changed."),
         (status = 422, description = "The user denied access or the network refused the code; nothing was changed."),
         (status = 502, description = "The network answered with an error."),
-        (status = 503, description = "The network is unavailable; see `Retry-After`."),
+        (status = 503, description = "The network is unavailable (`network-unavailable`), or refuses this deployment's client configuration (`network-misconfigured`); see `Retry-After`."),
         (status = 504, description = "The network did not answer in time.")
     )
 )]

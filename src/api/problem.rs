@@ -65,6 +65,11 @@ pub struct Problem {
     #[schema(minimum = 1, example = 5)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// For `network-misconfigured`: the configured name of the network that refuses this
+    /// deployment's client.
+    #[schema(max_length = 64, example = "x")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
     /// For `reauthorization-required`: the path to `POST` to renew the account.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(
@@ -145,6 +150,11 @@ impl AsProblem for Error {
                     "The network did not answer in time",
                 ),
             },
+            Error::NetworkMisconfigured { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "network-misconfigured",
+                "The network refuses this deployment's client configuration",
+            ),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Error::IdempotencyInFlight => (
                 StatusCode::CONFLICT,
@@ -206,6 +216,8 @@ impl AsProblem for Error {
                 Some(retry_after.as_secs().max(1))
             }
             Error::IdempotencyInFlight => Some(1),
+            // Only an operator can fix it; a client may look again later.
+            Error::NetworkMisconfigured { .. } => Some(60),
             _ => None,
         }
     }
@@ -235,6 +247,11 @@ impl AsProblem for Error {
             Error::Upstream {
                 network, detail, ..
             } => Some(format!("{network}: {detail}")),
+            Error::NetworkMisconfigured { network, code, .. } => Some(format!(
+                "{network} refuses this deployment's client credentials ({code}); an operator \
+                 must fix the network's configuration. No token was changed: the account \
+                 needs no re-authorization."
+            )),
             Error::Validation(_) => Some("the request has invalid values; see `errors`".into()),
             Error::InsufficientScope(scope) => {
                 Some(format!("this operation needs the `{scope}` scope"))
@@ -273,6 +290,10 @@ impl AsProblem for Error {
                 _ => None,
             },
             retry_after: self.retry_after(),
+            network: match self {
+                Error::NetworkMisconfigured { network, .. } => Some(network.clone()),
+                _ => None,
+            },
             renew_href: match self {
                 Error::ReauthorizationRequired { renew_href, .. } => Some(renew_href.clone()),
                 _ => None,
@@ -298,6 +319,11 @@ impl ResponseError for Error {
                 network, detail, ..
             } => {
                 tracing::warn!(%network, %detail, "network call failed");
+            }
+            Error::NetworkMisconfigured {
+                network, detail, ..
+            } => {
+                tracing::error!(%network, %detail, "the network refuses this deployment's client");
             }
             _ => {}
         }
@@ -356,6 +382,11 @@ mod tests {
                 retry_after: Duration::from_secs(2),
             },
             Error::NotFound("no credential".into()),
+            Error::NetworkMisconfigured {
+                network: "x".into(),
+                code: "invalid_client".into(),
+                detail: "HTTP 401".into(),
+            },
             Error::Conflict("taken".into()),
             Error::internal("a bug"),
         ];

@@ -143,7 +143,7 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, Error> {
         (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid members, a return URL not allowed, or an Idempotency-Key reused for another request."),
         (status = 502, description = "The network answered with an error; the token keeps its status."),
-        (status = 503, description = "The network is unavailable or rate-limits; see `Retry-After`."),
+        (status = 503, description = "The network is unavailable or rate-limits (`network-unavailable`), or refuses this deployment's client configuration (`network-misconfigured`, naming the network: no token was changed and the account needs no re-authorization); see `Retry-After`."),
         (status = 504, description = "The network did not answer in time; see `Retry-After`.")
     )
 )]

@@ -150,7 +150,7 @@ pub fn prepare_with_clock(
     // Configuration errors first, before anything touches the database.
     let keys = settings.key_ring()?;
     let jwt = JwtVerifier::from_settings(&settings)?;
-    let state = AppState::open(settings, keys, "api")?.with_clock(clock);
+    let state = AppState::open_with_clock(settings, keys, "api", clock)?;
     Ok(AppParts::new(state, jwt))
 }
 

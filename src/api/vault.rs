@@ -69,7 +69,7 @@ pub struct AccessToken {
         (status = 404, description = "No such account in the caller's organization."),
         (status = 409, description = "The account is disabled, or needs a re-authorization (`reauthorization-required`, with `renew_href`)."),
         (status = 502, description = "The token is expired and the network answered with an error."),
-        (status = 503, description = "The token is expired and the network is unavailable; see `Retry-After`."),
+        (status = 503, description = "The token is expired and the network is unavailable (`network-unavailable`) or refuses this deployment's client configuration (`network-misconfigured`); see `Retry-After`."),
         (status = 504, description = "The token is expired and the network did not answer in time.")
     )
 )]

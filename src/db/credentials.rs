@@ -3,12 +3,15 @@
 //! with the key ring and bound to the credential id and column name.
 
 use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Timestamp};
 use secrecy::SecretString;
 
-use super::DbConnection;
 use super::models::Credential;
 use super::schema::credentials::dsl as c;
+use super::{Backend, DbConnection};
 use crate::crypto::{Binding, KeyRing};
 use crate::domain::token_status::CredentialStatus as Stored;
 use crate::domain::{new_id, to_db_time};
@@ -140,15 +143,27 @@ pub fn list_credentials(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<C
         .load(conn)?)
 }
 
-/// Takes the refresh lease on a credential with one atomic conditional
-/// UPDATE: `true` for exactly one caller while the lease is free or expired.
-pub fn take_lease(
-    conn: &mut DbConnection,
-    id: &str,
-    owner: &str,
-    now: chrono::NaiveDateTime,
-    until: chrono::NaiveDateTime,
-) -> Result<bool> {
+/// The database's clock, `seconds` from now, as an SQL expression in the
+/// form its backend stores timestamps: on SQLite the text
+/// `YYYY-MM-DD HH:MM:SS.SSS`, which sorts against diesel's `%F %T%.f`
+/// (whole seconds, then any fraction) as the instants do; on PostgreSQL a
+/// `timestamp` in UTC. Leases are the one rule that reads this clock
+/// instead of the application's: instances' clocks differ, and a lease
+/// must mean the same to all of them (docs/rules.md#single-flight-refresh).
+pub fn database_clock(conn: &DbConnection, seconds: i64) -> SqlLiteral<Nullable<Timestamp>> {
+    sql(&match super::backend_of(conn) {
+        Backend::Sqlite => format!("strftime('%Y-%m-%d %H:%M:%f', 'now', '{seconds:+} seconds')"),
+        Backend::Postgres => {
+            format!("((clock_timestamp() AT TIME ZONE 'UTC') + make_interval(secs => {seconds}))")
+        }
+    })
+}
+
+/// Takes the refresh lease on a credential for `seconds` by the database's
+/// clock, with one atomic conditional UPDATE: `true` for exactly one caller
+/// while the lease is free or expired.
+pub fn take_lease(conn: &mut DbConnection, id: &str, owner: &str, seconds: i64) -> Result<bool> {
+    let (now, until) = (database_clock(conn, 0), database_clock(conn, seconds));
     let n = diesel::update(
         c::credentials
             .filter(c::id.eq(id))
@@ -156,8 +171,22 @@ pub fn take_lease(
     )
     .set((
         c::lease_owner.eq(Some(owner)),
-        c::lease_expires_at.eq(Some(until)),
+        c::lease_expires_at.eq(until),
     ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Moves the end of a lease this owner still holds to `seconds` from now by
+/// the database's clock; `false` when the lease is someone else's (or none).
+pub fn extend_lease(conn: &mut DbConnection, id: &str, owner: &str, seconds: i64) -> Result<bool> {
+    let until = database_clock(conn, seconds);
+    let n = diesel::update(
+        c::credentials
+            .filter(c::id.eq(id))
+            .filter(c::lease_owner.eq(owner)),
+    )
+    .set(c::lease_expires_at.eq(until))
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -195,18 +224,32 @@ pub struct RefreshedSecrets {
     pub scopes: Option<String>,
 }
 
-/// Stores a refreshed grant, guarded by `version`; releases the lease.
-/// `false` when the version moved (someone else wrote first).
+/// What became of a refreshed grant's write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Stored, and the lease released.
+    Stored,
+    /// Someone else wrote first: the `version` moved, or the credential is gone.
+    Superseded,
+    /// The version is the same but the lease is another owner's (or nobody's):
+    /// nothing was written.
+    LeaseLost,
+}
+
+/// Stores a refreshed grant — only while `owner` holds the lease and the
+/// row still has `version` — and releases the lease.
 pub fn write_refreshed(
     conn: &mut DbConnection,
     id: &str,
     version: i64,
+    owner: &str,
     secrets: &RefreshedSecrets,
     now: chrono::NaiveDateTime,
-) -> Result<bool> {
+) -> Result<Written> {
     let target = c::credentials
         .filter(c::id.eq(id))
-        .filter(c::version.eq(version));
+        .filter(c::version.eq(version))
+        .filter(c::lease_owner.eq(owner));
     let n = diesel::update(target)
         .set((
             c::access_token.eq(&secrets.access.bytes),
@@ -235,7 +278,13 @@ pub fn write_refreshed(
             secrets.scopes.as_ref().map(|s| c::scopes.eq(s)),
         ))
         .execute(conn)?;
-    Ok(n == 1)
+    if n == 1 {
+        return Ok(Written::Stored);
+    }
+    Ok(match find_credential_by_id(conn, id)? {
+        Some(row) if row.version == version => Written::LeaseLost,
+        _ => Written::Superseded,
+    })
 }
 
 /// The network refused the grant: `reauth_required`, lease released.

@@ -40,11 +40,17 @@ impl std::fmt::Display for TransientKind {
 /// tokens of the call and of anything that looks like one) and is at most ~300 characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
-    /// The network refused the grant: `invalid_grant`, `invalid_client`, `unauthorized_client`,
-    /// a revoked or invalid token, Meta error 190 (`meta_190`), no refresh possible
-    /// (`no_refresh_token`). The credential becomes `reauth_required`; do not retry.
+    /// The network refused the grant: `invalid_grant`, a revoked or invalid token, Meta error
+    /// 190 (`meta_190`), no refresh possible (`no_refresh_token`). The credential becomes
+    /// `reauth_required`; do not retry.
     #[error("the network refused the grant ({code}): {detail}")]
     ReauthRequired { code: String, detail: String },
+    /// The network refused this deployment's client, not the grant: `invalid_client`,
+    /// `unauthorized_client`, a bare 401 at the token endpoint, Meta error 101. An operator must
+    /// fix the network's configuration; every credential keeps its status and failure count,
+    /// so the grants work again the moment the configuration does. API answer: 503.
+    #[error("the network refused this deployment's client ({code}): {detail}")]
+    Misconfigured { code: String, detail: String },
     /// Timeouts, 5xx, 429, malformed answers, connection errors. The credential keeps its
     /// status; retry later (not before `retry_after` when given). API answer: 502/503/504.
     #[error("the network is unavailable ({kind}): {detail}")]
@@ -71,6 +77,11 @@ impl ProviderError {
         matches!(self, ProviderError::ReauthRequired { .. })
     }
 
+    /// The network refused this deployment's client configuration, not the grant.
+    pub fn is_misconfigured(&self) -> bool {
+        matches!(self, ProviderError::Misconfigured { .. })
+    }
+
     /// Worth retrying later.
     pub fn is_transient(&self) -> bool {
         matches!(self, ProviderError::Transient { .. })
@@ -88,9 +99,9 @@ impl ProviderError {
     /// (`invalid_grant`, `meta_190`, `timeout`, `unavailable`, `rate_limited`, …).
     pub fn code(&self) -> String {
         match self {
-            ProviderError::ReauthRequired { code, .. } | ProviderError::Rejected { code, .. } => {
-                code.clone()
-            }
+            ProviderError::ReauthRequired { code, .. }
+            | ProviderError::Misconfigured { code, .. }
+            | ProviderError::Rejected { code, .. } => code.clone(),
             ProviderError::Transient { kind, .. } => match kind {
                 TransientKind::Timeout => "timeout",
                 TransientKind::Unavailable(_) => "unavailable",
@@ -104,6 +115,13 @@ impl ProviderError {
 
     pub(crate) fn reauth(code: &str, detail: impl Into<String>) -> Self {
         ProviderError::ReauthRequired {
+            code: code.to_owned(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn misconfigured(code: &str, detail: impl Into<String>) -> Self {
+        ProviderError::Misconfigured {
             code: code.to_owned(),
             detail: detail.into(),
         }
@@ -136,8 +154,6 @@ pub(crate) enum CallSite {
 /// Error codes (RFC 6749 §5.2, RFC 6750 §3.1 and network-specific) that mean the grant is dead.
 const REAUTH_CODES: &[&str] = &[
     "invalid_grant",
-    "invalid_client",
-    "unauthorized_client",
     "invalid_token",
     "token_revoked",
     "revoked",
@@ -148,6 +164,10 @@ const REAUTH_CODES: &[&str] = &[
     "refresh_token_expired",
     "refresh_token_revoked",
 ];
+/// Error codes (RFC 6749 §5.2) that refuse the client, whatever the grant: a wrong secret, a
+/// client id the network does not know, a grant type the app may not use. Treating them as a
+/// dead grant would turn one deployment mistake into every customer's re-authorization.
+const CLIENT_CODES: &[&str] = &["invalid_client", "unauthorized_client"];
 const UNAVAILABLE_CODES: &[&str] = &["temporarily_unavailable", "server_error", "internal_error"];
 const RATE_CODES: &[&str] = &[
     "slow_down",
@@ -285,6 +305,12 @@ pub(crate) fn classify_answer(
         if let Some(n) = e.numeric
             && (meta || n == 190)
         {
+            // Meta answers a wrong app secret with code 1 and "Error validating client
+            // secret" (as developers report it; not reproduced against Meta here), and an
+            // unknown app id with 101: both are the deployment's, not the grant's.
+            if n == 101 || (n == 1 && e.detail.to_ascii_lowercase().contains("client secret")) {
+                return ProviderError::misconfigured(&format!("meta_{n}"), detail);
+            }
             match n {
                 190 | 102 => return ProviderError::reauth(&format!("meta_{n}"), detail),
                 4 | 17 | 32 | 613 | 80001..=80009 => {
@@ -315,6 +341,9 @@ pub(crate) fn classify_answer(
             if REAUTH_CODES.contains(&code) {
                 return ProviderError::reauth(code, detail);
             }
+            if CLIENT_CODES.contains(&code) {
+                return ProviderError::misconfigured(code, detail);
+            }
             if code == "unauthenticated" && site != CallSite::Revocation {
                 return ProviderError::reauth("invalid_token", detail);
             }
@@ -343,11 +372,16 @@ pub(crate) fn classify_answer(
         }
     }
     if status == StatusCode::UNAUTHORIZED {
-        let code = match site {
-            CallSite::Token | CallSite::Refresh => "invalid_client",
-            CallSite::Resource | CallSite::Revocation => "invalid_token",
+        // At the token endpoint a bare 401 is client authentication failing (RFC 6749 §5.2);
+        // elsewhere it is the access token.
+        return match site {
+            CallSite::Token | CallSite::Refresh => {
+                ProviderError::misconfigured("invalid_client", detail)
+            }
+            CallSite::Resource | CallSite::Revocation => {
+                ProviderError::reauth("invalid_token", detail)
+            }
         };
-        return ProviderError::reauth(code, detail);
     }
     if status.is_success() && err.is_none() {
         return ProviderError::malformed(detail);
@@ -382,4 +416,78 @@ pub(crate) fn classify_transport(err: reqwest::Error, secrets: &[&str]) -> Provi
         source = s.source();
     }
     ProviderError::transient(kind, sanitize_detail(&text, secrets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(site: CallSite, meta: bool, status: u16, body: Value) -> ProviderError {
+        classify_answer(
+            site,
+            meta,
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            body.to_string().as_bytes(),
+            &[],
+        )
+    }
+
+    /// Whose fault it is decides the class: the client's configuration is
+    /// never a verdict on the grant.
+    #[test]
+    fn a_refused_client_is_misconfiguration_not_a_dead_grant() {
+        use serde_json::json;
+        let misconfigured = [
+            classify(
+                CallSite::Refresh,
+                false,
+                401,
+                json!({"error": "invalid_client"}),
+            ),
+            classify(
+                CallSite::Token,
+                false,
+                400,
+                json!({"error": "unauthorized_client"}),
+            ),
+            classify(CallSite::Refresh, false, 401, json!({})),
+            classify(CallSite::Token, false, 401, json!("Unauthorized")),
+            classify(
+                CallSite::Refresh,
+                true,
+                400,
+                json!({"error": {"message": "Error validating client secret.", "type": "OAuthException", "code": 1}}),
+            ),
+            classify(
+                CallSite::Token,
+                true,
+                400,
+                json!({"error": {"message": "Error validating application.", "type": "OAuthException", "code": 101}}),
+            ),
+        ];
+        for error in &misconfigured {
+            assert!(error.is_misconfigured(), "{error:?}");
+            assert!(!error.is_reauth(), "{error:?}");
+        }
+        for (site, status, body) in [
+            (CallSite::Refresh, 400, json!({"error": "invalid_grant"})),
+            (CallSite::Resource, 401, json!({})),
+            (
+                CallSite::Refresh,
+                400,
+                json!({"error": {"code": 190, "message": "expired"}}),
+            ),
+        ] {
+            let error = classify(site, true, status, body);
+            assert!(error.is_reauth(), "{error:?}");
+        }
+        let other = classify(
+            CallSite::Refresh,
+            true,
+            500,
+            json!({"error": {"code": 1, "message": "An unknown error occurred"}}),
+        );
+        assert!(other.is_transient(), "{other:?}");
+    }
 }

@@ -16,6 +16,8 @@
 //!   refresh in the network's flavour, identity, revocation. Every failure is a
 //!   [`ProviderError`], already classified by what it means for the grant:
 //!   [`ProviderError::ReauthRequired`] (grant dead: status `reauth_required`, no retry),
+//!   [`ProviderError::Misconfigured`] (the network refuses this deployment's client: no
+//!   credential changes; API 503 `network-misconfigured`),
 //!   [`ProviderError::Transient`] (keep status, retry after `retry_after`; API 502/503/504),
 //!   [`ProviderError::Rejected`] (a 4xx that says nothing about the grant — configuration; 502).
 //! * [`TokenSet`] — what the network returned. `refresh_token` is `None` when the answer had

@@ -11,6 +11,7 @@ pub mod expired;
 pub mod grants;
 pub mod health;
 pub mod idempotency;
+pub mod network_health;
 pub mod oauth;
 pub mod organizations;
 pub mod profiles;
@@ -66,9 +67,9 @@ pub fn upstream_kind(error: &ProviderError) -> (UpstreamKind, Duration) {
                 (UpstreamKind::BadGateway, 10)
             }
         },
-        ProviderError::Rejected { .. } | ProviderError::ReauthRequired { .. } => {
-            (UpstreamKind::BadGateway, 60)
-        }
+        ProviderError::Rejected { .. }
+        | ProviderError::ReauthRequired { .. }
+        | ProviderError::Misconfigured { .. } => (UpstreamKind::BadGateway, 60),
     };
     (
         kind,
@@ -78,8 +79,12 @@ pub fn upstream_kind(error: &ProviderError) -> (UpstreamKind, Duration) {
     )
 }
 
-/// Maps a network failure that is not a verdict on the grant to 502/503/504.
+/// Maps a network failure that is not a verdict on the grant to 502/503/504,
+/// or to `NetworkMisconfigured` when the network refuses the client.
 pub fn upstream_error(network: &str, error: &ProviderError) -> Error {
+    if error.is_misconfigured() {
+        return network_health::misconfigured(network, error);
+    }
     let (kind, retry_after) = upstream_kind(error);
     Error::Upstream {
         network: network.to_string(),

@@ -280,10 +280,9 @@ pub async fn complete(
     let verifier = String::from_utf8_lossy(&verifier).to_string();
 
     // Network calls: no database connection is held here.
-    let tokens = provider
-        .exchange_code(code, &verifier, app.now())
-        .await
-        .map_err(|e| exchange_failure(return_url, network, &e))?;
+    let tokens = provider.exchange_code(code, &verifier, app.now()).await;
+    app.network_health.observe(network, &tokens, app.now());
+    let tokens = tokens.map_err(|e| exchange_failure(return_url, network, &e))?;
     let identity = provider
         .identity(&tokens.access_token)
         .await
@@ -366,6 +365,11 @@ fn exchange_failure(return_url: Option<&Url>, network: &str, error: &ProviderErr
         ProviderError::Transient { .. } => fail(
             return_url,
             "network_unavailable",
+            upstream_error(network, error),
+        ),
+        ProviderError::Misconfigured { .. } => fail(
+            return_url,
+            "network_misconfigured",
             upstream_error(network, error),
         ),
     }

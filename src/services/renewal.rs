@@ -71,19 +71,18 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
     // The one read before the network call: the account, and the lease on
     // its credential with the row read after taking it.
     let owner = new_owner(state);
-    let (o, b, a, own, app, at) = (
+    let (o, b, a, own, app) = (
         request.organization_id.to_string(),
         request.brand_id.map(str::to_string),
         request.account_id.to_string(),
         owner.clone(),
         state.clone(),
-        state.now(),
     );
     let (row, claimed) = db::run(&state.pool, move |conn| {
         let row = find_account(conn, &o, b.as_deref(), &a)?;
         let wanted = row.0.enabled && row.2.stored_status()? != CredentialStatus::ReauthRequired;
         let claimed = if wanted {
-            Some(claim(conn, &app, &row.2.id, &own, at)?)
+            Some(claim(conn, &app, &row.2.id, &own)?)
         } else {
             None
         };

@@ -64,7 +64,7 @@ pub async fn read_access_token(
         .unwrap_or_default();
     let expired = expires_at.is_some_and(|e| e <= at);
     if expires_at.is_some_and(|e| e <= at + lead) {
-        let outcome = refresh(
+        let settled = match refresh(
             state,
             RefreshRequest {
                 organization_id: org.to_string(),
@@ -73,8 +73,14 @@ pub async fn read_access_token(
                 snapshot: false,
             },
         )
-        .await?;
-        match outcome.settle(&profile.network) {
+        .await
+        {
+            Ok(outcome) => outcome.settle(&profile.network),
+            // Like a network hiccup: the grant is fine, the deployment is not.
+            Err(error @ Error::NetworkMisconfigured { .. }) => Err(error),
+            Err(error) => return Err(error),
+        };
+        match settled {
             Ok(Settled::Renewed { .. } | Settled::NotDue { .. }) => {}
             Ok(Settled::ReauthRequired { reason }) => return Err(reauth(&reason)),
             // A valid token is still worth handing out when the network hiccups.

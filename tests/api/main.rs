@@ -9,6 +9,7 @@ mod conditional;
 mod conformance;
 mod cors;
 mod errors;
+mod grant_safety_engine;
 mod hardening;
 mod helpers;
 mod openapi;

@@ -3,21 +3,18 @@
 //! records the failure — in one transaction.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::journal::PendingGrant;
+use super::writeback::{WriteBack, record, store_pending, write_back};
 use super::{
-    FAILING_AFTER, JUST_RENEWED, RefreshOutcome, RefreshRequest, Snapshot, WRITE_BACK_ATTEMPTS,
-    release, settled_by_someone_else,
+    FAILING_AFTER, JUST_RENEWED, RefreshOutcome, RefreshRequest, dead, release,
+    settled_by_someone_else,
 };
-use crate::crypto::Binding;
 use crate::db::audit::{Audit, insert_audit_event};
-use crate::db::credentials::{
-    ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD, RefreshedSecrets, open_tokens,
-};
+use crate::db::credentials::open_tokens;
 use crate::db::models::Credential;
 use crate::db::{self, DbConnection, credentials as creds};
 use crate::domain::audit::{AuditAction, AuditOutcome};
@@ -25,8 +22,7 @@ use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, to_db_time};
 use crate::error::Error;
 use crate::providers::{ProviderError, RefreshPlan};
-use crate::services::grants::{Orphan, switch_profile_to_credential};
-use crate::services::{revoke_orphans, upstream_kind};
+use crate::services::upstream_kind;
 use crate::state::AppState;
 
 /// The leader's refresh: the lease is held and `row` was read after taking it.
@@ -38,13 +34,24 @@ pub(super) async fn run(
     started: DateTime<Utc>,
 ) -> Result<RefreshOutcome, Error> {
     let id = request.credential_id.clone();
+    // A grant renewed earlier that is not stored yet is the live one: its
+    // refresh token may already be spent at the network.
+    if let Some((expires_at, snapshot)) = store_pending(app, &request, &owner, &row).await? {
+        return Ok(RefreshOutcome::Renewed {
+            expires_at,
+            by_us: true,
+            snapshot: snapshot.map(Arc::new),
+        });
+    }
     if row.stored_status()? == CredentialStatus::ReauthRequired {
         release(app, &id, &owner).await?;
-        return settled_by_someone_else(&row);
+        return Ok(dead(&row));
     }
+    // `renewed` promises a valid stored token, not merely a recent refresh.
     if row
         .last_refreshed_at
         .is_some_and(|t| from_db_time(t) > started - JUST_RENEWED)
+        && expiry(&row) > app.now()
     {
         release(app, &id, &owner).await?;
         return Ok(RefreshOutcome::Renewed {
@@ -92,35 +99,57 @@ pub(super) async fn run(
     let (access, refresh_token) = open_tokens(&app.keys, &row)?;
 
     // The network call: no connection held, the lease outlives its timeout.
-    match provider.refresh(&access, refresh_token.as_ref(), at).await {
+    let answer = provider.refresh(&access, refresh_token.as_ref(), at).await;
+    app.network_health.observe(&row.network, &answer, at);
+    match answer {
         Ok(tokens) => {
-            let seal = |token, field| {
-                app.keys.encrypt_secret(
-                    token,
-                    Binding {
-                        record_id: &id,
-                        field,
-                    },
-                )
-            };
-            let sealed = RefreshedSecrets {
-                access: seal(&tokens.access_token, ACCESS_TOKEN_FIELD),
-                refresh: tokens
-                    .refresh_token
-                    .as_ref()
-                    .map(|t| seal(t, REFRESH_TOKEN_FIELD)),
-                expires_at: to_db_time(tokens.expires_at),
-                refresh_expires_at: tokens.refresh_expires_at.map(to_db_time),
-                scopes: (!tokens.scopes.is_empty()).then(|| tokens.scopes.join(" ")),
-            };
-            let (orphans, snapshot) =
-                write_back(app, &request, row.version, &row.profile_id, sealed).await?;
-            revoke_orphans(&app.providers, orphans).await;
-            Ok(RefreshOutcome::Renewed {
+            let grant = Arc::new(PendingGrant {
+                credential_id: id.clone(),
+                organization_id: request.organization_id.clone(),
+                profile_id: row.profile_id.clone(),
+                network: row.network.clone(),
+                actor: request.actor.clone(),
+                from_version: row.version,
+                access_token: tokens.access_token.clone(),
+                rotated: tokens.refresh_token.is_some(),
+                refresh_token: tokens.refresh_token.clone().or(refresh_token),
                 expires_at: tokens.expires_at,
-                by_us: true,
-                snapshot: snapshot.map(Arc::new),
-            })
+                refresh_expires_at: tokens.refresh_expires_at,
+                scopes: tokens.scopes.clone(),
+            });
+            // On disk before the first attempt to store it: from here on the
+            // network knows only this grant.
+            let entry = record(app, &grant).await;
+            match write_back(app, &request, &owner, &grant, entry).await? {
+                WriteBack::Stored(snapshot) => Ok(RefreshOutcome::Renewed {
+                    expires_at: tokens.expires_at,
+                    by_us: true,
+                    snapshot: snapshot.map(Arc::new),
+                }),
+                WriteBack::Superseded => {
+                    let i = id.clone();
+                    let stored = db::run(&app.pool, move |conn| {
+                        creds::find_credential_by_id(conn, &i)
+                    })
+                    .await?;
+                    Ok(match stored {
+                        Some(row) => settled_by_someone_else(&row, app.now())?,
+                        None => None,
+                    }
+                    .unwrap_or(RefreshOutcome::Busy {
+                        retry_after: std::time::Duration::from_secs(1),
+                    }))
+                }
+            }
+        }
+        Err(error) if error.is_misconfigured() => {
+            // The deployment's mistake, not the grant's: nothing about the
+            // credential changes, so fixing the configuration is all it takes.
+            release(app, &id, &owner).await?;
+            Err(crate::services::network_health::misconfigured(
+                &row.network,
+                &error,
+            ))
         }
         Err(error) => {
             let code = error.code();
@@ -167,7 +196,7 @@ pub(super) fn expiry(row: &Credential) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-fn audit_credential(
+pub(super) fn audit_credential(
     conn: &mut DbConnection,
     request: &RefreshRequest,
     action: AuditAction,
@@ -193,96 +222,4 @@ fn audit_credential(
         )?;
     }
     Ok(())
-}
-
-/// Stores the refreshed grant and propagates it, retrying from memory when
-/// the database fails: the network has already spent the old refresh token,
-/// so this grant is the only one there is.
-async fn write_back(
-    app: &AppState,
-    request: &RefreshRequest,
-    version: i64,
-    profile_id: &str,
-    sealed: RefreshedSecrets,
-) -> Result<(Vec<Orphan>, Option<Snapshot>), Error> {
-    let sealed = Arc::new(sealed);
-    let mut pause = Duration::from_millis(50);
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        let (s, req, profile, keys, at) = (
-            sealed.clone(),
-            request.clone(),
-            profile_id.to_string(),
-            app.keys.clone(),
-            app.now(),
-        );
-        let result = db::run(&app.pool, move |conn| {
-            db::write_transaction(conn, |conn| {
-                if !creds::write_refreshed(conn, &req.credential_id, version, &s, to_db_time(at))? {
-                    return Ok(None);
-                }
-                let orphans = switch_profile_to_credential(
-                    conn,
-                    &keys,
-                    &req.organization_id,
-                    &profile,
-                    &req.credential_id,
-                    at,
-                )?;
-                audit_credential(
-                    conn,
-                    &req,
-                    AuditAction::AccountRenewed,
-                    AuditOutcome::Success,
-                    json!({ "method": "refresh" }),
-                    at,
-                )?;
-                let snapshot = if req.snapshot {
-                    let organization =
-                        db::organizations::find_organization(conn, &req.organization_id)?
-                            .ok_or_else(|| {
-                                Error::NotFound(format!(
-                                    "no organization with id {}",
-                                    req.organization_id
-                                ))
-                            })?;
-                    let accounts = db::accounts::list_account_rows_of_profile(
-                        conn,
-                        &req.organization_id,
-                        &profile,
-                    )?;
-                    Some(Snapshot {
-                        organization,
-                        accounts,
-                    })
-                } else {
-                    None
-                };
-                Ok(Some((orphans, snapshot)))
-            })
-        })
-        .await;
-        match result {
-            Ok(Some(stored)) => return Ok(stored),
-            Ok(None) => {
-                tracing::error!(credential = %request.credential_id, "refreshed grant not stored: the credential changed meanwhile");
-                return Ok((Vec::new(), None));
-            }
-            Err(error) if attempt < WRITE_BACK_ATTEMPTS => {
-                app.refresh
-                    .writeback_retries
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(credential = %request.credential_id, attempt, error = %error,
-                    "storing a refreshed grant failed; retrying from memory");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(error) => {
-                tracing::error!(credential = %request.credential_id, error = %error,
-                    "storing a refreshed grant failed repeatedly");
-                return Err(error);
-            }
-        }
-    }
 }

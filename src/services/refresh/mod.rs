@@ -13,12 +13,17 @@
 //!   failure) and answer that, or give up with `Busy` (a 409 with
 //!   `Retry-After`).
 //! * No database connection is held during the call to the network.
-//! * The write-back is one transaction guarded by `version`: the rotated
-//!   refresh token with the access token (the old one kept when the network
-//!   sends none), the propagation to the profile's other enabled accounts,
-//!   the audit events and, when asked, the profile's accounts as they now
-//!   are, so an answer needs no further trip. A failed write is retried from
-//!   memory.
+//! * The lease is timed by the database's clock, the one all instances
+//!   share.
+//! * The write-back is one transaction guarded by `version` and the lease:
+//!   the rotated refresh token with the access token (the old one kept when
+//!   the network sends none), the propagation to the profile's other enabled
+//!   accounts, the audit events and, when asked, the profile's accounts as
+//!   they now are, so an answer needs no further trip. The grant is in the
+//!   sealed journal before the first attempt; a failed write is retried from
+//!   memory, extending the lease, and what is still not stored is stored
+//!   before the credential is refreshed again or at the next start
+//!   (`writeback`, `journal`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,17 +38,20 @@ use crate::db::accounts::AccountRow;
 use crate::db::models::{Credential, Organization};
 use crate::db::{self, DbConnection, credentials as creds};
 use crate::domain::token_status::CredentialStatus;
-use crate::domain::{from_db_time, new_id, to_db_time};
+use crate::domain::{from_db_time, new_id};
 use crate::error::{Error, UpstreamKind};
 use crate::state::AppState;
 
-/// A refresh that was just done by someone else counts as this caller's:
-/// renewing twice in a row gains nothing and spends a rotating refresh token.
+/// A refresh that was just done by someone else counts as this caller's
+/// while the token it stored is still valid: renewing twice in a row gains
+/// nothing and spends a rotating refresh token. A token that already expired
+/// (networks with lifetimes shorter than this) is refreshed again.
 pub const JUST_RENEWED: chrono::Duration = chrono::Duration::seconds(30);
 /// Transient failures in a row after which a valid credential is `refresh_failing`.
 pub const FAILING_AFTER: i32 = 3;
-/// Attempts at storing a refreshed grant before giving up.
-const WRITE_BACK_ATTEMPTS: u32 = 8;
+/// Attempts at storing a refreshed grant (50 ms doubling to 2 s between
+/// them, about 13 s in all) before leaving it to the journal.
+const WRITE_BACK_ATTEMPTS: u32 = 12;
 
 /// The profile's accounts as the write-back left them, with their
 /// organization: what an answer about any of them needs.
@@ -123,9 +131,12 @@ impl RefreshOutcome {
     }
 }
 
+pub mod journal;
 mod leader;
+mod writeback;
 
 use leader::{expiry, run};
+pub use writeback::replay as replay_journal;
 
 type SharedRefresh = Shared<BoxFuture<'static, Result<RefreshOutcome, Arc<Error>>>>;
 
@@ -178,23 +189,23 @@ fn lease_length(app: &AppState) -> chrono::Duration {
     chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60))
 }
 
+/// The lease length in whole seconds (rounded up), as the database's clock
+/// counts it.
+pub(super) fn lease_seconds(app: &AppState) -> i64 {
+    let length = lease_length(app);
+    length.num_seconds() + i64::from(length.subsec_nanos() > 0)
+}
+
 /// Tries to take the credential's lease for `owner`, then reads the row.
-/// Runs inside the caller's trip to the pool.
+/// Runs inside the caller's trip to the pool. The lease is timed by the
+/// database's clock, which every instance shares.
 pub fn claim(
     conn: &mut DbConnection,
     app: &AppState,
     credential_id: &str,
     owner: &str,
-    at: DateTime<Utc>,
 ) -> Result<Claim, Error> {
-    let until = at + lease_length(app);
-    let taken = creds::take_lease(
-        conn,
-        credential_id,
-        owner,
-        to_db_time(at),
-        to_db_time(until),
-    )?;
+    let taken = creds::take_lease(conn, credential_id, owner, lease_seconds(app))?;
     let row = creds::find_credential_by_id(conn, credential_id)?
         .ok_or_else(|| Error::NotFound(format!("no credential {credential_id}")))?;
     Ok(Claim {
@@ -206,13 +217,8 @@ pub fn claim(
 /// Refreshes a credential once, however many callers ask at the same time.
 pub async fn refresh(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, Error> {
     let owner = new_owner(app);
-    let (state, id, o, at) = (
-        app.clone(),
-        request.credential_id.clone(),
-        owner.clone(),
-        app.now(),
-    );
-    let claimed = db::run(&app.pool, move |conn| claim(conn, &state, &id, &o, at)).await?;
+    let (state, id, o) = (app.clone(), request.credential_id.clone(), owner.clone());
+    let claimed = db::run(&app.pool, move |conn| claim(conn, &state, &id, &o)).await?;
     refresh_claimed(app, request, owner, claimed).await
 }
 
@@ -232,9 +238,11 @@ pub async fn refresh_claimed(
     let mut pause = Duration::from_millis(50);
     loop {
         if claimed.taken {
-            if claimed.row.version != version {
+            if claimed.row.version != version
+                && let Some(outcome) = settled_by_someone_else(&claimed.row, app.now())?
+            {
                 release(app, &request.credential_id, &owner).await?;
-                return settled_by_someone_else(&claimed.row);
+                return Ok(outcome);
             }
             return lead(app, request, owner, *claimed.row, started).await;
         }
@@ -249,8 +257,10 @@ pub async fn refresh_claimed(
             return running.await.map_err(|e| e.for_another_caller());
         }
         let row = &claimed.row;
-        if row.version != version {
-            return settled_by_someone_else(row);
+        if row.version != version
+            && let Some(outcome) = settled_by_someone_else(row, app.now())?
+        {
+            return Ok(outcome);
         }
         if row.lease_owner.is_none()
             && let Some(failed_at) = row.last_failure_at
@@ -273,34 +283,37 @@ pub async fn refresh_claimed(
         // Another instance is refreshing: wait for its outcome.
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(500));
-        let (state, id, o, at) = (
-            app.clone(),
-            request.credential_id.clone(),
-            owner.clone(),
-            app.now(),
-        );
-        claimed = db::run(&app.pool, move |conn| claim(conn, &state, &id, &o, at)).await?;
+        let (state, id, o) = (app.clone(), request.credential_id.clone(), owner.clone());
+        claimed = db::run(&app.pool, move |conn| claim(conn, &state, &id, &o)).await?;
     }
 }
 
-/// What a credential someone else just refreshed (or found dead) means here.
-fn settled_by_someone_else(row: &Credential) -> Result<RefreshOutcome, Error> {
-    Ok(
-        if row.stored_status()? == CredentialStatus::ReauthRequired {
-            RefreshOutcome::ReauthRequired {
-                reason: row
-                    .status_reason
-                    .clone()
-                    .unwrap_or_else(|| "invalid_grant".into()),
-            }
-        } else {
-            RefreshOutcome::Renewed {
-                expires_at: expiry(row),
-                by_us: false,
-                snapshot: None,
-            }
-        },
-    )
+/// What a credential someone else just refreshed (or found dead) means here:
+/// dead, or renewed — but only while the stored token is valid at `now`
+/// (docs/rules.md#single-flight-refresh). `None`: the stored token already
+/// expired (a network with short-lived tokens), so the caller refreshes.
+fn settled_by_someone_else(
+    row: &Credential,
+    now: DateTime<Utc>,
+) -> Result<Option<RefreshOutcome>, Error> {
+    if row.stored_status()? == CredentialStatus::ReauthRequired {
+        return Ok(Some(dead(row)));
+    }
+    Ok((expiry(row) > now).then(|| RefreshOutcome::Renewed {
+        expires_at: expiry(row),
+        by_us: false,
+        snapshot: None,
+    }))
+}
+
+/// The outcome of a credential stored as `reauth_required`.
+fn dead(row: &Credential) -> RefreshOutcome {
+    RefreshOutcome::ReauthRequired {
+        reason: row
+            .status_reason
+            .clone()
+            .unwrap_or_else(|| "invalid_grant".into()),
+    }
 }
 
 /// Runs the refresh as its own task and lets this process's other callers
