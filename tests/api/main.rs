@@ -7,6 +7,7 @@ mod brands;
 mod cli;
 mod conformance;
 mod errors;
+mod grant_safety_revocation;
 mod helpers;
 mod openapi;
 mod operations;
