@@ -5,16 +5,27 @@
 //! so a ciphertext copied into another row or column does not decrypt. The
 //! first key of the ring is the active one (new ciphertexts); the others only
 //! decrypt, which lets keys rotate without downtime.
+//!
+//! The ring also fingerprints tokens (HMAC-SHA256), so that a grant already
+//! stored can be recognized without comparing plaintexts: each key derives its
+//! own fingerprint key, and a fingerprint names the key it was made with.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 const NONCE_LEN: usize = 12;
+
+/// What a ring key is stretched with to give its fingerprint key: a key used
+/// for one purpose only, so a fingerprint never reveals anything about the
+/// encryption key and vice versa.
+const FINGERPRINT_KEY_LABEL: &[u8] = b"tokenwarden/v1/token-fingerprint-key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -65,8 +76,15 @@ impl std::fmt::Debug for Sealed {
     }
 }
 
+struct RingKey {
+    id: String,
+    cipher: Aes256Gcm,
+    /// HMAC-SHA256 keyed with HMAC-SHA256(key material, label).
+    fingerprint: Hmac<Sha256>,
+}
+
 pub struct KeyRing {
-    keys: Vec<(String, Aes256Gcm)>,
+    keys: Vec<RingKey>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -81,7 +99,7 @@ impl KeyRing {
     /// Parses `id:base64key` entries separated by commas, whitespace or newlines;
     /// the first entry is the active key.
     pub fn parse(spec: &SecretString) -> Result<Self, CryptoError> {
-        let mut keys: Vec<(String, Aes256Gcm)> = Vec::new();
+        let mut keys: Vec<RingKey> = Vec::new();
         for (index, entry) in spec
             .expose_secret()
             .split(|c: char| c == ',' || c.is_whitespace())
@@ -94,7 +112,7 @@ impl KeyRing {
             if !valid_key_id(id) {
                 return Err(CryptoError::BadKeyId(id.to_string()));
             }
-            if keys.iter().any(|(k, _)| k == id) {
+            if keys.iter().any(|k| k.id == id) {
                 return Err(CryptoError::DuplicateKeyId(id.to_string()));
             }
             let raw = Zeroizing::new(
@@ -107,7 +125,11 @@ impl KeyRing {
             }
             let cipher = Aes256Gcm::new_from_slice(&raw)
                 .map_err(|_| CryptoError::BadKeyMaterial(id.to_string()))?;
-            keys.push((id.to_string(), cipher));
+            keys.push(RingKey {
+                id: id.to_string(),
+                cipher,
+                fingerprint: fingerprint_key(&raw),
+            });
         }
         if keys.is_empty() {
             return Err(CryptoError::Empty);
@@ -124,15 +146,40 @@ impl KeyRing {
     }
 
     pub fn active_key_id(&self) -> &str {
-        &self.keys[0].0
+        &self.keys[0].id
     }
 
     pub fn key_ids(&self) -> Vec<&str> {
-        self.keys.iter().map(|(id, _)| id.as_str()).collect()
+        self.keys.iter().map(|k| k.id.as_str()).collect()
+    }
+
+    /// The keyed fingerprint of a token under the active key:
+    /// `{key id}:{hex HMAC-SHA256}`. Equal tokens give equal fingerprints
+    /// while the active key stays; the plaintext cannot be read back from it,
+    /// nor guessed without the key. Rotating the active key changes every
+    /// fingerprint, which is why it names its key (see
+    /// [`KeyRing::fingerprint_is_current`]).
+    pub fn fingerprint(&self, secret: &SecretString) -> String {
+        let key = &self.keys[0];
+        let mut mac = key.fingerprint.clone();
+        mac.update(secret.expose_secret().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}:{hex}", key.id)
+    }
+
+    /// Whether a stored fingerprint was made with the active key, so that it
+    /// can be compared with [`KeyRing::fingerprint`]'s.
+    pub fn fingerprint_is_current(&self, fingerprint: &str) -> bool {
+        fingerprint
+            .strip_prefix(self.active_key_id())
+            .is_some_and(|rest| rest.starts_with(':'))
     }
 
     pub fn encrypt(&self, plaintext: &[u8], binding: Binding<'_>) -> Sealed {
-        let (key_id, cipher) = &self.keys[0];
+        let RingKey {
+            id: key_id, cipher, ..
+        } = &self.keys[0];
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let aad = binding.aad();
@@ -168,8 +215,8 @@ impl KeyRing {
         let cipher = self
             .keys
             .iter()
-            .find(|(id, _)| id == key_id)
-            .map(|(_, c)| c)
+            .find(|k| k.id == key_id)
+            .map(|k| &k.cipher)
             .ok_or_else(|| CryptoError::UnknownKey(key_id.to_string()))?;
         if bytes.len() < NONCE_LEN {
             return Err(CryptoError::Authentication);
@@ -213,6 +260,17 @@ impl KeyRing {
         let plain = self.decrypt(key_id, bytes, binding)?;
         Ok(Some(self.encrypt(&plain, binding)))
     }
+}
+
+/// The fingerprint key of a ring key: HMAC-SHA256 of a fixed label under the
+/// key material (one extract step of HKDF), so it is as secret as the key and
+/// used for nothing else.
+fn fingerprint_key(material: &[u8]) -> Hmac<Sha256> {
+    let mut derive =
+        <Hmac<Sha256> as Mac>::new_from_slice(material).expect("HMAC takes a key of any length");
+    derive.update(FINGERPRINT_KEY_LABEL);
+    let key = Zeroizing::new(derive.finalize().into_bytes());
+    <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes a key of any length")
 }
 
 fn valid_key_id(id: &str) -> bool {
@@ -283,6 +341,35 @@ mod tests {
             b"tok"
         );
         assert!(new.reseal("k2", &resealed.bytes, b).unwrap().is_none());
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_and_name_their_key() {
+        let token = SecretString::from("refresh-token-value".to_string());
+        let one = ring(K1);
+        let fp = one.fingerprint(&token);
+        assert!(fp.starts_with("k1:") && fp.len() == 3 + 64, "{fp}");
+        assert!(!fp.contains("refresh-token-value"));
+        assert_eq!(fp, ring(K1).fingerprint(&token), "stable under one key");
+        assert_ne!(
+            fp,
+            one.fingerprint(&SecretString::from("other".to_string()))
+        );
+        // Unkeyed SHA-256 of the token would let anyone holding a guess confirm it.
+        let plain: String = <Sha256 as sha2::Digest>::digest(b"refresh-token-value")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(!fp.ends_with(&plain));
+        // A new active key fingerprints differently and knows the old ones are stale.
+        let rotated = ring(&format!("{K2},{K1}"));
+        assert!(rotated.fingerprint(&token).starts_with("k2:"));
+        assert_ne!(rotated.fingerprint(&token)[3..], fp[3..]);
+        assert!(!rotated.fingerprint_is_current(&fp));
+        assert!(one.fingerprint_is_current(&fp));
+        assert!(
+            !ring("k:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").fingerprint_is_current(&fp)
+        );
     }
 
     #[test]

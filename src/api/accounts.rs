@@ -289,7 +289,9 @@ impl ImportRequest {
 /// Stores a grant the client already holds (migration from another tool),
 /// after verifying it against the network's identity endpoint. The account is
 /// created, or the existing account of the same profile in this brand
-/// reconnected. Needs `accounts:import`.
+/// reconnected. A grant already stored in the organization (the same refresh
+/// token, or the same access token when there is none) is not stored twice:
+/// the account uses the stored one, as it is stored. Needs `accounts:import`.
 #[utoipa::path(
     operation_id = "import_account",
     tag = "accounts",
@@ -437,7 +439,10 @@ pub async fn update_account(
 /// Disconnect an account
 ///
 /// Removes the account from the brand. When no other account uses its grant,
-/// the grant is revoked at the network and its secrets are deleted. The audit
+/// its secrets are deleted and the grant is revoked at the network, unless
+/// that would reach a grant stored elsewhere: a token another stored account
+/// holds, or (on networks whose revocation de-authorizes the app for the
+/// person, such as Facebook) the same person connected anywhere. The audit
 /// trail stays readable. Needs `accounts:write`.
 #[utoipa::path(
     operation_id = "disconnect_account",

@@ -171,6 +171,22 @@ pub fn find_account(
         .optional()?)
 }
 
+/// An account of the brand as stored, also one whose credential is gone.
+pub fn find_account_in_brand(
+    conn: &mut DbConnection,
+    org: &str,
+    brand: &str,
+    id: &str,
+) -> Result<Option<Account>> {
+    Ok(a::accounts
+        .filter(a::organization_id.eq(org))
+        .filter(a::brand_id.eq(brand))
+        .filter(a::id.eq(id))
+        .select(Account::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 pub fn find_account_in_brand_by_profile(
     conn: &mut DbConnection,
     brand: &str,

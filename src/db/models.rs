@@ -81,6 +81,11 @@ pub struct Credential {
     pub last_failure_reason: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The keyed fingerprint of the grant's identifying token (see
+    /// `db::credentials::grant_fingerprint`), current while
+    /// `fingerprint_version` equals `version`.
+    pub token_fingerprint: Option<String>,
+    pub fingerprint_version: Option<i64>,
 }
 
 impl std::fmt::Debug for Credential {

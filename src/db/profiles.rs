@@ -12,6 +12,56 @@ pub fn insert_profile(conn: &mut DbConnection, profile: &Profile) -> Result<()> 
     Ok(())
 }
 
+/// Inserts the profile unless its identity is already stored in the
+/// organization (a concurrent first connect may have just stored it): never a
+/// unique violation. On PostgreSQL the insert waits for such a concurrent
+/// insert to commit or roll back.
+pub fn insert_profile_if_absent(conn: &mut DbConnection, profile: &Profile) -> Result<()> {
+    let insert = diesel::insert_into(p::profiles).values(profile);
+    let conflict = (p::organization_id, p::network, p::external_id);
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            insert.on_conflict(conflict).do_nothing().execute(pg)?;
+        }
+        DbConnection::Sqlite(lite) => {
+            insert.on_conflict(conflict).do_nothing().execute(lite)?;
+        }
+    }
+    Ok(())
+}
+
+/// The profile of an identity, its row locked until the transaction ends on
+/// PostgreSQL, so that changes of one profile's accounts and credentials take
+/// turns (SQLite's write lock already serializes writers).
+pub fn lock_profile_by_identity(
+    conn: &mut DbConnection,
+    org: &str,
+    network: &str,
+    external_id: &str,
+) -> Result<Option<Profile>> {
+    if let DbConnection::Postgresql(pg) = conn {
+        p::profiles
+            .filter(p::organization_id.eq(org))
+            .filter(p::network.eq(network))
+            .filter(p::external_id.eq(external_id))
+            .select(p::id)
+            .for_update()
+            .load::<String>(pg)?;
+    }
+    find_profile_by_identity(conn, org, network, external_id)
+}
+
+/// Locks a profile's row as [`lock_profile_by_identity`] does; `false` when
+/// the profile is gone.
+pub fn lock_profile(conn: &mut DbConnection, id: &str) -> Result<bool> {
+    let query = p::profiles.filter(p::id.eq(id)).select(p::id);
+    let found: Vec<String> = match conn {
+        DbConnection::Postgresql(pg) => query.for_update().load(pg)?,
+        DbConnection::Sqlite(lite) => query.load(lite)?,
+    };
+    Ok(!found.is_empty())
+}
+
 pub fn find_profile(conn: &mut DbConnection, org: &str, id: &str) -> Result<Option<Profile>> {
     Ok(p::profiles
         .filter(p::organization_id.eq(org))

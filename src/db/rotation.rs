@@ -4,11 +4,17 @@
 //! so a refresh that writes a new token at the same moment wins and is not
 //! overwritten with the old one (its new ciphertext is already under the
 //! active key). Rows are walked in id order in batches.
+//!
+//! A credential's grant fingerprint is keyed by the active key too (see
+//! `KeyRing::fingerprint`), so it is made again under the new key here,
+//! guarded by the `version` it was read at. Until this runs, fingerprints
+//! made under the old key count as stale and are made again when their
+//! profile is next touched, so lookups stay right in between.
 
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::credentials::{ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD};
+use super::credentials::{ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD, grant_fingerprint};
 use super::schema::credentials::dsl as c;
 use super::schema::oauth_states::dsl as s;
 use crate::crypto::{Binding, KeyRing};
@@ -24,7 +30,14 @@ pub struct RotationReport {
     pub already_current: u64,
 }
 
-type SecretRow = (String, Vec<u8>, String, Option<Vec<u8>>, Option<String>);
+type SecretRow = (
+    String,
+    Vec<u8>,
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+    i64,
+);
 
 pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationReport> {
     let active = ring.active_key_id().to_string();
@@ -41,15 +54,39 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
                 c::access_token_key_id,
                 c::refresh_token,
                 c::refresh_token_key_id,
+                c::version,
             ))
             .load(conn)?;
         let Some(last) = rows.last() else { break };
         after = last.0.clone();
-        for (id, access, access_key, refresh, refresh_key) in rows {
+        for (id, access, access_key, refresh, refresh_key, version) in rows {
             let binding = |field| Binding {
                 record_id: &id,
                 field,
             };
+            let open = |key_id: &str, bytes: &[u8], field| {
+                ring.decrypt_secret(key_id, bytes, binding(field))
+                    .map_err(|e| Error::internal(format!("credential {id} {field}: {e}")))
+            };
+            let fingerprint = grant_fingerprint(
+                ring,
+                &open(&access_key, &access, ACCESS_TOKEN_FIELD)?,
+                match (&refresh, &refresh_key) {
+                    (Some(bytes), Some(key_id)) => Some(open(key_id, bytes, REFRESH_TOKEN_FIELD)?),
+                    _ => None,
+                }
+                .as_ref(),
+            );
+            diesel::update(
+                c::credentials
+                    .filter(c::id.eq(&id))
+                    .filter(c::version.eq(version)),
+            )
+            .set((
+                c::token_fingerprint.eq(Some(&fingerprint)),
+                c::fingerprint_version.eq(Some(version)),
+            ))
+            .execute(conn)?;
             match ring
                 .reseal(&access_key, &access, binding(ACCESS_TOKEN_FIELD))
                 .map_err(|e| Error::internal(format!("credential {id} access token: {e}")))?

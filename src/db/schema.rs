@@ -62,6 +62,8 @@ diesel::table! {
         last_failure_reason -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_fingerprint -> Nullable<Text>,
+        fingerprint_version -> Nullable<BigInt>,
     }
 }
 

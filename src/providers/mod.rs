@@ -134,6 +134,22 @@ impl ReauthReason {
     }
 }
 
+/// What a network's revocation call ends (docs/rules.md#networks). A
+/// revocation is never sent while another stored credential holds the token,
+/// and one that ends the app's authorization for the person is never sent
+/// while any credential of that network identity is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationScope {
+    /// Only the token sent.
+    Token,
+    /// Every token of the grant the token belongs to (RFC 7009 §2.1 for a
+    /// refresh token).
+    Grant,
+    /// Every grant the person gave this app: the app is de-authorized for
+    /// them, whoever holds their tokens.
+    App,
+}
+
 /// The answer of [`Provider::refresh_plan`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshPlan {
@@ -183,6 +199,8 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// Read who the token belongs to.
     fn identity<'a>(&'a self, access_token: &'a SecretString) -> ProviderFuture<'a, Identity>;
     fn supports_revocation(&self) -> bool;
+    /// What [`Provider::revoke`] ends; `None` when the network has no revocation.
+    fn revocation_scope(&self) -> Option<RevocationScope>;
     /// Revoke a token (RFC 7009, or the network's way). A token the network already considers
     /// invalid counts as revoked. Without revocation support: `Ok(())` and nothing is sent.
     fn revoke<'a>(&'a self, token: &'a SecretString) -> ProviderFuture<'a, ()>;

@@ -1,5 +1,6 @@
 //! What each preset knows of its network: endpoints, grant flavour, lifetimes, quirks.
 
+use super::RevocationScope;
 use super::settings::{ClientAuth, NetworkKind};
 
 const DAY: u64 = 86_400;
@@ -29,13 +30,30 @@ pub(crate) enum Upgrade {
     },
 }
 
+/// How a preset revokes, and what its revocation ends (docs/rules.md#networks):
+/// a revocation that ends more than the token sent must not be used while
+/// another stored credential relies on what it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Revocation {
     None,
-    /// RFC 7009 form POST `token=…` with client authentication.
-    Rfc7009,
-    /// Facebook: `DELETE /me/permissions?access_token=…`.
+    /// RFC 7009 form POST `token=…` with client authentication, ending what
+    /// the network documents.
+    Rfc7009(RevocationScope),
+    /// Facebook: `DELETE /me/permissions?access_token=…` removes every
+    /// permission the person gave the app (Graph API, "User permissions"):
+    /// the app is de-authorized for them and every token of theirs dies,
+    /// whoever holds it. Tested against a local stub that behaves so.
     MetaPermissions,
+}
+
+impl Revocation {
+    pub(crate) fn scope(self) -> Option<RevocationScope> {
+        match self {
+            Revocation::None => None,
+            Revocation::Rfc7009(scope) => Some(scope),
+            Revocation::MetaPermissions => Some(RevocationScope::App),
+        }
+    }
 }
 
 /// How the access token is presented to the identity endpoint.
@@ -94,7 +112,11 @@ const GENERIC: Preset = Preset {
     lead_secs: 300,
     refresh: RefreshStyle::RefreshToken { rotating: false },
     upgrade: Upgrade::None,
-    revocation: Revocation::Rfc7009,
+    // RFC 7009 §2.1: revoking a refresh token ends the grant's tokens, and
+    // revoking an access token may end its refresh token too. Only the
+    // sandbox's behaviour is tested; an operator's own server is taken at the
+    // RFC's word.
+    revocation: Revocation::Rfc7009(RevocationScope::Grant),
     identity_token: TokenPresentation::Bearer,
     authorize_extra: &[],
 };
@@ -111,6 +133,9 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             scopes: &["profile", "publish"],
             lead_secs: 60,
             refresh: RefreshStyle::RefreshToken { rotating: true },
+            // Its revocation ends the grant of a refresh token, an access token
+            // alone (src/sandbox/server.rs); tested.
+            revocation: Revocation::Rfc7009(RevocationScope::Grant),
             ..GENERIC
         },
         NetworkKind::Facebook => Preset {
@@ -163,6 +188,8 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             upgrade: Upgrade::Meta {
                 grant: "ig_exchange_token",
             },
+            // No revocation call: Meta's way is de-authorizing the app for the
+            // person (as on Facebook), never right for one credential.
             revocation: Revocation::None,
             identity_token: TokenPresentation::Query,
             ..GENERIC
@@ -189,6 +216,7 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             upgrade: Upgrade::Meta {
                 grant: "th_exchange_token",
             },
+            // As Instagram: none.
             revocation: Revocation::None,
             identity_token: TokenPresentation::Query,
             ..GENERIC
@@ -208,6 +236,10 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             refresh_lifetime_secs: Some(365 * DAY),
             lead_secs: 7 * DAY,
             refresh: RefreshStyle::LinkedIn,
+            // LinkedIn documents `/oauth/v2/revoke` without saying whether it
+            // ends the member's other tokens for the app. Untested, so it is
+            // taken to end the app's whole authorization for the member.
+            revocation: Revocation::Rfc7009(RevocationScope::App),
             ..GENERIC
         },
         NetworkKind::X => Preset {
@@ -224,6 +256,10 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             access_lifetime_secs: 7200,
             lead_secs: 600,
             refresh: RefreshStyle::RefreshToken { rotating: true },
+            // X documents `/2/oauth2/revoke` as OAuth 2.0 token revocation of
+            // one access or refresh token: RFC 7009, the grant. From its
+            // documentation; untested.
+            revocation: Revocation::Rfc7009(RevocationScope::Grant),
             ..GENERIC
         },
         NetworkKind::TikTok => Preset {
@@ -243,6 +279,10 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             refresh_lifetime_secs: Some(365 * DAY),
             lead_secs: 3600,
             refresh: RefreshStyle::RefreshToken { rotating: true },
+            // TikTok documents `/v2/oauth/revoke/` as disconnecting the app
+            // from the user's account: the whole authorization. From its
+            // documentation; untested.
+            revocation: Revocation::Rfc7009(RevocationScope::App),
             ..GENERIC
         },
         NetworkKind::YouTube => Preset {
@@ -266,6 +306,10 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
                 ("prompt", "consent"),
                 ("include_granted_scopes", "true"),
             ],
+            // Google's revocation of any token of a user and client removes
+            // the app's access for that Google account, every grant of it.
+            // From its documentation; untested.
+            revocation: Revocation::Rfc7009(RevocationScope::App),
             ..GENERIC
         },
         NetworkKind::Pinterest => Preset {
@@ -291,5 +335,27 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             revocation: Revocation::None,
             ..GENERIC
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table of docs/rules.md#networks and README, column "revocation ends".
+    #[test]
+    fn each_preset_knows_what_its_revocation_ends() {
+        use RevocationScope::{App, Grant};
+        for kind in NetworkKind::ALL {
+            let expected = match kind {
+                NetworkKind::Facebook
+                | NetworkKind::LinkedIn
+                | NetworkKind::TikTok
+                | NetworkKind::YouTube => Some(App),
+                NetworkKind::X | NetworkKind::OAuth2 | NetworkKind::Sandbox => Some(Grant),
+                NetworkKind::Instagram | NetworkKind::Threads | NetworkKind::Pinterest => None,
+            };
+            assert_eq!(preset(kind).revocation.scope(), expected, "{kind:?}");
+        }
     }
 }

@@ -3,20 +3,31 @@
 //! move onto the fresh grant; docs/rules.md, Propagation), and disconnecting.
 //! Both run inside one database transaction and return the grants to revoke
 //! after it commits.
+//!
+//! Every change of a profile's accounts and credentials takes the profile
+//! first (`turns`): on PostgreSQL its credentials' rows and
+//! then its own row, on SQLite the write lock. Changes of one profile so take
+//! turns, and each ends by deleting the profile's credentials no account uses
+//! any more (`orphans::sweep_unused`), so none is left behind.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+mod orphans;
+mod turns;
+
+pub use self::orphans::{Holders, holders};
 pub use super::Orphan;
 use crate::crypto::KeyRing;
 use crate::db::audit::{Audit, insert_audit_event};
-use crate::db::credentials::{NewGrant, open_tokens, seal_new_credential};
-use crate::db::models::{Account, Profile};
+use crate::db::credentials::{NewGrant, grant_fingerprint, seal_new_credential};
+use crate::db::models::Account;
 use crate::db::{self, DbConnection};
 use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::plan::Plan;
 use crate::domain::propagation::{Sibling, decide};
-use crate::domain::{new_id, to_db_time};
+use crate::domain::token_status::CredentialStatus;
+use crate::domain::{from_db_time, new_id, to_db_time};
 use crate::error::{Error, Result};
 use crate::providers::{Identity, TokenSet};
 
@@ -77,32 +88,54 @@ fn plan_of(conn: &mut DbConnection, org: &str) -> Result<Plan> {
         .plan()
 }
 
-/// Deletes each credential that no account uses any more; returns what to revoke.
-fn collect_orphans(
+/// The profile's credential holding this grant, or a new one: one grant, one
+/// credential (docs/rules.md#propagation). A grant is recognized by the keyed
+/// fingerprint of its refresh token (its access token without one), so a
+/// rotating refresh token is never stored twice, where two copies would spend
+/// it twice and kill the grant. A grant already stored is kept as stored: its
+/// row may be in the middle of a refresh, and the refresh lease guards it.
+/// Only a copy marked `reauth_required` (which no refresh touches) takes the
+/// fresh tokens: the network has just accepted the grant, so that mark is out
+/// of date.
+/// `true` with the id when the grant was already stored.
+fn credential_for(
     conn: &mut DbConnection,
     keys: &KeyRing,
-    candidates: impl IntoIterator<Item = String>,
-) -> Result<Vec<Orphan>> {
-    let mut orphans = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for id in candidates {
-        if !seen.insert(id.clone()) || db::accounts::count_accounts_using_credential(conn, &id)? > 0
-        {
-            continue;
+    grant: &FreshGrant<'_>,
+    profile: &str,
+    now: DateTime<Utc>,
+) -> Result<(String, DateTime<Utc>, bool)> {
+    let fresh = NewGrant {
+        organization_id: grant.organization_id.into(),
+        profile_id: profile.into(),
+        network: grant.network.into(),
+        access_token: grant.tokens.access_token.clone(),
+        refresh_token: grant.tokens.refresh_token.clone(),
+        scopes: grant.tokens.scopes.clone(),
+        expires_at: Some(grant.tokens.expires_at),
+        refresh_expires_at: grant.tokens.refresh_expires_at,
+    };
+    let fingerprint = grant_fingerprint(keys, &fresh.access_token, fresh.refresh_token.as_ref());
+    db::credentials::refresh_fingerprints(conn, keys, profile)?;
+    if let Some(stored) = db::credentials::find_credential_by_fingerprint(
+        conn,
+        grant.organization_id,
+        profile,
+        &fingerprint,
+    )? {
+        if stored.stored_status()? == CredentialStatus::ReauthRequired {
+            db::credentials::revive_credential(conn, keys, &stored.id, &fresh, now)?;
+            return Ok((stored.id, grant.tokens.expires_at, true));
         }
-        let Some(row) = db::credentials::list_credentials(conn, std::slice::from_ref(&id))?.pop()
-        else {
-            continue;
-        };
-        let (access, refresh) = open_tokens(keys, &row)?;
-        db::credentials::delete_credential(conn, &id)?;
-        orphans.push(Orphan {
-            credential_id: id,
-            network: row.network,
-            token: refresh.unwrap_or(access),
-        });
+        let expires_at = stored
+            .expires_at
+            .map(from_db_time)
+            .unwrap_or(grant.tokens.expires_at);
+        return Ok((stored.id, expires_at, true));
     }
-    Ok(orphans)
+    let credential = seal_new_credential(keys, fresh, now);
+    db::credentials::insert_credential(conn, &credential)?;
+    Ok((credential.id, grant.tokens.expires_at, false))
 }
 
 /// Holds what a network says about an identity to the bounds the API
@@ -157,47 +190,16 @@ pub fn apply_fresh_grant(
         )));
     }
 
-    // The profile: one per (organization, network, subject).
+    // The profile: one per (organization, network, subject), taken for the change.
     let identity = &normalize_identity(grant.identity)?;
-    let profile = match db::profiles::find_profile_by_identity(
+    let profile = turns::take_profile(
         conn,
         org,
         grant.network,
-        &identity.subject,
-    )? {
-        Some(profile) => {
-            db::profiles::update_profile_identity(
-                conn,
-                &profile.id,
-                &identity.handle,
-                identity.display_name.as_deref(),
-                identity.avatar_url.as_deref(),
-                at,
-            )?;
-            profile
-        }
-        None => {
-            if grant.expected_account.is_some() {
-                return Err(Error::IdentityMismatch(
-                    "the network authorized a different identity than this account's profile"
-                        .into(),
-                ));
-            }
-            let profile = Profile {
-                id: new_id(),
-                organization_id: org.into(),
-                network: grant.network.into(),
-                external_id: identity.subject.clone(),
-                handle: identity.handle.clone(),
-                display_name: identity.display_name.clone(),
-                avatar_url: identity.avatar_url.clone(),
-                created_at: at,
-                updated_at: at,
-            };
-            db::profiles::insert_profile(conn, &profile)?;
-            profile
-        }
-    };
+        identity,
+        grant.expected_account.is_some(),
+        at,
+    )?;
 
     let existing =
         db::accounts::find_account_in_brand_by_profile(conn, grant.brand_id, &profile.id)?;
@@ -209,31 +211,15 @@ pub fn apply_fresh_grant(
         ));
     }
 
-    let credential = seal_new_credential(
-        keys,
-        NewGrant {
-            organization_id: org.into(),
-            profile_id: profile.id.clone(),
-            network: grant.network.into(),
-            access_token: grant.tokens.access_token.clone(),
-            refresh_token: grant.tokens.refresh_token.clone(),
-            scopes: grant.tokens.scopes.clone(),
-            expires_at: Some(grant.tokens.expires_at),
-            refresh_expires_at: grant.tokens.refresh_expires_at,
-        },
-        now,
-    );
-    db::credentials::insert_credential(conn, &credential)?;
-
-    let mut replaced = Vec::new();
+    let (credential_id, expires_at, already_stored) =
+        credential_for(conn, keys, &grant, &profile.id, now)?;
     let created = existing.is_none();
     let account_id = match existing {
         Some(account) => {
-            replaced.extend(account.credential_id.clone());
             db::accounts::set_account_credential(
                 conn,
                 &account.id,
-                &credential.id,
+                &credential_id,
                 at,
                 grant.source == GrantSource::Connect,
             )?;
@@ -245,7 +231,7 @@ pub fn apply_fresh_grant(
                 organization_id: org.into(),
                 brand_id: grant.brand_id.into(),
                 profile_id: profile.id.clone(),
-                credential_id: Some(credential.id.clone()),
+                credential_id: Some(credential_id.clone()),
                 enabled: true,
                 connected_at: at,
                 last_renewed_at: None,
@@ -265,42 +251,38 @@ pub fn apply_fresh_grant(
             outcome: AuditOutcome::Success,
             brand_id: Some(grant.brand_id),
             account_id: Some(&account_id),
-            credential_id: Some(&credential.id),
-            detail: Some(json!({
-                "network": grant.network,
-                "profile_id": profile.id,
-                "handle": identity.handle,
-                "expires_at": grant.tokens.expires_at,
-            })),
+            credential_id: Some(&credential_id),
+            detail: Some({
+                let mut detail = json!({
+                    "network": grant.network,
+                    "profile_id": profile.id,
+                    "handle": identity.handle,
+                    "expires_at": expires_at,
+                });
+                if already_stored {
+                    detail["grant_already_stored"] = json!(true);
+                }
+                detail
+            }),
         },
         now,
     )?;
 
-    // Propagation: the profile's other accounts in this organization.
-    let siblings: Vec<(Account, Sibling)> =
-        db::accounts::list_accounts_of_profile(conn, org, &profile.id)?
-            .into_iter()
-            .filter(|a| a.id != account_id)
-            .map(|a| {
-                let sibling = Sibling {
-                    account_id: a.id.clone(),
-                    brand_id: a.brand_id.clone(),
-                    enabled: a.enabled,
-                };
-                (a, sibling)
-            })
-            .collect();
-    let mut old_credentials = std::collections::HashMap::new();
-    for (account, _) in &siblings {
-        old_credentials.insert(account.id.clone(), account.credential_id.clone());
-    }
-    let decision = decide(plan, siblings.into_iter().map(|(_, s)| s).collect());
+    // Propagation: the profile's other accounts in this organization not on
+    // the grant already.
+    let siblings: Vec<Sibling> = db::accounts::list_accounts_of_profile(conn, org, &profile.id)?
+        .into_iter()
+        .filter(|a| a.id != account_id && a.credential_id.as_deref() != Some(&credential_id))
+        .map(|a| Sibling {
+            account_id: a.id,
+            brand_id: a.brand_id,
+            enabled: a.enabled,
+        })
+        .collect();
+    let decision = decide(plan, siblings);
     let mut propagated = Vec::new();
     for sibling in &decision.switch {
-        db::accounts::set_account_credential(conn, &sibling.account_id, &credential.id, at, false)?;
-        if let Some(Some(old)) = old_credentials.get(&sibling.account_id) {
-            replaced.push(old.clone());
-        }
+        db::accounts::set_account_credential(conn, &sibling.account_id, &credential_id, at, false)?;
         insert_audit_event(
             conn,
             Audit {
@@ -310,7 +292,7 @@ pub fn apply_fresh_grant(
                 outcome: AuditOutcome::Success,
                 brand_id: Some(&sibling.brand_id),
                 account_id: Some(&sibling.account_id),
-                credential_id: Some(&credential.id),
+                credential_id: Some(&credential_id),
                 detail: Some(
                     json!({ "propagated_from_account": account_id, "propagated_from_brand": grant.brand_id }),
                 ),
@@ -322,13 +304,13 @@ pub fn apply_fresh_grant(
             brand_id: sibling.brand_id.clone(),
         });
     }
-    let orphans = collect_orphans(conn, keys, replaced)?;
+    let orphans = orphans::sweep_unused(conn, keys, &profile.id)?;
     Ok(GrantApplied {
         account_id,
         profile_id: profile.id,
-        credential_id: credential.id,
+        credential_id,
         created,
-        expires_at: grant.tokens.expires_at,
+        expires_at,
         propagated,
         orphans,
     })
@@ -345,12 +327,22 @@ pub fn disconnect(
     actor: &str,
     at: DateTime<Utc>,
 ) -> Result<Vec<Orphan>> {
-    let (account, profile, credential) = db::accounts::find_account(conn, org, brand, account_id)?
-        .ok_or_else(|| {
-            Error::NotFound(format!("no account with id {account_id} in brand {brand}"))
-        })?;
+    let not_found = || Error::NotFound(format!("no account with id {account_id} in brand {brand}"));
+    let account =
+        db::accounts::find_account_in_brand(conn, org, brand, account_id)?.ok_or_else(not_found)?;
+    turns::take_existing_profile(conn, &account.profile_id)?;
+    // Read again now that the profile is taken: a fresh grant or a
+    // propagation may have moved the account, or a disconnect removed it.
+    let account =
+        db::accounts::find_account_in_brand(conn, org, brand, account_id)?.ok_or_else(not_found)?;
+    let profile = db::profiles::find_profile(conn, org, &account.profile_id)?
+        .ok_or_else(|| Error::internal(format!("account {account_id} has no profile")))?;
     db::accounts::delete_account(conn, &account.id)?;
-    let orphans = collect_orphans(conn, keys, [credential.id.clone()])?;
+    let orphans = orphans::sweep_unused(conn, keys, &profile.id)?;
+    let released = account
+        .credential_id
+        .as_deref()
+        .is_some_and(|c| orphans.iter().any(|o| o.credential_id == c));
     insert_audit_event(
         conn,
         Audit {
@@ -360,12 +352,14 @@ pub fn disconnect(
             outcome: AuditOutcome::Success,
             brand_id: Some(brand),
             account_id: Some(&account.id),
-            credential_id: Some(&credential.id),
+            credential_id: account.credential_id.as_deref(),
             detail: Some(json!({
                 "network": profile.network,
                 "profile_id": profile.id,
                 "handle": profile.handle,
-                "grant_revoked": !orphans.is_empty(),
+                // Whether the grant went with the account (no other account used
+                // it); it is then revoked unless that would reach a stored grant.
+                "credential_deleted": released,
             })),
         },
         at,
@@ -385,6 +379,15 @@ pub fn switch_profile_to_credential(
     credential: &str,
     at: DateTime<Utc>,
 ) -> Result<Vec<Orphan>> {
+    // The write-back already holds the credential's row; the profile comes
+    // after it, and no row another transaction holds is waited for below.
+    db::profiles::lock_profile(conn, profile)?;
+    if db::accounts::count_accounts_using_credential(conn, credential)? == 0 {
+        // A fresh grant or a disconnect took every account off this credential
+        // while it was being refreshed: it is left over, not a source of
+        // propagation, and goes like any unused credential.
+        return orphans::sweep_unused(conn, keys, profile);
+    }
     let plan = plan_of(conn, org)?;
     let others: Vec<Account> = db::accounts::list_accounts_of_profile(conn, org, profile)?
         .into_iter()
@@ -401,15 +404,7 @@ pub fn switch_profile_to_credential(
             })
             .collect(),
     );
-    let mut replaced = Vec::new();
     for sibling in &decision.switch {
-        if let Some(old) = others
-            .iter()
-            .find(|a| a.id == sibling.account_id)
-            .and_then(|a| a.credential_id.clone())
-        {
-            replaced.push(old);
-        }
         db::accounts::set_account_credential(
             conn,
             &sibling.account_id,
@@ -419,7 +414,7 @@ pub fn switch_profile_to_credential(
         )?;
     }
     db::accounts::touch_renewed(conn, credential, to_db_time(at))?;
-    collect_orphans(conn, keys, replaced)
+    orphans::sweep_unused(conn, keys, profile)
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::error::{Error, UpstreamKind};
-use crate::providers::{Provider, ProviderError, TransientKind};
+use crate::providers::{Provider, ProviderError, RevocationScope, TransientKind};
 
 /// What a network's refresh plan needs to know of a stored grant, from the
 /// columns every credential row type carries. A grant without an expiry
@@ -94,13 +94,20 @@ pub fn upstream_error(network: &str, error: &ProviderError) -> Error {
     }
 }
 
-/// A credential removed from the database whose grant should be revoked at
-/// the network after the transaction committed.
+/// A credential removed from the database whose grant may be revoked at the
+/// network after the transaction committed. Whether it may is decided from
+/// what is stored when it was removed (docs/rules.md#propagation).
 pub struct Orphan {
     pub credential_id: String,
     pub network: String,
     /// The refresh token when there was one (revoking it ends the grant), else the access token.
     pub token: SecretString,
+    /// Another stored credential, in any organization, holds one of the
+    /// grant's tokens (this one or its companion; see `grants::holders`).
+    pub token_held_elsewhere: bool,
+    /// A credential of the same network identity (network and external id)
+    /// is stored in some organization.
+    pub identity_held_elsewhere: bool,
 }
 
 impl std::fmt::Debug for Orphan {
@@ -108,12 +115,29 @@ impl std::fmt::Debug for Orphan {
         f.debug_struct("Orphan")
             .field("credential_id", &self.credential_id)
             .field("network", &self.network)
+            .field("token_held_elsewhere", &self.token_held_elsewhere)
+            .field("identity_held_elsewhere", &self.identity_held_elsewhere)
             .finish_non_exhaustive()
     }
 }
 
+/// Why an orphan's grant must not be revoked, when it must not: a revocation
+/// may end only what no stored credential relies on. `None`: revoke it.
+pub fn revocation_forbidden(scope: RevocationScope, orphan: &Orphan) -> Option<&'static str> {
+    if orphan.token_held_elsewhere {
+        return Some("another stored credential holds this token");
+    }
+    if scope == RevocationScope::App && orphan.identity_held_elsewhere {
+        return Some(
+            "the network's revocation de-authorizes the app for the person, whose grants are stored elsewhere",
+        );
+    }
+    None
+}
+
 /// Revokes orphaned grants at their networks: best effort, after commit,
 /// each failure logged and nothing retried (the grant is already gone here).
+/// A revocation that would reach a stored grant is skipped, and logged.
 pub async fn revoke_orphans(providers: &crate::providers::ProviderRegistry, orphans: Vec<Orphan>) {
     for orphan in orphans {
         let Some(provider) = providers.get(&orphan.network) else {
@@ -126,9 +150,14 @@ pub async fn revoke_orphans(providers: &crate::providers::ProviderRegistry, orph
 }
 
 async fn revoke_one(provider: &dyn Provider, orphan: &Orphan) {
-    if !provider.supports_revocation() {
+    let Some(scope) = provider.revocation_scope() else {
         tracing::info!(credential = %orphan.credential_id, network = %orphan.network,
             "network has no revocation; grant dropped");
+        return;
+    };
+    if let Some(why) = revocation_forbidden(scope, orphan) {
+        tracing::info!(credential = %orphan.credential_id, network = %orphan.network,
+            reason = why, "not revoked: the revocation would reach a stored grant");
         return;
     }
     match provider.revoke(&orphan.token).await {
@@ -136,5 +165,34 @@ async fn revoke_one(provider: &dyn Provider, orphan: &Orphan) {
             "revoked replaced grant at the network"),
         Err(error) => tracing::warn!(credential = %orphan.credential_id, network = %orphan.network,
             code = %error.code(), "revocation failed (best effort)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn orphan(token_held_elsewhere: bool, identity_held_elsewhere: bool) -> Orphan {
+        Orphan {
+            credential_id: "c".into(),
+            network: "n".into(),
+            token: SecretString::from("t".to_string()),
+            token_held_elsewhere,
+            identity_held_elsewhere,
+        }
+    }
+
+    #[test]
+    fn a_revocation_never_reaches_a_stored_grant() {
+        use RevocationScope::{App, Grant, Token};
+        for scope in [Token, Grant, App] {
+            assert!(revocation_forbidden(scope, &orphan(true, true)).is_some());
+            assert!(revocation_forbidden(scope, &orphan(true, false)).is_some());
+            assert!(revocation_forbidden(scope, &orphan(false, false)).is_none());
+        }
+        // The person's other grants live on: only an app-wide revocation reaches them.
+        assert!(revocation_forbidden(Token, &orphan(false, true)).is_none());
+        assert!(revocation_forbidden(Grant, &orphan(false, true)).is_none());
+        assert!(revocation_forbidden(App, &orphan(false, true)).is_some());
     }
 }

@@ -17,7 +17,7 @@ use super::oauth::{Purpose, StartRequest, Started};
 use super::refresh::{RefreshRequest, Settled, claim, new_owner, refresh_claimed};
 use crate::db::accounts::AccountRow;
 use crate::db::{self, DbConnection};
-use crate::domain::token_status::CredentialStatus;
+use crate::domain::token_status::{CredentialStatus, TokenStatus};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -116,12 +116,21 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
         .await?
         .settle(&profile.network)?,
     };
+    let replaced = matches!(settled, Settled::Replaced);
     let (outcome, snapshot) = match settled {
         Settled::Renewed {
             expires_at,
             snapshot,
         } => (RenewalOutcome::Renewed { expires_at }, snapshot),
         Settled::NotDue { earliest } => (RenewalOutcome::NotDue { earliest }, None),
+        // A fresh grant reached the account while this refresh ran: what
+        // the account holds now decides the answer (read below).
+        Settled::Replaced => (
+            RenewalOutcome::NotDue {
+                earliest: state.now(),
+            },
+            None,
+        ),
         Settled::ReauthRequired { reason } => (
             RenewalOutcome::AuthorizationRequired {
                 started: super::oauth::start(
@@ -164,6 +173,27 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
             })
             .await?
         }
+    };
+    let outcome = if replaced {
+        // Renewed by the fresh grant that replaced the credential, when the
+        // account now holds a valid one; otherwise the caller asks again.
+        if matches!(
+            view.status,
+            TokenStatus::Expired | TokenStatus::ReauthRequired
+        ) {
+            return Err(Error::RefreshBusy {
+                retry_after: std::time::Duration::from_secs(1),
+            });
+        }
+        RenewalOutcome::Renewed {
+            expires_at: view
+                .credential
+                .expires_at
+                .map(crate::domain::from_db_time)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    } else {
+        outcome
     };
     Ok(Renewal {
         network: profile.network,

@@ -81,17 +81,21 @@ pub async fn read_access_token(
             Err(error) => return Err(error),
         };
         match settled {
-            Ok(Settled::Renewed { .. } | Settled::NotDue { .. }) => {}
+            Ok(Settled::Renewed { .. } | Settled::NotDue { .. } | Settled::Replaced) => {}
             Ok(Settled::ReauthRequired { reason }) => return Err(reauth(&reason)),
             // A valid token is still worth handing out when the network hiccups.
             Err(_) if !expired => {}
             Err(error) => return Err(error),
         }
     }
-    let (o, id) = (org.to_string(), credential.id.clone());
+    // The account's credential as it is now (a fresh grant may have
+    // replaced the one read above while the refresh ran).
+    let (o, a) = (org.to_string(), account.id.clone());
     let row = db::run(&state.pool, move |conn| {
-        db::credentials::find_credential(conn, &o, &id)?
-            .ok_or_else(|| Error::NotFound(format!("no credential {id}")))
+        let (_, _, current) = db::accounts::find_account_by_id(conn, &o, &a)?
+            .ok_or_else(|| Error::NotFound(format!("no account with id {a}")))?;
+        db::credentials::find_credential(conn, &o, &current.id)?
+            .ok_or_else(|| Error::NotFound(format!("no credential {}", current.id)))
     })
     .await?;
     let row_expires = row.expires_at.map(from_db_time);

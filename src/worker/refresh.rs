@@ -143,6 +143,8 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
             detail,
             ..
         }) => after_transient(app, &row, now, retry_after, &detail).await,
+        // The credential is gone: nothing left to schedule.
+        Ok(RefreshOutcome::Replaced) => Ok(Handled::Rescheduled),
         Ok(RefreshOutcome::Busy { retry_after }) => {
             let pause = chrono::Duration::from_std(retry_after).unwrap_or(MIN_INTERVAL);
             reschedule(app, &row.id, now + pause.max(chrono::Duration::seconds(5))).await?;

@@ -10,6 +10,7 @@ mod conformance;
 mod cors;
 mod errors;
 mod grant_safety_engine;
+mod grant_safety_revocation;
 mod hardening;
 mod helpers;
 mod openapi;

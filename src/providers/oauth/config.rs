@@ -237,7 +237,7 @@ impl OAuthProvider {
         let callback = callback_url(public_url, name);
         let rfc7009_url = revoke_url
             .as_ref()
-            .filter(|_| p.revocation == Revocation::Rfc7009);
+            .filter(|_| matches!(p.revocation, Revocation::Rfc7009(_)));
         let client = protocol(&ClientSettings {
             client_id: &client_id,
             client_secret: &client_secret,

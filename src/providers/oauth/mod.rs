@@ -34,7 +34,7 @@ use super::presets::{Preset, RefreshStyle, Revocation, Upgrade};
 use super::settings::NetworkKind;
 use super::{
     GrantInfo, Identity, Provider, ProviderFuture, ReauthReason, RefreshFlavour, RefreshPlan,
-    TokenSet,
+    RevocationScope, TokenSet,
 };
 
 /// The well-known client of the sandbox network.
@@ -175,7 +175,7 @@ impl OAuthProvider {
         };
         let revoked = match self.preset.revocation {
             Revocation::None => return Ok(()),
-            Revocation::Rfc7009 => self.rfc7009_revoke(url, token).await,
+            Revocation::Rfc7009(_) => self.rfc7009_revoke(url, token).await,
             Revocation::MetaPermissions => self.revoke_permissions(url, token).await,
         };
         match revoked {
@@ -279,7 +279,12 @@ impl Provider for OAuthProvider {
     }
 
     fn supports_revocation(&self) -> bool {
-        self.preset.revocation != Revocation::None && self.revoke_url.is_some()
+        self.revocation_scope().is_some()
+    }
+
+    fn revocation_scope(&self) -> Option<RevocationScope> {
+        self.revoke_url.as_ref()?;
+        self.preset.revocation.scope()
     }
 
     fn revoke<'a>(&'a self, token: &'a SecretString) -> ProviderFuture<'a, ()> {

@@ -133,12 +133,13 @@ pub(super) async fn run(
                     })
                     .await?;
                     Ok(match stored {
-                        Some(row) => settled_by_someone_else(&row, app.now())?,
-                        None => None,
-                    }
-                    .unwrap_or(RefreshOutcome::Busy {
-                        retry_after: std::time::Duration::from_secs(1),
-                    }))
+                        Some(row) => settled_by_someone_else(&row, app.now())?.unwrap_or(
+                            RefreshOutcome::Busy {
+                                retry_after: std::time::Duration::from_secs(1),
+                            },
+                        ),
+                        None => RefreshOutcome::Replaced,
+                    })
                 }
             }
         }

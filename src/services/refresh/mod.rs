@@ -83,6 +83,10 @@ pub enum RefreshOutcome {
     },
     /// Another instance holds the lease and did not finish in time.
     Busy { retry_after: Duration },
+    /// The credential was replaced while this refresh ran (a fresh grant
+    /// reached its accounts and the old credential is gone); the refreshed
+    /// grant was not stored. The account's state says what it holds now.
+    Replaced,
 }
 
 /// A refresh that settled: what a caller can act on.
@@ -98,6 +102,8 @@ pub enum Settled {
     ReauthRequired {
         reason: String,
     },
+    /// See [`RefreshOutcome::Replaced`].
+    Replaced,
 }
 
 impl RefreshOutcome {
@@ -116,6 +122,7 @@ impl RefreshOutcome {
             }),
             RefreshOutcome::NotDue { earliest } => Ok(Settled::NotDue { earliest }),
             RefreshOutcome::ReauthRequired { reason } => Ok(Settled::ReauthRequired { reason }),
+            RefreshOutcome::Replaced => Ok(Settled::Replaced),
             RefreshOutcome::Transient {
                 kind,
                 retry_after,

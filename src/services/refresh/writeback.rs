@@ -279,6 +279,12 @@ fn lost_orphan(
         credential_id: grant.credential_id.clone(),
         network: grant.network.clone(),
         token: grant.grant_token().clone(),
+        // The stored row does not hold this token (checked above).
+        token_held_elsewhere: false,
+        // The credential it lost to is this same person's grant, still
+        // stored: a revocation that ends the app's whole authorization for
+        // the person would end that one too.
+        identity_held_elsewhere: stored.is_some(),
     }))
 }
 

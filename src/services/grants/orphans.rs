@@ -1,0 +1,102 @@
+//! The grants a change of a profile leaves unused: deleted in the change's
+//! transaction, and judged there, by what stays stored, for the revocation
+//! that follows the commit (docs/rules.md#propagation).
+
+use secrecy::SecretString;
+
+use super::Orphan;
+use crate::crypto::KeyRing;
+use crate::db::credentials::{self as creds, open_tokens};
+use crate::db::{self, DbConnection};
+use crate::error::Result;
+
+/// Deletes every credential of the profile that no account uses and returns
+/// them for revocation, each with what a revocation would reach. Call with
+/// the profile taken (`super::turns`). A row another transaction holds is left to it, so that
+/// nothing here waits on a row while holding the profile: such a holder is a
+/// refresh of that credential, whose write-back finds it unused and removes
+/// it (`switch_profile_to_credential`), or a change that sweeps after this one.
+pub(super) fn sweep_unused(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    profile: &str,
+) -> Result<Vec<Orphan>> {
+    let mut removed = Vec::new();
+    for id in creds::lock_unused_credentials_of_profile(conn, profile)? {
+        let Some(row) = creds::find_credential_by_id(conn, &id)? else {
+            continue;
+        };
+        let (access, refresh) = open_tokens(keys, &row)?;
+        creds::delete_credential(conn, &id)?;
+        removed.push((row, access, refresh));
+    }
+    let mut orphans = Vec::new();
+    for (row, access, refresh) in removed {
+        let identity = db::profiles::find_profile(conn, &row.organization_id, &row.profile_id)?
+            .map(|p| (p.network, p.external_id));
+        let held = match identity {
+            Some((network, external_id)) => holders(
+                conn,
+                keys,
+                &network,
+                &external_id,
+                &access,
+                refresh.as_ref(),
+            )?,
+            // The profile went with the row; nothing of it is stored.
+            None => Holders::default(),
+        };
+        orphans.push(Orphan {
+            credential_id: row.id,
+            network: row.network,
+            token: refresh.unwrap_or(access),
+            token_held_elsewhere: held.token,
+            identity_held_elsewhere: held.identity,
+        });
+    }
+    Ok(orphans)
+}
+
+/// What a revocation of a grant would reach among the stored credentials.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Holders {
+    /// A stored credential holds one of the grant's tokens (the one a
+    /// revocation would send, or its companion: revoking either may end both).
+    pub token: bool,
+    /// A credential of the same network identity is stored, in any organization.
+    pub identity: bool,
+}
+
+/// Who, among the credentials stored in any organization, holds the tokens of
+/// a grant or its network identity. Only the identity's credentials can hold
+/// its tokens, so only they are opened; their tokens are compared by keyed
+/// fingerprint.
+pub fn holders(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    network: &str,
+    external_id: &str,
+    access: &SecretString,
+    refresh: Option<&SecretString>,
+) -> Result<Holders> {
+    let stored = creds::list_credentials_of_identity(conn, network, external_id)?;
+    let mine: Vec<String> = std::iter::once(access)
+        .chain(refresh)
+        .map(|t| keys.fingerprint(t))
+        .collect();
+    let mut token = false;
+    for row in &stored {
+        let (a, r) = open_tokens(keys, row)?;
+        if std::iter::once(&a)
+            .chain(r.as_ref())
+            .any(|t| mine.contains(&keys.fingerprint(t)))
+        {
+            token = true;
+            break;
+        }
+    }
+    Ok(Holders {
+        token,
+        identity: !stored.is_empty(),
+    })
+}
