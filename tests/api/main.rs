@@ -18,4 +18,5 @@ mod scopes;
 mod status_rule;
 mod storage;
 mod vault;
+mod webhooks;
 mod worker;
