@@ -21,7 +21,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::pagination::split_page;
 use crate::domain::plan::Plan;
 use crate::domain::webhooks::{
-    MAX_SUBSCRIPTIONS, SECRET_OVERLAP, WebhookEvent, events_to_text, new_secret,
+    MAX_SUBSCRIPTIONS, SECRET_OVERLAP, SECRET_PREFIX, WebhookEvent, events_to_text,
 };
 use crate::domain::{from_db_time, new_id, to_db_time};
 use crate::error::{Error, FieldError, Result};
@@ -51,6 +51,17 @@ pub struct SubscriptionUpdate {
 pub struct WithSecret {
     pub subscription: WebhookSubscription,
     pub secret: String,
+}
+
+/// A fresh signing secret: `whsec_` and the base64 of 32 random bytes from
+/// the operating system's RNG.
+pub fn new_secret() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(raw.as_mut());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_ref());
+    format!("{SECRET_PREFIX}{encoded}")
 }
 
 fn not_found(id: &str) -> Error {
