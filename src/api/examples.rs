@@ -174,3 +174,53 @@ pub fn profile() -> Value {
 pub fn profile_page() -> Value {
     json!({"data": [profile()], "next_cursor": null})
 }
+
+const WEBHOOK: &str = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b30";
+
+pub fn webhook() -> Value {
+    json!({
+        "id": WEBHOOK,
+        "url": "https://hooks.example.com/tokenwarden",
+        "description": "Pause publishing when a token dies",
+        "events": ["token.expired", "token.reauth_required", "account.connected"],
+        "enabled": true,
+        "disabled_reason": null,
+        "previous_secret_expires_at": null,
+        "created_at": "2026-11-26T08:00:00Z",
+        "updated_at": "2026-11-26T08:00:00Z"
+    })
+}
+
+pub fn webhook_page() -> Value {
+    json!({ "data": [webhook()], "next_cursor": null })
+}
+
+pub fn webhook_created() -> Value {
+    json!({
+        "webhook": webhook(),
+        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo="
+    })
+}
+
+pub fn webhook_delivery_page() -> Value {
+    let attempt = |id: &str, n: i32, outcome: &str, status: Option<i32>, error: Option<&str>| {
+        json!({
+            "id": id,
+            "message_id": "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b31",
+            "event_type": "token.expired",
+            "attempt": n,
+            "outcome": outcome,
+            "response_status": status,
+            "latency_ms": 87,
+            "error": error,
+            "attempted_at": "2026-11-26T08:00:30Z"
+        })
+    };
+    json!({
+        "data": [
+            attempt("0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b33", 2, "delivered", Some(204), None),
+            attempt("0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b32", 1, "failed", Some(500), Some("HTTP 500")),
+        ],
+        "next_cursor": null
+    })
+}

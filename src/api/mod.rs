@@ -25,6 +25,8 @@ pub mod routes;
 pub mod server;
 pub mod shared;
 pub mod vault;
+pub mod webhook_deliveries;
+pub mod webhooks;
 
 use actix_web::App;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -65,6 +67,7 @@ cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
         (name = "renewal", description = "Renewing tokens: silently with a refresh grant, or through a re-authorization; bulk renewal; reconnect links for profile owners. On the Advanced plan a renewal reaches every brand with the same profile enabled."),
         (name = "vault", description = "For the suite's workers: a valid access token of an account, refreshed first when due."),
         (name = "profiles", description = "Social identities of the organization and the brands where each is connected."),
+        (name = "webhooks", description = "Lifecycle webhooks (Advanced plan and up): subscriptions that receive token and account events as signed POSTs (Standard Webhooks), their secrets, test messages and delivery record."),
         (name = "oauth", description = "The networks' redirect target that finishes an authorization."),
         (name = "operations", description = "Liveness, readiness and metrics for operators and load balancers.")
     ),
@@ -110,6 +113,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
                 .configure(expired::configure)
                 .configure(vault::configure)
                 .configure(profiles::configure)
+                .configure(webhooks::configure)
+                .configure(webhook_deliveries::configure)
                 .configure(oauth::configure),
         );
 }
@@ -254,6 +259,8 @@ const LINKS: &[(&str, &str, &[Link])] = {
     ];
     const FIRST_PROFILE: &[(&str, &str)] = &[("profile_id", "$response.body#/data/0/id")];
     const ORGANIZATION: &[(&str, &str)] = &[("organization_id", "$response.body#/id")];
+    const WEBHOOK: &[(&str, &str)] = &[("webhook_id", "$response.body#/webhook/id")];
+    const FIRST_WEBHOOK: &[(&str, &str)] = &[("webhook_id", "$response.body#/data/0/id")];
     &[
         (
             "create_brand",
@@ -323,6 +330,29 @@ const LINKS: &[(&str, &str, &[Link])] = {
             "list_profiles",
             "200",
             &[("GetFirstProfile", "get_profile", FIRST_PROFILE)],
+        ),
+        (
+            "create_webhook",
+            "201",
+            &[
+                ("GetWebhook", "get_webhook", WEBHOOK),
+                ("UpdateWebhook", "update_webhook", WEBHOOK),
+                ("TestWebhook", "test_webhook", WEBHOOK),
+                ("WebhookDeliveries", "list_webhook_deliveries", WEBHOOK),
+                ("DeleteWebhook", "delete_webhook", WEBHOOK),
+            ],
+        ),
+        (
+            "list_webhooks",
+            "200",
+            &[
+                ("GetFirstWebhook", "get_webhook", FIRST_WEBHOOK),
+                (
+                    "DeliveriesOfFirstWebhook",
+                    "list_webhook_deliveries",
+                    FIRST_WEBHOOK,
+                ),
+            ],
         ),
         (
             "create_organization",

@@ -73,6 +73,8 @@ pub struct Settings {
     pub reconnect_link_ttl_secs: u64,
     #[serde(default)]
     pub cors: CorsSettings,
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
 }
 
 /// Values given on the command line; they override every other source.
@@ -170,6 +172,11 @@ impl Settings {
                     "network name {name:?}: use 1–64 characters of a–z, 0–9, `-`, `_`"
                 )));
             }
+        }
+        if !(1..=30).contains(&self.webhooks.timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "webhooks.timeout_secs must be between 1 and 30".into(),
+            ));
         }
         for prefix in &self.return_urls {
             url::Url::parse(prefix).map_err(|e| {

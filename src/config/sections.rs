@@ -222,3 +222,31 @@ pub struct CorsSettings {
     #[serde(default)]
     pub allowed_origins: Vec<String>,
 }
+
+/// Delivery of lifecycle webhooks to subscribers' URLs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Allow targets that resolve to private, loopback or link-local
+    /// addresses (a receiver inside the operator's own network). Off by
+    /// default: a tenant could otherwise make the server call internal
+    /// services. In `--dev` mode loopback targets are allowed regardless.
+    #[serde(default)]
+    pub allow_private_targets: bool,
+    /// How long one delivery may take, connection included, seconds (1–30).
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            timeout_secs: default_webhook_timeout(),
+        }
+    }
+}
+
+fn default_webhook_timeout() -> u64 {
+    10
+}

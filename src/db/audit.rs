@@ -55,14 +55,16 @@ pub fn insert_audit_event(
         brand_id: audit.brand_id.map(Into::into),
         account_id: audit.account_id.map(Into::into),
         credential_id: audit.credential_id.map(Into::into),
-        detail: audit.detail.map(|d| d.to_string()),
+        detail: audit.detail.as_ref().map(|d| d.to_string()),
         request_id: current_request_id(),
         created_at: to_db_time(at),
     };
     diesel::insert_into(e::audit_events)
         .values(&row)
         .execute(conn)?;
-    Ok(())
+    // Every audited change is announced to webhook subscribers by the same
+    // transaction (docs/rules.md#webhooks).
+    super::webhook_outbox::announce_audit(conn, audit.action, &row, audit.detail.as_ref(), at)
 }
 
 /// Audit events of the organization, optionally of one account, newest first.

@@ -352,6 +352,14 @@ pub fn record_transient_failure(
             c::updated_at.eq(now),
         ))
         .execute(conn)?;
+    if changed && status == Stored::RefreshFailing.as_str() {
+        super::webhook_outbox::announce_refresh_failing(
+            conn,
+            &row,
+            reason,
+            crate::domain::from_db_time(now),
+        )?;
+    }
     Ok(())
 }
 

@@ -15,6 +15,8 @@ pub mod reconnect_links;
 pub mod rotation;
 pub mod schedule;
 pub mod schema;
+pub mod webhook_outbox;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -166,3 +166,65 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Text,
+        organization_id -> Text,
+        url -> Text,
+        description -> Nullable<Text>,
+        events -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret -> Binary,
+        secret_key_id -> Text,
+        previous_secret -> Nullable<Binary>,
+        previous_secret_key_id -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+        failing_since -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_messages (id) {
+        id -> Text,
+        organization_id -> Text,
+        subscription_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        organization_id -> Text,
+        subscription_id -> Text,
+        message_id -> Text,
+        event_type -> Text,
+        attempt -> Integer,
+        outcome -> Text,
+        response_status -> Nullable<Integer>,
+        latency_ms -> BigInt,
+        error -> Nullable<Text>,
+        attempted_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(webhook_messages -> webhook_subscriptions (subscription_id));
+diesel::joinable!(webhook_subscriptions -> organizations (organization_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    webhook_subscriptions,
+    webhook_messages,
+    webhook_attempts,
+    organizations,
+);

@@ -61,6 +61,10 @@ text_enum! {
         TokenExpired = "token.expired",
         TokenReauthRequired = "token.reauth_required",
         TokenRefreshFailed = "token.refresh_failed",
+        WebhookCreated = "webhook.created",
+        WebhookUpdated = "webhook.updated",
+        WebhookDeleted = "webhook.deleted",
+        WebhookSecretRotated = "webhook.secret_rotated",
     }
 }
 

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod propagation;
 pub mod renewal;
 pub mod token_status;
+pub mod webhooks;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 

@@ -53,7 +53,7 @@ impl Plan {
             Plan::Starter => Features {
                 max_brands: Some(5),
                 cross_brand_renewal: false,
-                webhooks: true,
+                webhooks: false,
             },
             Plan::Advanced => Features {
                 max_brands: Some(50),
@@ -106,6 +106,10 @@ mod tests {
         );
         assert_eq!(
             Plan::cheapest_where(|p| p.features().cross_brand_renewal),
+            Some(Plan::Advanced)
+        );
+        assert_eq!(
+            Plan::cheapest_where(|p| p.features().webhooks),
             Some(Plan::Advanced)
         );
     }

@@ -19,6 +19,7 @@ pub mod reconnect_links;
 pub mod refresh;
 pub mod renewal;
 pub mod vault;
+pub mod webhooks;
 
 /// One page of a listing and the cursor of the next.
 #[derive(Debug)]

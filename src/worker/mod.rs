@@ -26,6 +26,7 @@ mod new_grants;
 mod refresh;
 mod schedule;
 mod transitions;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,6 +113,7 @@ pub async fn tick(app: &AppState, now: DateTime<Utc>) -> Result<TickReport, Erro
     schedule_new(app, now, &mut report).await?;
     refresh_due(app, now, &mut report).await?;
     store_transitions(app, now, &mut report).await?;
+    webhooks::deliver_webhooks(app, now).await?;
     let before = to_db_time(now - OAUTH_STATE_GRACE);
     report.oauth_states_deleted = db::run(&app.pool, move |conn| {
         db::oauth_states::delete_stale_oauth_states(conn, before)

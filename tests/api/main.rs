@@ -22,4 +22,5 @@ mod scopes;
 mod status_rule;
 mod storage;
 mod vault;
+mod webhooks;
 mod worker;

@@ -330,3 +330,29 @@ on_both_backends!(
     key_rotation_leaves_every_secret_readable_and_none_under_old_keys,
     another_organizations_credential_is_invisible,
 );
+
+/// Both backends migrate through the same versions, and no two migrations
+/// share one (diesel would run only one of them and record both as done).
+#[test]
+fn migration_versions_are_unique_and_the_same_on_both_backends() {
+    let names = |backend: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let (sqlite, postgres) = (names("sqlite"), names("postgres"));
+    assert_eq!(sqlite, postgres);
+    let mut versions: Vec<&str> = sqlite
+        .iter()
+        .map(|n| n.split('_').next().unwrap())
+        .collect();
+    let count = versions.len();
+    versions.dedup();
+    assert_eq!(versions.len(), count, "{sqlite:?}");
+}

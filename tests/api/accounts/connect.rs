@@ -46,7 +46,11 @@ async fn connect_round_trip_then_reconnect_in_place(app: TestApp) {
         "{location}"
     );
     let outcome = query_of(&location);
-    assert_eq!(outcome["tokenwarden_status"], "connected");
+    assert_eq!(
+        outcome.get("tokenwarden_status").map(String::as_str),
+        Some("connected"),
+        "{location}"
+    );
     let account_id = outcome["account_id"].clone();
 
     // The account as Manage Accounts shows it; the identity is the network's.

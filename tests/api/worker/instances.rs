@@ -14,7 +14,7 @@ use crate::on_both_backends;
 
 /// A second instance on the same database: its own pool, lease owner and
 /// single-flight map; the same networks.
-async fn second_instance(app: &TestApp) -> AppState {
+pub async fn second_instance(app: &TestApp) -> AppState {
     let first = state(app).clone();
     let url = app.settings.database_url();
     let pool = tokio::task::spawn_blocking(move || {

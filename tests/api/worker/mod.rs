@@ -4,7 +4,7 @@
 
 mod command;
 mod due_scans;
-mod instances;
+pub mod instances;
 mod refresh;
 mod transitions;
 
