@@ -7,6 +7,7 @@ mod brands;
 mod cli;
 mod conformance;
 mod cors;
+mod demo_frontend;
 mod errors;
 mod helpers;
 mod openapi;
