@@ -326,11 +326,9 @@ async fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
         anyhow::anyhow!("cannot bind the front end to {frontend_bind}: {e} (see --frontend-bind)")
     })?;
     let api_url = settings.public_url();
-    let frontend_origin = format!(
-        "{}://{}:{}",
-        api_url.scheme(),
+    let frontend_origin = crate::demo::frontend::origin(
+        frontend_listener.local_addr()?,
         api_url.host_str().unwrap_or("127.0.0.1"),
-        frontend_listener.local_addr()?.port()
     );
     // The page calls the API from its own origin, and the network's
     // redirect after a re-authorization returns to its callback page.

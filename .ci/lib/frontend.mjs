@@ -139,6 +139,20 @@ try {
   await disabledRow.getByRole('button', { name: 'Enable' }).click();
   await page.locator('#accounts tbody tr:not(.disabled)', { hasText: '@copperleafbooks' }).waitFor();
   await noRefusals(page, 'enabling');
+
+  // Error answers need CORS headers too, or the page could not read them: a token the API
+  // refuses must be shown as the readable 401 problem, not as a rejected fetch.
+  step('a problem answer is shown readably: connect with a token the API refuses');
+  await page.fill('#api-token', 'not-a-jwt');
+  await page.getByRole('button', { name: 'Connect' }).click();
+  const problem = page.locator('#errors .problem').first();
+  await problem.waitFor({ timeout: 15000 });
+  const shown = await problem.textContent();
+  if (!shown.includes('(401)')) throw new Error(`expected a 401 problem, got: ${shown}`);
+  step(`shown: ${shown}`);
+  problems.splice(0); // the 401s the browser logged as failed loads were the point here
+  if (await page.locator('.network-error').count()) throw new Error('the 401 reached the page as a rejected fetch');
+  await shot(page, 'frontend-6-problem');
   await page.close();
 
   // The check above means something only if a refusal shows: the same page from an origin the
@@ -149,7 +163,7 @@ try {
   const refused = await browser.newPage();
   await refused.goto(other.href, { waitUntil: 'networkidle', timeout: 30000 });
   await refused.locator('.network-error').first().waitFor({ timeout: 15000 });
-  await shot(refused, 'frontend-6-other-origin-refused');
+  await shot(refused, 'frontend-7-other-origin-refused');
   await refused.close();
   console.log('front end: every step passed');
 } catch (e) {

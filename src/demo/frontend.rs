@@ -7,7 +7,7 @@
 //! stays out of the OpenAPI document (handlers are registered on a plain
 //! actix `App`, not through utoipa).
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::Server;
 use actix_web::http::header;
@@ -72,6 +72,17 @@ const ASSETS: &[Asset] = &[
         body: include_str!("frontend/callback.js"),
     },
 ];
+
+/// The origin browsers will send from the page served at `address`. A
+/// wildcard address (`0.0.0.0`) is no origin a browser sees; the API's host
+/// name stands in for it.
+pub fn origin(address: SocketAddr, api_host: &str) -> String {
+    if address.ip().is_unspecified() {
+        format!("http://{api_host}:{}", address.port())
+    } else {
+        format!("http://{address}")
+    }
+}
 
 /// The page's Content-Security-Policy. Scripts and styles come only from
 /// this server (no inline code, so injected markup cannot run), and

@@ -45,16 +45,20 @@ async function guarded(promise) {
   }
 }
 
-// X-Request-Id and RateLimit are readable here only because the API exposes them to this origin.
+// X-Request-Id and RateLimit are readable here only because the API exposes them to this
+// origin; a header that is not exposed reads as missing (null), exactly like an absent one.
 function showAnswer(response, method, path) {
-  const header = (name) => response.headers.get(name) ?? '(not readable)';
+  const header = (name) => response.headers.get(name) ?? '—';
   $('last-answer').textContent =
     `Last answer: ${method} ${path} → ${response.status} · X-Request-Id ${header('X-Request-Id')}` +
     ` · RateLimit ${header('RateLimit')}`;
 }
 
 async function connect({ api, token }) {
-  $('errors').replaceChildren();
+  // Nothing of the previous connection stays on screen as if it were this one's.
+  for (const id of ['errors', 'expired-list', 'renew-notice', 'brand-select']) $(id).replaceChildren();
+  document.querySelector('#accounts tbody').replaceChildren();
+  $('badge-count').textContent = '…';
   if (!api || !token) return;
   ctx.api = createClient({ baseUrl: api, token, onAnswer: showAnswer });
   await Promise.all([guarded(loadExpired(ctx)), guarded(loadBrands(ctx))]);

@@ -94,16 +94,20 @@ async function authorize(popup, authorizationUrl, result) {
   const target = new URL(authorizationUrl);
   // The URL comes from the API, but only a web page may be opened, never a javascript: URL.
   if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new Error(`unexpected URL ${target}`);
-  if (!popup || popup.closed) {
-    // The browser blocked the popup (the answer came too long after the click): a button the
-    // user clicks opens it with a fresh gesture.
+  if (popup && !popup.closed) {
+    popup.location.href = target.href;
+  } else {
+    // Not opened in advance (the grant was found dead just now): browsers still allow a popup
+    // shortly after the click.
+    popup = openPopup(target.href);
+  }
+  if (!popup) {
+    // Blocked after all: a button the user clicks opens it with a fresh gesture.
     popup = await new Promise((resolve) => {
       const open = h('button', { type: 'button' }, 'Open the network’s sign-in');
       open.addEventListener('click', () => resolve(openPopup(target.href)));
       result.replaceChildren('The browser blocked the popup. ', open);
     });
-  } else {
-    popup.location.href = target.href;
   }
   return waitForCallback(popup);
 }
