@@ -92,6 +92,31 @@ pub struct DemoArgs {
         default_value = "127.0.0.1:8080"
     )]
     pub bind: String,
+    /// Address of the reference front end (default: the API's host, its port + 1). Port 0
+    /// picks a free port; the printed address says which.
+    #[arg(long, value_name = "ADDR")]
+    pub frontend_bind: Option<String>,
+}
+
+impl DemoArgs {
+    /// The front end's address: its own port, so the page is another origin
+    /// than the API and the browser has to ask the API's CORS permission.
+    fn frontend_bind(&self) -> anyhow::Result<String> {
+        if let Some(bind) = &self.frontend_bind {
+            return Ok(bind.clone());
+        }
+        let (host, port) = self
+            .bind
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?.checked_add(1)?)))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "cannot derive the front end's port from --bind {}; give --frontend-bind",
+                    self.bind
+                )
+            })?;
+        Ok(format!("{host}:{port}"))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,6 +319,21 @@ async fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
     let mut settings = Settings::load(cli.config.as_deref(), &overrides)?;
     // A database URL from the environment must not redirect the demo.
     settings.database_url = None;
+    // Bound before the settings are final: with port 0 only the listener
+    // knows the port, and the API must allow exactly this origin.
+    let frontend_bind = args.frontend_bind()?;
+    let frontend_listener = std::net::TcpListener::bind(&frontend_bind).map_err(|e| {
+        anyhow::anyhow!("cannot bind the front end to {frontend_bind}: {e} (see --frontend-bind)")
+    })?;
+    let api_url = settings.public_url();
+    let frontend_origin = crate::demo::frontend::origin(
+        frontend_listener.local_addr()?,
+        api_url.host_str().unwrap_or("127.0.0.1"),
+    );
+    // The page calls the API from its own origin, and the network's
+    // redirect after a re-authorization returns to its callback page.
+    settings.cors.allowed_origins.push(frontend_origin.clone());
+    settings.return_urls.push(format!("{frontend_origin}/"));
     settings.log.format = "text".into();
     if std::env::var_os("RUST_LOG").is_none() {
         settings.log.level = "warn".into();
@@ -311,6 +351,10 @@ async fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
         .trim_end_matches('/')
         .to_string();
     let server = tokio::spawn(app.run_until_stopped());
+    let frontend =
+        crate::demo::frontend::serve(frontend_listener, &api_url.origin().ascii_serialization())?;
+    let stop_frontend = frontend.handle();
+    let frontend = tokio::spawn(frontend);
     let sandbox = parts
         .sandbox
         .clone()
@@ -318,9 +362,12 @@ async fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
     let seeded = crate::demo::seed(&base, &parts.state.pool, &sandbox, &minter).await?;
     println!(
         "{}",
-        crate::demo::guide(&base, &seeded, &minter, dir.path())
+        crate::demo::guide(&base, &frontend_origin, &seeded, &minter, dir.path())
     );
     let result = server.await?;
+    // Both servers stop on Ctrl-C; this covers the API stopping on its own.
+    stop_frontend.stop(true).await;
+    frontend.await??;
     drop(dir);
     result.map_err(Into::into)
 }

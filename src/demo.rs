@@ -18,6 +18,8 @@ use crate::db::{self, Pool};
 use crate::domain::{now, to_db_time};
 use crate::sandbox::{SandboxIdentity, SandboxState};
 
+pub mod frontend;
+
 pub const DEMO_SCOPES: &str =
     "accounts:read accounts:write accounts:import tokens:renew tokens:read org:admin";
 
@@ -309,10 +311,28 @@ pub async fn seed(
     })
 }
 
+/// The front end's address for the Advanced organization. The API's URL
+/// and the token ride in the fragment: browsers never send it to a server,
+/// so the token stays out of access logs and `Referer` headers.
+fn frontend_url(frontend_origin: &str, base: &str, token: &str) -> String {
+    let fragment = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("api", base)
+        .append_pair("token", token)
+        .finish();
+    format!("{frontend_origin}/#{fragment}")
+}
+
 /// The guide printed after seeding.
-pub fn guide(base: &str, seeded: &Seeded, minter: &TokenMinter, dir: &Path) -> String {
+pub fn guide(
+    base: &str,
+    frontend_origin: &str,
+    seeded: &Seeded,
+    minter: &TokenMinter,
+    dir: &Path,
+) -> String {
     let day = Duration::from_secs(24 * 3600);
     let adv = minter.mint(&seeded.advanced_org, "demo-user", DEMO_SCOPES, day);
+    let frontend = frontend_url(frontend_origin, base, &adv);
     let start = minter.mint(&seeded.starter_org, "demo-user", DEMO_SCOPES, day);
     let s = &seeded.silent;
     let r = &seeded.reauth;
@@ -324,6 +344,9 @@ pub fn guide(base: &str, seeded: &Seeded, minter: &TokenMinter, dir: &Path) -> S
         r#"tokenwarden demo — serving {base}
 Data: {dir} (SQLite; deleted when you stop the demo with Ctrl-C)
 API document: {base}/docs (Swagger UI) and {base}/openapi.json
+Front end: {frontend}
+  (Acme Agency's Expired Tokens badge and dropdown, Renew, Manage Accounts; served from another
+  origin, {frontend_origin}, so your browser calls the API cross-origin through CORS)
 
 Two organizations were seeded over the real OAuth flow against the built-in sandbox network:
   Acme Agency (Advanced): Northwind Coffee, Blue Harbor Hotels, Copperleaf Books

@@ -41,3 +41,14 @@ ensure_venv() {
     fi
     export PATH="$CI_DIR/venv/bin:$PATH"
 }
+
+# Debian's Chromium for the browser steps, installed when /usr/bin/chromium is missing.
+ensure_chromium() {
+    if [ ! -x /usr/bin/chromium ]; then
+        log "apt-get install chromium"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq chromium >/dev/null
+    fi
+    log "$(/usr/bin/chromium --version 2>/dev/null | head -1)"
+}

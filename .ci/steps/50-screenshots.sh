@@ -12,13 +12,7 @@ set -euo pipefail
 STEP_NAME=screenshots
 source "$(dirname "$0")/../lib/server.sh"
 
-if [ ! -x /usr/bin/chromium ]; then
-    log "apt-get install chromium"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq chromium >/dev/null
-fi
-log "$(/usr/bin/chromium --version 2>/dev/null | head -1)"
+ensure_chromium
 ensure_node_tools
 start_server
 cd "$ROOT"

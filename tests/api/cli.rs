@@ -179,6 +179,8 @@ fn every_line_the_demo_prints_works_as_printed() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokenwarden"))
         .current_dir(dir.path())
         .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
+        // Any free port: the default (the API's + 1) may be taken on a busy machine.
+        .args(["--frontend-bind", "127.0.0.1:0"])
         .env_remove("DATABASE_URL")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
