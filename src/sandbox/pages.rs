@@ -27,7 +27,13 @@ fn html_escape(s: &str) -> String {
 fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"))
+        // No `form-action`: browsers apply it to every redirect after the
+        // form's POST, and the approval redirects through tokenwarden's
+        // callback on to the front end's return URL on another origin.
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
