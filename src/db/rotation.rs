@@ -17,6 +17,7 @@ use super::DbConnection;
 use super::credentials::{ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD, grant_fingerprint};
 use super::schema::credentials::dsl as c;
 use super::schema::oauth_states::dsl as s;
+use super::schema::webhook_subscriptions::dsl as w;
 use crate::crypto::{Binding, KeyRing};
 use crate::error::{Error, Result};
 
@@ -165,6 +166,7 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
             }
         }
     }
+    rotate_webhook_secrets(conn, ring, &mut report)?;
     tracing::info!(
         active_key = %active,
         resealed = report.resealed,
@@ -172,6 +174,82 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
         "key rotation finished"
     );
     Ok(report)
+}
+
+/// Webhook signing secrets (the current one and, during a rotation's
+/// overlap, the previous one), each guarded by the ciphertext that was read.
+fn rotate_webhook_secrets(
+    conn: &mut DbConnection,
+    ring: &KeyRing,
+    report: &mut RotationReport,
+) -> Result<()> {
+    use super::webhooks::{PREVIOUS_SECRET_FIELD, SECRET_FIELD};
+    let mut after = String::new();
+    loop {
+        type Row = (String, Vec<u8>, String, Option<Vec<u8>>, Option<String>);
+        let rows: Vec<Row> = w::webhook_subscriptions
+            .filter(w::id.gt(&after))
+            .order(w::id.asc())
+            .limit(BATCH)
+            .select((
+                w::id,
+                w::secret,
+                w::secret_key_id,
+                w::previous_secret,
+                w::previous_secret_key_id,
+            ))
+            .load(conn)?;
+        let Some(last) = rows.last() else { break };
+        after = last.0.clone();
+        for (id, secret, key_id, previous, previous_key_id) in rows {
+            let binding = |field| Binding {
+                record_id: &id,
+                field,
+            };
+            let failed = |e| Error::internal(format!("webhook subscription {id}: {e}"));
+            match ring
+                .reseal(&key_id, &secret, binding(SECRET_FIELD))
+                .map_err(failed)?
+            {
+                Some(sealed) => {
+                    diesel::update(
+                        w::webhook_subscriptions
+                            .filter(w::id.eq(&id))
+                            .filter(w::secret.eq(&secret)),
+                    )
+                    .set((
+                        w::secret.eq(&sealed.bytes),
+                        w::secret_key_id.eq(&sealed.key_id),
+                    ))
+                    .execute(conn)?;
+                    report.resealed += 1;
+                }
+                None => report.already_current += 1,
+            }
+            if let (Some(bytes), Some(key_id)) = (previous, previous_key_id) {
+                match ring
+                    .reseal(&key_id, &bytes, binding(PREVIOUS_SECRET_FIELD))
+                    .map_err(failed)?
+                {
+                    Some(sealed) => {
+                        diesel::update(
+                            w::webhook_subscriptions
+                                .filter(w::id.eq(&id))
+                                .filter(w::previous_secret.eq(&bytes)),
+                        )
+                        .set((
+                            w::previous_secret.eq(Some(&sealed.bytes)),
+                            w::previous_secret_key_id.eq(Some(&sealed.key_id)),
+                        ))
+                        .execute(conn)?;
+                        report.resealed += 1;
+                    }
+                    None => report.already_current += 1,
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How many stored secrets are sealed under a key other than the active one.
@@ -189,5 +267,14 @@ pub fn count_not_under(conn: &mut DbConnection, key_id: &str) -> Result<i64> {
         .filter(s::pkce_verifier_key_id.ne(key_id))
         .count()
         .get_result(conn)?;
-    Ok(access + refresh + states)
+    let webhook_secrets: i64 = w::webhook_subscriptions
+        .filter(w::secret_key_id.ne(key_id))
+        .count()
+        .get_result(conn)?;
+    let previous_webhook_secrets: i64 = w::webhook_subscriptions
+        .filter(w::previous_secret_key_id.is_not_null())
+        .filter(w::previous_secret_key_id.ne(key_id))
+        .count()
+        .get_result(conn)?;
+    Ok(access + refresh + states + webhook_secrets + previous_webhook_secrets)
 }

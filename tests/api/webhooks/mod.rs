@@ -4,6 +4,7 @@
 //! (the `standardwebhooks` crate) and by HMAC computed here.
 
 mod delivery;
+mod key_rotation;
 mod outbox;
 mod subscriptions;
 
