@@ -82,10 +82,27 @@ pub(super) async fn run(
         }
         RefreshPlan::NeedsReauthorization(reason) => {
             let expired = grant.expires_at <= at;
-            let (i, o, r) = (id.clone(), owner.clone(), reason.as_str().to_string());
+            let (i, o, r, req) = (
+                id.clone(),
+                owner.clone(),
+                reason.as_str().to_string(),
+                request.clone(),
+            );
             db::run(&app.pool, move |conn| {
                 if expired {
-                    creds::mark_reauth_required(conn, &i, &r, to_db_time(at))
+                    // Announced like any other dead grant: the audit trail
+                    // and, through it, the `token.reauth_required` webhook.
+                    db::write_transaction(conn, |conn| {
+                        creds::mark_reauth_required(conn, &i, &r, to_db_time(at))?;
+                        audit_credential(
+                            conn,
+                            &req,
+                            AuditAction::TokenReauthRequired,
+                            AuditOutcome::Failure,
+                            json!({ "reason": r }),
+                            at,
+                        )
+                    })
                 } else {
                     creds::release_lease(conn, &i, &o)
                 }

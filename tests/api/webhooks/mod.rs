@@ -6,6 +6,7 @@
 mod delivery;
 mod key_rotation;
 mod outbox;
+mod reauth;
 mod subscriptions;
 
 use std::collections::VecDeque;
