@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
+use crate::error::{Error, FieldError};
 
 /// The strong entity tag of a body: a quoted hash of its bytes.
 fn etag_of(body: &[u8]) -> String {
@@ -29,8 +29,21 @@ fn matches(req: &HttpRequest, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
 }
 
+/// The longest `If-None-Match` taken (its documented `maxLength`).
+const MAX_IF_NONE_MATCH: usize = 1024;
+
 /// 200 with the JSON body and its `ETag`, or 304 when the client has it.
 pub fn json<T: Serialize>(req: &HttpRequest, value: &T) -> Result<HttpResponse, Error> {
+    if req
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .any(|v| v.len() > MAX_IF_NONE_MATCH)
+    {
+        return Err(Error::Validation(vec![FieldError::parameter(
+            "If-None-Match",
+            format!("at most {MAX_IF_NONE_MATCH} characters"),
+        )]));
+    }
     let body = serde_json::to_vec(value)
         .map_err(|e| Error::internal(format!("serializing an answer: {e}")))?;
     let etag = etag_of(&body);
