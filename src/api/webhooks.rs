@@ -44,7 +44,7 @@ pub struct Webhook {
     #[schema(max_length = 500, example = "Pause publishing when a token dies")]
     pub description: Option<String>,
     /// The events delivered to this URL.
-    #[schema(min_items = 1, max_items = 7)]
+    #[schema(min_items = 1, max_items = 7, unique_items = true)]
     pub events: Vec<WebhookEvent>,
     /// Whether events are delivered. Turned off by the server when deliveries
     /// have failed for more than a day (see `disabled_reason`).
@@ -125,7 +125,7 @@ pub struct WebhookInput {
     pub url: String,
     /// The events to deliver: 1–7 distinct event types.
     #[validate(length(min = 1, max = 7), custom(function = "distinct"))]
-    #[schema(min_items = 1, max_items = 7)]
+    #[schema(min_items = 1, max_items = 7, unique_items = true)]
     pub events: Vec<WebhookEvent>,
     /// What the subscription is for, at most 500 characters.
     #[validate(length(max = 500))]
@@ -146,7 +146,7 @@ pub struct WebhookPatch {
     pub url: Option<String>,
     /// The new set of events: 1–7 distinct event types.
     #[validate(length(min = 1, max = 7), custom(function = "distinct"))]
-    #[schema(min_items = 1, max_items = 7)]
+    #[schema(min_items = 1, max_items = 7, unique_items = true)]
     pub events: Option<Vec<WebhookEvent>>,
     /// A new description; an empty string removes it.
     #[validate(length(max = 500))]
