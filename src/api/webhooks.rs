@@ -44,7 +44,7 @@ pub struct Webhook {
     #[schema(max_length = 500, example = "Pause publishing when a token dies")]
     pub description: Option<String>,
     /// The events delivered to this URL.
-    #[schema(min_items = 1, max_items = 7, unique_items = true)]
+    #[schema(min_items = 1, max_items = 7)]
     pub events: Vec<WebhookEvent>,
     /// Whether events are delivered. Turned off by the server when deliveries
     /// have failed for more than a day (see `disabled_reason`).
@@ -123,9 +123,9 @@ pub struct WebhookInput {
     #[validate(length(min = 1, max = 2048))]
     #[schema(format = "uri", min_length = 1, max_length = 2048)]
     pub url: String,
-    /// The events to deliver: 1–7 distinct event types.
-    #[validate(length(min = 1, max = 7), custom(function = "distinct"))]
-    #[schema(min_items = 1, max_items = 7, unique_items = true)]
+    /// The events to deliver: 1–7 event types (one named twice counts once).
+    #[validate(length(min = 1, max = 7))]
+    #[schema(min_items = 1, max_items = 7)]
     pub events: Vec<WebhookEvent>,
     /// What the subscription is for, at most 500 characters.
     #[validate(length(max = 500))]
@@ -144,9 +144,9 @@ pub struct WebhookPatch {
     #[validate(length(min = 1, max = 2048))]
     #[schema(format = "uri", min_length = 1, max_length = 2048)]
     pub url: Option<String>,
-    /// The new set of events: 1–7 distinct event types.
-    #[validate(length(min = 1, max = 7), custom(function = "distinct"))]
-    #[schema(min_items = 1, max_items = 7, unique_items = true)]
+    /// The new set of events: 1–7 event types (one named twice counts once).
+    #[validate(length(min = 1, max = 7))]
+    #[schema(min_items = 1, max_items = 7)]
     pub events: Option<Vec<WebhookEvent>>,
     /// A new description; an empty string removes it.
     #[validate(length(max = 500))]
@@ -157,14 +157,10 @@ pub struct WebhookPatch {
     pub enabled: Option<bool>,
 }
 
-fn distinct(events: &[WebhookEvent]) -> Result<(), validator::ValidationError> {
+/// The events without repeats, in the order first named.
+fn distinct(events: Vec<WebhookEvent>) -> Vec<WebhookEvent> {
     let mut seen = std::collections::HashSet::new();
-    if events.iter().all(|e| seen.insert(*e)) {
-        return Ok(());
-    }
-    let mut e = validator::ValidationError::new("duplicate");
-    e.message = Some("must not name an event twice".into());
-    Err(e)
+    events.into_iter().filter(|e| seen.insert(*e)).collect()
 }
 
 /// List webhooks
@@ -243,7 +239,7 @@ pub async fn create_webhook(
         &principal.subject,
         NewSubscription {
             url: input.url,
-            events: input.events,
+            events: distinct(input.events),
             description: input.description,
             enabled: input.enabled.unwrap_or(true),
         },
@@ -324,7 +320,7 @@ pub async fn update_webhook(
         &principal.subject,
         SubscriptionUpdate {
             url: patch.url,
-            events: patch.events,
+            events: patch.events.map(distinct),
             description: patch.description,
             enabled: patch.enabled,
         },

@@ -82,12 +82,24 @@ async fn webhook_crud_round_trip(app: TestApp) {
     assert_eq!(patched["description"], Value::Null);
     assert_eq!(patched["enabled"], false);
 
-    // Invalid members are refused on their pointer.
+    // An event named twice counts once.
     let response = app
         .client
         .patch(app.url(&location))
         .bearer_auth(&token)
         .json(&json!({ "events": ["token.renewed", "token.renewed"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["events"], json!(["token.renewed"]));
+    // Invalid members are refused on their pointer.
+    let response = app
+        .client
+        .patch(app.url(&location))
+        .bearer_auth(&token)
+        .json(&json!({ "events": [] }))
         .send()
         .await
         .unwrap();
@@ -127,7 +139,12 @@ async fn webhook_crud_round_trip(app: TestApp) {
     .collect();
     assert_eq!(
         actions,
-        ["webhook.deleted", "webhook.updated", "webhook.created"]
+        [
+            "webhook.deleted",
+            "webhook.updated",
+            "webhook.updated",
+            "webhook.created"
+        ]
     );
 }
 
