@@ -228,9 +228,18 @@ pub(crate) fn body_error(json: &Value) -> Option<BodyError> {
     }
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3); X's `x-rate-limit-reset`
+/// The longest wait a network may impose, and this service asks of its
+/// clients. A longer `Retry-After` is a network's mistake; obeying it would
+/// stop renewals (or overflow the date arithmetic that schedules them).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// `Retry-After` (at most [`MAX_RETRY_AFTER`]) as delay-seconds or an HTTP date (RFC 9110 §10.2.3); X's `x-rate-limit-reset`
 /// (epoch seconds) as a fallback.
 pub fn parse_retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    read_retry_after(headers, now).map(|d| d.min(MAX_RETRY_AFTER))
+}
+
+fn read_retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     if let Some(v) = headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -431,6 +440,26 @@ mod tests {
             body.to_string().as_bytes(),
             &[],
         )
+    }
+
+    #[test]
+    fn a_network_never_makes_us_wait_more_than_a_day() {
+        let now = Utc::now();
+        let with = |name: &'static str, value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, value.parse().unwrap());
+            parse_retry_after(&headers, now)
+        };
+        assert_eq!(with("retry-after", "7"), Some(Duration::from_secs(7)));
+        assert_eq!(with("retry-after", "10000000000000"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            with("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            with("x-rate-limit-reset", "253402300799"),
+            Some(MAX_RETRY_AFTER)
+        );
     }
 
     /// Whose fault it is decides the class: the client's configuration is

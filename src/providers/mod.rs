@@ -47,7 +47,7 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use url::Url;
 
-pub use error::{ProviderError, TransientKind, parse_retry_after};
+pub use error::{MAX_RETRY_AFTER, ProviderError, TransientKind, parse_retry_after};
 pub use oauth::OAuthProvider;
 pub(crate) use oauth::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 pub use redact::{redact_text, redact_url};

@@ -119,6 +119,7 @@ pub async fn tick(app: &AppState, now: DateTime<Utc>) -> Result<TickReport, Erro
         db::oauth_states::delete_stale_oauth_states(conn, before)
     })
     .await?;
+    app.worker_health.succeeded(now);
     Ok(report)
 }
 
@@ -148,10 +149,15 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
     tracing::info!("lifecycle worker stopped");
 }
 
-/// One tick at the current time, logged as one line with its counts.
+/// One tick at the current time, logged as one line with its counts. The
+/// tick runs as its own task so that a panic in it (a bug, or data no check
+/// foresaw) fails this tick only: the loop goes on, and the failure is
+/// counted where `/readyz` and `/metrics` show it.
 pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
     let started = Instant::now();
-    match tick(app, app.now()).await {
+    let state = app.clone();
+    let outcome = guarded(async move { tick(&state, state.now()).await }).await;
+    match outcome {
         Ok(r) => {
             tracing::info!(
                 expiring = r.expiring,
@@ -173,9 +179,23 @@ pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
             Some(r)
         }
         Err(error) => {
+            app.worker_health.failed();
             tracing::error!(error = %error, "worker tick failed");
             None
         }
+    }
+}
+
+/// Runs `work` as its own task, a panic in it becoming an error: whatever
+/// the task was doing, the caller goes on.
+async fn guarded<T, F>(work: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+{
+    match tokio::spawn(work).await {
+        Ok(result) => result,
+        Err(joined) => Err(Error::internal(format!("the tick panicked: {joined}"))),
     }
 }
 
@@ -184,4 +204,19 @@ pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
 pub fn state_from_settings(settings: Arc<Settings>) -> anyhow::Result<AppState> {
     let keys = settings.key_ring()?;
     AppState::open(settings, keys, "worker")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_tick_is_an_error_not_the_end() {
+        let panicked = guarded::<(), _>(async { panic!("bad data") }).await;
+        assert!(
+            matches!(&panicked, Err(e) if e.to_string().contains("panicked")),
+            "{panicked:?}"
+        );
+        assert_eq!(guarded(async { Ok(7) }).await.ok(), Some(7));
+    }
 }

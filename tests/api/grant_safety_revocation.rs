@@ -24,7 +24,7 @@ use crate::on_both_backends;
 
 /// A token pair the sandbox issued to `subject`, as a client that ran its own authorization
 /// holds it (what an import carries).
-async fn sandbox_grant(app: &TestApp, subject: &str) -> (String, String) {
+pub(crate) async fn sandbox_grant(app: &TestApp, subject: &str) -> (String, String) {
     let verifier = new_pkce_verifier();
     let redirect = format!("{}/v1/oauth/callback/sandbox", app.address);
     let mut authorize = url::Url::parse(&app.url("/sandbox/authorize")).unwrap();

@@ -1,0 +1,261 @@
+//! No piece of data may kill what keeps grants alive: the worker outlives a
+//! network's absurd `Retry-After` and a failing tick, says in `/readyz` when
+//! it last succeeded, and imported dates stay near now.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use tokenwarden::db::schema::accounts;
+use tokenwarden::sandbox::{Endpoint, FailureMode};
+use tokenwarden::state::AppState;
+
+use crate::grant_safety_revocation::sandbox_grant;
+use crate::helpers::{TestApp, assert_problem};
+use crate::on_both_backends;
+
+/// The longest pause a network (or this service) may impose: a day.
+const DAY_SECS: u64 = 86_400;
+
+/// A `Retry-After` whose instant lies past the last date chrono can represent.
+const ABSURD_RETRY_AFTER: u64 = 10_000_000_000_000;
+
+fn state(app: &TestApp) -> &AppState {
+    app.parts.state.get_ref()
+}
+
+async fn connect(app: &TestApp, brand: &str, subject: &str) -> String {
+    let answer = app.connect_sandbox(brand, subject).await;
+    answer["account"]["id"].as_str().unwrap().to_string()
+}
+
+async fn expiry_of(app: &TestApp, account: &str) -> chrono::DateTime<chrono::Utc> {
+    let account = account.to_string();
+    tokenwarden::db::run(app.pool(), move |conn| {
+        let id: String = accounts::table
+            .filter(accounts::id.eq(account))
+            .select(accounts::credential_id.assume_not_null())
+            .first(conn)?;
+        tokenwarden::db::credentials::find_credential_by_id(conn, &id)
+    })
+    .await
+    .unwrap()
+    .and_then(|c| c.expires_at)
+    .map(tokenwarden::domain::from_db_time)
+    .expect("an expiry")
+}
+
+async fn renew(app: &TestApp, brand: &str, account: &str, key: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
+        .bearer_auth(app.admin_token());
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.unwrap()
+}
+
+async fn readiness(app: &TestApp) -> Value {
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn a_huge_retry_after_never_stops_the_worker(app: TestApp) {
+    let brand = app.new_brand("Northwind").await;
+    // Issued for 30 s: within the sandbox's 60 s lead, so both are due now.
+    app.sandbox()
+        .set_access_token_lifetime(Duration::from_secs(30));
+    let alice = connect(&app, &brand, "sandbox-alice").await;
+    let bob = connect(&app, &brand, "sandbox-bob").await;
+    app.sandbox()
+        .set_access_token_lifetime(Duration::from_secs(30 * 86_400));
+    let (alice_before, bob_before) = (expiry_of(&app, &alice).await, expiry_of(&app, &bob).await);
+    let absurd = FailureMode::RateLimited {
+        retry_after_secs: ABSURD_RETRY_AFTER,
+    };
+    app.sandbox()
+        .queue_failure(Endpoint::Token, absurd.clone(), 1);
+
+    let report = tokenwarden::worker::tick(state(&app), app.now())
+        .await
+        .expect("the tick survives the network's answer");
+    assert_eq!(
+        (report.claimed, report.refreshed, report.transient),
+        (2, 1, 1),
+        "{report:?}"
+    );
+
+    // The rate-limited one is retried after at most a day, not never.
+    app.advance(chrono::Duration::seconds(DAY_SECS as i64 + 60));
+    let report = tokenwarden::worker::tick(state(&app), app.now())
+        .await
+        .expect("tick");
+    assert_eq!(report.refreshed, 1, "{report:?}");
+    let month = chrono::Duration::days(29);
+    assert!(expiry_of(&app, &alice).await > alice_before + month);
+    assert!(expiry_of(&app, &bob).await > bob_before + month);
+
+    // A client is never told to wait longer than a day either. (Past the
+    // 30 s in which a renew trusts a refresh that just happened.)
+    app.advance(chrono::Duration::minutes(1));
+    app.sandbox().queue_failure(Endpoint::Token, absurd, 1);
+    let response = renew(&app, &brand, &alice, None).await;
+    assert_eq!(
+        response.headers()["retry-after"],
+        DAY_SECS.to_string().as_str()
+    );
+    let problem = assert_problem(response, 503, "network-unavailable").await;
+    assert_eq!(problem["retry_after"], DAY_SECS);
+}
+
+async fn imported_dates_far_from_now_are_refused(app: TestApp) {
+    let brand = app.new_brand("Imports").await;
+    let (access, refresh) = sandbox_grant(&app, "sandbox-alice").await;
+    let import = |expires_at: String| {
+        app.client
+            .post(app.url(&format!("/v1/brands/{brand}/accounts")))
+            .bearer_auth(app.admin_token())
+            .json(&json!({
+                "network": "sandbox",
+                "access_token": access,
+                "refresh_token": refresh,
+                "expires_at": expires_at,
+            }))
+            .send()
+    };
+    let eleven_years = app.now() + chrono::Duration::days(11 * 366);
+    let eleven_years_ago = app.now() - chrono::Duration::days(11 * 366);
+    for far in [
+        "-262143-01-01T00:00:00Z".to_string(),
+        "+10000-01-01T00:00:00Z".to_string(),
+        eleven_years.to_rfc3339(),
+        eleven_years_ago.to_rfc3339(),
+    ] {
+        let problem =
+            assert_problem(import(far.clone()).await.unwrap(), 422, "validation-failed").await;
+        assert_eq!(
+            problem["errors"][0]["pointer"], "/expires_at",
+            "{far}: {problem}"
+        );
+    }
+    assert_eq!(app.counts().await.2, 0, "nothing stored");
+    // Nothing stored, so the worker has nothing to choke on.
+    tokenwarden::worker::tick(state(&app), app.now())
+        .await
+        .expect("tick");
+
+    // Near now is fine, and sorts as the date it is.
+    let near = app.now() + chrono::Duration::days(9 * 365);
+    let response = import(near.to_rfc3339()).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    let account = body["account"]["id"].as_str().unwrap();
+    let stored = expiry_of(&app, account).await;
+    assert!(
+        (stored - near).num_seconds().abs() < 1,
+        "{stored} vs {near}"
+    );
+    tokenwarden::worker::tick(state(&app), app.now())
+        .await
+        .expect("tick");
+}
+
+/// Takes a table the tick needs away (the last step's), as a database
+/// outage mid-tick would; `back` puts it back.
+async fn hide_oauth_states(app: &TestApp, back: bool) {
+    let (from, to) = if back {
+        ("oauth_states_hidden", "oauth_states")
+    } else {
+        ("oauth_states", "oauth_states_hidden")
+    };
+    let sql = format!("ALTER TABLE {from} RENAME TO {to}");
+    tokenwarden::db::run(app.pool(), move |conn| {
+        diesel::sql_query(sql).execute(conn)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+async fn a_failing_tick_is_counted_and_the_worker_goes_on(app: TestApp) {
+    let brand = app.new_brand("Northwind").await;
+    app.sandbox()
+        .set_access_token_lifetime(Duration::from_secs(30));
+    let alice = connect(&app, &brand, "sandbox-alice").await;
+    app.sandbox()
+        .set_access_token_lifetime(Duration::from_secs(30 * 86_400));
+    let before = expiry_of(&app, &alice).await;
+    hide_oauth_states(&app, false).await;
+
+    let failed = tokenwarden::worker::tick_and_log(state(&app)).await;
+    assert!(failed.is_none(), "the tick failed");
+    // What the tick could do before its failure it did.
+    assert!(expiry_of(&app, &alice).await > before + chrono::Duration::days(29));
+    let health = state(&app).worker_health.snapshot();
+    assert_eq!(
+        (health.failed_ticks, health.last_successful_tick),
+        (1, None)
+    );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tokenwarden_worker_failed_ticks_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        crate::helpers::captured_logs().contains("worker tick failed"),
+        "logged"
+    );
+
+    // The loop goes on: the next tick runs, and succeeds once the database is back.
+    hide_oauth_states(&app, true).await;
+    let at = app.now();
+    assert!(
+        tokenwarden::worker::tick_and_log(state(&app))
+            .await
+            .is_some()
+    );
+    let health = state(&app).worker_health.snapshot();
+    assert_eq!(health.failed_ticks, 1);
+    assert!(health.last_successful_tick.is_some_and(|t| t >= at));
+}
+
+async fn readiness_reports_the_last_successful_tick(app: TestApp) {
+    let body = readiness(&app).await;
+    assert_eq!(
+        body["worker"]["last_successful_tick"],
+        Value::Null,
+        "{body}"
+    );
+    assert_eq!(body["worker"]["failed_ticks"], 0, "{body}");
+
+    let at = app.now();
+    tokenwarden::worker::tick(state(&app), at)
+        .await
+        .expect("tick");
+    let body = readiness(&app).await;
+    let seen = chrono::DateTime::parse_from_rfc3339(
+        body["worker"]["last_successful_tick"]
+            .as_str()
+            .expect("a time"),
+    )
+    .unwrap();
+    assert_eq!(seen, at, "{body}");
+    assert_eq!(body["status"], "ok");
+}
+
+on_both_backends!(
+    a_huge_retry_after_never_stops_the_worker,
+    imported_dates_far_from_now_are_refused,
+    a_failing_tick_is_counted_and_the_worker_goes_on,
+    readiness_reports_the_last_successful_tick,
+);
