@@ -1,6 +1,7 @@
-//! No piece of data may kill what keeps grants alive: the worker outlives a
-//! network's absurd `Retry-After` and a failing tick, says in `/readyz` when
-//! it last succeeded, and imported dates stay near now.
+//! No piece of data may kill or strand what keeps grants alive: the worker
+//! outlives a network's absurd `Retry-After` and a failing tick, says in
+//! `/readyz` when it last succeeded, imported dates stay near now, and the
+//! vault hands out every token that still works.
 
 use std::time::Duration;
 
@@ -253,9 +254,59 @@ async fn readiness_reports_the_last_successful_tick(app: TestApp) {
     assert_eq!(body["status"], "ok");
 }
 
+async fn the_vault_hands_out_a_token_that_still_works(app: TestApp) {
+    let brand = app.new_brand("Publishing").await;
+    // A grant without a refresh token: only its owner can renew it.
+    let (access, _) = sandbox_grant(&app, "sandbox-alice").await;
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/brands/{brand}/accounts")))
+        .bearer_auth(app.admin_token())
+        .json(&json!({"network": "sandbox", "access_token": access, "expires_in": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    let account = body["account"]["id"].as_str().unwrap().to_string();
+    let worker = app.token(&app.org_id, "tokens:read");
+    let read = || {
+        app.client
+            .post(app.url(&format!("/v1/accounts/{account}/access-token")))
+            .bearer_auth(&worker)
+            .send()
+    };
+
+    let body: Value = read().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (body["access_token"].as_str(), &body["needs_renewal"]),
+        (Some(access.as_str()), &json!(false))
+    );
+
+    // Within the sandbox's 60 s lead: it still works, and says it needs renewal.
+    app.advance(chrono::Duration::seconds(3600 - 30));
+    let response = read().await.unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "a token that still works is handed out"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["access_token"], access.as_str());
+    assert_eq!(body["needs_renewal"], true);
+    assert!(body["expires_at"].is_string());
+    assert_eq!(app.sandbox().calls().refresh, 0, "nothing to refresh with");
+
+    // Expired: nothing valid is left.
+    app.advance(chrono::Duration::seconds(60));
+    let problem = assert_problem(read().await.unwrap(), 409, "reauthorization-required").await;
+    assert!(problem["renew_href"].is_string());
+}
+
 on_both_backends!(
     a_huge_retry_after_never_stops_the_worker,
     imported_dates_far_from_now_are_refused,
     a_failing_tick_is_counted_and_the_worker_goes_on,
     readiness_reports_the_last_successful_tick,
+    the_vault_hands_out_a_token_that_still_works,
 );
