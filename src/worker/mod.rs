@@ -11,7 +11,8 @@
 //!    announces each once, as an audit event on every enabled account of the
 //!    credential (actor `worker`); the stored status remembers what was
 //!    announced, and a compare-and-set makes one instance the announcer;
-//! 4. deletes OAuth states expired for more than a day.
+//! 4. deletes OAuth states expired for more than a day, and idempotency
+//!    records whose time ran out.
 //!
 //! Several instances on PostgreSQL share the work: due rows are claimed with
 //! `FOR UPDATE SKIP LOCKED` and held by pushing `next_refresh_at` forward in
@@ -100,6 +101,9 @@ pub struct TickReport {
     pub errors: usize,
     /// OAuth states deleted.
     pub oauth_states_deleted: usize,
+    /// Idempotency records deleted (answers past their retention, claims
+    /// whose owner never finished).
+    pub idempotency_records_deleted: usize,
 }
 
 /// One pass of the worker at `now`, which is `app.now()`: the refreshes it
@@ -119,6 +123,8 @@ pub async fn tick(app: &AppState, now: DateTime<Utc>) -> Result<TickReport, Erro
         db::oauth_states::delete_stale_oauth_states(conn, before)
     })
     .await?;
+    report.idempotency_records_deleted =
+        crate::services::idempotency::purge_expired(app, now).await?;
     app.worker_health.succeeded(now);
     Ok(report)
 }
@@ -173,6 +179,7 @@ pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
                 busy = r.busy,
                 errors = r.errors,
                 oauth_states_deleted = r.oauth_states_deleted,
+                idempotency_records_deleted = r.idempotency_records_deleted,
                 elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 "worker tick"
             );

@@ -1,13 +1,14 @@
-//! No piece of data may kill or strand what keeps grants alive: the worker
-//! outlives a network's absurd `Retry-After` and a failing tick, says in
-//! `/readyz` when it last succeeded, imported dates stay near now, and the
+//! No piece of data may kill, strand or stick what keeps grants alive: the
+//! worker outlives a network's absurd `Retry-After` and a failing tick, says
+//! in `/readyz` when it last succeeded, imported dates stay near now, an
+//! `Idempotency-Key` whose client went away still gets its answer, and the
 //! vault hands out every token that still works.
 
 use std::time::Duration;
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use tokenwarden::db::schema::accounts;
+use tokenwarden::db::schema::{accounts, idempotency_records};
 use tokenwarden::sandbox::{Endpoint, FailureMode};
 use tokenwarden::state::AppState;
 
@@ -254,6 +255,94 @@ async fn readiness_reports_the_last_successful_tick(app: TestApp) {
     assert_eq!(body["status"], "ok");
 }
 
+async fn idempotency_rows(app: &TestApp) -> i64 {
+    tokenwarden::db::run(app.pool(), |conn| {
+        Ok(idempotency_records::table.count().get_result::<i64>(conn)?)
+    })
+    .await
+    .unwrap()
+}
+
+/// What the API binds a key to for a renew without a body: its method and path.
+fn renew_fingerprint(brand: &str, account: &str) -> String {
+    use sha2::Digest;
+    let asked = format!("POST /v1/brands/{brand}/accounts/{account}/renew\n");
+    sha2::Sha256::digest(asked.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn a_dropped_renew_never_sticks_its_idempotency_key(app: TestApp) {
+    let brand = app.new_brand("Northwind").await;
+    let account = connect(&app, &brand, "sandbox-alice").await;
+    app.sandbox().reset_calls();
+    // The network takes its time; the client gives up long before.
+    app.sandbox()
+        .queue_failure(Endpoint::Token, FailureMode::Slow { delay_ms: 1500 }, 1);
+    let dropped = app
+        .client
+        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
+        .bearer_auth(app.admin_token())
+        .header("Idempotency-Key", "renew-once")
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(dropped.is_err(), "the client went away");
+
+    // Once the renewal finished, the retry gets its answer, not a 409.
+    let mut last = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let response = renew(&app, &brand, &account, Some("renew-once")).await;
+        if response.status() != 409 {
+            last = Some(response);
+            break;
+        }
+    }
+    let response = last.expect("the key was still in flight after 10 s");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["outcome"], "renewed");
+    assert_eq!(app.sandbox().calls().refresh, 1, "renewed once");
+
+    // A claim whose process died never answers: it lasts as long as a refresh
+    // lease, after which the key works again.
+    let (org, subject) = (app.org_id.clone(), "user-1");
+    let claim = tokenwarden::services::idempotency::claim(
+        state(&app),
+        &org,
+        "crashed",
+        subject,
+        renew_fingerprint(&brand, &account),
+    )
+    .await
+    .unwrap();
+    assert_eq!(claim, tokenwarden::services::idempotency::Claim::Claimed);
+    assert_problem(
+        renew(&app, &brand, &account, Some("crashed")).await,
+        409,
+        "idempotency-key-in-flight",
+    )
+    .await;
+    app.advance(chrono::Duration::minutes(10));
+    let response = renew(&app, &brand, &account, Some("crashed")).await;
+    assert_eq!(response.status(), 200);
+    assert!(!response.headers().contains_key("idempotent-replayed"));
+
+    // The worker purges claims that ran out.
+    tokenwarden::services::idempotency::claim(state(&app), &org, "orphan", subject, "x".into())
+        .await
+        .unwrap();
+    let rows = idempotency_rows(&app).await;
+    app.advance(chrono::Duration::minutes(10));
+    tokenwarden::worker::tick(state(&app), app.now())
+        .await
+        .expect("tick");
+    assert_eq!(idempotency_rows(&app).await, rows - 1, "the orphan is gone");
+}
+
 async fn the_vault_hands_out_a_token_that_still_works(app: TestApp) {
     let brand = app.new_brand("Publishing").await;
     // A grant without a refresh token: only its owner can renew it.
@@ -308,5 +397,6 @@ on_both_backends!(
     imported_dates_far_from_now_are_refused,
     a_failing_tick_is_counted_and_the_worker_goes_on,
     readiness_reports_the_last_successful_tick,
+    a_dropped_renew_never_sticks_its_idempotency_key,
     the_vault_hands_out_a_token_that_still_works,
 );
