@@ -325,9 +325,7 @@ pub async fn import(
         )])
     })?;
     let at = state.now();
-    // A date this far off is a mistake, and a hazard: the worker's date
-    // arithmetic on it overflows, and SQLite sorts years past 9999 before
-    // today (docs/rules.md#lifecycle-worker).
+    // Far off, a date is a mistake the worker would choke on (DATE_HORIZON).
     if let Some(expires_at) = import.expires_at
         && (expires_at - at).abs() > DATE_HORIZON
     {
