@@ -13,6 +13,7 @@ use crate::crypto::KeyRing;
 use crate::db::{self, Pool, PoolOptions};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::providers::ProviderRegistry;
+use crate::services::health::WorkerHealth;
 use crate::services::network_health::NetworkHealth;
 use crate::services::refresh::RefreshCoordinator;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub refresh: Arc<RefreshCoordinator>,
     /// Which networks refuse this deployment's client, as this process saw.
     pub network_health: Arc<NetworkHealth>,
+    /// How this process's lifecycle worker is doing, for `/readyz` and `/metrics`.
+    pub worker_health: Arc<WorkerHealth>,
     /// Names this process in refresh leases.
     pub instance_id: String,
     /// Where every rule reads the time.
@@ -88,6 +91,7 @@ impl AppState {
             settings,
             refresh: Arc::new(RefreshCoordinator::default()),
             network_health: Arc::new(NetworkHealth::default()),
+            worker_health: Arc::new(WorkerHealth::default()),
             instance_id: format!(
                 "{}-{}-{role}",
                 std::process::id(),

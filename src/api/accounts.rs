@@ -235,7 +235,7 @@ pub struct ImportRequest {
         deserialize_with = "crate::api::extractors::integer::optional"
     )]
     pub expires_in: Option<u64>,
-    /// When the access token expires (alternative to `expires_in`).
+    /// When the access token expires (alternative to `expires_in`); within ten years of now.
     pub expires_at: Option<DateTime<Utc>>,
     /// Granted scopes, each a non-empty RFC 6749 scope token (visible ASCII, no space or `"` or `\\`).
     #[schema(value_type = Option<Vec<ScopeToken>>, max_items = 100)]

@@ -35,7 +35,8 @@ pub enum HealthStatus {
         "detail": "the network refused this deployment's client (invalid_client): HTTP 401: Missing valid authorization header",
         "since": "2026-11-26T10:00:00Z",
         "last_seen": "2026-11-26T10:05:00Z"
-    }]
+    }],
+    "worker": {"last_successful_tick": "2026-11-26T10:05:30Z", "failed_ticks": 0}
 }))]
 pub struct Readiness {
     /// `ok`, or `degraded` while a network refuses this deployment's client: the
@@ -46,6 +47,21 @@ pub struct Readiness {
     /// and restart, and its grants work again.
     #[schema(max_items = 1000)]
     pub misconfigured_networks: Vec<MisconfiguredNetwork>,
+    /// This instance's lifecycle worker.
+    pub worker: WorkerReadiness,
+}
+
+/// How this instance's lifecycle worker is doing. A `last_successful_tick`
+/// that falls behind `worker.tick_secs` means nothing is being renewed here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerReadiness {
+    /// When the worker's last successful tick ran; `null` before the first
+    /// (or when this instance runs no worker).
+    pub last_successful_tick: Option<chrono::DateTime<chrono::Utc>>,
+    /// Ticks that failed since the process started (each logged); the worker
+    /// goes on after a failed tick.
+    #[schema(minimum = 0)]
+    pub failed_ticks: u64,
 }
 
 /// What a 200 readiness answer reports.
@@ -97,7 +113,8 @@ pub async fn healthz() -> web::Json<Health> {
 /// Use it as a readiness probe: a 503 means this instance cannot serve
 /// requests right now. A 200 with `degraded` lists the networks that refuse
 /// this deployment's client credentials: the instance serves, but an operator
-/// must fix those networks' configuration.
+/// must fix those networks' configuration. `worker` tells when this
+/// instance's lifecycle worker last ticked successfully.
 #[utoipa::path(
     operation_id = "get_readyz",
     tag = "operations",
@@ -109,7 +126,7 @@ pub async fn healthz() -> web::Json<Health> {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, Error> {
-    let refusals = health::ready(&state).await?;
+    let (refusals, worker) = health::ready(&state).await?;
     Ok(web::Json(Readiness {
         status: if refusals.is_empty() {
             ReadinessStatus::Ok
@@ -126,6 +143,10 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
                 last_seen: r.last_seen,
             })
             .collect(),
+        worker: WorkerReadiness {
+            last_successful_tick: worker.last_successful_tick,
+            failed_ticks: worker.failed_ticks,
+        },
     }))
 }
 
@@ -133,7 +154,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
 ///
 /// The process's counters and histograms (requests by route and status,
 /// networks refusing this deployment's client — `tokenwarden_network_misconfigured`
-/// and `tokenwarden_network_client_rejections_total` per configured network, …)
+/// and `tokenwarden_network_client_rejections_total` per configured network,
+/// the worker's `tokenwarden_worker_failed_ticks` and
+/// `tokenwarden_worker_last_successful_tick_seconds`, …)
 /// in the Prometheus text exposition format, for a scraper. Needs no token: expose it only where operators can
 /// reach it.
 #[utoipa::path(
@@ -151,6 +174,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
 #[get("/metrics")]
 pub async fn metrics(metrics: web::Data<Metrics>, state: web::Data<AppState>) -> HttpResponse {
     metrics.observe_networks(&state.network_health, state.providers.names());
+    metrics.observe_worker(&state.worker_health);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())

@@ -44,6 +44,9 @@ pub fn fingerprint(req: &HttpRequest, body: &[u8]) -> String {
 }
 
 /// Runs `answer` at most once per key; successful answers are stored and replayed.
+/// With a key, the answer and its record are finished as a task of their own:
+/// a client that goes away drops this future, and the renewal it started must
+/// still store its answer (or release the key) for the client's retry.
 pub async fn run<F, Fut>(
     state: &AppState,
     principal: &Principal,
@@ -53,7 +56,7 @@ pub async fn run<F, Fut>(
 ) -> Result<HttpResponse, Error>
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<(StatusCode, String), Error>>,
+    Fut: Future<Output = Result<(StatusCode, String), Error>> + Send + 'static,
 {
     let respond = |status: StatusCode, body: String, replayed: bool| {
         let mut response = HttpResponse::build(status);
@@ -76,15 +79,25 @@ where
             body,
             true,
         )),
-        Claim::Claimed => match answer().await {
-            Ok((status, body)) => {
-                idempotency::complete(state, org, &key, status.as_u16(), body.clone()).await?;
-                Ok(respond(status, body, false))
-            }
-            Err(error) => {
-                idempotency::release(state, org, &key).await?;
-                Err(error)
-            }
-        },
+        Claim::Claimed => {
+            let (state, org, work) = (state.clone(), org.to_string(), answer());
+            let finished = tokio::spawn(async move {
+                match work.await {
+                    Ok((status, body)) => {
+                        idempotency::complete(&state, &org, &key, status.as_u16(), body.clone())
+                            .await?;
+                        Ok((status, body))
+                    }
+                    Err(error) => {
+                        idempotency::release(&state, &org, &key).await?;
+                        Err(error)
+                    }
+                }
+            });
+            let (status, body) = finished
+                .await
+                .map_err(|e| Error::internal(format!("the answer's task failed: {e}")))??;
+            Ok(respond(status, body, false))
+        }
     }
 }

@@ -4,9 +4,11 @@
 use std::sync::Mutex;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
+use crate::services::health::WorkerHealth;
 use crate::services::network_health::NetworkHealth;
 
 pub struct Metrics {
@@ -18,6 +20,10 @@ pub struct Metrics {
     network_misconfigured: IntGaugeVec,
     /// Calls a network refused the client on, per configured network.
     network_client_rejections: IntCounterVec,
+    /// Worker ticks that failed (an error or a panic).
+    worker_failed_ticks: IntCounter,
+    /// When the worker last ticked successfully (Unix seconds; 0 before the first).
+    worker_last_success: IntGauge,
     /// Two scrapes at once must not both add the same refusals.
     sync: Mutex<()>,
 }
@@ -57,11 +63,23 @@ impl Metrics {
             &["network"],
         )
         .expect("static metric definition");
+        let worker_failed_ticks = IntCounter::new(
+            "tokenwarden_worker_failed_ticks_total",
+            "Lifecycle worker ticks that failed; the worker goes on after each",
+        )
+        .expect("static metric definition");
+        let worker_last_success = IntGauge::new(
+            "tokenwarden_worker_last_successful_tick_seconds",
+            "When the lifecycle worker last ticked successfully (Unix time; 0 before the first)",
+        )
+        .expect("static metric definition");
         for metric in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(network_misconfigured.clone()),
             Box::new(network_client_rejections.clone()),
+            Box::new(worker_failed_ticks.clone()),
+            Box::new(worker_last_success.clone()),
         ] {
             registry.register(metric).expect("metric registered once");
         }
@@ -71,6 +89,8 @@ impl Metrics {
             http_duration,
             network_misconfigured,
             network_client_rejections,
+            worker_failed_ticks,
+            worker_last_success,
             sync: Mutex::new(()),
         }
     }
@@ -95,6 +115,18 @@ impl Metrics {
                 counter.inc_by(seen - counter.get());
             }
         }
+    }
+
+    /// Brings the worker series up to date with what the state saw.
+    pub fn observe_worker(&self, health: &WorkerHealth) {
+        let _one_at_a_time = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = health.snapshot();
+        let counted = self.worker_failed_ticks.get();
+        if seen.failed_ticks > counted {
+            self.worker_failed_ticks.inc_by(seen.failed_ticks - counted);
+        }
+        self.worker_last_success
+            .set(seen.last_successful_tick.map_or(0, |t| t.timestamp()));
     }
 
     /// The registry in the Prometheus text exposition format.

@@ -206,7 +206,9 @@ impl AsProblem for Error {
     }
 
     fn retry_after(&self) -> Option<u64> {
-        match self {
+        // Never ask a client to wait longer than a network may make us wait.
+        let most = crate::providers::MAX_RETRY_AFTER.as_secs();
+        let seconds = match self {
             Error::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
             Error::Unavailable {
                 retry_after: Some(d),
@@ -219,7 +221,8 @@ impl AsProblem for Error {
             // Only an operator can fix it; a client may look again later.
             Error::NetworkMisconfigured { .. } => Some(60),
             _ => None,
-        }
+        };
+        seconds.map(|s| s.min(most))
     }
 
     /// The problem document a client receives for this error.

@@ -162,14 +162,15 @@ pub async fn renew_account(
     let org = principal.organization_id().to_string();
     let options = body.value.unwrap_or_default();
     let (brand, account) = (brand.to_string(), account.to_string());
-    idempotency::run(&state, &principal, key, fingerprint, || async {
+    let (app, actor) = (state.get_ref().clone(), principal.subject.clone());
+    idempotency::run(&state, &principal, key, fingerprint, move || async move {
         let renewal = renewal::renew(
-            &state,
+            &app,
             renewal::RenewRequest {
                 organization_id: &org,
                 brand_id: Some(&brand),
                 account_id: &account,
-                actor: &principal.subject,
+                actor: &actor,
                 return_url: options.return_url.as_deref(),
                 purpose: Purpose::Renew,
             },
@@ -300,7 +301,8 @@ pub async fn bulk_renew(
     };
     crate::services::oauth::check_return_url(&state, request.return_url.as_deref())?;
     let org = principal.organization_id().to_string();
-    idempotency::run(&state, &principal, key, fingerprint, || async {
+    let (app, actor) = (state.get_ref().clone(), principal.subject.clone());
+    idempotency::run(&state, &principal, key, fingerprint, move || async move {
         let mut seen = std::collections::HashSet::new();
         let mut results = Vec::new();
         let mut groups: Vec<NetworkAuthorizations> = Vec::new();
@@ -308,12 +310,12 @@ pub async fn bulk_renew(
         for id in request.account_ids.iter().filter(|id| seen.insert(**id)) {
             let attempt = async {
                 let renewal = renewal::renew(
-                    &state,
+                    &app,
                     renewal::RenewRequest {
                         organization_id: &org,
                         brand_id: None,
                         account_id: &id.to_string(),
-                        actor: &principal.subject,
+                        actor: &actor,
                         return_url: request.return_url.as_deref(),
                         purpose: Purpose::Renew,
                     },

@@ -28,7 +28,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     "access_token": "…",
     "token_type": "Bearer",
     "expires_at": "2026-11-26T10:00:00Z",
-    "scopes": ["tweet.read", "tweet.write"]
+    "scopes": ["tweet.read", "tweet.write"],
+    "needs_renewal": false
 }))]
 pub struct AccessToken {
     /// The account the token belongs to.
@@ -47,16 +48,22 @@ pub struct AccessToken {
     /// Scopes granted by the network.
     #[schema(value_type = Vec<super::shared::GrantedScope>)]
     pub scopes: Vec<String>,
+    /// `true` when the token is within its network's refresh lead time and could
+    /// not be renewed (the grant has no refresh token, or the network failed just
+    /// now): it still works until `expires_at`, so use it, but the account needs
+    /// a renewal (or its owner's re-authorization) before then.
+    pub needs_renewal: bool,
 }
 
 /// Read an account's access token (workers)
 ///
 /// For the suite's publisher, inbox and analytics workers: a valid access
 /// token of the account, refreshed first when it is due (within the network's
-/// refresh lead time, or expired). When no valid token can be had the answer
-/// is a 409 `reauthorization-required` problem whose `renew_href` is the path
-/// to renew the account. The only route that returns a token. Needs
-/// `tokens:read`.
+/// refresh lead time, or expired). A token that is still valid is handed out
+/// even when it could not be renewed, with `needs_renewal: true`. Only when no
+/// valid token exists is the answer a 409 `reauthorization-required` problem
+/// whose `renew_href` is the path to renew the account. The only route that
+/// returns a token. Needs `tokens:read`.
 #[utoipa::path(
     operation_id = "read_access_token",
     tag = "vault",
@@ -98,5 +105,6 @@ pub async fn read_access_token(
             token_type: "Bearer".into(),
             expires_at: token.expires_at,
             scopes: token.scopes,
+            needs_renewal: token.needs_renewal,
         }))
 }

@@ -88,6 +88,7 @@ pub fn complete(
     key: &str,
     status: u16,
     body: &str,
+    keep_until: NaiveDateTime,
 ) -> Result<()> {
     diesel::update(
         r::idempotency_records
@@ -98,6 +99,7 @@ pub fn complete(
         r::state.eq("completed"),
         r::response_status.eq(Some(i32::from(status))),
         r::response_body.eq(Some(body)),
+        r::expires_at.eq(keep_until),
     ))
     .execute(conn)?;
     Ok(())
@@ -113,4 +115,9 @@ pub fn abandon(conn: &mut DbConnection, org: &str, key: &str) -> Result<()> {
     )
     .execute(conn)?;
     Ok(())
+}
+
+/// Deletes every record that expired before `now` (in any organization).
+pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize> {
+    Ok(diesel::delete(r::idempotency_records.filter(r::expires_at.lt(now))).execute(conn)?)
 }

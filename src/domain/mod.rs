@@ -38,6 +38,25 @@ pub fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
 }
 
+/// How far from now a date that comes from outside (an import, a network's
+/// answer, a stored row) may lie. Beyond it a date is a mistake or an
+/// attack: arithmetic on it can overflow, and SQLite stores years past 9999
+/// as text that sorts before today.
+pub const DATE_HORIZON: chrono::Duration = chrono::Duration::days(3653);
+
+/// `at + by`, checked: a result chrono cannot represent (from a date read out
+/// of storage or a duration a network sent) stays at `at` rather than
+/// panicking the caller, which may be the worker every tenant depends on.
+pub fn shift(at: DateTime<Utc>, by: chrono::Duration) -> DateTime<Utc> {
+    at.checked_add_signed(by).unwrap_or(at)
+}
+
+/// `at + by` for an outside duration: at most [`DATE_HORIZON`] away.
+pub fn after_std(at: DateTime<Utc>, by: std::time::Duration) -> DateTime<Utc> {
+    let by = chrono::Duration::from_std(by).unwrap_or(DATE_HORIZON);
+    shift(at, by.min(DATE_HORIZON))
+}
+
 pub fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }

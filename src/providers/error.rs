@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::redact::sanitize_detail;
+use super::retry_after::parse_retry_after;
 
 /// Why a transient failure happened. None of them says anything about the grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,32 +227,6 @@ pub(crate) fn body_error(json: &Value) -> Option<BodyError> {
         }
         _ => None,
     }
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3); X's `x-rate-limit-reset`
-/// (epoch seconds) as a fallback.
-pub fn parse_retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    if let Some(v) = headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-    {
-        let v = v.trim();
-        if let Ok(secs) = v.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
-        }
-        if let Ok(at) = DateTime::parse_from_rfc2822(v) {
-            let delta = at.with_timezone(&Utc) - now;
-            return Some(delta.to_std().unwrap_or(Duration::ZERO));
-        }
-    }
-    let reset = headers
-        .get("x-rate-limit-reset")
-        .and_then(|v| v.to_str().ok())?
-        .trim()
-        .parse::<i64>()
-        .ok()?;
-    let at = DateTime::<Utc>::from_timestamp(reset, 0)?;
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// Classify a non-success answer (or a 2xx answer that carries an error in its body).

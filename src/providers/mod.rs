@@ -38,6 +38,7 @@ mod oauth;
 mod presets;
 pub mod redact;
 mod registry;
+mod retry_after;
 mod settings;
 
 use std::time::Duration;
@@ -47,11 +48,12 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use url::Url;
 
-pub use error::{ProviderError, TransientKind, parse_retry_after};
+pub use error::{ProviderError, TransientKind};
 pub use oauth::OAuthProvider;
 pub(crate) use oauth::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 pub use redact::{redact_text, redact_url};
 pub use registry::{ProviderRegistry, callback_url};
+pub use retry_after::{MAX_RETRY_AFTER, parse_retry_after};
 pub use settings::{
     ClientAuth, ConfigError, HttpSettings, NetworkKind, NetworkSettings, check_outbound_url,
     is_loopback_host,

@@ -19,7 +19,7 @@ use crate::domain::pagination::split_page;
 use crate::domain::propagation::{self, Sibling, SiblingAfter};
 use crate::domain::renewal::RenewMethod;
 use crate::domain::token_status::{self, StoredState, TokenStatus};
-use crate::domain::{from_db_time, to_db_time};
+use crate::domain::{DATE_HORIZON, after_std, from_db_time, to_db_time};
 use crate::error::{Error, FieldError, Result};
 use crate::providers::{GrantInfo, ProviderError, ProviderRegistry, RefreshPlan, TokenSet};
 use crate::state::AppState;
@@ -324,6 +324,16 @@ pub async fn import(
             format!("no network named {:?} is configured", import.network),
         )])
     })?;
+    let at = state.now();
+    // Far off, a date is a mistake the worker would choke on (DATE_HORIZON).
+    if let Some(expires_at) = import.expires_at
+        && (expires_at - at).abs() > DATE_HORIZON
+    {
+        return Err(Error::Validation(vec![FieldError::body(
+            "/expires_at",
+            "must be within ten years of now",
+        )]));
+    }
     // Verify the grant with the network before storing anything.
     let identity = provider
         .identity(&import.access_token)
@@ -336,15 +346,10 @@ pub async fn import(
             )),
             other => upstream_error(&import.network, &other),
         })?;
-    let at = state.now();
     let expires_at = match (import.expires_at, import.expires_in) {
         (Some(t), _) => t,
-        (None, Some(secs)) => {
-            at + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
-        }
-        (None, None) => {
-            at + chrono::Duration::from_std(provider.default_access_lifetime()).unwrap_or_default()
-        }
+        (None, Some(secs)) => after_std(at, std::time::Duration::from_secs(secs)),
+        (None, None) => after_std(at, provider.default_access_lifetime()),
     };
     let tokens = TokenSet {
         access_token: import.access_token,

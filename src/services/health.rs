@@ -1,6 +1,9 @@
 //! Readiness: whether this instance can serve requests right now.
 
+use std::sync::Mutex;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use crate::db;
 use crate::error::{Error, Result};
@@ -16,7 +19,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// the load balancer would fix nothing — but an operator must act. Any
 /// database failure is reported as unavailable, so that a probe never sees
 /// an internal error for what is an outage.
-pub async fn ready(state: &AppState) -> Result<Vec<Refusal>> {
+/// Also says how this process's worker is doing: a worker that stopped
+/// succeeding leaves the API serving while nothing is renewed.
+pub async fn ready(state: &AppState) -> Result<(Vec<Refusal>, WorkerSnapshot)> {
     db::run(&state.pool, db::ping).await.map_err(|e| match e {
         Error::Unavailable { .. } => e,
         other => Error::Unavailable {
@@ -24,5 +29,53 @@ pub async fn ready(state: &AppState) -> Result<Vec<Refusal>> {
             retry_after: Some(RETRY_AFTER),
         },
     })?;
-    Ok(state.network_health.refusals())
+    Ok((
+        state.network_health.refusals(),
+        state.worker_health.snapshot(),
+    ))
+}
+
+/// How this process's lifecycle worker is doing: a worker that stops
+/// succeeding must show, or nothing refreshes while the API keeps serving
+/// (docs/rules.md#lifecycle-worker).
+#[derive(Debug, Default)]
+pub struct WorkerHealth {
+    inner: Mutex<WorkerSnapshot>,
+}
+
+/// What [`WorkerHealth`] knows at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerSnapshot {
+    /// When the last tick that finished without error ran (by the
+    /// application's clock); `None` before the first.
+    pub last_successful_tick: Option<DateTime<Utc>>,
+    /// Ticks that failed (an error or a panic) since the process started.
+    pub failed_ticks: u64,
+}
+
+impl WorkerHealth {
+    pub fn snapshot(&self) -> WorkerSnapshot {
+        *self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A tick that ran at `at` finished without error.
+    pub fn succeeded(&self, at: DateTime<Utc>) {
+        let mut g = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.last_successful_tick = Some(g.last_successful_tick.map_or(at, |t| t.max(at)));
+    }
+
+    /// A tick failed.
+    pub fn failed(&self) {
+        let mut g = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.failed_ticks += 1;
+    }
 }

@@ -1,6 +1,10 @@
 //! The stored side of `Idempotency-Key`: a key is claimed before the answer
 //! is worked out, completed with the answer to replay, or released when the
-//! answer failed so that the client may retry with the same key.
+//! answer failed so that the client may retry with the same key. A claim
+//! lasts as long as a refresh lease: an answer still unfinished by then
+//! belongs to a process that died, and a key must never stay stuck on it.
+
+use chrono::{DateTime, Utc};
 
 use crate::db::{self, idempotency};
 use crate::domain::to_db_time;
@@ -12,6 +16,11 @@ pub use crate::db::idempotency::Claim;
 /// How long a key's answer is kept; after that the key may be used again.
 pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
 
+/// How long a claim holds its key: the lease of the refresh it waits for.
+fn in_flight_hold(state: &AppState) -> chrono::Duration {
+    crate::services::refresh::lease_length(state)
+}
+
 /// Claims `key` for the request with `fingerprint`, or says what it is
 /// already bound to (an answer in flight, another request, a stored answer).
 pub async fn claim(
@@ -22,17 +31,10 @@ pub async fn claim(
     fingerprint: String,
 ) -> Result<Claim> {
     let at = state.now();
+    let until = to_db_time(at + in_flight_hold(state));
     let (o, k, actor) = (org.to_string(), key.to_string(), actor.to_string());
     db::run(&state.pool, move |conn| {
-        idempotency::claim(
-            conn,
-            &o,
-            &k,
-            &actor,
-            &fingerprint,
-            to_db_time(at),
-            to_db_time(at + RETENTION),
-        )
+        idempotency::claim(conn, &o, &k, &actor, &fingerprint, to_db_time(at), until)
     })
     .await
 }
@@ -46,8 +48,19 @@ pub async fn complete(
     body: String,
 ) -> Result<()> {
     let (o, k) = (org.to_string(), key.to_string());
+    let keep_until = to_db_time(state.now() + RETENTION);
     db::run(&state.pool, move |conn| {
-        idempotency::complete(conn, &o, &k, status, &body)
+        idempotency::complete(conn, &o, &k, status, &body, keep_until)
+    })
+    .await
+}
+
+/// Deletes the records whose time ran out (answers kept for
+/// [`RETENTION`], claims whose owner never finished) at `now`; how many.
+pub async fn purge_expired(state: &AppState, now: DateTime<Utc>) -> Result<usize> {
+    let at = to_db_time(now);
+    db::run(&state.pool, move |conn| {
+        idempotency::delete_expired(conn, at)
     })
     .await
 }

@@ -1,6 +1,8 @@
 //! The vault read for the suite's workers: a valid access token of an
 //! account, refreshed first when it is due. The only use case that hands a
-//! token out.
+//! token out. Any token that still works is handed out, with whether it
+//! needs renewal: a publisher holding posts for a token that would have
+//! carried them loses more than one that learns the token is ending.
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -8,9 +10,9 @@ use secrecy::SecretString;
 use super::refresh::{RefreshRequest, Settled, refresh};
 use crate::db::credentials::open_tokens;
 use crate::db::{self};
-use crate::domain::from_db_time;
 use crate::domain::renewal::renew_href;
 use crate::domain::token_status::CredentialStatus;
+use crate::domain::{from_db_time, shift};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -20,6 +22,9 @@ pub struct AccessToken {
     pub access_token: SecretString,
     pub expires_at: Option<DateTime<Utc>>,
     pub scopes: Vec<String>,
+    /// The token is within its network's lead time: it works, but only a
+    /// refresh (or its owner) can keep the account going past `expires_at`.
+    pub needs_renewal: bool,
 }
 
 /// A valid access token of the account, refreshed first when it is within
@@ -63,7 +68,7 @@ pub async fn read_access_token(
         .map(|p| chrono::Duration::from_std(p.refresh_lead()).unwrap_or_default())
         .unwrap_or_default();
     let expired = expires_at.is_some_and(|e| e <= at);
-    if expires_at.is_some_and(|e| e <= at + lead) {
+    if expires_at.is_some_and(|e| e <= shift(at, lead)) {
         let settled = match refresh(
             state,
             RefreshRequest {
@@ -82,6 +87,10 @@ pub async fn read_access_token(
         };
         match settled {
             Ok(Settled::Renewed { .. } | Settled::NotDue { .. } | Settled::Replaced) => {}
+            // Only the owner can renew it (no refresh grant): the token works
+            // until it expires, and is handed out until then. A grant the
+            // network refused is stored as such and refused below.
+            Ok(Settled::ReauthRequired { .. }) if !expired => {}
             Ok(Settled::ReauthRequired { reason }) => return Err(reauth(&reason)),
             // A valid token is still worth handing out when the network hiccups.
             Err(_) if !expired => {}
@@ -99,8 +108,9 @@ pub async fn read_access_token(
     })
     .await?;
     let row_expires = row.expires_at.map(from_db_time);
+    let now = state.now();
     if row.stored_status()? == CredentialStatus::ReauthRequired
-        || row_expires.is_some_and(|e| e <= state.now())
+        || row_expires.is_some_and(|e| e <= now)
     {
         return Err(reauth(row.status_reason.as_deref().unwrap_or("expired")));
     }
@@ -111,5 +121,6 @@ pub async fn read_access_token(
         access_token: access,
         expires_at: row_expires,
         scopes: row.scopes.split_whitespace().map(str::to_string).collect(),
+        needs_renewal: row_expires.is_some_and(|e| e <= shift(now, lead)),
     })
 }

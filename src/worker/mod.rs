@@ -11,7 +11,8 @@
 //!    announces each once, as an audit event on every enabled account of the
 //!    credential (actor `worker`); the stored status remembers what was
 //!    announced, and a compare-and-set makes one instance the announcer;
-//! 4. deletes OAuth states expired for more than a day.
+//! 4. deletes OAuth states expired for more than a day, and idempotency
+//!    records whose time ran out.
 //!
 //! Several instances on PostgreSQL share the work: due rows are claimed with
 //! `FOR UPDATE SKIP LOCKED` and held by pushing `next_refresh_at` forward in
@@ -100,6 +101,9 @@ pub struct TickReport {
     pub errors: usize,
     /// OAuth states deleted.
     pub oauth_states_deleted: usize,
+    /// Idempotency records deleted (answers past their retention, claims
+    /// whose owner never finished).
+    pub idempotency_records_deleted: usize,
 }
 
 /// One pass of the worker at `now`, which is `app.now()`: the refreshes it
@@ -119,6 +123,9 @@ pub async fn tick(app: &AppState, now: DateTime<Utc>) -> Result<TickReport, Erro
         db::oauth_states::delete_stale_oauth_states(conn, before)
     })
     .await?;
+    report.idempotency_records_deleted =
+        crate::services::idempotency::purge_expired(app, now).await?;
+    app.worker_health.succeeded(now);
     Ok(report)
 }
 
@@ -148,10 +155,15 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
     tracing::info!("lifecycle worker stopped");
 }
 
-/// One tick at the current time, logged as one line with its counts.
+/// One tick at the current time, logged as one line with its counts. The
+/// tick runs as its own task so that a panic in it (a bug, or data no check
+/// foresaw) fails this tick only: the loop goes on, and the failure is
+/// counted where `/readyz` and `/metrics` show it.
 pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
     let started = Instant::now();
-    match tick(app, app.now()).await {
+    let state = app.clone();
+    let outcome = guarded(async move { tick(&state, state.now()).await }).await;
+    match outcome {
         Ok(r) => {
             tracing::info!(
                 expiring = r.expiring,
@@ -167,15 +179,30 @@ pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
                 busy = r.busy,
                 errors = r.errors,
                 oauth_states_deleted = r.oauth_states_deleted,
+                idempotency_records_deleted = r.idempotency_records_deleted,
                 elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 "worker tick"
             );
             Some(r)
         }
         Err(error) => {
+            app.worker_health.failed();
             tracing::error!(error = %error, "worker tick failed");
             None
         }
+    }
+}
+
+/// Runs `work` as its own task, a panic in it becoming an error: whatever
+/// the task was doing, the caller goes on.
+async fn guarded<T, F>(work: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+{
+    match tokio::spawn(work).await {
+        Ok(result) => result,
+        Err(joined) => Err(Error::internal(format!("the tick panicked: {joined}"))),
     }
 }
 
@@ -184,4 +211,19 @@ pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
 pub fn state_from_settings(settings: Arc<Settings>) -> anyhow::Result<AppState> {
     let keys = settings.key_ring()?;
     AppState::open(settings, keys, "worker")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_tick_is_an_error_not_the_end() {
+        let panicked = guarded::<(), _>(async { panic!("bad data") }).await;
+        assert!(
+            matches!(&panicked, Err(e) if e.to_string().contains("panicked")),
+            "{panicked:?}"
+        );
+        assert_eq!(guarded(async { Ok(7) }).await.ok(), Some(7));
+    }
 }

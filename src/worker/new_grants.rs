@@ -47,8 +47,8 @@ fn first_due(app: &AppState, row: &WorkItem, now: DateTime<Utc>) -> DateTime<Utc
         (Some(provider), Some(expires_at))
             if !matches!(row.stored_status(), Ok(CredentialStatus::ReauthRequired)) =>
         {
-            from_db_time(expires_at)
-                - chrono::Duration::from_std(provider.refresh_lead()).unwrap_or_default()
+            let lead = chrono::Duration::from_std(provider.refresh_lead()).unwrap_or_default();
+            crate::domain::shift(from_db_time(expires_at), -lead)
         }
         _ => now + RECHECK,
     }

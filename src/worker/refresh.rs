@@ -16,8 +16,9 @@ use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::schedule::{self as creds, WorkItem};
 use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::token_status::CredentialStatus;
-use crate::domain::{from_db_time, to_db_time};
+use crate::domain::{from_db_time, shift, to_db_time};
 use crate::error::Error;
+use crate::providers::MAX_RETRY_AFTER;
 use crate::providers::RefreshPlan;
 use crate::services::refresh::{self as engine, RefreshOutcome, RefreshRequest};
 use crate::state::AppState;
@@ -90,7 +91,7 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
         return Ok(Handled::Rescheduled);
     };
     let lead = chrono::Duration::from_std(provider.refresh_lead()).unwrap_or_default();
-    let due = expires_at - lead;
+    let due = shift(expires_at, -lead);
     if due > now {
         // Renewed meanwhile (by the API): the hint was stale.
         reschedule(app, &row.id, due).await?;
@@ -127,7 +128,12 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
     .await;
     match outcome {
         Ok(RefreshOutcome::Renewed { expires_at, .. }) => {
-            reschedule(app, &row.id, (expires_at - lead).max(now + MIN_INTERVAL)).await?;
+            reschedule(
+                app,
+                &row.id,
+                shift(expires_at, -lead).max(now + MIN_INTERVAL),
+            )
+            .await?;
             Ok(Handled::Refreshed)
         }
         Ok(RefreshOutcome::NotDue { earliest }) => {
@@ -146,15 +152,18 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
         // The credential is gone: nothing left to schedule.
         Ok(RefreshOutcome::Replaced) => Ok(Handled::Rescheduled),
         Ok(RefreshOutcome::Busy { retry_after }) => {
-            let pause = chrono::Duration::from_std(retry_after).unwrap_or(MIN_INTERVAL);
-            reschedule(app, &row.id, now + pause.max(chrono::Duration::seconds(5))).await?;
+            let pause = chrono_of(retry_after).max(chrono::Duration::seconds(5));
+            reschedule(app, &row.id, shift(now, pause)).await?;
             Ok(Handled::Busy)
         }
         Err(error) => {
             reschedule(
                 app,
                 &row.id,
-                now + chrono_of(backoff(row.failure_count + 1, Duration::ZERO, jitter())),
+                shift(
+                    now,
+                    chrono_of(backoff(row.failure_count + 1, Duration::ZERO, jitter())),
+                ),
             )
             .await?;
             Err(error)
@@ -166,8 +175,10 @@ fn jitter() -> f64 {
     rand::random::<f64>()
 }
 
+/// A pause as chrono counts it, never longer than the longest wait a network
+/// may impose: the pause may come from a network's answer.
 fn chrono_of(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1))
+    chrono::Duration::from_std(d.min(MAX_RETRY_AFTER)).unwrap_or(chrono::Duration::hours(1))
 }
 
 /// A transient failure: retry with backoff, or give up once the token has
@@ -192,7 +203,7 @@ async fn after_transient(
         };
         let stale = row
             .expires_at
-            .is_some_and(|e| from_db_time(e) + GIVE_UP_AFTER <= from_db_time(at));
+            .is_some_and(|e| shift(from_db_time(e), GIVE_UP_AFTER) <= from_db_time(at));
         if !stale {
             return Ok(Some((false, row.failure_count)));
         }
@@ -235,7 +246,7 @@ async fn after_transient(
         Some((false, failures)) => {
             let pause = backoff(failures, retry_after, jitter());
             tracing::info!(credential = %claimed.id, failures, retry_in_secs = pause.as_secs(), "refresh failed transiently; retrying later");
-            reschedule(app, &claimed.id, now + chrono_of(pause)).await?;
+            reschedule(app, &claimed.id, shift(now, chrono_of(pause))).await?;
             Ok(Handled::Transient)
         }
     }

@@ -12,6 +12,7 @@ mod demo_frontend;
 mod errors;
 mod grant_safety_engine;
 mod grant_safety_revocation;
+mod grant_safety_worker;
 mod hardening;
 mod helpers;
 mod openapi;

@@ -69,13 +69,21 @@ pub(super) struct Defaults<'a> {
     pub scopes: &'a [String],
 }
 
+/// The longest lifetime a network's answer is taken at (ten years).
+const MAX_LIFETIME: Duration = Duration::from_secs(3653 * 86_400);
+
 impl TokenAnswer {
     pub fn refresh_token_expires_in(&self) -> Option<Duration> {
         self.refresh_token_expires_in.map(Duration::from_secs)
     }
 
     pub fn into_token_set(self, now: DateTime<Utc>, defaults: &Defaults<'_>) -> TokenSet {
-        let after = |d: Duration| now + chrono::Duration::from_std(d).unwrap_or_default();
+        // A network's lifetime is data: capped at ten years, so that the
+        // sum can neither overflow nor store a date SQLite sorts wrongly.
+        let after = |d: Duration| {
+            let d = chrono::Duration::from_std(d.min(MAX_LIFETIME)).unwrap_or_default();
+            now.checked_add_signed(d).unwrap_or(now)
+        };
         let expires_at = after(self.expires_in().unwrap_or(defaults.access_lifetime));
         let refresh_token = self
             .refresh_token()

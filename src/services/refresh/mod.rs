@@ -191,7 +191,8 @@ pub fn new_owner(app: &AppState) -> String {
     format!("{}:{}", app.instance_id, new_id())
 }
 
-fn lease_length(app: &AppState) -> chrono::Duration {
+/// How long a refresh may hold its credential's lease.
+pub fn lease_length(app: &AppState) -> chrono::Duration {
     let lease = app.settings.outbound.request_timeout * 2 + Duration::from_secs(5);
     chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60))
 }
