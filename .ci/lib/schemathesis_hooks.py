@@ -3,7 +3,8 @@ deployment, told to the generator for *positive* cases only (negative cases stay
 every check keeps its strength):
  - `network` members name a configured network: the CI server has `sandbox`;
  - `return_url` members are under the deployment's allow-list (.ci/tokenwarden-ci.toml);
- - an imported `access_token` is one the network issued: a fresh sandbox token of `sandbox-bob`;
+ - an imported `access_token` is one the network issued: a fresh sandbox token of `sandbox-bob`,
+   and its `expires_at` lies within ten years of now (a bound a `date-time` schema cannot state);
  - a webhook `url` is a target this deployment accepts: the CI server runs in dev mode, where
    loopback http is allowed, and has no DNS to resolve the examples' hosts;
  - an `Idempotency-Key` is unique per request (a key reused with another body is a documented
@@ -14,6 +15,7 @@ whose example URL's host does not resolve (CI has no DNS) is refused as the docu
 documented 422 `grant-rejected`.
 """
 
+import datetime
 import os
 import sys
 import uuid
@@ -47,6 +49,9 @@ def map_case(context, case):
             "POST", "/v1/brands/{brand_id}/accounts")
         if importing and isinstance(body.get("access_token"), str):
             body["access_token"] = access_token(os.environ["BASE_URL"], "sandbox-bob")
+        if importing and isinstance(body.get("expires_at"), str):
+            soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+            body["expires_at"] = soon.strftime("%Y-%m-%dT%H:%M:%SZ")
     if case.headers:
         for name in list(case.headers):
             if name.lower() == "idempotency-key" and isinstance(case.headers[name], str):
