@@ -59,6 +59,23 @@ def map_case(context, case):
     return case
 
 
+def _import_date_far_from_now(case, response) -> bool:
+    """An imported `expires_at` more than ten years from now is the documented 422 on
+    `/expires_at`; the generator's boundary dates (2000-01-01 in the coverage phase, where no
+    case hook runs) cannot know that bound, since a `date-time` schema cannot state it."""
+    importing = (case.operation.method.upper(), case.operation.path) == (
+        "POST", "/v1/brands/{brand_id}/accounts")
+    if not importing or response.status_code != 422:
+        return False
+    try:
+        errors = response.json().get("errors") or []
+    except ValueError:
+        return False
+    return bool(errors) and all(
+        e.get("pointer") == "/expires_at" and "within ten years" in e.get("detail", "")
+        for e in errors)
+
+
 def _unresolvable_example_webhook(case, response) -> bool:
     meta = case.meta
     if meta is None or meta.phase.name != "examples":
@@ -76,7 +93,7 @@ def _unresolvable_example_webhook(case, response) -> bool:
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
     """Keeps every failure except the examples' documented refusals (see above)."""
-    if _unresolvable_example_webhook(case, response):
+    if _unresolvable_example_webhook(case, response) or _import_date_far_from_now(case, response):
         return False
     meta = case.meta
     example_import = (
