@@ -413,3 +413,47 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str
     assert_eq!(body["request_id"].as_str(), request_id.as_deref());
     body
 }
+
+/// Makes every write-back of a refreshed grant fail (or stop failing), with
+/// a trigger on `credentials.access_token` (the column only a stored grant
+/// sets; leases are taken and extended without it) that reads a flag.
+pub async fn fail_writebacks(app: &TestApp, on: bool) {
+    let pool = app.pool().clone();
+    let postgres = app.backend == Backend::Postgres;
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        let exists = diesel::sql_query("SELECT n FROM test_faults")
+            .execute(&mut conn)
+            .is_ok();
+        if !exists {
+            let statements: &[&str] = if postgres {
+                &[
+                    "CREATE TABLE test_faults (n INTEGER NOT NULL)",
+                    "INSERT INTO test_faults VALUES (0)",
+                    "CREATE FUNCTION fail_writeback() RETURNS trigger AS $$ BEGIN \
+                     IF (SELECT n FROM test_faults) > 0 THEN \
+                     RAISE EXCEPTION 'injected write-back fault'; END IF; \
+                     RETURN NEW; END $$ LANGUAGE plpgsql",
+                    "CREATE TRIGGER fail_writeback BEFORE UPDATE OF access_token ON credentials \
+                     FOR EACH ROW EXECUTE FUNCTION fail_writeback()",
+                ]
+            } else {
+                &[
+                    "CREATE TABLE test_faults (n INTEGER NOT NULL)",
+                    "INSERT INTO test_faults VALUES (0)",
+                    "CREATE TRIGGER fail_writeback BEFORE UPDATE OF access_token ON credentials \
+                     WHEN (SELECT n FROM test_faults) > 0 \
+                     BEGIN SELECT RAISE(ABORT, 'injected write-back fault'); END",
+                ]
+            };
+            for statement in statements {
+                diesel::sql_query(*statement).execute(&mut conn).unwrap();
+            }
+        }
+        diesel::sql_query(format!("UPDATE test_faults SET n = {}", i32::from(on)))
+            .execute(&mut conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}

@@ -20,7 +20,7 @@ use tokenwarden::db::models::Credential;
 use tokenwarden::domain::clock::Clock;
 use tokenwarden::providers::{NetworkKind, NetworkSettings};
 
-use crate::helpers::{Backend, TestApp, assert_problem};
+use crate::helpers::{TestApp, assert_problem, fail_writebacks};
 use crate::on_both_backends;
 
 /// Where the refresh engine keeps rotated grants it has not stored yet.
@@ -153,49 +153,6 @@ async fn sql(app: &TestApp, statement: String) {
     tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().unwrap();
         diesel::sql_query(statement).execute(&mut conn).unwrap();
-    })
-    .await
-    .unwrap();
-}
-
-/// Makes every write-back fail (or succeed again): a trigger on the column
-/// only a stored grant sets — the lease is taken and extended without it.
-async fn fail_writebacks(app: &TestApp, on: bool) {
-    let pool = app.pool().clone();
-    let postgres = app.backend == Backend::Postgres;
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().unwrap();
-        let exists = diesel::sql_query("SELECT n FROM test_faults")
-            .execute(&mut conn)
-            .is_ok();
-        if !exists {
-            let statements: &[&str] = if postgres {
-                &[
-                    "CREATE TABLE test_faults (n INTEGER NOT NULL)",
-                    "INSERT INTO test_faults VALUES (0)",
-                    "CREATE FUNCTION fail_writeback() RETURNS trigger AS $$ BEGIN \
-                     IF (SELECT n FROM test_faults) > 0 THEN \
-                     RAISE EXCEPTION 'injected write-back fault'; END IF; \
-                     RETURN NEW; END $$ LANGUAGE plpgsql",
-                    "CREATE TRIGGER fail_writeback BEFORE UPDATE OF access_token ON credentials \
-                     FOR EACH ROW EXECUTE FUNCTION fail_writeback()",
-                ]
-            } else {
-                &[
-                    "CREATE TABLE test_faults (n INTEGER NOT NULL)",
-                    "INSERT INTO test_faults VALUES (0)",
-                    "CREATE TRIGGER fail_writeback BEFORE UPDATE OF access_token ON credentials \
-                     WHEN (SELECT n FROM test_faults) > 0 \
-                     BEGIN SELECT RAISE(ABORT, 'injected write-back fault'); END",
-                ]
-            };
-            for statement in statements {
-                diesel::sql_query(*statement).execute(&mut conn).unwrap();
-            }
-        }
-        diesel::sql_query(format!("UPDATE test_faults SET n = {}", i32::from(on)))
-            .execute(&mut conn)
-            .unwrap();
     })
     .await
     .unwrap();

@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use diesel::RunQueryDsl;
 use serde_json::Value;
 use tokenwarden::sandbox::{Endpoint, FailureMode};
 
 use super::{connect_in, force_due, renew, stored};
-use crate::helpers::{Backend, TestApp, assert_problem};
+use crate::helpers::{Backend, TestApp, assert_problem, fail_writebacks};
 use crate::on_both_backends;
 
 async fn transient_failures_answer_5xx_and_lose_nothing(backend: Backend) {
@@ -122,49 +121,6 @@ async fn transient_failures_postgres() {
         return;
     }
     transient_failures_answer_5xx_and_lose_nothing(Backend::Postgres).await;
-}
-
-/// Makes every write-back of a refreshed grant fail (or stop failing), with
-/// a trigger on `credentials.access_token` that reads a flag.
-async fn fail_writebacks(app: &TestApp, on: bool) {
-    let pool = app.pool().clone();
-    let postgres = app.backend == Backend::Postgres;
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().unwrap();
-        let exists = diesel::sql_query("SELECT n FROM test_faults")
-            .execute(&mut conn)
-            .is_ok();
-        if !exists {
-            let statements: &[&str] = if postgres {
-                &[
-                    "CREATE TABLE test_faults (n INTEGER NOT NULL)",
-                    "INSERT INTO test_faults VALUES (0)",
-                    "CREATE FUNCTION fail_writeback() RETURNS trigger AS $$ BEGIN \
-                     IF (SELECT n FROM test_faults) > 0 THEN \
-                     RAISE EXCEPTION 'injected write-back fault'; END IF; \
-                     RETURN NEW; END $$ LANGUAGE plpgsql",
-                    "CREATE TRIGGER fail_writeback BEFORE UPDATE OF access_token ON credentials \
-                     FOR EACH ROW EXECUTE FUNCTION fail_writeback()",
-                ]
-            } else {
-                &[
-                    "CREATE TABLE test_faults (n INTEGER NOT NULL)",
-                    "INSERT INTO test_faults VALUES (0)",
-                    "CREATE TRIGGER fail_writeback BEFORE UPDATE OF access_token ON credentials \
-                     WHEN (SELECT n FROM test_faults) > 0 \
-                     BEGIN SELECT RAISE(ABORT, 'injected write-back fault'); END",
-                ]
-            };
-            for statement in statements {
-                diesel::sql_query(*statement).execute(&mut conn).unwrap();
-            }
-        }
-        diesel::sql_query(format!("UPDATE test_faults SET n = {}", i32::from(on)))
-            .execute(&mut conn)
-            .unwrap();
-    })
-    .await
-    .unwrap();
 }
 
 async fn a_failed_write_after_a_refresh_is_not_lost(app: TestApp) {
