@@ -10,8 +10,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::conditional;
 use super::extractors::{Json, query_validation_error};
+use super::ready;
 use super::shared::{Account, AuthorizationStart, GrantResult, GrantStatus, PageQuery};
 use crate::auth::{Principal, Scope};
 use crate::domain::token_status::TokenStatus;
@@ -116,29 +116,26 @@ pub async fn list_accounts(
     query.validate().map_err(query_validation_error)?;
     let (limit, after) = page.resolve()?;
     let query = query.into_inner();
-    let page = accounts::list(
-        &state,
-        principal.organization_id(),
-        &path.into_inner().to_string(),
-        accounts::ListFilter {
-            network: query.network,
-            status: query.status,
-        },
-        limit,
-        after,
-    )
-    .await?;
-    conditional::json(
-        &req,
-        &AccountPage {
-            data: page
-                .items
-                .into_iter()
-                .map(Account::try_from)
-                .collect::<Result<_, _>>()?,
-            next_cursor: page.next_cursor,
-        },
-    )
+    let (org, brand) = (principal.organization_id(), path.into_inner().to_string());
+    let filter = accounts::ListFilter {
+        network: query.network,
+        status: query.status,
+    };
+    ready::answer(&req, &state, org, || async {
+        accounts::list(&state, org, &brand, filter, limit, after)
+            .await?
+            .try_map(|page| {
+                Ok::<_, Error>(AccountPage {
+                    data: page
+                        .items
+                        .into_iter()
+                        .map(Account::try_from)
+                        .collect::<Result<_, _>>()?,
+                    next_cursor: page.next_cursor,
+                })
+            })
+    })
+    .await
 }
 
 /// Start connecting a profile.

@@ -5,16 +5,20 @@
 //! it can never vouch for a status the clock or a write has changed.
 
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, FieldError};
 
 /// The strong entity tag of a body: a quoted hash of its bytes.
-fn etag_of(body: &[u8]) -> String {
+pub fn etag_of(body: &[u8]) -> Result<HeaderValue, Error> {
+    HeaderValue::from_str(&etag_text(body)).map_err(Error::internal)
+}
+
+fn etag_text(body: &[u8]) -> String {
     format!("\"{}\"", URL_SAFE_NO_PAD.encode(Sha256::digest(body)))
 }
 
@@ -32,8 +36,8 @@ fn matches(req: &HttpRequest, etag: &str) -> bool {
 /// The longest `If-None-Match` taken (its documented `maxLength`).
 const MAX_IF_NONE_MATCH: usize = 1024;
 
-/// 200 with the JSON body and its `ETag`, or 304 when the client has it.
-pub fn json<T: Serialize>(req: &HttpRequest, value: &T) -> Result<HttpResponse, Error> {
+/// 422 when `If-None-Match` is longer than documented.
+pub fn check_if_none_match(req: &HttpRequest) -> Result<(), Error> {
     if req
         .headers()
         .get_all(header::IF_NONE_MATCH)
@@ -44,24 +48,25 @@ pub fn json<T: Serialize>(req: &HttpRequest, value: &T) -> Result<HttpResponse, 
             format!("at most {MAX_IF_NONE_MATCH} characters"),
         )]));
     }
-    let body = serde_json::to_vec(value)
-        .map_err(|e| Error::internal(format!("serializing an answer: {e}")))?;
-    let etag = etag_of(&body);
-    let tag = HeaderValue::from_str(&etag).map_err(Error::internal)?;
+    Ok(())
+}
+
+/// 200 with `body` (JSON) under `etag`, or 304 when the client has it.
+pub fn respond(req: &HttpRequest, etag: HeaderValue, body: Bytes) -> HttpResponse {
     // Private: the answer depends on the caller's token. `no-cache`: a cache
     // may keep it but must ask again, which is what the ETag is for.
     let cache = HeaderValue::from_static("private, no-cache");
-    if matches(req, &etag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, tag))
+    if etag.to_str().is_ok_and(|tag| matches(req, tag)) {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
             .insert_header((header::CACHE_CONTROL, cache))
-            .finish());
+            .finish();
     }
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("application/json")
-        .insert_header((header::ETAG, tag))
+        .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, cache))
-        .body(body))
+        .body(body)
 }
 
 #[cfg(test)]
@@ -72,7 +77,7 @@ mod tests {
 
     #[test]
     fn if_none_match_is_a_list_compared_weakly() {
-        let etag = etag_of(b"{}");
+        let etag = etag_text(b"{}");
         let req = |value: &str| {
             TestRequest::default()
                 .insert_header((header::IF_NONE_MATCH, value))
@@ -83,6 +88,6 @@ mod tests {
         assert!(matches(&req("*"), &etag));
         assert!(!matches(&req("\"other\""), &etag));
         assert!(!matches(&TestRequest::default().to_http_request(), &etag));
-        assert_ne!(etag_of(b"{}"), etag_of(b"[]"));
+        assert_ne!(etag_text(b"{}"), etag_text(b"[]"));
     }
 }

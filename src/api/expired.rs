@@ -9,8 +9,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::conditional;
 use super::extractors::{page_params, query_validation_error};
+use super::ready;
 use super::shared::{Account, ProfileSummary, RenewHint, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::domain::pagination;
@@ -170,36 +170,45 @@ pub async fn list_expired_tokens(
     let filter = filter.into_inner().filter()?;
     query.validate().map_err(query_validation_error)?;
     let (limit, after) = page_params(query.limit, query.cursor.as_deref(), decode_cursor)?;
-    let (items, next) =
-        expired::list(&state, principal.organization_id(), filter, limit, after).await?;
-    let data = items
-        .into_iter()
-        .map(|item| {
-            let account = Account::try_from(item.account)?;
-            Ok(ExpiredToken {
-                account_id: account.id,
-                brand: BrandRef {
-                    id: account.brand_id,
-                    name: item.brand_name,
-                },
-                network: account.profile.network.clone(),
-                profile: account.profile,
-                status: account.token_status,
-                since: item.since,
-                expires_at: account.expires_at,
-                reason: account.status_reason,
-                blocked: account.blocked,
-                renew: account.renew,
+    let org = principal.organization_id();
+    ready::answer(&req, &state, org, || async {
+        expired::list(&state, org, filter, limit, after)
+            .await?
+            .try_map(|(items, next)| {
+                let data = items
+                    .into_iter()
+                    .map(ExpiredToken::try_from)
+                    .collect::<Result<_, Error>>()?;
+                Ok(ExpiredTokenPage {
+                    data,
+                    next_cursor: next.map(|(expires, id)| encode_cursor(expires, &id)),
+                })
             })
+    })
+    .await
+}
+
+impl TryFrom<expired::ExpiredItem> for ExpiredToken {
+    type Error = Error;
+
+    fn try_from(item: expired::ExpiredItem) -> Result<Self, Error> {
+        let account = Account::try_from(item.account)?;
+        Ok(ExpiredToken {
+            account_id: account.id,
+            brand: BrandRef {
+                id: account.brand_id,
+                name: item.brand_name,
+            },
+            network: account.profile.network.clone(),
+            profile: account.profile,
+            status: account.token_status,
+            since: item.since,
+            expires_at: account.expires_at,
+            reason: account.status_reason,
+            blocked: account.blocked,
+            renew: account.renew,
         })
-        .collect::<Result<_, Error>>()?;
-    conditional::json(
-        &req,
-        &ExpiredTokenPage {
-            data,
-            next_cursor: next.map(|(expires, id)| encode_cursor(expires, &id)),
-        },
-    )
+    }
 }
 
 /// Which accounts the dropdown and its badge cover.
@@ -298,27 +307,31 @@ pub async fn expired_tokens_summary(
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::AccountsRead)?;
     let filter = query.into_inner().filter()?;
-    let summary = expired::summary(&state, principal.organization_id(), filter).await?;
-    conditional::json(
-        &req,
-        &ExpiredTokenSummary {
-            total: u32::try_from(summary.total).unwrap_or(u32::MAX),
-            by_brand: summary
-                .by_brand
-                .into_iter()
-                .map(|(id, brand_name, count)| {
-                    Ok(BrandCount {
-                        brand_id: parse_id(&id)?,
-                        brand_name,
-                        count,
-                    })
+    let org = principal.organization_id();
+    ready::answer(&req, &state, org, || async {
+        expired::summary(&state, org, filter)
+            .await?
+            .try_map(|summary| {
+                Ok::<_, Error>(ExpiredTokenSummary {
+                    total: u32::try_from(summary.total).unwrap_or(u32::MAX),
+                    by_brand: summary
+                        .by_brand
+                        .into_iter()
+                        .map(|(id, brand_name, count)| {
+                            Ok(BrandCount {
+                                brand_id: parse_id(&id)?,
+                                brand_name,
+                                count,
+                            })
+                        })
+                        .collect::<Result<_, Error>>()?,
+                    by_network: summary
+                        .by_network
+                        .into_iter()
+                        .map(|(network, count)| NetworkCount { network, count })
+                        .collect(),
                 })
-                .collect::<Result<_, Error>>()?,
-            by_network: summary
-                .by_network
-                .into_iter()
-                .map(|(network, count)| NetworkCount { network, count })
-                .collect(),
-        },
-    )
+            })
+    })
+    .await
 }

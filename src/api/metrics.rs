@@ -4,8 +4,8 @@
 use std::sync::Mutex;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::services::health::WorkerHealth;
@@ -24,6 +24,7 @@ pub struct Metrics {
     worker_failed_ticks: IntCounter,
     /// When the worker last ticked successfully (Unix seconds; 0 before the first).
     worker_last_success: IntGauge,
+    worker_due_scan: Gauge,
     /// Two scrapes at once must not both add the same refusals.
     sync: Mutex<()>,
 }
@@ -73,6 +74,11 @@ impl Metrics {
             "When the lifecycle worker last ticked successfully (Unix time; 0 before the first)",
         )
         .expect("static metric definition");
+        let worker_due_scan = Gauge::new(
+            "tokenwarden_worker_due_scan_seconds",
+            "How long the lifecycle worker's last scan for due credentials took (0 before the first)",
+        )
+        .expect("static metric definition");
         for metric in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -80,6 +86,7 @@ impl Metrics {
             Box::new(network_client_rejections.clone()),
             Box::new(worker_failed_ticks.clone()),
             Box::new(worker_last_success.clone()),
+            Box::new(worker_due_scan.clone()),
         ] {
             registry.register(metric).expect("metric registered once");
         }
@@ -91,6 +98,7 @@ impl Metrics {
             network_client_rejections,
             worker_failed_ticks,
             worker_last_success,
+            worker_due_scan,
             sync: Mutex::new(()),
         }
     }
@@ -127,6 +135,8 @@ impl Metrics {
         }
         self.worker_last_success
             .set(seen.last_successful_tick.map_or(0, |t| t.timestamp()));
+        self.worker_due_scan
+            .set(seen.last_due_scan.map_or(0.0, |d| d.as_secs_f64()));
     }
 
     /// The registry in the Prometheus text exposition format.

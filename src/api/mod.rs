@@ -19,6 +19,7 @@ pub mod organization;
 pub mod problem;
 pub mod profiles;
 pub mod ratelimit;
+pub mod ready;
 pub mod reconnect;
 pub mod renewal;
 pub mod routes;

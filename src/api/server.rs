@@ -30,6 +30,8 @@ pub struct AppParts {
     pub state: web::Data<AppState>,
     pub jwt: web::Data<JwtVerifier>,
     pub metrics: web::Data<Metrics>,
+    /// Ready answers of the polled reads, shared by the server's workers.
+    pub ready: web::Data<crate::api::ready::ReadyAnswers>,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
     /// Per-organization request budgets, when configured.
     pub rate_limiter: Option<web::Data<crate::api::ratelimit::RateLimiter>>,
@@ -50,6 +52,9 @@ impl AppParts {
             state: web::Data::new(state),
             jwt: web::Data::new(jwt),
             metrics: web::Data::new(Metrics::new()),
+            ready: web::Data::new(crate::api::ready::ReadyAnswers::new(
+                crate::api::ready::DEFAULT_BUDGET,
+            )),
             openapi: Arc::new(api::openapi()),
             rate_limiter: crate::api::ratelimit::RateLimiter::new(
                 settings.rate_limit.requests,
@@ -97,6 +102,7 @@ pub fn build_app(
         .app_data(parts.state.clone())
         .app_data(parts.jwt.clone())
         .app_data(parts.metrics.clone())
+        .app_data(parts.ready.clone())
         .configure(|cfg| {
             if let Some(limiter) = limiter {
                 cfg.app_data(limiter);

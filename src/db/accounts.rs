@@ -251,20 +251,33 @@ pub fn set_account_credential(
     Ok(())
 }
 
-/// Marks accounts renewed (their shared credential was refreshed in place).
-pub fn touch_renewed(
+/// Points accounts at a credential they now share, one UPDATE per
+/// thousand accounts (a propagation's statements do not grow with the
+/// number of brands).
+pub fn move_accounts_to_credential(
     conn: &mut DbConnection,
+    ids: &[&str],
     credential: &str,
     now: NaiveDateTime,
-) -> Result<Vec<String>> {
-    let ids: Vec<String> = a::accounts
-        .filter(a::credential_id.eq(credential))
-        .select(a::id)
-        .load(conn)?;
+) -> Result<()> {
+    for chunk in ids.chunks(1000) {
+        diesel::update(a::accounts.filter(a::id.eq_any(chunk)))
+            .set((
+                a::credential_id.eq(Some(credential)),
+                a::last_renewed_at.eq(Some(now)),
+                a::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Marks accounts renewed (their shared credential was refreshed in place).
+pub fn touch_renewed(conn: &mut DbConnection, credential: &str, now: NaiveDateTime) -> Result<()> {
     diesel::update(a::accounts.filter(a::credential_id.eq(credential)))
         .set((a::last_renewed_at.eq(Some(now)), a::updated_at.eq(now)))
         .execute(conn)?;
-    Ok(ids)
+    Ok(())
 }
 
 pub fn set_account_enabled(

@@ -40,31 +40,64 @@ impl<'a> Audit<'a> {
     }
 }
 
+fn row_of(
+    audit: &Audit<'_>,
+    brand: Option<&str>,
+    account: Option<&str>,
+    at: DateTime<Utc>,
+) -> AuditEvent {
+    AuditEvent {
+        id: new_id(),
+        organization_id: audit.organization_id.into(),
+        actor: audit.actor.into(),
+        action: audit.action.as_str().into(),
+        outcome: audit.outcome.as_str().into(),
+        brand_id: brand.map(Into::into),
+        account_id: account.map(Into::into),
+        credential_id: audit.credential_id.map(Into::into),
+        detail: audit.detail.as_ref().map(|d| d.to_string()),
+        request_id: current_request_id(),
+        created_at: to_db_time(at),
+    }
+}
+
 /// Stores the event as having happened `at`.
 pub fn insert_audit_event(
     conn: &mut DbConnection,
     audit: Audit<'_>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let row = AuditEvent {
-        id: new_id(),
-        organization_id: audit.organization_id.into(),
-        actor: audit.actor.into(),
-        action: audit.action.as_str().into(),
-        outcome: audit.outcome.as_str().into(),
-        brand_id: audit.brand_id.map(Into::into),
-        account_id: audit.account_id.map(Into::into),
-        credential_id: audit.credential_id.map(Into::into),
-        detail: audit.detail.as_ref().map(|d| d.to_string()),
-        request_id: current_request_id(),
-        created_at: to_db_time(at),
-    };
-    diesel::insert_into(e::audit_events)
-        .values(&row)
-        .execute(conn)?;
+    let row = row_of(&audit, audit.brand_id, audit.account_id, at);
+    store(conn, &audit, &[row], at)
+}
+
+/// Stores the event once for each `(account, brand)` — a change of a grant
+/// that many brands' accounts share — in one INSERT per thousand accounts (`db::insert_all`),
+/// so the statements do not grow with the number of brands. The
+/// `account_id` and `brand_id` of `audit` are not read.
+pub fn insert_audit_events_for_accounts(
+    conn: &mut DbConnection,
+    audit: Audit<'_>,
+    accounts: &[(String, String)],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let rows: Vec<AuditEvent> = accounts
+        .iter()
+        .map(|(account, brand)| row_of(&audit, Some(brand), Some(account), at))
+        .collect();
+    store(conn, &audit, &rows, at)
+}
+
+fn store(
+    conn: &mut DbConnection,
+    audit: &Audit<'_>,
+    rows: &[AuditEvent],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    super::insert_all::<AuditEvent, _>(conn, e::audit_events, rows)?;
     // Every audited change is announced to webhook subscribers by the same
     // transaction (docs/rules.md#webhooks).
-    super::webhook_outbox::announce_audit(conn, audit.action, &row, audit.detail.as_ref(), at)
+    super::webhook_outbox::announce_audits(conn, audit.action, rows, audit.detail.as_ref(), at)
 }
 
 /// Audit events of the organization, optionally of one account, newest first.

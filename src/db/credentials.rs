@@ -383,3 +383,37 @@ pub fn update_credential_expiry(
 
 mod lookup;
 pub use lookup::*;
+
+/// The first instant after `now` at which the clock alone changes what one
+/// of the organization's credentials shows: an expiry passes, an expiry
+/// enters the warning window (`window` before it), or a refresh token's
+/// expiry passes (which may change how it is renewed). Three seeks on the
+/// organization's expiry indexes, whatever the number of credentials.
+pub fn next_clock_edge(
+    conn: &mut DbConnection,
+    org: &str,
+    now: chrono::NaiveDateTime,
+    window: chrono::Duration,
+) -> Result<Option<chrono::NaiveDateTime>> {
+    let first_after = |conn: &mut DbConnection, at: chrono::NaiveDateTime| -> Result<_> {
+        Ok(c::credentials
+            .filter(c::organization_id.eq(org))
+            .filter(c::expires_at.gt(at))
+            .select(c::expires_at)
+            .order(c::expires_at.asc())
+            .first::<Option<chrono::NaiveDateTime>>(conn)
+            .optional()?
+            .flatten())
+    };
+    let expiry = first_after(conn, now)?;
+    let warning = first_after(conn, now + window)?.map(|e| e - window);
+    let refresh = c::credentials
+        .filter(c::organization_id.eq(org))
+        .filter(c::refresh_expires_at.gt(now))
+        .select(c::refresh_expires_at)
+        .order(c::refresh_expires_at.asc())
+        .first::<Option<chrono::NaiveDateTime>>(conn)
+        .optional()?
+        .flatten();
+    Ok([expiry, warning, refresh].into_iter().flatten().min())
+}

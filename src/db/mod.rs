@@ -286,3 +286,30 @@ pub fn ping(conn: &mut DbConnection) -> Result<(), Error> {
     diesel::sql_query("SELECT 1").execute(conn)?;
     Ok(())
 }
+
+/// The most rows one INSERT carries: well under both backends' limits on
+/// bound parameters (SQLite 32,766, PostgreSQL 65,535) for our tables.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// Inserts `rows` with one multi-row INSERT per thousand, so that a change
+/// fanned out to many brands makes a number of statements that does not
+/// grow with them. `MultiConnection` has no multi-row INSERT, so each
+/// backend's own connection makes it.
+pub fn insert_all<T, Tab>(conn: &mut DbConnection, table: Tab, rows: &[T]) -> Result<(), Error>
+where
+    Tab: diesel::Table + Copy,
+    for<'a> &'a [T]: diesel::Insertable<Tab>,
+    for<'a> diesel::query_builder::InsertStatement<Tab, <&'a [T] as diesel::Insertable<Tab>>::Values>:
+        diesel::query_dsl::methods::ExecuteDsl<diesel::PgConnection>
+            + diesel::query_dsl::methods::ExecuteDsl<diesel::SqliteConnection>,
+{
+    use diesel::RunQueryDsl;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let insert = diesel::insert_into(table).values(chunk);
+        match conn {
+            DbConnection::Postgresql(c) => insert.execute(c)?,
+            DbConnection::Sqlite(c) => insert.execute(c)?,
+        };
+    }
+    Ok(())
+}

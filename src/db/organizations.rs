@@ -31,3 +31,15 @@ pub fn update_organization(
         .execute(conn)?;
     Ok(n == 1)
 }
+
+/// The organization's `data_version`: moved by every change of what its
+/// accounts, profiles, brands and credentials show (the triggers of the
+/// `read_versions` migration). One indexed read; `None` when no such
+/// organization exists.
+pub fn find_data_version(conn: &mut DbConnection, id: &str) -> Result<Option<i64>> {
+    Ok(o::organizations
+        .filter(o::id.eq(id))
+        .select(o::data_version)
+        .first(conn)
+        .optional()?)
+}

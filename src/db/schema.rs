@@ -8,6 +8,7 @@ diesel::table! {
         warning_window_days -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        data_version -> BigInt,
     }
 }
 

@@ -3,12 +3,14 @@
 //! announces nothing, and one that commits cannot lose its announcement),
 //! claimed by the worker and marked after each delivery attempt.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use super::DbConnection;
-use super::models::AuditEvent;
+use super::models::{Account, AuditEvent};
 use super::schema::organizations::dsl as o;
 use super::schema::webhook_attempts::dsl as t;
 use super::schema::webhook_messages::dsl as m;
@@ -80,10 +82,24 @@ fn insert_message(
     data: &Value,
     at: DateTime<Utc>,
 ) -> Result<String> {
+    let row = message(org, subscription, event_type, data, at);
+    diesel::insert_into(m::webhook_messages)
+        .values(&row)
+        .execute(conn)?;
+    Ok(row.id)
+}
+
+fn message(
+    org: &str,
+    subscription: &str,
+    event_type: &str,
+    data: &Value,
+    at: DateTime<Utc>,
+) -> WebhookMessage {
     // Standard Webhooks' payload shape; `data` never holds a token.
     let payload = json!({ "type": event_type, "timestamp": at, "data": data });
     let now = to_db_time(at);
-    let row = WebhookMessage {
+    WebhookMessage {
         id: new_id(),
         organization_id: org.into(),
         subscription_id: subscription.into(),
@@ -94,11 +110,7 @@ fn insert_message(
         next_attempt_at: Some(now),
         created_at: now,
         updated_at: now,
-    };
-    diesel::insert_into(m::webhook_messages)
-        .values(&row)
-        .execute(conn)?;
-    Ok(row.id)
+    }
 }
 
 /// Queues `event` for every subscription of the organization that picked
@@ -144,20 +156,31 @@ pub fn enqueue_test(
     )
 }
 
-/// Announces an audit event that maps to a webhook event (see
+/// Announces audit events of one action that map to a webhook event (see
 /// `WebhookEvent::for_audit`). Called by `insert_audit_event`, so every
-/// change that is audited is announced in its own transaction.
-pub fn announce_audit(
+/// change that is audited is announced in its own transaction. The
+/// subscriptions are read once for all the events, a renewal's siblings once
+/// per grant, and the messages go in one INSERT per thousand.
+pub fn announce_audits(
     conn: &mut DbConnection,
     action: AuditAction,
-    row: &AuditEvent,
+    rows: &[AuditEvent],
     detail: Option<&Value>,
     at: DateTime<Utc>,
 ) -> Result<()> {
     let Some(event) = WebhookEvent::for_audit(action) else {
         return Ok(());
     };
-    enqueue(conn, &row.organization_id, event, at, |conn, plan| {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let (subscriptions, plan) = subscribers(conn, &first.organization_id, event)?;
+    let Some(plan) = plan.filter(|_| !subscriptions.is_empty()) else {
+        return Ok(());
+    };
+    let mut siblings: HashMap<String, Vec<Account>> = HashMap::new();
+    let mut messages = Vec::new();
+    for row in rows {
         let mut data = json!({
             "organization_id": row.organization_id,
             "brand_id": row.brand_id,
@@ -171,25 +194,34 @@ pub fn announce_audit(
         if event == WebhookEvent::TokenRenewed
             && let (Some(account), Some(credential)) = (&row.account_id, &row.credential_id)
         {
+            if !siblings.contains_key(credential) {
+                let accounts = accounts_sharing_profile(conn, &row.organization_id, credential)?;
+                siblings.insert(credential.clone(), accounts);
+            }
             data["propagation"] =
-                propagation_report(conn, &row.organization_id, plan, account, credential)?;
+                propagation_report(plan, &siblings[credential], account, credential);
         }
-        Ok(data)
-    })?;
+        for subscription in &subscriptions {
+            messages.push(message(
+                &row.organization_id,
+                subscription,
+                event.as_str(),
+                &data,
+                at,
+            ));
+        }
+    }
+    super::insert_all::<WebhookMessage, _>(conn, m::webhook_messages, &messages)?;
     Ok(())
 }
 
-/// Which other brands' accounts of the profile share the fresh grant, and
-/// which were left and why. Read from this transaction's rows and the
-/// propagation rule: an event may be written before the transaction has
-/// moved every sibling onto the grant, and the rule says where each ends.
-fn propagation_report(
+/// The accounts of the profile a credential belongs to (none when the
+/// credential is gone).
+fn accounts_sharing_profile(
     conn: &mut DbConnection,
     org: &str,
-    plan: Plan,
-    account: &str,
     credential: &str,
-) -> Result<Value> {
+) -> Result<Vec<Account>> {
     use super::schema::credentials::dsl as c;
     let Some(profile) = c::credentials
         .filter(c::id.eq(credential))
@@ -197,32 +229,40 @@ fn propagation_report(
         .first::<String>(conn)
         .optional()?
     else {
-        return Ok(json!({ "renewed": [], "left": [] }));
+        return Ok(Vec::new());
     };
+    super::accounts::list_accounts_of_profile(conn, org, &profile)
+}
+
+/// Which other brands' accounts of the profile share the fresh grant, and
+/// which were left and why. Read from this transaction's rows and the
+/// propagation rule: an event may be written before the transaction has
+/// moved every sibling onto the grant, and the rule says where each ends.
+fn propagation_report(plan: Plan, accounts: &[Account], account: &str, credential: &str) -> Value {
     let cross_brand = plan.features().cross_brand_renewal;
-    let siblings = super::accounts::list_accounts_of_profile(conn, org, &profile)?
-        .into_iter()
+    let siblings = accounts
+        .iter()
         .filter(|a| a.id != account)
         .map(|a| SiblingAfter {
             shares_grant: a.credential_id.as_deref() == Some(credential)
                 || (a.enabled && cross_brand),
             sibling: Sibling {
-                account_id: a.id,
-                brand_id: a.brand_id,
+                account_id: a.id.clone(),
+                brand_id: a.brand_id.clone(),
                 enabled: a.enabled,
             },
             status: (),
         })
         .collect();
     let report = propagation::report(plan, siblings);
-    Ok(json!({
+    json!({
         "renewed": report.renewed.iter().map(|s| json!({
             "brand_id": s.brand_id, "account_id": s.account_id,
         })).collect::<Vec<_>>(),
         "left": report.left.iter().map(|(s, reason, ())| json!({
             "brand_id": s.brand_id, "account_id": s.account_id, "reason": reason,
         })).collect::<Vec<_>>(),
-    }))
+    })
 }
 
 /// Announces that a credential's stored status became `refresh_failing`, on

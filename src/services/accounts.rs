@@ -207,7 +207,7 @@ pub async fn list(
     filter: ListFilter,
     limit: u32,
     after: Option<String>,
-) -> Result<Page<AccountView>> {
+) -> Result<super::ready::Fresh<Page<AccountView>>> {
     let (o, b, providers, at) = (
         org.to_string(),
         brand.to_string(),
@@ -215,25 +215,31 @@ pub async fn list(
         state.now(),
     );
     db::run(&state.pool, move |conn| {
-        require_brand(conn, &o, &b)?;
-        let organization = find_organization(conn, &o)?;
-        let ctx = StatusContext::for_organization(&organization, &providers, at);
-        let filter = AccountFilter {
-            brand_id: Some(b),
-            network: filter.network,
-            statuses: filter.status.into_iter().collect(),
-            now: Some(to_db_time(at)),
-            window_end: Some(to_db_time(at + ctx.window)),
-        };
-        let rows =
-            db::accounts::list_accounts(conn, &o, &filter, after.as_deref(), i64::from(limit) + 1)?;
-        let (rows, next_cursor) = split_page(rows, limit, |r| &r.0.id);
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(|r| ctx.view(r))
-                .collect::<Result<_>>()?,
-            next_cursor,
+        super::ready::read_fresh(conn, &o, at, |conn, organization| {
+            require_brand(conn, &o, &b)?;
+            let ctx = StatusContext::for_organization(organization, &providers, at);
+            let filter = AccountFilter {
+                brand_id: Some(b),
+                network: filter.network,
+                statuses: filter.status.into_iter().collect(),
+                now: Some(to_db_time(at)),
+                window_end: Some(to_db_time(at + ctx.window)),
+            };
+            let rows = db::accounts::list_accounts(
+                conn,
+                &o,
+                &filter,
+                after.as_deref(),
+                i64::from(limit) + 1,
+            )?;
+            let (rows, next_cursor) = split_page(rows, limit, |r| &r.0.id);
+            Ok(Page {
+                items: rows
+                    .into_iter()
+                    .map(|r| ctx.view(r))
+                    .collect::<Result<_>>()?,
+                next_cursor,
+            })
         })
     })
     .await

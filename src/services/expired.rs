@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::accounts::{AccountView, StatusContext, find_organization};
+use super::accounts::{AccountView, StatusContext};
+use super::ready::{Fresh, read_fresh};
 use crate::db::accounts::AccountFilter;
 use crate::db::{self};
 use crate::domain::token_status::TokenStatus;
@@ -60,47 +61,48 @@ pub async fn list(
     filter: ExpiredFilter,
     limit: u32,
     after: Option<ExpiryCursor>,
-) -> Result<(Vec<ExpiredItem>, Option<ExpiryCursor>)> {
+) -> Result<Fresh<(Vec<ExpiredItem>, Option<ExpiryCursor>)>> {
     let (o, providers, at) = (org.to_string(), state.providers.clone(), state.now());
     db::run(&state.pool, move |conn| {
-        let organization = find_organization(conn, &o)?;
-        let ctx = StatusContext::for_organization(&organization, &providers, at);
-        let filter = filter.at(at, ctx.window);
-        let mut rows =
-            db::accounts::list_by_expiry(conn, &o, &filter, after, i64::from(limit) + 1)?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .and_then(|(a, _, c)| c.expires_at.map(|e| (e, a.id.clone())))
-        } else {
-            None
-        };
-        let brands: Vec<String> = rows.iter().map(|(a, _, _)| a.brand_id.clone()).collect();
-        let names = db::brands::brand_names(conn, &o, &brands)?;
-        let items = rows
-            .into_iter()
-            .map(|row| {
-                let view = ctx.view(row)?;
-                let changed = from_db_time(view.credential.status_changed_at);
-                let since = match view.status {
-                    TokenStatus::ReauthRequired => changed,
-                    _ => view
-                        .credential
-                        .expires_at
-                        .map(from_db_time)
-                        .unwrap_or(changed),
-                };
-                Ok(ExpiredItem {
-                    brand_name: names
-                        .get(&view.account.brand_id)
-                        .cloned()
-                        .unwrap_or_default(),
-                    since,
-                    account: view,
+        read_fresh(conn, &o, at, |conn, organization| {
+            let ctx = StatusContext::for_organization(organization, &providers, at);
+            let filter = filter.at(at, ctx.window);
+            let mut rows =
+                db::accounts::list_by_expiry(conn, &o, &filter, after, i64::from(limit) + 1)?;
+            let next = if rows.len() > limit as usize {
+                rows.truncate(limit as usize);
+                rows.last()
+                    .and_then(|(a, _, c)| c.expires_at.map(|e| (e, a.id.clone())))
+            } else {
+                None
+            };
+            let brands: Vec<String> = rows.iter().map(|(a, _, _)| a.brand_id.clone()).collect();
+            let names = db::brands::brand_names(conn, &o, &brands)?;
+            let items = rows
+                .into_iter()
+                .map(|row| {
+                    let view = ctx.view(row)?;
+                    let changed = from_db_time(view.credential.status_changed_at);
+                    let since = match view.status {
+                        TokenStatus::ReauthRequired => changed,
+                        _ => view
+                            .credential
+                            .expires_at
+                            .map(from_db_time)
+                            .unwrap_or(changed),
+                    };
+                    Ok(ExpiredItem {
+                        brand_name: names
+                            .get(&view.account.brand_id)
+                            .cloned()
+                            .unwrap_or_default(),
+                        since,
+                        account: view,
+                    })
                 })
-            })
-            .collect::<Result<_>>()?;
-        Ok((items, next))
+                .collect::<Result<_>>()?;
+            Ok((items, next))
+        })
     })
     .await
 }
@@ -115,19 +117,21 @@ pub struct Summary {
     pub by_network: Vec<(String, u32)>,
 }
 
-pub async fn summary(state: &AppState, org: &str, filter: ExpiredFilter) -> Result<Summary> {
+pub async fn summary(state: &AppState, org: &str, filter: ExpiredFilter) -> Result<Fresh<Summary>> {
     let (o, at) = (org.to_string(), state.now());
-    let (pairs, names) = db::run(&state.pool, move |conn| {
-        let organization = find_organization(conn, &o)?;
-        let window = super::accounts::window_of(&organization);
-        let pairs = db::accounts::list_brand_network_pairs(conn, &o, &filter.at(at, window))?;
-        let mut brands: Vec<String> = pairs.iter().map(|(b, _)| b.clone()).collect();
-        brands.sort();
-        brands.dedup();
-        let names: HashMap<String, String> = db::brands::brand_names(conn, &o, &brands)?;
-        Ok((pairs, names))
+    let fresh = db::run(&state.pool, move |conn| {
+        read_fresh(conn, &o, at, |conn, organization| {
+            let window = super::accounts::window_of(organization);
+            let pairs = db::accounts::list_brand_network_pairs(conn, &o, &filter.at(at, window))?;
+            let mut brands: Vec<String> = pairs.iter().map(|(b, _)| b.clone()).collect();
+            brands.sort();
+            brands.dedup();
+            let names: HashMap<String, String> = db::brands::brand_names(conn, &o, &brands)?;
+            Ok((pairs, names))
+        })
     })
     .await?;
+    let (pairs, names) = fresh.value;
     let mut by_brand: BTreeMap<String, u32> = BTreeMap::new();
     let mut by_network: BTreeMap<String, u32> = BTreeMap::new();
     for (brand, network) in &pairs {
@@ -144,9 +148,13 @@ pub async fn summary(state: &AppState, org: &str, filter: ExpiredFilter) -> Resu
     brands.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
     let mut networks: Vec<(String, u32)> = by_network.into_iter().collect();
     networks.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(Summary {
-        total: pairs.len(),
-        by_brand: brands,
-        by_network: networks,
+    Ok(Fresh {
+        value: Summary {
+            total: pairs.len(),
+            by_brand: brands,
+            by_network: networks,
+        },
+        version: fresh.version,
+        valid_until: fresh.valid_until,
     })
 }

@@ -19,7 +19,7 @@ mod turns;
 pub use self::orphans::{Holders, holders};
 pub use super::Orphan;
 use crate::crypto::KeyRing;
-use crate::db::audit::{Audit, insert_audit_event};
+use crate::db::audit::{Audit, insert_audit_event, insert_audit_events_for_accounts};
 use crate::db::credentials::{NewGrant, grant_fingerprint, seal_new_credential};
 use crate::db::models::Account;
 use crate::db::{self, DbConnection};
@@ -280,30 +280,42 @@ pub fn apply_fresh_grant(
         })
         .collect();
     let decision = decide(plan, siblings);
-    let mut propagated = Vec::new();
-    for sibling in &decision.switch {
-        db::accounts::set_account_credential(conn, &sibling.account_id, &credential_id, at, false)?;
-        insert_audit_event(
-            conn,
-            Audit {
-                organization_id: org,
-                actor: grant.actor,
-                action: AuditAction::AccountRenewed,
-                outcome: AuditOutcome::Success,
-                brand_id: Some(&sibling.brand_id),
-                account_id: Some(&sibling.account_id),
-                credential_id: Some(&credential_id),
-                detail: Some(
-                    json!({ "propagated_from_account": account_id, "propagated_from_brand": grant.brand_id }),
-                ),
-            },
-            now,
-        )?;
-        propagated.push(PropagationEntry {
-            account_id: sibling.account_id.clone(),
-            brand_id: sibling.brand_id.clone(),
-        });
-    }
+    // One UPDATE and one INSERT for the siblings, whatever their number.
+    let switched: Vec<&str> = decision
+        .switch
+        .iter()
+        .map(|s| s.account_id.as_str())
+        .collect();
+    db::accounts::move_accounts_to_credential(conn, &switched, &credential_id, at)?;
+    let moved: Vec<(String, String)> = decision
+        .switch
+        .iter()
+        .map(|s| (s.account_id.clone(), s.brand_id.clone()))
+        .collect();
+    insert_audit_events_for_accounts(
+        conn,
+        Audit {
+            organization_id: org,
+            actor: grant.actor,
+            action: AuditAction::AccountRenewed,
+            outcome: AuditOutcome::Success,
+            brand_id: None,
+            account_id: None,
+            credential_id: Some(&credential_id),
+            detail: Some(
+                json!({ "propagated_from_account": account_id, "propagated_from_brand": grant.brand_id }),
+            ),
+        },
+        &moved,
+        now,
+    )?;
+    let propagated = moved
+        .into_iter()
+        .map(|(account_id, brand_id)| PropagationEntry {
+            account_id,
+            brand_id,
+        })
+        .collect();
     let orphans = orphans::sweep_unused(conn, keys, &profile.id)?;
     Ok(GrantApplied {
         account_id,
@@ -404,15 +416,12 @@ pub fn switch_profile_to_credential(
             })
             .collect(),
     );
-    for sibling in &decision.switch {
-        db::accounts::set_account_credential(
-            conn,
-            &sibling.account_id,
-            credential,
-            to_db_time(at),
-            false,
-        )?;
-    }
+    let switched: Vec<&str> = decision
+        .switch
+        .iter()
+        .map(|s| s.account_id.as_str())
+        .collect();
+    db::accounts::move_accounts_to_credential(conn, &switched, credential, to_db_time(at))?;
     db::accounts::touch_renewed(conn, credential, to_db_time(at))?;
     orphans::sweep_unused(conn, keys, profile)
 }

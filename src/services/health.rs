@@ -51,6 +51,9 @@ pub struct WorkerSnapshot {
     pub last_successful_tick: Option<DateTime<Utc>>,
     /// Ticks that failed (an error or a panic) since the process started.
     pub failed_ticks: u64,
+    /// How long the last scan for due credentials took (the claim of a
+    /// batch, pool wait included): what a growing table costs the worker.
+    pub last_due_scan: Option<Duration>,
 }
 
 impl WorkerHealth {
@@ -68,6 +71,14 @@ impl WorkerHealth {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         g.last_successful_tick = Some(g.last_successful_tick.map_or(at, |t| t.max(at)));
+    }
+
+    /// A scan for due credentials took `took`.
+    pub fn scanned(&self, took: Duration) {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .last_due_scan = Some(took);
     }
 
     /// A tick failed.

@@ -15,6 +15,7 @@ pub mod network_health;
 pub mod oauth;
 pub mod organizations;
 pub mod profiles;
+pub mod ready;
 pub mod reconnect_links;
 pub mod refresh;
 pub mod renewal;

@@ -39,10 +39,12 @@ pub(super) async fn refresh_due(
     report: &mut TickReport,
 ) -> Result<(), Error> {
     let (at, hold) = (to_db_time(now), to_db_time(now + CLAIM_HOLD));
+    let scan = std::time::Instant::now();
     let claimed = db::run(&app.pool, move |conn| {
         creds::claim_due(conn, at, hold, BATCH)
     })
     .await?;
+    app.worker_health.scanned(scan.elapsed());
     report.claimed = claimed.len();
     let results: Vec<(String, Result<Handled, Error>)> = futures_util::stream::iter(claimed)
         .map(|row| async move {

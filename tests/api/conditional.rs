@@ -75,3 +75,124 @@ async fn a_poll_sees_every_change_and_nothing_else(app: TestApp) {
 }
 
 on_both_backends!(a_poll_sees_every_change_and_nothing_else);
+
+async fn a_write_on_another_instance_is_seen_by_the_very_next_read(app: TestApp) {
+    // Arrange: a connected account whose dropdown, badge and brand page this
+    // instance has answered and keeps ready (the second poll is a 304).
+    let brand = app.new_brand("Shared database").await;
+    let connected = app.connect_sandbox(&brand, "sandbox-bob").await;
+    let account = connected["account"]["id"].as_str().unwrap().to_string();
+    app.advance(chrono::Duration::hours(2));
+    let paths = [
+        "/v1/expired-tokens".to_string(),
+        "/v1/expired-tokens/summary".to_string(),
+        format!("/v1/brands/{brand}/accounts"),
+    ];
+    let mut tags = Vec::new();
+    for path in &paths {
+        let (_, etag, _) = poll(&app, path, None).await;
+        let (status, _, _) = poll(&app, path, Some(&etag)).await;
+        assert_eq!(status, 304, "{path}");
+        tags.push(etag);
+    }
+
+    // Act: another instance on the same database disables the account.
+    let other = crate::worker::instances::second_instance(&app).await;
+    tokenwarden::services::accounts::set_enabled(
+        &other,
+        &app.org_id,
+        &brand,
+        &account,
+        "other-instance",
+        false,
+    )
+    .await
+    .unwrap();
+
+    // Assert: the very next poll of each read here is the new answer.
+    for (path, etag) in paths.iter().zip(&tags) {
+        let (status, again, body) = poll(&app, path, Some(etag)).await;
+        assert_eq!(status, 200, "{path}");
+        assert_ne!(&again, etag, "{path}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        if path.ends_with("/summary") {
+            assert_eq!(body["total"], 0);
+        } else if path.starts_with("/v1/expired-tokens") {
+            assert_eq!(body["data"], json!([]));
+        } else {
+            assert_eq!(body["data"][0]["enabled"], false);
+        }
+    }
+}
+
+on_both_backends!(a_write_on_another_instance_is_seen_by_the_very_next_read);
+
+async fn version_of(app: &TestApp) -> i64 {
+    let (pool, org) = (app.pool().clone(), app.org_id.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        tokenwarden::db::organizations::find_data_version(&mut conn, &org)
+            .unwrap()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn every_shown_change_moves_the_data_version_and_a_lease_does_not(app: TestApp) {
+    // Each write a client can see moves the organization's data version.
+    let start = version_of(&app).await;
+    let brand = app.new_brand("Versioned").await;
+    let after_brand = version_of(&app).await;
+    assert!(after_brand > start, "a new brand");
+    let connected = app.connect_sandbox(&brand, "sandbox-alice").await;
+    let account = connected["account"]["id"].as_str().unwrap().to_string();
+    let after_connect = version_of(&app).await;
+    assert!(after_connect > after_brand, "a connect");
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
+        .bearer_auth(app.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let after_renew = version_of(&app).await;
+    assert!(after_renew > after_connect, "a renewal");
+    let response = app
+        .client
+        .patch(app.url("/v1/organization"))
+        .bearer_auth(app.admin_token())
+        .json(&json!({ "warning_window_days": 3 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let after_window = version_of(&app).await;
+    assert!(after_window > after_renew, "the warning window");
+
+    // A refresh lease taken and given back changes nothing shown.
+    let (pool, org, id) = (app.pool().clone(), app.org_id.clone(), account.clone());
+    let credential = tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        let row = tokenwarden::db::accounts::find_account_by_id(&mut conn, &org, &id)
+            .unwrap()
+            .unwrap();
+        row.2.id
+    })
+    .await
+    .unwrap();
+    let pool = app.pool().clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        assert!(
+            tokenwarden::db::credentials::take_lease(&mut conn, &credential, "probe", 30).unwrap()
+        );
+        tokenwarden::db::credentials::release_lease(&mut conn, &credential, "probe").unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(version_of(&app).await, after_window, "a lease alone");
+}
+
+on_both_backends!(every_shown_change_moves_the_data_version_and_a_lease_does_not);

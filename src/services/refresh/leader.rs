@@ -13,7 +13,7 @@ use super::{
     FAILING_AFTER, JUST_RENEWED, RefreshOutcome, RefreshRequest, dead, release,
     settled_by_someone_else,
 };
-use crate::db::audit::{Audit, insert_audit_event};
+use crate::db::audit::{Audit, insert_audit_events_for_accounts};
 use crate::db::credentials::open_tokens;
 use crate::db::models::Credential;
 use crate::db::{self, DbConnection, credentials as creds};
@@ -223,21 +223,20 @@ pub(super) fn audit_credential(
     at: DateTime<Utc>,
 ) -> Result<(), Error> {
     let accounts = db::accounts::list_accounts_using_credential(conn, &request.credential_id)?;
-    for (account, brand) in accounts {
-        insert_audit_event(
-            conn,
-            Audit {
-                organization_id: &request.organization_id,
-                actor: &request.actor,
-                action,
-                outcome,
-                brand_id: Some(&brand),
-                account_id: Some(&account),
-                credential_id: Some(&request.credential_id),
-                detail: Some(detail.clone()),
-            },
-            at,
-        )?;
-    }
+    insert_audit_events_for_accounts(
+        conn,
+        Audit {
+            organization_id: &request.organization_id,
+            actor: &request.actor,
+            action,
+            outcome,
+            brand_id: None,
+            account_id: None,
+            credential_id: Some(&request.credential_id),
+            detail: Some(detail),
+        },
+        &accounts,
+        at,
+    )?;
     Ok(())
 }

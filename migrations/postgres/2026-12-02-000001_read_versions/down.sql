@@ -1,0 +1,10 @@
+DROP TRIGGER credentials_version_update ON credentials;
+DROP TRIGGER credentials_version_insert_delete ON credentials;
+DROP TRIGGER accounts_version ON accounts;
+DROP TRIGGER profiles_version ON profiles;
+DROP TRIGGER brands_version ON brands;
+DROP TRIGGER organizations_version_update ON organizations;
+DROP FUNCTION tokenwarden_bump_own_data_version();
+DROP FUNCTION tokenwarden_bump_data_version();
+DROP INDEX credentials_org_refresh_expires;
+ALTER TABLE organizations DROP COLUMN data_version;

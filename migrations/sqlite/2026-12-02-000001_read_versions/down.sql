@@ -1,0 +1,15 @@
+DROP TRIGGER credentials_version_delete;
+DROP TRIGGER credentials_version_update;
+DROP TRIGGER credentials_version_insert;
+DROP TRIGGER accounts_version_delete;
+DROP TRIGGER accounts_version_update;
+DROP TRIGGER accounts_version_insert;
+DROP TRIGGER profiles_version_delete;
+DROP TRIGGER profiles_version_update;
+DROP TRIGGER profiles_version_insert;
+DROP TRIGGER brands_version_delete;
+DROP TRIGGER brands_version_update;
+DROP TRIGGER brands_version_insert;
+DROP TRIGGER organizations_version_update;
+DROP INDEX credentials_org_refresh_expires;
+ALTER TABLE organizations DROP COLUMN data_version;
