@@ -21,6 +21,7 @@ pub mod profiles;
 pub mod ratelimit;
 pub mod reconnect;
 pub mod renewal;
+pub mod responses;
 pub mod routes;
 pub mod server;
 pub mod shared;
