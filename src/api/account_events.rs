@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
+use super::responses::{AuthErrors, QueryErrors};
 use super::shared::{PageQuery, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::db::models;
@@ -77,13 +78,7 @@ impl AuditEvent {
 pub struct AuditEventPage {
     /// The events of this page, newest first.
     pub data: Vec<AuditEvent>,
-    /// Pass as `cursor` to get the next (older) page; `null` on the last page. 32 lowercase hex digits.
-    #[schema(
-        pattern = "^[0-9a-f]{32}$",
-        min_length = 32,
-        max_length = 32,
-        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
-    )]
+    #[schema(schema_with = super::shared::older_cursor)]
     pub next_cursor: Option<String>,
 }
 
@@ -102,11 +97,9 @@ pub struct AuditEventPage {
     ),
     responses(
         (status = 200, description = "A page of audit events.", body = AuditEventPage),
-        (status = 400, description = "Malformed query string."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:read` scope."),
-        (status = 404, description = "No such account (now or before) in this brand of the caller's organization."),
-        (status = 422, description = "A pagination parameter is invalid.")
+        AuthErrors,
+        QueryErrors,
+        (status = 404, description = "No such account (now or before) in this brand of the caller's organization.")
     )
 )]
 #[get("/brands/{brand_id}/accounts/{account_id}/events")]

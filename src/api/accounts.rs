@@ -11,8 +11,9 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::{Json, query_validation_error};
-use super::ready;
+use super::responses::{AuthErrors, BodyErrors, QueryErrors};
 use super::shared::{Account, AuthorizationStart, GrantResult, GrantStatus, PageQuery};
+use super::{conditional, ready};
 use crate::auth::{Principal, Scope};
 use crate::domain::token_status::TokenStatus;
 use crate::error::{Error, FieldError};
@@ -54,13 +55,7 @@ fn is_scope_token(scope: &str) -> bool {
 pub struct AccountPage {
     /// The accounts of this page.
     pub data: Vec<Account>,
-    /// Pass as `cursor` to get the next page; `null` on the last page. 32 lowercase hex digits.
-    #[schema(
-        pattern = "^[0-9a-f]{32}$",
-        min_length = 32,
-        max_length = 32,
-        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
-    )]
+    #[schema(schema_with = super::shared::next_cursor)]
     pub next_cursor: Option<String>,
 }
 
@@ -87,20 +82,15 @@ pub struct AccountListQuery {
     tag = "accounts",
     security(("bearer" = ["accounts:read"])),
     params(
-        ("brand_id" = Uuid, Path, description = "The brand's id."), AccountListQuery, PageQuery,
-        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the answer you have: 304 with no body when it is still the answer.",
-            max_length = 1024, example = "\"4Qm0b3BqYVd1bk1fM0h2d0p1Z0NYb1hEV2hBZ3hPbnA\"")
+        ("brand_id" = Uuid, Path, description = "The brand's id."), AccountListQuery, PageQuery, conditional::IfNoneMatch
     ),
     responses(
         (status = 200, description = "A page of accounts, oldest first.", body = AccountPage,
             headers(("ETag" = String, description = "Strong tag of this answer; send it back in `If-None-Match`."))),
-        (status = 304, description = "Not modified: the `ETag` in `If-None-Match` is still the answer (no body).",
-            headers(("ETag" = String, description = "The tag, unchanged."))),
-        (status = 400, description = "Malformed query string."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:read` scope."),
-        (status = 404, description = "No such brand in the caller's organization."),
-        (status = 422, description = "A filter or pagination parameter is invalid.")
+        conditional::NotModified,
+        AuthErrors,
+        QueryErrors,
+        (status = 404, description = "No such brand in the caller's organization.")
     )
 )]
 #[get("/brands/{brand_id}/accounts")]
@@ -147,15 +137,8 @@ pub struct ConnectRequest {
     #[validate(length(min = 1, max = 64))]
     #[schema(min_length = 1, max_length = 64, example = "sandbox")]
     pub network: String,
-    /// Where the browser goes after the network's callback (must be allow-listed). Without it,
-    /// the callback answers JSON.
     #[validate(length(min = 1, max = 2048))]
-    #[schema(
-        min_length = 1,
-        max_length = 2048,
-        format = "uri",
-        example = "https://app.example.com/accounts"
-    )]
+    #[schema(schema_with = super::shared::return_url)]
     pub return_url: Option<String>,
 }
 
@@ -173,12 +156,9 @@ pub struct ConnectRequest {
     request_body = ConnectRequest,
     responses(
         (status = 201, description = "The authorization URL to open.", body = AuthorizationStart),
-        (status = 400, description = "The body is not valid JSON."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:write` scope."),
+        AuthErrors,
+        BodyErrors,
         (status = 404, description = "No such brand in the caller's organization."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Unknown network, return URL not allowed, or invalid members.")
     )
 )]
@@ -297,12 +277,9 @@ impl ImportRequest {
     request_body = ImportRequest,
     responses(
         (status = 201, description = "The imported account.", body = GrantResult),
-        (status = 400, description = "The body is not valid JSON."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:import` scope."),
+        AuthErrors,
+        BodyErrors,
         (status = 404, description = "No such brand in the caller's organization."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid members, unknown network, or the network rejected the token (`grant-rejected`)."),
         (status = 502, description = "The network answered with an error."),
         (status = 503, description = "The network is unavailable or rate-limits (`network-unavailable`), or refuses this deployment's client configuration (`network-misconfigured`); see `Retry-After`."),
@@ -357,8 +334,7 @@ pub async fn import_account(
     ),
     responses(
         (status = 200, description = "The account.", body = Account),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:read` scope."),
+        AuthErrors,
         (status = 404, description = "No such account in this brand of the caller's organization.")
     )
 )]
@@ -403,12 +379,9 @@ pub struct AccountUpdate {
     request_body = AccountUpdate,
     responses(
         (status = 200, description = "The updated account.", body = Account),
-        (status = 400, description = "The body is not valid JSON."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:write` scope."),
+        AuthErrors,
+        BodyErrors,
         (status = 404, description = "No such account in this brand of the caller's organization."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid or unknown members.")
     )
 )]
@@ -451,8 +424,7 @@ pub async fn update_account(
     ),
     responses(
         (status = 204, description = "The account is disconnected."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:write` scope."),
+        AuthErrors,
         (status = 404, description = "No such account in this brand of the caller's organization.")
     )
 )]

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::{Json, is_ecma_space};
+use super::responses::{AuthErrors, BodyErrors, QueryErrors};
 use super::shared::PageQuery;
 use crate::auth::{Principal, Scope};
 use crate::db::models;
@@ -65,13 +66,7 @@ impl TryFrom<models::Brand> for Brand {
 pub struct BrandPage {
     /// The brands of this page, oldest first.
     pub data: Vec<Brand>,
-    /// Pass as `cursor` to get the next page; `null` on the last page. 32 lowercase hex digits.
-    #[schema(
-        pattern = "^[0-9a-f]{32}$",
-        min_length = 32,
-        max_length = 32,
-        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
-    )]
+    #[schema(schema_with = super::shared::next_cursor)]
     pub next_cursor: Option<String>,
 }
 
@@ -116,10 +111,8 @@ fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
     params(PageQuery),
     responses(
         (status = 200, description = "A page of brands.", body = BrandPage),
-        (status = 400, description = "Malformed query string."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:read` scope."),
-        (status = 422, description = "`limit` out of range or `cursor` not ours.")
+        AuthErrors,
+        QueryErrors
     )
 )]
 #[get("/brands")]
@@ -154,13 +147,11 @@ pub async fn list_brands(
     responses(
         (status = 201, description = "The new brand.", body = Brand,
             headers(("Location" = String, description = "URL of the new brand"))),
-        (status = 400, description = "The body is not valid JSON."),
+        BodyErrors,
         (status = 401, description = "Missing or invalid bearer token."),
         (status = 403, description = "The token lacks `org:admin`, or the plan allows no more brands (`plan-limit-reached`)."),
         (status = 404, description = "The token's organization does not exist."),
         (status = 409, description = "A brand with this name exists."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid or unknown members.")
     )
 )]
@@ -195,8 +186,7 @@ pub async fn create_brand(
     params(("brand_id" = Uuid, Path, description = "The brand's id.")),
     responses(
         (status = 200, description = "The brand.", body = Brand),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:read` scope."),
+        AuthErrors,
         (status = 404, description = "No such brand in the caller's organization.")
     )
 )]
@@ -223,13 +213,10 @@ pub async fn get_brand(
     request_body = BrandInput,
     responses(
         (status = 200, description = "The renamed brand.", body = Brand),
-        (status = 400, description = "The body is not valid JSON."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `org:admin` scope."),
+        AuthErrors,
+        BodyErrors,
         (status = 404, description = "No such brand in the caller's organization."),
         (status = 409, description = "Another brand has this name."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid or unknown members.")
     )
 )]
@@ -265,8 +252,7 @@ pub async fn update_brand(
     params(("brand_id" = Uuid, Path, description = "The brand's id.")),
     responses(
         (status = 204, description = "The brand is deleted."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `org:admin` scope."),
+        AuthErrors,
         (status = 404, description = "No such brand in the caller's organization."),
         (status = 409, description = "The brand still has accounts.")
     )

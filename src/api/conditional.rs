@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, IntoResponses};
 
 use crate::error::{Error, FieldError};
 
@@ -35,6 +36,29 @@ fn matches(req: &HttpRequest, etag: &str) -> bool {
 
 /// The longest `If-None-Match` taken (its documented `maxLength`).
 const MAX_IF_NONE_MATCH: usize = 1024;
+
+/// The request header of a conditional read: `params(IfNoneMatch, …)`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfNoneMatch {
+    /// The `ETag` of the answer you have: 304 with no body when it is still the answer.
+    #[param(
+        rename = "If-None-Match",
+        max_length = 1024,
+        example = "\"4Qm0b3BqYVd1bk1fM0h2d0p1Z0NYb1hEV2hBZ3hPbnA\""
+    )]
+    pub if_none_match: Option<String>,
+}
+
+/// The answer of a conditional read whose tag the client has:
+/// `responses(…, NotModified, …)`.
+#[derive(IntoResponses)]
+#[response(
+    status = 304,
+    description = "Not modified: the `ETag` in `If-None-Match` is still the answer (no body).",
+    headers(("ETag" = String, description = "The tag, unchanged."))
+)]
+pub struct NotModified;
 
 /// 422 when `If-None-Match` is longer than documented.
 pub fn check_if_none_match(req: &HttpRequest) -> Result<(), Error> {

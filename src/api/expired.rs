@@ -10,8 +10,9 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::{page_params, query_validation_error};
-use super::ready;
+use super::responses::{AuthErrors, QueryErrors};
 use super::shared::{Account, ProfileSummary, RenewHint, parse_id};
+use super::{conditional, ready};
 use crate::auth::{Principal, Scope};
 use crate::domain::pagination;
 use crate::domain::token_status::{BlockedCapability, TokenStatus};
@@ -142,20 +143,15 @@ fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
     tag = "expired tokens",
     security(("bearer" = ["accounts:read"])),
     params(
-        SummaryQuery, ExpiredQuery,
-        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the answer you have: 304 with no body when it is still the answer.",
-            max_length = 1024, example = "\"4Qm0b3BqYVd1bk1fM0h2d0p1Z0NYb1hEV2hBZ3hPbnA\"")
+        SummaryQuery, ExpiredQuery, conditional::IfNoneMatch
     ),
     responses(
         (status = 200, description = "A page of accounts that need renewal.", body = ExpiredTokenPage,
             headers(("ETag" = String, description = "Strong tag of this answer; send it back in `If-None-Match`."))),
-        (status = 304, description = "Not modified: the `ETag` in `If-None-Match` is still the answer (no body).",
-            headers(("ETag" = String, description = "The tag, unchanged."))),
-        (status = 400, description = "Malformed query string."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:read` scope."),
-        (status = 404, description = "The token's organization does not exist."),
-        (status = 422, description = "A filter or pagination parameter is invalid.")
+        conditional::NotModified,
+        AuthErrors,
+        QueryErrors,
+        (status = 404, description = "The token's organization does not exist.")
     )
 )]
 #[get("/expired-tokens")]
@@ -282,20 +278,15 @@ pub struct ExpiredTokenSummary {
     tag = "expired tokens",
     security(("bearer" = ["accounts:read"])),
     params(
-        SummaryQuery,
-        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the answer you have: 304 with no body when it is still the answer.",
-            max_length = 1024, example = "\"4Qm0b3BqYVd1bk1fM0h2d0p1Z0NYb1hEV2hBZ3hPbnA\"")
+        SummaryQuery, conditional::IfNoneMatch
     ),
     responses(
         (status = 200, description = "The counts.", body = ExpiredTokenSummary,
             headers(("ETag" = String, description = "Strong tag of this answer; send it back in `If-None-Match`."))),
-        (status = 304, description = "Not modified: the `ETag` in `If-None-Match` is still the answer (no body).",
-            headers(("ETag" = String, description = "The tag, unchanged."))),
-        (status = 400, description = "Malformed query string."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:read` scope."),
-        (status = 404, description = "The token's organization does not exist."),
-        (status = 422, description = "A filter is invalid.")
+        conditional::NotModified,
+        AuthErrors,
+        QueryErrors,
+        (status = 404, description = "The token's organization does not exist.")
     )
 )]
 #[get("/expired-tokens/summary")]

@@ -22,6 +22,7 @@ pub mod ratelimit;
 pub mod ready;
 pub mod reconnect;
 pub mod renewal;
+pub mod responses;
 pub mod routes;
 pub mod server;
 pub mod shared;

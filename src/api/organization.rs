@@ -10,6 +10,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::Json;
+use super::responses::{AuthErrors, BodyErrors};
 use crate::auth::{Principal, Scope};
 use crate::db::models;
 use crate::domain::from_db_time;
@@ -163,12 +164,9 @@ pub async fn get_organization(
     request_body = OrganizationUpdate,
     responses(
         (status = 200, description = "The updated organization.", body = Organization),
-        (status = 400, description = "The body is not valid JSON."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `org:admin` scope."),
+        AuthErrors,
+        BodyErrors,
         (status = 404, description = "The token's organization does not exist."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid or unknown members.")
     )
 )]
@@ -205,12 +203,9 @@ pub async fn update_organization(
     responses(
         (status = 201, description = "The new organization.", body = Organization,
             headers(("Location" = String, description = "URL of the new organization"))),
-        (status = 400, description = "The body is not valid JSON."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `platform:admin` scope."),
+        AuthErrors,
+        BodyErrors,
         (status = 409, description = "An organization with this id exists."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid or unknown members.")
     )
 )]
@@ -252,12 +247,9 @@ pub async fn create_organization(
     request_body = OrganizationAdminUpdate,
     responses(
         (status = 200, description = "The updated organization.", body = Organization),
-        (status = 400, description = "The body is not valid JSON."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `platform:admin` scope."),
+        AuthErrors,
+        BodyErrors,
         (status = 404, description = "No such organization."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid or unknown members.")
     )
 )]

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::query_validation_error;
+use super::responses::{AuthErrors, QueryErrors};
 use super::shared::{PageQuery, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::domain::from_db_time;
@@ -77,13 +78,7 @@ pub struct Profile {
 pub struct ProfilePage {
     /// The profiles of this page.
     pub data: Vec<Profile>,
-    /// Pass as `cursor` to get the next page; `null` on the last page. 32 lowercase hex digits.
-    #[schema(
-        pattern = "^[0-9a-f]{32}$",
-        min_length = 32,
-        max_length = 32,
-        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
-    )]
+    #[schema(schema_with = super::shared::next_cursor)]
     pub next_cursor: Option<String>,
 }
 
@@ -141,10 +136,8 @@ impl TryFrom<ProfileView> for Profile {
     params(ProfileQuery, PageQuery),
     responses(
         (status = 200, description = "A page of profiles, oldest first.", body = ProfilePage),
-        (status = 400, description = "Malformed query string."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:read` scope."),
-        (status = 422, description = "A filter or pagination parameter is invalid.")
+        AuthErrors,
+        QueryErrors
     )
 )]
 #[get("/profiles")]
@@ -185,8 +178,7 @@ pub async fn list_profiles(
     params(("profile_id" = Uuid, Path, description = "The profile's id.")),
     responses(
         (status = 200, description = "The profile and its brands.", body = Profile),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `accounts:read` scope."),
+        AuthErrors,
         (status = 404, description = "No such profile in the caller's organization.")
     )
 )]

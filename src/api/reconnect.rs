@@ -5,6 +5,8 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
+use serde::Deserialize;
+use utoipa::{IntoParams, IntoResponses};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::Error;
@@ -14,6 +16,31 @@ use crate::state::AppState;
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(show_reconnect_link)
         .service(open_reconnect_link);
+}
+
+/// The path parameter of both operations on a link.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct LinkToken {
+    /// The link's secret part: 43 characters of base64url (32 random bytes).
+    #[param(
+        pattern = "^[A-Za-z0-9_-]{43}$",
+        min_length = 43,
+        max_length = 43,
+        example = "q3Jc0mN6Yv2Xb8ZsPp1eWd4Tf7Gh9Kl5Rt0Uy2Io3As"
+    )]
+    pub token: String,
+}
+
+/// What both operations on a link answer when it cannot be used.
+#[derive(IntoResponses)]
+pub enum LinkErrors {
+    /// No such link (also for a token not of the documented shape).
+    #[response(status = 404)]
+    NotFound,
+    /// The link was used or has expired.
+    #[response(status = 410)]
+    Gone,
 }
 
 /// Show a reconnect link
@@ -26,23 +53,20 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     operation_id = "show_reconnect_link",
     tag = "renewal",
     security(()),
-    params(("token" = String, Path, description = "The link's secret part: 43 characters of base64url (32 random bytes).",
-        pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43,
-        example = "q3Jc0mN6Yv2Xb8ZsPp1eWd4Tf7Gh9Kl5Rt0Uy2Io3As")),
+    params(LinkToken),
     responses(
         (status = 200, description = "The page, with a button that POSTs to this same path.",
             content_type = "text/html", body = String,
             example = json!("<!doctype html><html>…<form method=\"post\"><button>Reconnect with x</button></form>…</html>")),
-        (status = 404, description = "No such link (also for a token not of the documented shape)."),
-        (status = 410, description = "The link was used or has expired.")
+        LinkErrors
     )
 )]
 #[get("/reconnect/{token}")]
 pub async fn show_reconnect_link(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<LinkToken>,
 ) -> Result<HttpResponse, Error> {
-    let preview = reconnect_links::preview(&state, &path.into_inner()).await?;
+    let preview = reconnect_links::preview(&state, &path.token).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         // The URL holds the link's secret: keep it out of caches and of
@@ -66,22 +90,19 @@ pub async fn show_reconnect_link(
     operation_id = "open_reconnect_link",
     tag = "renewal",
     security(()),
-    params(("token" = String, Path, description = "The link's secret part: 43 characters of base64url (32 random bytes).",
-        pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43,
-        example = "q3Jc0mN6Yv2Xb8ZsPp1eWd4Tf7Gh9Kl5Rt0Uy2Io3As")),
+    params(LinkToken),
     responses(
         (status = 303, description = "Redirect to the network's authorization page.",
             headers(("Location" = String, description = "The network's authorization URL."))),
-        (status = 404, description = "No such link (also for a token not of the documented shape)."),
-        (status = 410, description = "The link was used or has expired.")
+        LinkErrors
     )
 )]
 #[post("/reconnect/{token}")]
 pub async fn open_reconnect_link(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<LinkToken>,
 ) -> Result<HttpResponse, Error> {
-    let started = reconnect_links::open(&state, &path.into_inner()).await?;
+    let started = reconnect_links::open(&state, &path.token).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, started.authorization_url.to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))

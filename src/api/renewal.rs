@@ -13,6 +13,7 @@ use validator::Validate;
 use super::extractors::OptionalJson;
 use super::idempotency;
 use super::problem::AsProblem;
+use super::responses::{AuthErrors, BodyErrors};
 use super::shared::{Account, AuthorizationStart, PropagationReport};
 use crate::auth::{Principal, Scope};
 use crate::error::{Error, FieldError};
@@ -45,14 +46,8 @@ pub enum RenewOutcome {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"return_url": "https://app.example.com/accounts"}))]
 pub struct RenewRequest {
-    /// Where the browser goes after a re-authorization (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(
-        min_length = 1,
-        max_length = 2048,
-        format = "uri",
-        example = "https://app.example.com/accounts"
-    )]
+    #[schema(schema_with = super::shared::return_url)]
     pub return_url: Option<String>,
 }
 
@@ -134,13 +129,10 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, Error> {
     request_body(content = Option<RenewRequest>, description = "Optional: a return URL for a re-authorization."),
     responses(
         (status = 200, description = "What happened.", body = RenewResult),
-        (status = 400, description = "The body is not valid JSON."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `tokens:renew` scope."),
+        AuthErrors,
+        BodyErrors,
         (status = 404, description = "No such account in this brand of the caller's organization."),
         (status = 409, description = "The account is disabled, a refresh is in progress elsewhere (`Retry-After`), or the Idempotency-Key is in flight."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid members, a return URL not allowed, or an Idempotency-Key reused for another request."),
         (status = 502, description = "The network answered with an error; the token keeps its status."),
         (status = 503, description = "The network is unavailable or rate-limits (`network-unavailable`), or refuses this deployment's client configuration (`network-misconfigured`, naming the network: no token was changed and the account needs no re-authorization); see `Retry-After`."),
@@ -190,14 +182,8 @@ pub struct BulkRenewRequest {
     #[validate(length(min = 1, max = 50))]
     #[schema(min_items = 1, max_items = 50)]
     pub account_ids: Vec<Uuid>,
-    /// Where the browser goes after each re-authorization (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(
-        min_length = 1,
-        max_length = 2048,
-        format = "uri",
-        example = "https://app.example.com/accounts"
-    )]
+    #[schema(schema_with = super::shared::return_url)]
     pub return_url: Option<String>,
 }
 
@@ -274,12 +260,9 @@ pub struct BulkRenewResult {
     request_body = BulkRenewRequest,
     responses(
         (status = 200, description = "A result per account.", body = BulkRenewResult),
-        (status = 400, description = "The body is not valid JSON."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `tokens:renew` scope."),
+        AuthErrors,
+        BodyErrors,
         (status = 409, description = "The Idempotency-Key is in flight."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid members (1–50 accounts), a return URL not allowed, or an Idempotency-Key reused.")
     )
 )]
@@ -395,14 +378,8 @@ pub struct ReconnectLinkRequest {
         deserialize_with = "crate::api::extractors::integer::optional"
     )]
     pub expires_in: Option<u64>,
-    /// Where the owner's browser goes after re-authorizing (must be allow-listed).
     #[validate(length(min = 1, max = 2048))]
-    #[schema(
-        min_length = 1,
-        max_length = 2048,
-        format = "uri",
-        example = "https://app.example.com/accounts"
-    )]
+    #[schema(schema_with = super::shared::return_url)]
     pub return_url: Option<String>,
 }
 
@@ -436,12 +413,9 @@ pub struct ReconnectLinkCreated {
     request_body(content = Option<ReconnectLinkRequest>, description = "Optional lifetime and return URL."),
     responses(
         (status = 201, description = "The link.", body = ReconnectLinkCreated),
-        (status = 400, description = "The body is not valid JSON."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `tokens:renew` scope."),
+        AuthErrors,
+        BodyErrors,
         (status = 404, description = "No such account in this brand of the caller's organization."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid members or a return URL not allowed.")
     )
 )]

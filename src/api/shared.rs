@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
@@ -311,4 +312,57 @@ impl PageQuery {
         self.validate().map_err(query_validation_error)?;
         page_params(self.limit, self.cursor.as_deref(), decode_cursor)
     }
+}
+
+/// The `next_cursor` member of a page listed oldest first
+/// (`#[schema(schema_with = next_cursor)]`).
+pub fn next_cursor() -> Object {
+    cursor_schema(
+        "Pass as `cursor` to get the next page; `null` on the last page. 32 lowercase hex digits.",
+    )
+}
+
+/// The `next_cursor` member of a page listed newest first
+/// (`#[schema(schema_with = older_cursor)]`).
+pub fn older_cursor() -> Object {
+    cursor_schema(
+        "Pass as `cursor` to get the next (older) page; `null` on the last page. 32 lowercase hex digits.",
+    )
+}
+
+/// A page's cursor: the shape `PageQuery::cursor` takes, or `null` on the last page.
+#[expect(
+    deprecated,
+    reason = "the document gives member examples as `example`, like the derived schemas"
+)]
+fn cursor_schema(description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(description))
+        .pattern(Some("^[0-9a-f]{32}$"))
+        .min_length(Some(32))
+        .max_length(Some(32))
+        .example(Some("0193a0c47a4e7d3c9b9e3f1f0f3a2b13".into()))
+        .build()
+}
+
+/// The optional `return_url` member of the requests that start an
+/// authorization (`#[schema(schema_with = return_url)]`, beside
+/// `#[validate(length(min = 1, max = 2048))]`).
+#[expect(
+    deprecated,
+    reason = "the document gives member examples as `example`, like the derived schemas"
+)]
+pub fn return_url() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .format(Some(SchemaFormat::Custom("uri".into())))
+        .description(Some(
+            "Where the browser goes once the network's authorization is finished (must be \
+             allow-listed). Without it, the callback answers JSON.",
+        ))
+        .min_length(Some(1))
+        .max_length(Some(2048))
+        .example(Some("https://app.example.com/accounts".into()))
+        .build()
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use secrecy::ExposeSecret;
 
+use super::responses::AuthErrors;
 use crate::auth::{Principal, Scope};
 use crate::error::Error;
 use crate::services::vault;
@@ -71,8 +72,7 @@ pub struct AccessToken {
     params(("account_id" = Uuid, Path, description = "The account's id.")),
     responses(
         (status = 200, description = "A valid access token.", body = AccessToken),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `tokens:read` scope."),
+        AuthErrors,
         (status = 404, description = "No such account in the caller's organization."),
         (status = 409, description = "The account is disabled, or needs a re-authorization (`reauthorization-required`, with `renew_href`)."),
         (status = 502, description = "The token is expired and the network answered with an error."),

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::Json;
+use super::responses::{AuthErrors, BodyErrors, QueryErrors};
 use super::shared::{PageQuery, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::db::webhooks::WebhookSubscription;
@@ -87,13 +88,7 @@ impl Webhook {
 pub struct WebhookPage {
     /// The subscriptions of this page, oldest first.
     pub data: Vec<Webhook>,
-    /// Pass as `cursor` to get the next page; `null` on the last page. 32 lowercase hex digits.
-    #[schema(
-        pattern = "^[0-9a-f]{32}$",
-        min_length = 32,
-        max_length = 32,
-        example = "0193a0c47a4e7d3c9b9e3f1f0f3a2b13"
-    )]
+    #[schema(schema_with = super::shared::next_cursor)]
     pub next_cursor: Option<String>,
 }
 
@@ -173,10 +168,8 @@ fn distinct(events: Vec<WebhookEvent>) -> Vec<WebhookEvent> {
     params(PageQuery),
     responses(
         (status = 200, description = "A page of webhook subscriptions.", body = WebhookPage),
-        (status = 400, description = "Malformed query string."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `org:admin` scope."),
-        (status = 422, description = "`limit` out of range or `cursor` malformed.")
+        AuthErrors,
+        QueryErrors
     )
 )]
 #[get("/webhooks")]
@@ -215,13 +208,11 @@ pub async fn list_webhooks(
     responses(
         (status = 201, description = "The new subscription and its secret.", body = WebhookCreated,
             headers(("Location" = String, description = "URL of the new subscription"))),
-        (status = 400, description = "The body is not valid JSON."),
+        BodyErrors,
         (status = 401, description = "Missing or invalid bearer token."),
         (status = 403, description = "The token lacks `org:admin`, or the plan has no webhooks (`plan-limit-reached`)."),
         (status = 404, description = "The token's organization does not exist."),
         (status = 409, description = "The organization has the most webhooks it may have (20)."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid or unknown members, or a target URL that is refused (`/url`).")
     )
 )]
@@ -264,8 +255,7 @@ pub async fn create_webhook(
     params(("webhook_id" = Uuid, Path, description = "The subscription's id.")),
     responses(
         (status = 200, description = "The subscription.", body = Webhook),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `org:admin` scope."),
+        AuthErrors,
         (status = 404, description = "No such subscription in the caller's organization.")
     )
 )]
@@ -294,12 +284,10 @@ pub async fn get_webhook(
     request_body = WebhookPatch,
     responses(
         (status = 200, description = "The changed subscription.", body = Webhook),
-        (status = 400, description = "The body is not valid JSON."),
+        BodyErrors,
         (status = 401, description = "Missing or invalid bearer token."),
         (status = 403, description = "The token lacks `org:admin`, or the plan has no webhooks (`plan-limit-reached`)."),
         (status = 404, description = "No such subscription in the caller's organization."),
-        (status = 413, description = "The body is too large."),
-        (status = 415, description = "The body is not JSON."),
         (status = 422, description = "Invalid or unknown members, or a target URL that is refused (`/url`).")
     )
 )]
@@ -339,8 +327,7 @@ pub async fn update_webhook(
     params(("webhook_id" = Uuid, Path, description = "The subscription's id.")),
     responses(
         (status = 204, description = "The subscription is deleted."),
-        (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks the `org:admin` scope."),
+        AuthErrors,
         (status = 404, description = "No such subscription in the caller's organization.")
     )
 )]
