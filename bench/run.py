@@ -264,16 +264,20 @@ def renew_everywhere(server, token, everywhere, rounds):
             "propagated_to": max(propagated)}
 
 
-def add_credentials(server, backend, database_url, org_token_dir, count):
+def ballast_organization(server):
+    """An organization of its own for the due-scan's credentials."""
+    admin = mint(server.dir, "platform", "platform:admin")
+    status, org, _, _ = Client(server.port).request("POST", "/v1/organizations", admin,
+                                                    {"name": "Due-scan ballast", "plan": "starter"})
+    assert status == 201, org
+    return org
+
+
+def add_credentials(server, backend, database_url, org, count):
     """Adds `count` credentials for the worker's due-scan: copies of one seeded
-    credential in an organization of their own, each with its own id (their
+    credential in the organization `org`, each with its own id (their
     ciphertexts, bound to the original row, do not open elsewhere), due in
     the coming days except for a thousand due now."""
-    c = Client(server.port)
-    admin = mint(server.dir, "platform", "platform:admin")
-    status, org, _, _ = c.request("POST", "/v1/organizations", admin,
-                                  {"name": "Due-scan ballast", "plan": "starter"})
-    assert status == 201, org
     sql = f"""
 INSERT INTO credentials (id, organization_id, profile_id, network, access_token, access_token_key_id,
     refresh_token, refresh_token_key_id, scopes, issued_at, expires_at, refresh_expires_at, status,
@@ -329,7 +333,7 @@ def run_backend(backend, url, args):
         t0 = time.time()
         org, token, brands, everywhere, seeded = seed(server, args.brands, args.profiles, args.expired_share)
         r["seed_s"] = time.time() - t0
-        r["accounts"] = seeded
+        r["seeded_accounts"] = seeded
         c = Client(server.port)
         status, summary, _, _ = c.request("GET", "/v1/expired-tokens/summary", token)
         r["needing_renewal"] = summary["total"]
@@ -347,10 +351,11 @@ def run_backend(backend, url, args):
             print(f"  {backend} {name}: {r[name].get('rps', 0):.0f} req/s", file=sys.stderr)
         r["renew"] = renew_everywhere(server, token, everywhere, args.renews)
         r["rss_mib"] = server.peak_rss_mib()
+        ballast = ballast_organization(server) if args.credentials else None
     finally:
         server.stop(keep_dir=True)
     if args.credentials:
-        add_credentials(server, backend, url, server.dir, args.credentials)
+        add_credentials(server, backend, url, ballast, args.credentials)
         worker = Server(backend, url, worker=True, data_dir=server.dir)
         try:
             r["due_scan_s"] = due_scan_seconds(worker.port)
@@ -366,7 +371,7 @@ def table(results, args, machine):
     ceiling = lambda r: max(r["healthz"]["rps"], r["healthz_again"]["rps"])
     for backend, r in results.items():
         lines.append(f"\n### {backend}\n")
-        lines.append(f"{r['accounts']:,} accounts, {r['needing_renewal']:,} needing renewal "
+        lines.append(f"{r['seeded_accounts']:,} accounts, {r['needing_renewal']:,} needing renewal "
                      f"(seeded in {r['seed_s']:.0f} s over the OAuth flow)\n")
         lines.append("| endpoint | req/s | p50 | p99 | ratio to `/healthz` | bytes per answer | non-2xx/3xx |")
         lines.append("|---|---:|---:|---:|---:|---:|---:|")

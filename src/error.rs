@@ -239,6 +239,11 @@ impl Error {
     }
 }
 
+/// SQLite's messages for `SQLITE_BUSY` and `SQLITE_LOCKED`.
+pub fn is_sqlite_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database table is locked")
+}
+
 impl From<diesel::result::Error> for Error {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error as D};
@@ -256,6 +261,15 @@ impl From<diesel::result::Error> for Error {
                 detail: "the database connection was lost".into(),
                 retry_after: Some(Duration::from_secs(1)),
             },
+            // SQLite's writer lock still taken after every wait: an overload
+            // to retry, never a fault of the request.
+            D::DatabaseError(_, info) if is_sqlite_busy(info.message()) => {
+                tracing::warn!(message = info.message(), "the database stayed busy");
+                Error::Unavailable {
+                    detail: "the database is busy".into(),
+                    retry_after: Some(Duration::from_secs(1)),
+                }
+            }
             other => Error::Internal(anyhow::Error::new(other).context("database error")),
         }
     }

@@ -20,7 +20,9 @@ pub mod webhooks;
 
 use std::time::Duration;
 
+use diesel::SqliteConnection;
 use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -266,19 +268,68 @@ where
     .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
 }
 
-/// A write transaction. On SQLite it takes the write lock at its first
-/// statement so that two writers queue on `busy_timeout` instead of one of
-/// them failing with SQLITE_BUSY when it upgrades a read lock.
+/// A write transaction. On SQLite it begins with `BEGIN IMMEDIATE`, taking
+/// the writer's lock before anything is read, so that writers queue on
+/// `busy_timeout` instead of one failing with `SQLITE_BUSY` when it would
+/// upgrade a stale read; a `BEGIN IMMEDIATE` still refused after that wait
+/// (nothing has been done yet) is tried again, for up to
+/// [`SQLITE_WRITER_PATIENCE`], so concurrent writers never see "database is
+/// locked". Inside another transaction it is a savepoint.
 pub fn write_transaction<T, F>(conn: &mut DbConnection, f: F) -> Result<T, Error>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, Error>,
 {
-    conn.transaction(|conn| {
-        if backend_of(conn) == Backend::Sqlite {
-            diesel::sql_query("UPDATE organizations SET id = id WHERE 1 = 0").execute(conn)?;
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(f);
+    };
+    if sqlite_transaction_depth(sqlite)? > 0 {
+        return conn.transaction(f);
+    }
+    begin_immediate(sqlite)?;
+    // Committed or rolled back through the connection's own manager, which
+    // holds the depth `BEGIN IMMEDIATE` opened. A panic in `f` leaves the
+    // transaction open, and the pool discards such a connection
+    // (`has_broken`).
+    type Transactions = <DbConnection as Connection>::TransactionManager;
+    match f(conn) {
+        Ok(value) => {
+            Transactions::commit_transaction(conn)?;
+            Ok(value)
         }
-        f(conn)
-    })
+        Err(error) => {
+            Transactions::rollback_transaction(conn)?;
+            Err(error)
+        }
+    }
+}
+
+/// How long a SQLite writer keeps asking for the lock in all.
+pub const SQLITE_WRITER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn sqlite_transaction_depth(conn: &mut SqliteConnection) -> Result<u32, Error> {
+    Ok(
+        <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(conn)
+            .transaction_depth()?
+            .map_or(0, u32::from),
+    )
+}
+
+fn begin_immediate(conn: &mut SqliteConnection) -> Result<(), Error> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match AnsiTransactionManager::begin_transaction_sql(conn, "BEGIN IMMEDIATE") {
+            Ok(()) => return Ok(()),
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if crate::error::is_sqlite_busy(info.message())
+                    && started.elapsed() < SQLITE_WRITER_PATIENCE =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// Whether the database answers (for `/readyz`).
