@@ -4,18 +4,20 @@
 //! again while the organization's data version is the one they were read at
 //! and the clock has not reached the next instant at which a token's status
 //! changes (docs/rules.md#ready-answers). A poll then costs one indexed read
-//! of the version. Another instance's write moves the version in the
+//! of the version, shared by the polls of the organization that arrived
+//! before it started. Another instance's write moves the version in the
 //! database, so it is seen by the very next read here.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::oneshot;
 
 use super::conditional;
 use crate::error::Error;
@@ -39,10 +41,20 @@ struct Kept {
     bytes: usize,
 }
 
-/// The ready answers of this instance, within a budget of bytes.
+/// Polls of one organization waiting for a read of its data version.
+#[derive(Default)]
+struct Waiting {
+    /// A read is under way or about to start for those queued before it.
+    reading: bool,
+    queued: Vec<oneshot::Sender<Option<i64>>>,
+}
+
+/// The ready answers of this instance, within a budget of bytes, and the
+/// reads of data versions that polls share.
 pub struct ReadyAnswers {
     kept: Mutex<Kept>,
     budget: usize,
+    versions: Mutex<HashMap<String, Waiting>>,
 }
 
 impl ReadyAnswers {
@@ -50,6 +62,54 @@ impl ReadyAnswers {
         Self {
             kept: Mutex::new(Kept::default()),
             budget,
+            versions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The organization's data version as read after this call began. Polls
+    /// of one organization that arrive together share one read: a read
+    /// serves exactly the polls queued before it started, so each still
+    /// sees every write committed before it arrived (another instance's
+    /// too); polls that arrive during a read wait for the next one.
+    async fn current_version(self: &Arc<Self>, state: &AppState, org: &str) -> Result<i64, Error> {
+        let (sender, answer) = oneshot::channel();
+        let start_reader = {
+            let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+            let waiting = versions.entry(org.to_string()).or_default();
+            waiting.queued.push(sender);
+            !std::mem::replace(&mut waiting.reading, true)
+        };
+        if start_reader {
+            // Its own task, so that no poll's cancellation strands the others.
+            let (answers, state, org) = (self.clone(), state.clone(), org.to_string());
+            tokio::spawn(async move { answers.read_versions(&state, &org).await });
+        }
+        match answer.await {
+            Ok(Some(version)) => Ok(version),
+            // The shared read failed: this poll reads on its own, so that it
+            // answers that read's own error.
+            _ => ready::data_version(state, org).await,
+        }
+    }
+
+    /// Reads the version for each batch of queued polls until none is left.
+    async fn read_versions(&self, state: &AppState, org: &str) {
+        loop {
+            let batch = {
+                let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(waiting) = versions.get_mut(org) else {
+                    return;
+                };
+                if waiting.queued.is_empty() {
+                    versions.remove(org);
+                    return;
+                }
+                std::mem::take(&mut waiting.queued)
+            };
+            let version = ready::data_version(state, org).await.ok();
+            for poll in batch {
+                let _ = poll.send(version);
+            }
         }
     }
 
@@ -96,12 +156,14 @@ where
     conditional::check_if_none_match(req)?;
     let answers = req
         .app_data::<web::Data<ReadyAnswers>>()
-        .ok_or_else(|| Error::internal("the ready answers are not configured"))?;
+        .ok_or_else(|| Error::internal("the ready answers are not configured"))?
+        .clone()
+        .into_inner();
     let key = format!(
         "{org} {}",
         req.uri().path_and_query().map_or("", |p| p.as_str())
     );
-    let current = ready::data_version(state, org).await?;
+    let current = answers.current_version(state, org).await?;
     if let Some(kept) = answers.get(&key, current, state.now()) {
         return Ok(conditional::respond(req, kept.etag, kept.body));
     }

@@ -197,6 +197,14 @@ impl Application {
         if let Some(workers) = settings.http.workers {
             server = server.workers(workers);
         }
+        // Blocking work is database work, each task holding one pooled
+        // connection: threads beyond the pool would only wait (and keep
+        // their memory).
+        server = server.worker_max_blocking_threads(
+            usize::try_from(settings.database.pool_size)
+                .unwrap_or(1)
+                .max(1),
+        );
         tracing::info!(address = %settings.bind, port, "listening");
         Ok(Self {
             port,

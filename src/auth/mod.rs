@@ -7,6 +7,7 @@
 //! token without `kid` can only be HS256 against the shared secret.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -115,7 +116,24 @@ pub struct JwtVerifier {
     leeway: u64,
     hs256: Option<DecodingKey>,
     keys: HashMap<String, KeyEntry>,
+    /// Tokens this process verified, with what they name and their time
+    /// bounds: a front end polls with one token, and its signature, header
+    /// and claims are checked once, not at every poll. Keys come from the
+    /// configuration, so a kept verdict holds until the token's own `exp`.
+    verified: Mutex<HashMap<String, Verified>>,
 }
+
+/// A token's verdict, kept.
+struct Verified {
+    principal: Principal,
+    exp: i64,
+    nbf: Option<i64>,
+}
+
+/// How many verdicts are kept; when full they are all let go.
+const VERIFIED_KEPT: usize = 1024;
+/// Longer tokens are verified every time (bounds what is kept to ~2 MiB).
+const VERIFIED_MAX_TOKEN_LEN: usize = 2048;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
@@ -189,11 +207,45 @@ impl JwtVerifier {
             leeway: jwt.leeway_secs.min(MAX_JWT_LEEWAY_SECS),
             hs256,
             keys,
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
     /// Verifies a compact JWS and returns the principal it names.
     pub fn verify(&self, token: &str) -> Result<Principal, Error> {
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(self.leeway).unwrap_or(0);
+        {
+            let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            // The same bounds as a full check: `exp` and `nbf` with the leeway.
+            if let Some(kept) = verified.get(token)
+                && kept.exp >= now - leeway
+                && kept.nbf.is_none_or(|nbf| nbf <= now + leeway)
+            {
+                return Ok(kept.principal.clone());
+            }
+        }
+        let (principal, exp, nbf) = self.verify_fully(token)?;
+        if token.len() <= VERIFIED_MAX_TOKEN_LEN {
+            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if verified.len() >= VERIFIED_KEPT {
+                verified.clear();
+            }
+            verified.insert(
+                token.to_string(),
+                Verified {
+                    principal: principal.clone(),
+                    exp,
+                    nbf,
+                },
+            );
+        }
+        Ok(principal)
+    }
+
+    /// The whole check: header, key, signature, claims. Also gives `exp`
+    /// and `nbf`.
+    fn verify_fully(&self, token: &str) -> Result<(Principal, i64, Option<i64>), Error> {
         let invalid = |why: &str| Error::Unauthorized(format!("invalid bearer token: {why}"));
         // An unsupported `alg` (including "none") fails to parse here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed header"))?;
@@ -248,11 +300,15 @@ impl JwtVerifier {
             .split_whitespace()
             .filter_map(Scope::parse)
             .collect();
-        Ok(Principal {
-            subject: claims.sub,
-            organization: claims.org,
-            scopes,
-        })
+        Ok((
+            Principal {
+                subject: claims.sub,
+                organization: claims.org,
+                scopes,
+            },
+            claims.exp,
+            claims.nbf,
+        ))
     }
 }
 

@@ -37,9 +37,11 @@ pub fn update_organization(
 /// `read_versions` migration). One indexed read; `None` when no such
 /// organization exists.
 pub fn find_data_version(conn: &mut DbConnection, id: &str) -> Result<Option<i64>> {
+    // `get_result`, not `first`: a bound `LIMIT` makes SQLite prepare the
+    // statement again at every use, which cost this hot read most of its time.
     Ok(o::organizations
         .filter(o::id.eq(id))
         .select(o::data_version)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
