@@ -47,6 +47,16 @@ pub enum CryptoError {
     NotUtf8,
 }
 
+impl CryptoError {
+    /// The ciphertext is not this record's: its key is in the ring, but it
+    /// does not authenticate under this record and field (moved from another
+    /// row, or altered). A key missing from the ring is the configuration's
+    /// fault instead, and says nothing about the record.
+    pub fn is_not_this_records(&self) -> bool {
+        matches!(self, CryptoError::Authentication | CryptoError::NotUtf8)
+    }
+}
+
 /// Which record and field a ciphertext belongs to (the associated data).
 #[derive(Debug, Clone, Copy)]
 pub struct Binding<'a> {

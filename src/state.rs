@@ -71,10 +71,11 @@ impl AppState {
 
     fn connect(settings: Arc<Settings>, keys: KeyRing, role: &str) -> anyhow::Result<Self> {
         let public_url = settings.public_url();
+        let outbound = settings.outbound_calls();
         let mut providers =
-            ProviderRegistry::from_settings(&settings.networks, &public_url, &settings.outbound)?;
+            ProviderRegistry::from_settings(&settings.networks, &public_url, &outbound)?;
         if settings.sandbox {
-            providers.add_sandbox(&public_url, &settings.outbound)?;
+            providers.add_sandbox(&public_url, &outbound)?;
         }
         let pool = db::connect(
             &settings.database_url(),

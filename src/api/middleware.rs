@@ -44,12 +44,17 @@ pub async fn request_context(
         m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m.to_string(),
         _ => "other".to_string(),
     };
-    // The path only: a query string may carry an OAuth code or state.
+    // The route's pattern, never the path itself: a query string may carry
+    // an OAuth code or state, and a path a secret (a reconnect link's
+    // token). A path no route matches is not written at all.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_string());
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         method = %method,
-        path = %req.path(),
+        path = %route,
     );
     let started = Instant::now();
     let result = REQUEST_ID
@@ -61,10 +66,6 @@ pub async fn request_context(
     match result {
         Ok(mut response) => {
             let status = response.status();
-            let route = response
-                .request()
-                .match_pattern()
-                .unwrap_or_else(|| "<unmatched>".into());
             if let Some(metrics) = metrics {
                 metrics
                     .http_requests
@@ -96,7 +97,6 @@ pub async fn request_context(
             }
             tracing::info!(
                 status = status.as_u16(),
-                route = %route,
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
                 "request completed"
             );

@@ -141,6 +141,13 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.sandbox && !self.dev {
+            return Err(ConfigError::Invalid(
+                "the sandbox network is for development only: it signs anyone in as anyone. \
+                 Start with --dev to use it, or configure real networks"
+                    .into(),
+            ));
+        }
         if self.jwt.leeway_secs > MAX_JWT_LEEWAY_SECS {
             return Err(ConfigError::Invalid(format!(
                 "jwt.leeway_secs is {}; at most {MAX_JWT_LEEWAY_SECS} is allowed",
@@ -222,6 +229,16 @@ impl Settings {
         })
     }
 
+    /// The limits of outbound calls as applied: plain `http` to a loopback
+    /// network (the sandbox, local stubs) is honoured only in development
+    /// mode, so a production configuration naming one fails to start.
+    pub fn outbound_calls(&self) -> HttpSettings {
+        HttpSettings {
+            allow_insecure_loopback: self.dev && self.outbound.allow_insecure_loopback,
+            ..self.outbound.clone()
+        }
+    }
+
     /// The key ring from the configuration; in development mode, from a key
     /// file generated beside the database when none is configured.
     pub fn key_ring(&self) -> Result<KeyRing, ConfigError> {
@@ -279,5 +296,50 @@ mod tests {
         assert!(!path_within("/app-evil", "/app"));
         assert!(!path_within("/apple", "/app"));
         assert!(!path_within("/ap", "/app"));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    use proptest::prelude::*;
+
+    use super::Settings;
+
+    proptest! {
+        /// Any configuration text is read, or refused with an error; never a
+        /// panic. Keys the settings know are drawn often, with any values.
+        #[test]
+        fn any_configuration_is_read_or_refused(
+            lines in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("bind"), Just("public_url"), Just("sandbox"), Just("dev"),
+                        Just("return_urls"), Just("reconnect_link_ttl_secs"),
+                        Just("jwt.leeway_secs"), Just("jwt.issuer"),
+                        Just("database.pool_size"), Just("outbound.request_timeout"),
+                        Just("outbound.max_body_bytes"), Just("networks.x.kind"),
+                        Just("networks.x.token_url"), Just("rate_limit.requests"),
+                    ],
+                    prop_oneof![
+                        "-?[0-9]{1,20}",
+                        "\"[ -~]{0,30}\"",
+                        Just("true".to_string()),
+                        Just("[\"https://app.example\", 3]".to_string()),
+                        Just("\"10s\"".to_string()),
+                    ],
+                ),
+                0..6,
+            )
+        ) {
+            let text: String = lines
+                .iter()
+                .map(|(key, value)| format!("{key} = {value}\n"))
+                .collect();
+            if let Ok(settings) = Figment::new().merge(Toml::string(&text)).extract::<Settings>() {
+                let _ = settings.validate();
+            }
+        }
     }
 }

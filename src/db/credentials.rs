@@ -84,36 +84,42 @@ pub fn seal_new_credential(ring: &KeyRing, grant: NewGrant, now: DateTime<Utc>) 
     }
 }
 
-/// The plaintext tokens of a credential.
+/// The tokens of a credential, or why they do not open.
+pub fn try_open_tokens(
+    ring: &KeyRing,
+    credential: &Credential,
+) -> std::result::Result<(SecretString, Option<SecretString>), crate::crypto::CryptoError> {
+    let access = ring.decrypt_secret(
+        &credential.access_token_key_id,
+        &credential.access_token,
+        Binding {
+            record_id: &credential.id,
+            field: ACCESS_TOKEN_FIELD,
+        },
+    )?;
+    let refresh = match (&credential.refresh_token, &credential.refresh_token_key_id) {
+        (Some(bytes), Some(key_id)) => Some(ring.decrypt_secret(
+            key_id,
+            bytes,
+            Binding {
+                record_id: &credential.id,
+                field: REFRESH_TOKEN_FIELD,
+            },
+        )?),
+        _ => None,
+    };
+    Ok((access, refresh))
+}
+
+/// The tokens of a credential; one that does not open is an internal error
+/// (the refresh engine and the vault tell the kinds apart, see
+/// `try_open_tokens`).
 pub fn open_tokens(
     ring: &KeyRing,
     credential: &Credential,
 ) -> Result<(SecretString, Option<SecretString>)> {
-    let access = ring
-        .decrypt_secret(
-            &credential.access_token_key_id,
-            &credential.access_token,
-            Binding {
-                record_id: &credential.id,
-                field: ACCESS_TOKEN_FIELD,
-            },
-        )
-        .map_err(|e| Error::internal(format!("credential {}: {e}", credential.id)))?;
-    let refresh = match (&credential.refresh_token, &credential.refresh_token_key_id) {
-        (Some(bytes), Some(key_id)) => Some(
-            ring.decrypt_secret(
-                key_id,
-                bytes,
-                Binding {
-                    record_id: &credential.id,
-                    field: REFRESH_TOKEN_FIELD,
-                },
-            )
-            .map_err(|e| Error::internal(format!("credential {}: {e}", credential.id)))?,
-        ),
-        _ => None,
-    };
-    Ok((access, refresh))
+    try_open_tokens(ring, credential)
+        .map_err(|e| Error::internal(format!("credential {}: {e}", credential.id)))
 }
 
 pub fn insert_credential(conn: &mut DbConnection, credential: &Credential) -> Result<()> {

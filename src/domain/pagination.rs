@@ -75,3 +75,26 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any text is a cursor of the documented shape or refused; never a panic.
+        #[test]
+        fn any_text_is_a_position_or_refused(text in ".{0,80}") {
+            let decoded = decode_cursor(&text);
+            prop_assert_eq!(decoded.is_some(), is_lower_hex(&text, CURSOR_LEN));
+        }
+
+        /// Every cursor of the documented shape round-trips.
+        #[test]
+        fn every_documented_cursor_round_trips(cursor in "[0-9a-f]{32}") {
+            let id = decode_cursor(&cursor).unwrap();
+            prop_assert_eq!(encode_cursor(&id), cursor);
+        }
+    }
+}

@@ -65,3 +65,30 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever a network puts in the headers, the wait is at most a day.
+        #[test]
+        fn any_header_gives_a_bounded_wait_or_none(
+            retry_after in proptest::option::of("[ -~]{0,40}"),
+            reset in proptest::option::of("[ -~]{0,24}"),
+        ) {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = retry_after.as_deref().and_then(|v| v.parse().ok()) {
+                headers.insert(reqwest::header::RETRY_AFTER, v);
+            }
+            if let Some(v) = reset.as_deref().and_then(|v| v.parse().ok()) {
+                headers.insert("x-rate-limit-reset", v);
+            }
+            if let Some(wait) = parse_retry_after(&headers, Utc::now()) {
+                prop_assert!(wait <= MAX_RETRY_AFTER);
+            }
+        }
+    }
+}

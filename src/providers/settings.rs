@@ -199,8 +199,9 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Largest answer body read from a network; larger answers are a transient `Malformed` failure.
     pub max_body_bytes: usize,
-    /// Allow `http://` URLs whose host is a loopback address (127.0.0.0/8, ::1, localhost).
-    /// Every other URL must be `https://` regardless.
+    /// Allow `http://` URLs whose host is a loopback address (127.0.0.0/8, ::1, localhost), in
+    /// development mode (`--dev`) only; every other URL, and every URL outside development mode,
+    /// must be `https://`.
     pub allow_insecure_loopback: bool,
 }
 
@@ -279,7 +280,8 @@ pub fn check_outbound_url(
             return Err(ConfigError::new(
                 network,
                 format!(
-                    "{field} must use https (plain http is allowed only for loopback hosts): {}",
+                    "{field} must use https (plain http is allowed only for loopback hosts, \
+                     in development mode, --dev): {}",
                     url.host_str().unwrap_or("")
                 ),
             ));

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::refresh::{RefreshRequest, Settled, refresh};
-use crate::db::credentials::open_tokens;
+use crate::db::credentials::try_open_tokens;
 use crate::db::{self};
 use crate::domain::renewal::renew_href;
 use crate::domain::token_status::CredentialStatus;
@@ -114,7 +114,21 @@ pub async fn read_access_token(
     {
         return Err(reauth(row.status_reason.as_deref().unwrap_or("expired")));
     }
-    let (access, _) = open_tokens(&state.keys, &row)?;
+    let access = match try_open_tokens(&state.keys, &row) {
+        Ok((access, _)) => access,
+        // Never handed out, and the credential is re-authorization's.
+        Err(error) if error.is_not_this_records() => {
+            let request = RefreshRequest {
+                organization_id: org.to_string(),
+                credential_id: row.id.clone(),
+                actor: actor.to_string(),
+                snapshot: false,
+            };
+            crate::services::refresh::condemn_undecryptable(state, &request, now).await?;
+            return Err(reauth(crate::services::refresh::UNDECRYPTABLE));
+        }
+        Err(error) => return Err(Error::internal(format!("credential {}: {error}", row.id))),
+    };
     tracing::info!(account = %account_id, network = %profile.network, %actor, "access token read");
     Ok(AccessToken {
         network: profile.network,

@@ -121,3 +121,63 @@ async fn invented_methods_share_one_metrics_label() {
         assert!(!metrics.contains(method), "{method} is no label");
     }
 }
+
+/// A pool whose every connection is taken answers 503 with `Retry-After`
+/// within the pool's timeout — never a hang, never a 500 — and serves again
+/// as soon as a connection is back.
+#[tokio::test]
+async fn an_exhausted_pool_answers_503_within_its_timeout_and_recovers() {
+    // Arrange: one connection, a one-second wait for it, held by the test.
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.database.pool_size = 1;
+        settings.database.connect_timeout_secs = 1;
+    })
+    .await;
+    let token = app.admin_token();
+    let pool = app.pool().clone();
+    let held = tokio::task::spawn_blocking(move || pool.get().unwrap())
+        .await
+        .unwrap();
+
+    // Act
+    let response = app.get("/v1/brands", &token).await;
+
+    // Assert: a 503 problem (a hang would meet the client's own timeout).
+    assert!(response.headers().contains_key("retry-after"));
+    assert_problem(response, 503, "service-unavailable").await;
+    drop(held);
+    assert_eq!(app.get("/v1/brands", &token).await.status(), 200);
+}
+
+/// The OAuth callback is the one route anyone on the internet can call with
+/// any query: whatever it carries, the answer is a client error, never a
+/// server fault (64 generated queries, from proptest's generator).
+#[tokio::test]
+async fn any_callback_query_is_refused_as_input() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let pair = (
+        proptest::prop_oneof![
+            proptest::strategy::Just("state".to_string()),
+            proptest::strategy::Just("code".to_string()),
+            proptest::strategy::Just("error".to_string()),
+            proptest::strategy::Just("error_description".to_string()),
+            "[a-z_]{1,10}",
+        ],
+        "[ -~]{0,80}",
+    );
+    let query = proptest::collection::vec(pair, 0..5);
+    let mut runner = TestRunner::deterministic();
+    for _ in 0..64 {
+        let pairs = query.new_tree(&mut runner).unwrap().current();
+        let mut url = reqwest::Url::parse(&app.url("/v1/oauth/callback/sandbox")).unwrap();
+        for (key, value) in &pairs {
+            url.query_pairs_mut().append_pair(key, value);
+        }
+        let response = app.client.get(url.clone()).send().await.unwrap();
+        let status = response.status().as_u16();
+        assert!((400..500).contains(&status), "{url}: {status}");
+    }
+}

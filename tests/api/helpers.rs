@@ -145,6 +145,9 @@ pub fn test_settings(dir: &std::path::Path, database_url: &str, keys: &SecretStr
     settings.jwt.hs256_secret = Some(SecretString::from(HS256_SECRET.to_string()));
     settings.http.workers = Some(1);
     settings.database.pool_size = 4;
+    // The sandbox and the local stub networks (plain http on loopback) are
+    // development-mode features; tests of production defaults turn it off.
+    settings.dev = true;
     settings
 }
 

@@ -393,3 +393,154 @@ async fn concurrent_sqlite_writers_are_never_refused() {
         .unwrap();
     assert_eq!(listed["data"].as_array().unwrap().len(), 40);
 }
+
+/// Copies `from`'s sealed access token onto `to`'s row (what a misdirected
+/// restore or a tampered database would do).
+async fn move_ciphertext(app: &TestApp, from: &str, to: &str) {
+    use diesel::prelude::*;
+    use tokenwarden::db::schema::credentials::dsl as c;
+    let (pool, org, from, to) = (
+        app.pool().clone(),
+        app.org_id.clone(),
+        from.to_string(),
+        to.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        let credential_of = |conn: &mut DbConnection, account: &str| {
+            db::accounts::find_account_by_id(conn, &org, account)
+                .unwrap()
+                .unwrap()
+                .2
+                .id
+        };
+        let (source, target) = (
+            credential_of(&mut conn, &from),
+            credential_of(&mut conn, &to),
+        );
+        let (bytes, key): (Vec<u8>, String) = c::credentials
+            .filter(c::id.eq(&source))
+            .select((c::access_token, c::access_token_key_id))
+            .first(&mut conn)
+            .unwrap();
+        diesel::update(c::credentials.filter(c::id.eq(&target)))
+            .set((c::access_token.eq(bytes), c::access_token_key_id.eq(key)))
+            .execute(&mut conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+async fn a_ciphertext_moved_to_another_row_is_never_used(app: TestApp) {
+    // Arrange: two accounts; the second's row gets the first's sealed token.
+    let brand = app.new_brand("Moved").await;
+    let first = app.connect_sandbox(&brand, "sandbox-alice").await["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = app.connect_sandbox(&brand, "sandbox-bob").await["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    move_ciphertext(&app, &first, &second).await;
+    let token = app.token(&app.org_id, "tokens:read tokens:renew accounts:read");
+
+    // Act + Assert: the vault hands nothing out and says re-authorize.
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/accounts/{second}/access-token")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 409, "reauthorization-required").await;
+    assert!(
+        !problem.to_string().contains("access_token\":\""),
+        "{problem}"
+    );
+
+    // The account now shows `reauth_required`, and a renew asks for a
+    // re-authorization without any call to the network.
+    let refreshes = app.sandbox().calls().refresh;
+    let shown: Value = app
+        .get(&format!("/v1/brands/{brand}/accounts/{second}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["token_status"], "reauth_required", "{shown}");
+    let renew: Value = app
+        .client
+        .post(app.url(&format!("/v1/brands/{brand}/accounts/{second}/renew")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(renew["outcome"], "authorization_required", "{renew}");
+    assert_eq!(app.sandbox().calls().refresh, refreshes);
+
+    // The first account, whose row is intact, still works.
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/accounts/{first}/access-token")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+on_both_backends!(a_ciphertext_moved_to_another_row_is_never_used);
+
+async fn a_refresh_never_sends_a_token_that_is_not_its_rows(app: TestApp) {
+    // Arrange: an expired account whose row holds another row's ciphertext.
+    let brand = app.new_brand("Moved before renewal").await;
+    let first = app.connect_sandbox(&brand, "sandbox-alice").await["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = app.connect_sandbox(&brand, "sandbox-bob").await["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    move_ciphertext(&app, &first, &second).await;
+    app.advance(chrono::Duration::minutes(61));
+    let refreshes = app.sandbox().calls().refresh;
+
+    // Act: the refresh engine takes the lease and opens the row's tokens.
+    let renew: Value = app
+        .client
+        .post(app.url(&format!("/v1/brands/{brand}/accounts/{second}/renew")))
+        .bearer_auth(app.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // Assert: nothing reached the network; the grant is re-authorization's,
+    // and the audit trail says why.
+    assert_eq!(renew["outcome"], "authorization_required", "{renew}");
+    assert_eq!(app.sandbox().calls().refresh, refreshes);
+    assert_eq!(
+        renew["account"]["token_status"], "reauth_required",
+        "{renew}"
+    );
+    let events: Value = app
+        .get(
+            &format!("/v1/brands/{brand}/accounts/{second}/events"),
+            &app.admin_token(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(events.to_string().contains("undecryptable"), "{events}");
+}
+
+on_both_backends!(a_refresh_never_sends_a_token_that_is_not_its_rows);

@@ -283,3 +283,64 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// JSON of any shape, with the member names token answers use.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,24}".prop_map(Value::from),
+            "[0-9]{1,25}".prop_map(Value::from),
+        ];
+        let key = prop_oneof![
+            Just("access_token".to_string()),
+            Just("refresh_token".to_string()),
+            Just("expires_in".to_string()),
+            Just("refresh_token_expires_in".to_string()),
+            Just("scope".to_string()),
+            Just("token_type".to_string()),
+            Just("data".to_string()),
+            "[a-z_]{1,12}",
+        ];
+        leaf.prop_recursive(3, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(key.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    const DEFAULTS: Defaults<'static> = Defaults {
+        access_lifetime: Duration::from_secs(3600),
+        refresh_lifetime: Some(Duration::from_secs(86_400)),
+        scopes: &[],
+    };
+
+    proptest! {
+        /// Any answer body is a token answer or refused — never a panic —
+        /// and what is read from it expires between now and ten years on.
+        #[test]
+        fn any_answer_is_read_within_bounds_or_refused(body in json()) {
+            let now = Utc::now();
+            let horizon = now + chrono::Duration::days(3654);
+            if let Ok(answer) = TokenAnswer::try_from(body) {
+                let set = answer.into_token_set(now, &DEFAULTS);
+                prop_assert!(set.expires_at >= now && set.expires_at <= horizon);
+                if let Some(refresh) = set.refresh_expires_at {
+                    prop_assert!(refresh >= now && refresh <= horizon);
+                }
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@ use super::{
     settled_by_someone_else,
 };
 use crate::db::audit::{Audit, insert_audit_events_for_accounts};
-use crate::db::credentials::open_tokens;
+use crate::db::credentials::try_open_tokens;
 use crate::db::models::Credential;
 use crate::db::{self, DbConnection, credentials as creds};
 use crate::domain::audit::{AuditAction, AuditOutcome};
@@ -113,7 +113,16 @@ pub(super) async fn run(
             });
         }
     }
-    let (access, refresh_token) = open_tokens(&app.keys, &row)?;
+    let (access, refresh_token) = match try_open_tokens(&app.keys, &row) {
+        Ok(tokens) => tokens,
+        Err(error) if error.is_not_this_records() => {
+            return condemn_undecryptable(app, &request, at).await;
+        }
+        Err(error) => {
+            release(app, &id, &owner).await?;
+            return Err(Error::internal(format!("credential {id}: {error}")));
+        }
+    };
 
     // The network call: no connection held, the lease outlives its timeout.
     let answer = provider.refresh(&access, refresh_token.as_ref(), at).await;
@@ -206,6 +215,40 @@ pub(super) async fn run(
             })
         }
     }
+}
+
+/// Why a credential whose stored token does not open is re-authorization's.
+pub const UNDECRYPTABLE: &str = "undecryptable";
+
+/// A stored token that does not authenticate under its own record (a
+/// ciphertext moved from another row, or altered) is never used: the
+/// credential is marked `reauth_required`, announced like any other dead
+/// grant, and nothing is sent to the network.
+pub(crate) async fn condemn_undecryptable(
+    app: &AppState,
+    request: &RefreshRequest,
+    at: DateTime<Utc>,
+) -> Result<RefreshOutcome, Error> {
+    tracing::error!(credential = %request.credential_id,
+        "a stored token does not decrypt under its own record; the credential needs re-authorization");
+    let req = request.clone();
+    db::run(&app.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            creds::mark_reauth_required(conn, &req.credential_id, UNDECRYPTABLE, to_db_time(at))?;
+            audit_credential(
+                conn,
+                &req,
+                AuditAction::TokenReauthRequired,
+                AuditOutcome::Failure,
+                json!({ "reason": UNDECRYPTABLE }),
+                at,
+            )
+        })
+    })
+    .await?;
+    Ok(RefreshOutcome::ReauthRequired {
+        reason: UNDECRYPTABLE.into(),
+    })
 }
 
 pub(super) fn expiry(row: &Credential) -> DateTime<Utc> {

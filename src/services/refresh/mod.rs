@@ -142,6 +142,7 @@ pub mod journal;
 mod leader;
 mod writeback;
 
+pub(crate) use leader::{UNDECRYPTABLE, condemn_undecryptable};
 use leader::{expiry, run};
 pub use writeback::replay as replay_journal;
 

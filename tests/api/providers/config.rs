@@ -128,3 +128,44 @@ fn http_settings_deserialize_with_defaults_and_humantime() {
     assert!(h.allow_insecure_loopback);
     assert!(serde_json::from_value::<HttpSettings>(serde_json::json!({"timeout": 1})).is_err());
 }
+
+/// Outside development mode the sandbox and plain-http networks are refused
+/// at start, with an error that says why and what to do.
+#[test]
+fn production_refuses_the_sandbox_and_plain_http_networks() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tokenwarden::crypto::KeyRing::generate_entry();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut settings = crate::helpers::test_settings(dir.path(), &url, &keys);
+    settings.dev = false;
+
+    // The sandbox signs anyone in as anyone: development only.
+    settings.sandbox = true;
+    let refused = settings.validate().unwrap_err().to_string();
+    assert!(
+        refused.contains("sandbox") && refused.contains("--dev"),
+        "{refused}"
+    );
+    settings.dev = true;
+    assert!(settings.validate().is_ok());
+
+    // A network on plain http, even on loopback, is honoured in development mode only.
+    settings.sandbox = false;
+    settings
+        .networks
+        .insert("x".into(), x_with_token_url("http://127.0.0.1:9/token"));
+    let public = Url::parse(PUBLIC).unwrap();
+    assert!(
+        ProviderRegistry::from_settings(&settings.networks, &public, &settings.outbound_calls())
+            .is_ok()
+    );
+    settings.dev = false;
+    let refused =
+        ProviderRegistry::from_settings(&settings.networks, &public, &settings.outbound_calls())
+            .unwrap_err()
+            .to_string();
+    assert!(
+        refused.contains("must use https") && refused.contains("--dev"),
+        "{refused}"
+    );
+}

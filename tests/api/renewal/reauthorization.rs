@@ -183,6 +183,15 @@ async fn reconnect_links_are_single_use(app: TestApp) {
         "link-gone",
     )
     .await;
+    // The link's secret is in its path, and no log line carries it: not the
+    // requests above, nor one to a path no route matches.
+    let _ = app.client.get(format!("{url}/")).send().await.unwrap();
+    let secret = url.rsplit('/').next().unwrap();
+    assert!(secret.len() >= 32, "{url}");
+    assert!(
+        !crate::helpers::captured_logs().contains(secret),
+        "a log line carries the reconnect link's secret"
+    );
     // Unknown: 404.
     assert_problem(
         app.client

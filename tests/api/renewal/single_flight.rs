@@ -81,6 +81,8 @@ async fn two_server_processes_on_one_postgres_refresh_once() {
     let sandbox = format!("{}/sandbox", app.address);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokenwarden"))
         .args([
+            // Development mode: the test's networks are plain http on loopback.
+            "--dev",
             "serve",
             "--bind",
             &format!("127.0.0.1:{port}"),

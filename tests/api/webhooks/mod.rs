@@ -105,6 +105,16 @@ impl Receiver {
     }
 }
 
+/// A test instance outside development mode (no sandbox), where only
+/// public https targets are allowed.
+pub async fn production_app(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |settings| {
+        settings.dev = false;
+        settings.sandbox = false;
+    })
+    .await
+}
+
 /// A test instance in development mode, where loopback http targets (the
 /// local receiver) are allowed.
 pub async fn dev_app(backend: Backend) -> TestApp {
