@@ -75,22 +75,69 @@ pub fn check_if_none_match(req: &HttpRequest) -> Result<(), Error> {
     Ok(())
 }
 
+/// One representation of an answer: its bytes, their tag, and the content
+/// coding they are in (`None`: as is).
+#[derive(Clone)]
+pub struct Representation {
+    pub etag: HeaderValue,
+    pub body: Bytes,
+    pub coding: Option<&'static str>,
+}
+
 /// 200 with `body` (JSON) under `etag`, or 304 when the client has it.
 pub fn respond(req: &HttpRequest, etag: HeaderValue, body: Bytes) -> HttpResponse {
+    respond_with(
+        req,
+        Representation {
+            etag,
+            body,
+            coding: None,
+        },
+    )
+}
+
+/// 200 with the representation (JSON), or 304 when the client has its tag.
+/// Each coding has its own strong tag, as RFC 9110 §8.8.3 asks.
+pub fn respond_with(req: &HttpRequest, answer: Representation) -> HttpResponse {
     // Private: the answer depends on the caller's token. `no-cache`: a cache
     // may keep it but must ask again, which is what the ETag is for.
     let cache = HeaderValue::from_static("private, no-cache");
-    if etag.to_str().is_ok_and(|tag| matches(req, tag)) {
+    let vary = HeaderValue::from_static("accept-encoding");
+    if answer.etag.to_str().is_ok_and(|tag| matches(req, tag)) {
         return HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
+            .insert_header((header::ETAG, answer.etag))
             .insert_header((header::CACHE_CONTROL, cache))
+            .append_header((header::VARY, vary))
             .finish();
     }
-    HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    response
         .content_type("application/json")
-        .insert_header((header::ETAG, etag))
+        .insert_header((header::ETAG, answer.etag))
         .insert_header((header::CACHE_CONTROL, cache))
-        .body(body)
+        .append_header((header::VARY, vary));
+    if let Some(coding) = answer.coding {
+        response.insert_header((header::CONTENT_ENCODING, coding));
+    }
+    response.body(answer.body)
+}
+
+/// Whether the client takes gzip (`Accept-Encoding`, RFC 9110 §12.5.3: a
+/// `gzip` or `*` entry whose weight is not 0).
+pub fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|entry| {
+            let mut parts = entry.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
 }
 
 #[cfg(test)]
@@ -113,5 +160,20 @@ mod tests {
         assert!(!matches(&req("\"other\""), &etag));
         assert!(!matches(&TestRequest::default().to_http_request(), &etag));
         assert_ne!(etag_text(b"{}"), etag_text(b"[]"));
+    }
+
+    #[test]
+    fn gzip_is_taken_unless_its_weight_is_zero() {
+        let req = |value: &str| {
+            TestRequest::default()
+                .insert_header((header::ACCEPT_ENCODING, value))
+                .to_http_request()
+        };
+        assert!(accepts_gzip(&req("gzip, deflate, br")));
+        assert!(accepts_gzip(&req("br;q=1.0, GZIP;q=0.5")));
+        assert!(accepts_gzip(&req("*")));
+        assert!(!accepts_gzip(&req("gzip;q=0")));
+        assert!(!accepts_gzip(&req("br, identity")));
+        assert!(!accepts_gzip(&TestRequest::default().to_http_request()));
     }
 }

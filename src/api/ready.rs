@@ -12,14 +12,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::conditional;
+use super::conditional::{self, Representation};
 use crate::error::Error;
 use crate::services::ready::{self, Fresh};
 use crate::state::AppState;
@@ -31,8 +30,45 @@ pub const DEFAULT_BUDGET: usize = 8 * 1024 * 1024;
 struct Ready {
     version: i64,
     valid_until: Option<DateTime<Utc>>,
-    etag: HeaderValue,
-    body: Bytes,
+    plain: Representation,
+    /// The same answer gzipped, for clients that take it (every browser):
+    /// made once per answer, not once per poll. `None` for small answers.
+    gzip: Option<Representation>,
+}
+
+impl Ready {
+    fn size(&self) -> usize {
+        self.plain.body.len() + self.gzip.as_ref().map_or(0, |g| g.body.len())
+    }
+
+    /// The representation `req` takes.
+    fn for_request(&self, req: &HttpRequest) -> Representation {
+        match &self.gzip {
+            Some(gzip) if conditional::accepts_gzip(req) => gzip.clone(),
+            _ => self.plain.clone(),
+        }
+    }
+}
+
+/// Answers shorter than this are sent as they are.
+const GZIP_FROM_BYTES: usize = 1024;
+
+fn gzipped(body: &[u8]) -> Result<Representation, Error> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(body)
+        .map_err(|e| Error::internal(format!("gzipping an answer: {e}")))?;
+    let body = Bytes::from(
+        encoder
+            .finish()
+            .map_err(|e| Error::internal(format!("gzipping an answer: {e}")))?,
+    );
+    Ok(Representation {
+        etag: conditional::etag_of(&body)?,
+        body,
+        coding: Some("gzip"),
+    })
 }
 
 #[derive(Default)]
@@ -122,7 +158,7 @@ impl ReadyAnswers {
     }
 
     fn put(&self, key: String, answer: Ready) {
-        let size = key.len() + answer.body.len();
+        let size = key.len() + answer.size();
         if size > self.budget / 4 {
             return;
         }
@@ -134,7 +170,7 @@ impl ReadyAnswers {
             kept.bytes = 0;
         }
         if let Some(old) = kept.answers.insert(key.clone(), answer) {
-            kept.bytes -= key.len() + old.body.len();
+            kept.bytes -= key.len() + old.size();
         }
         kept.bytes += size;
     }
@@ -165,22 +201,26 @@ where
     );
     let current = answers.current_version(state, org).await?;
     if let Some(kept) = answers.get(&key, current, state.now()) {
-        return Ok(conditional::respond(req, kept.etag, kept.body));
+        return Ok(conditional::respond_with(req, kept.for_request(req)));
     }
     let fresh = fill().await?;
     let body = Bytes::from(
         serde_json::to_vec(&fresh.value)
             .map_err(|e| Error::internal(format!("serializing an answer: {e}")))?,
     );
-    let etag = conditional::etag_of(&body)?;
-    answers.put(
-        key,
-        Ready {
-            version: fresh.version,
-            valid_until: fresh.valid_until,
-            etag: etag.clone(),
+    let ready = Ready {
+        version: fresh.version,
+        valid_until: fresh.valid_until,
+        plain: Representation {
+            etag: conditional::etag_of(&body)?,
             body: body.clone(),
+            coding: None,
         },
-    );
-    Ok(conditional::respond(req, etag, body))
+        gzip: (body.len() >= GZIP_FROM_BYTES)
+            .then(|| gzipped(&body))
+            .transpose()?,
+    };
+    let answer = ready.for_request(req);
+    answers.put(key, ready);
+    Ok(conditional::respond_with(req, answer))
 }

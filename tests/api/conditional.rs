@@ -196,3 +196,62 @@ async fn every_shown_change_moves_the_data_version_and_a_lease_does_not(app: Tes
 }
 
 on_both_backends!(every_shown_change_moves_the_data_version_and_a_lease_does_not);
+
+async fn a_front_end_that_takes_gzip_gets_it_under_its_own_tag(app: TestApp) {
+    // Arrange: a Manage Accounts page of more than a kilobyte.
+    let brand = app.new_brand("Zipped").await;
+    app.connect_sandbox(&brand, "sandbox-alice").await;
+    app.connect_sandbox(&brand, "sandbox-bob").await;
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let path = format!("/v1/brands/{brand}/accounts");
+    let ask = |coding: &'static str, tag: Option<&str>| {
+        let mut request = raw
+            .get(app.url(&path))
+            .bearer_auth(app.admin_token())
+            .header("accept-encoding", coding);
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag.to_string());
+        }
+        request.send()
+    };
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+
+    // Act
+    let plain = ask("identity", None).await.unwrap();
+    let zipped = ask("gzip, deflate, br", None).await.unwrap();
+
+    // Assert: the same JSON, gzipped under a tag of its own, varying by coding.
+    assert_eq!(header(&plain, "content-encoding"), None);
+    assert_eq!(header(&zipped, "content-encoding").as_deref(), Some("gzip"));
+    assert_eq!(header(&zipped, "vary").as_deref(), Some("accept-encoding"));
+    let (plain_tag, zipped_tag) = (
+        header(&plain, "etag").unwrap(),
+        header(&zipped, "etag").unwrap(),
+    );
+    assert_ne!(plain_tag, zipped_tag);
+    let plain_body = plain.bytes().await.unwrap();
+    assert!(plain_body.len() > 1024, "{} bytes", plain_body.len());
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&zipped.bytes().await.unwrap()[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain_body);
+    // Each tag answers 304 for its own coding only.
+    assert_eq!(ask("gzip", Some(&zipped_tag)).await.unwrap().status(), 304);
+    assert_eq!(
+        ask("identity", Some(&zipped_tag)).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        ask("identity", Some(&plain_tag)).await.unwrap().status(),
+        304
+    );
+}
+
+on_both_backends!(a_front_end_that_takes_gzip_gets_it_under_its_own_tag);
