@@ -30,6 +30,8 @@ pub struct AppState {
     pub network_health: Arc<NetworkHealth>,
     /// How this process's lifecycle worker is doing, for `/readyz` and `/metrics`.
     pub worker_health: Arc<WorkerHealth>,
+    /// Revocations running in the background after a change's commit.
+    pub revocations: Arc<crate::services::Revocations>,
     /// Names this process in refresh leases.
     pub instance_id: String,
     /// Where every rule reads the time.
@@ -93,6 +95,7 @@ impl AppState {
             refresh: Arc::new(RefreshCoordinator::default()),
             network_health: Arc::new(NetworkHealth::default()),
             worker_health: Arc::new(WorkerHealth::default()),
+            revocations: Arc::default(),
             instance_id: format!(
                 "{}-{}-{role}",
                 std::process::id(),

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use super::grants::{FreshGrant, GrantSource, apply_fresh_grant, disconnect as disconnect_grant};
 use super::oauth::{Purpose, StartRequest, Started};
-use super::{Page, revoke_orphans, upstream_error};
+use super::{Page, revoke_later, upstream_error};
 use crate::db::accounts::{AccountFilter, AccountRow};
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::{self, DbConnection, models};
@@ -399,7 +399,7 @@ pub async fn import(
         })
     })
     .await?;
-    revoke_orphans(&state.providers, std::mem::take(&mut applied.orphans)).await;
+    revoke_later(state, std::mem::take(&mut applied.orphans));
     Ok(outcome)
 }
 
@@ -470,7 +470,7 @@ pub async fn disconnect(
         })
     })
     .await?;
-    revoke_orphans(&state.providers, orphans).await;
+    revoke_later(state, orphans);
     Ok(())
 }
 

@@ -35,6 +35,7 @@ use secrecy::SecretString;
 
 use crate::error::{Error, UpstreamKind};
 use crate::providers::{Provider, ProviderError, RevocationScope, TransientKind};
+use crate::state::AppState;
 
 /// What a network's refresh plan needs to know of a stored grant, from the
 /// columns every credential row type carries. A grant without an expiry
@@ -137,10 +138,57 @@ pub fn revocation_forbidden(scope: RevocationScope, orphan: &Orphan) -> Option<&
     None
 }
 
+/// Revocations running in the background: they follow a change's commit
+/// without holding its answer (a propagation may leave many grants unused).
+/// Counted, so that a shutdown, or a test, can wait for them.
+#[derive(Debug, Default)]
+pub struct Revocations {
+    running: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Revocations {
+    /// Waits until no revocation runs.
+    pub async fn settled(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let idle = self.idle.notified();
+            if self.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// Revokes `orphans` in the background (see [`revoke_orphans`]); the caller
+/// answers at once.
+pub fn revoke_later(state: &AppState, orphans: Vec<Orphan>) {
+    use std::sync::atomic::Ordering;
+    if orphans.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(
+            grants = orphans.len(),
+            "no runtime to revoke replaced grants at their networks"
+        );
+        return;
+    };
+    let (providers, revocations) = (state.providers.clone(), state.revocations.clone());
+    revocations.running.fetch_add(1, Ordering::AcqRel);
+    runtime.spawn(async move {
+        revoke_orphans(&providers, orphans).await;
+        if revocations.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            revocations.idle.notify_waiters();
+        }
+    });
+}
+
 /// Revokes orphaned grants at their networks: best effort, after commit,
 /// each failure logged and nothing retried (the grant is already gone here).
 /// A revocation that would reach a stored grant is skipped, and logged.
-pub async fn revoke_orphans(providers: &crate::providers::ProviderRegistry, orphans: Vec<Orphan>) {
+async fn revoke_orphans(providers: &crate::providers::ProviderRegistry, orphans: Vec<Orphan>) {
     for orphan in orphans {
         let Some(provider) = providers.get(&orphan.network) else {
             tracing::warn!(credential = %orphan.credential_id, network = %orphan.network,

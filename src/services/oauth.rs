@@ -12,7 +12,7 @@ use url::Url;
 
 use super::accounts::{GrantOutcome, account_with_report};
 use super::grants::{FreshGrant, GrantSource, apply_fresh_grant};
-use super::{revoke_orphans, upstream_error};
+use super::{revoke_later, upstream_error};
 use crate::crypto::Binding;
 use crate::db::models::OAuthState;
 use crate::db::rotation::PKCE_VERIFIER_FIELD;
@@ -334,7 +334,7 @@ pub async fn complete(
         other => fail(return_url, "server_error", other),
     })?;
     let (mut applied, outcome) = applied;
-    revoke_orphans(&app.providers, std::mem::take(&mut applied.orphans)).await;
+    revoke_later(app, std::mem::take(&mut applied.orphans));
     tracing::info!(
         account = %applied.account_id,
         network = %network,

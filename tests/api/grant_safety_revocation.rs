@@ -184,7 +184,9 @@ async fn disconnecting_keeps_grants_stored_elsewhere_alive(app: TestApp) {
     assert_eq!(disconnect(&app, &token, &north, &mine).await, 204);
 
     // Assert: the token another credential holds was not revoked; that grant renews.
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().calls().revoke, 0);
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
     assert_eq!(renew(&app, &other, &elsewhere, &theirs).await, "renewed");
     assert_every_grant_is_held(&app).await;
@@ -206,10 +208,12 @@ async fn importing_a_stored_grant_twice_shares_one_credential(app: TestApp) {
     assert_eq!(app.counts().await, (1, 2, 1));
     let (accounts, _) = stored_grants(&app).await;
     assert_eq!(accounts[&id(&first)], accounts[&id(&second)]);
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().calls().revoke, 0);
     assert_eq!(renew(&app, &token, &harbor, &id(&second)).await, "renewed");
     later(&app);
     assert_eq!(renew(&app, &token, &north, &id(&first)).await, "renewed");
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
 }
 
@@ -236,7 +240,9 @@ async fn a_fresh_copy_of_a_grant_marked_dead_revives_it(app: TestApp) {
     assert_eq!(second["account"]["token_status"], "expiring");
     later(&app);
     assert_eq!(renew(&app, &token, &north, &first).await, "renewed");
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().calls().revoke, 0);
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
 }
 
@@ -263,6 +269,7 @@ async fn two_brands_on_starter_never_spend_one_rotating_token_twice(app: TestApp
 
     // Assert: every renewal worked and the grant is alive.
     assert_eq!(outcomes, ["renewed"; 4]);
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-bob"), 1);
     assert_eq!(app.counts().await, (1, 2, 1));
 }
@@ -290,6 +297,7 @@ async fn concurrent_first_connects_of_one_profile_all_succeed(app: TestApp) {
     assert_eq!(statuses, [200; 6]);
     assert_eq!(app.counts().await, (1, 6, 1));
     assert_eq!(assert_every_grant_is_held(&app).await, 1);
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
 }
 
@@ -330,6 +338,7 @@ async fn a_disconnect_racing_a_propagation_leaves_no_orphan_credential(app: Test
             "round {round}: renew {renewed} {renew_body}"
         );
         let held = assert_every_grant_is_held(&app).await;
+        app.revocations_settled().await;
         assert_eq!(
             app.sandbox().live_grants("sandbox-alice"),
             held,

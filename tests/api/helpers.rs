@@ -253,6 +253,11 @@ impl TestApp {
         self.clock.advance(by);
     }
 
+    /// Waits for the revocations the application runs after its answers.
+    pub async fn revocations_settled(&self) {
+        self.parts.state.revocations.settled().await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -30,7 +30,7 @@ use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::to_db_time;
 use crate::error::Error;
 use crate::services::grants::{Orphan, switch_profile_to_credential};
-use crate::services::revoke_orphans;
+use crate::services::revoke_later;
 use crate::state::AppState;
 
 /// What became of a refreshed grant.
@@ -212,7 +212,7 @@ pub(super) async fn write_back(
         match result {
             Ok((Written::Stored, orphans, snapshot)) => {
                 forget(app, entry).await;
-                revoke_orphans(&app.providers, orphans).await;
+                revoke_later(app, orphans);
                 return Ok(WriteBack::Stored(snapshot));
             }
             Ok((Written::Superseded, ..)) => {
@@ -258,7 +258,7 @@ async fn settle_lost(app: &AppState, grant: &Arc<PendingGrant>) -> Result<(), Er
     })
     .await?;
     let orphan = lost_orphan(&app.keys, stored.as_ref(), grant)?;
-    revoke_orphans(&app.providers, orphan.into_iter().collect()).await;
+    revoke_later(app, orphan.into_iter().collect());
     Ok(())
 }
 
@@ -369,21 +369,7 @@ pub fn replay(app: &AppState) {
             }
         }
     }
-    if to_revoke.is_empty() {
-        return;
-    }
-    let providers = app.providers.clone();
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            runtime.spawn(async move { revoke_orphans(&providers, to_revoke).await });
-        }
-        Err(_) => {
-            tracing::warn!(
-                grants = to_revoke.len(),
-                "no runtime to revoke replaced grants at their networks"
-            );
-        }
-    }
+    revoke_later(app, to_revoke);
 }
 
 enum Replayed {

@@ -79,6 +79,7 @@ async fn connect_round_trip_then_reconnect_in_place(app: TestApp) {
         (1, 1, 1),
         "no duplicate, old credential gone"
     );
+    app.revocations_settled().await;
     assert_eq!(
         app.sandbox().calls().revoke,
         1,

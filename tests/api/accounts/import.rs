@@ -127,6 +127,7 @@ async fn import_verifies_with_the_network_and_never_leaks_tokens(backend: Backen
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
+    app.revocations_settled().await;
     let revokes = fake.seen_on("/revoke");
     assert_eq!(revokes.len(), 1);
     assert_eq!(revokes[0].form["token"], SENTINEL_REFRESH);

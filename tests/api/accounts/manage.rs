@@ -32,6 +32,7 @@ async fn disconnect_revokes_once_and_keeps_the_audit_trail(app: TestApp) {
             if enabled { "expiring" } else { "disabled" }
         );
     }
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
     let response = app
         .client
@@ -41,7 +42,9 @@ async fn disconnect_revokes_once_and_keeps_the_audit_trail(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().calls().revoke, 1);
+    app.revocations_settled().await;
     assert_eq!(
         app.sandbox().live_grants("sandbox-alice"),
         0,
@@ -61,6 +64,7 @@ async fn disconnect_revokes_once_and_keeps_the_audit_trail(app: TestApp) {
         .await
         .unwrap();
     assert_problem(response, 404, "not-found").await;
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().calls().revoke, 1, "exactly once");
 
     // The trail is still readable.

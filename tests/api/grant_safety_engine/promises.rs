@@ -307,7 +307,9 @@ async fn a_grant_that_lost_a_version_race_is_revoked_unless_stored(app: TestApp)
     renew_losing_a_version_race(&app, &app.address, &app.parts, &brand, &account).await;
 
     assert_eq!(app.sandbox().calls().refresh, 1);
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().calls().revoke, 1, "the lost grant is revoked");
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 0);
     assert_eq!(journal_entries(app.dir.path()), 0);
 

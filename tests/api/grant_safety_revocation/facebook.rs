@@ -101,6 +101,7 @@ async fn replacing_a_facebook_grant_never_deauthorizes_the_person(meta: Meta) {
 
     // Assert: nobody de-authorized the app for the person; the stored grant renews.
     assert_eq!(again, first, "reconnected in place");
+    app.revocations_settled().await;
     assert!(meta.graph.deauthorizations().is_empty());
     assert!(meta.graph.authorized("fb-1"));
     assert_eq!(renew(app, &token, &north, &first).await, "renewed");
@@ -125,6 +126,7 @@ async fn disconnecting_a_facebook_account_keeps_the_person_authorized_elsewhere(
     assert_eq!(disconnect(app, &token, &north, &mine).await, 204);
 
     // Assert: the other organization's grant is alive and renews.
+    app.revocations_settled().await;
     assert!(meta.graph.deauthorizations().is_empty());
     assert_eq!(renew(app, &other, &elsewhere, &theirs).await, "renewed");
     assert_every_grant_is_held(app).await;
@@ -141,6 +143,7 @@ async fn disconnecting_the_last_facebook_grant_still_deauthorizes_the_app(meta: 
     assert_eq!(disconnect(app, &token, &north, &account).await, 204);
 
     // Assert: nothing holds the person any more, so the app lets go of them at Meta.
+    app.revocations_settled().await;
     assert_eq!(meta.graph.deauthorizations(), ["fb-9"]);
     assert!(!meta.graph.authorized("fb-9"));
     assert_eq!(app.counts().await, (1, 0, 0));
@@ -182,6 +185,7 @@ async fn a_grant_refreshed_since_it_was_stored_is_still_recognized(meta: Meta) {
 
     // Assert: recognized as the stored grant; nobody was de-authorized.
     assert_eq!(app.counts().await, (1, 2, 1));
+    app.revocations_settled().await;
     assert!(meta.graph.deauthorizations().is_empty());
     later(app);
     assert_eq!(renew(app, &token, &harbor, &second).await, "renewed");

@@ -107,6 +107,8 @@ async fn a_grant_stored_before_fingerprints_existed_is_recognized(app: TestApp) 
     .await
     .unwrap();
     assert!(fingerprints.iter().all(Option::is_some));
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().calls().revoke, 0);
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-bob"), 1);
 }

@@ -61,6 +61,7 @@ async fn transient_failures_answer_5xx_and_lose_nothing(backend: Backend) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["outcome"], "renewed");
     assert_eq!(body["account"]["token_status"], "expiring");
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
 
     // Failures after which the network may have done the work (a timeout, an

@@ -40,6 +40,7 @@ async fn concurrent_renews_refresh_once(app: TestApp) {
     // The sandbox kills the grant if a refresh token is spent twice: one
     // refresh, and the grant still alive, prove single flight.
     assert_eq!(app.sandbox().calls().refresh, 1);
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
     let account: Value = app
         .get(&format!("/v1/brands/{brand}/accounts/{a}"), &token)
@@ -155,6 +156,7 @@ async fn two_server_processes_on_one_postgres_refresh_once() {
         assert_eq!(body["outcome"], "renewed");
     }
     assert_eq!(app.sandbox().calls().refresh, 1);
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
 }
 
@@ -244,6 +246,7 @@ async fn a_caller_that_goes_away_does_not_lose_the_refresh(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(body["outcome"], "renewed");
+    app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
 }
 
