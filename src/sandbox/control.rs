@@ -35,6 +35,14 @@ pub enum FailureMode {
     Malformed,
     /// Answer 400 `invalid_grant` (the grant itself is untouched).
     InvalidGrant,
+    /// Answer 200 with an HTML page (a captive portal, a misrouted proxy).
+    Html,
+    /// Answer 200 with a JSON body of this many bytes.
+    Huge { bytes: usize },
+    /// Answer 302 to another host.
+    Redirect { location: String },
+    /// Start a 200 answer and drop the connection before its body ends.
+    Reset,
 }
 
 /// How many calls each endpoint received. `refresh` counts the `token` calls with

@@ -32,6 +32,7 @@
 //! and the control API with its failure queue and call counters in `control`.
 
 mod control;
+mod faults;
 mod pages;
 mod server;
 

@@ -3,7 +3,6 @@
 //! first answers any failure queued for it through the control API.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -13,9 +12,10 @@ use chrono::Utc;
 use serde_json::json;
 use url::Url;
 
+use super::faults::injected;
 use super::{
-    CLIENT_ID, CLIENT_SECRET, CODE_LIFETIME_SECS, CodeRec, Endpoint, FailureMode, GrantRec,
-    SandboxState, pages, random_token,
+    CLIENT_ID, CLIENT_SECRET, CODE_LIFETIME_SECS, CodeRec, Endpoint, GrantRec, SandboxState, pages,
+    random_token,
 };
 use crate::providers::pkce_challenge_s256;
 
@@ -32,7 +32,7 @@ fn params(raw: &[u8]) -> Result<HashMap<String, String>, String> {
     Ok(map)
 }
 
-fn oauth_error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
+pub(super) fn oauth_error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
     let mut r = HttpResponse::build(status);
     r.insert_header((header::CACHE_CONTROL, "no-store"));
     if status == StatusCode::UNAUTHORIZED {
@@ -175,39 +175,6 @@ pub(super) async fn authorize_post(st: web::Data<SandboxState>, body: web::Bytes
         Some("approve") => approve(&st, &ar, p.get("subject").map(String::as_str).unwrap_or("")),
         Some("deny") => deny(&ar),
         _ => pages::invalid_decision(),
-    }
-}
-
-/// Apply a queued failure: `Some(response)` to answer it, `None` to go on (after a delay).
-async fn injected(st: &SandboxState, endpoint: Endpoint) -> Option<HttpResponse> {
-    match st.take_failure(endpoint)? {
-        FailureMode::Slow { delay_ms } => {
-            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-            None
-        }
-        FailureMode::Status { status } => {
-            let s = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            Some(
-                HttpResponse::build(s).json(
-                    json!({"error": "server_error", "error_description": "injected failure"}),
-                ),
-            )
-        }
-        FailureMode::RateLimited { retry_after_secs } => Some(
-            HttpResponse::TooManyRequests()
-                .insert_header((header::RETRY_AFTER, retry_after_secs.to_string()))
-                .json(json!({"error": "rate_limited", "error_description": "injected failure"})),
-        ),
-        FailureMode::Malformed => Some(
-            HttpResponse::Ok()
-                .content_type("application/json")
-                .body("{\"access_token\": \"sbx_at_trunc"),
-        ),
-        FailureMode::InvalidGrant => Some(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "injected failure",
-        )),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod expired_tokens;
 mod failures;
+mod fault_matrix;
 mod propagation;
 mod reauthorization;
 mod single_flight;
