@@ -1,6 +1,7 @@
 //! Manage Accounts over real OAuth: the sandbox network and local fakes.
 
 mod connect;
+mod fault_matrix;
 mod import;
 mod manage;
 mod presets;
