@@ -239,6 +239,24 @@ impl Error {
     }
 }
 
+/// libpq's and PostgreSQL's words for a server that went away or is not
+/// taking connections: an outage to wait out, never a fault of the request.
+fn is_connection_loss(message: &str) -> bool {
+    [
+        "no connection to the server",
+        "server closed the connection",
+        "terminating connection",
+        "connection refused",
+        "could not connect",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+        "connection to server",
+    ]
+    .iter()
+    .any(|words| message.to_ascii_lowercase().contains(words))
+}
+
 /// SQLite's messages for `SQLITE_BUSY` and `SQLITE_LOCKED`.
 pub fn is_sqlite_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("database table is locked")
@@ -261,6 +279,20 @@ impl From<diesel::result::Error> for Error {
                 detail: "the database connection was lost".into(),
                 retry_after: Some(Duration::from_secs(1)),
             },
+            D::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info) => {
+                tracing::warn!(message = info.message(), "the database connection failed");
+                Error::Unavailable {
+                    detail: "the database connection was lost".into(),
+                    retry_after: Some(Duration::from_secs(1)),
+                }
+            }
+            D::DatabaseError(_, info) if is_connection_loss(info.message()) => {
+                tracing::warn!(message = info.message(), "the database connection failed");
+                Error::Unavailable {
+                    detail: "the database connection was lost".into(),
+                    retry_after: Some(Duration::from_secs(1)),
+                }
+            }
             // SQLite's writer lock still taken after every wait: an overload
             // to retry, never a fault of the request.
             D::DatabaseError(_, info) if is_sqlite_busy(info.message()) => {

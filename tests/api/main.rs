@@ -8,6 +8,7 @@ mod cli;
 mod conditional;
 mod conformance;
 mod cors;
+mod database_faults;
 mod demo_frontend;
 mod errors;
 mod grant_safety_engine;
