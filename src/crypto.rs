@@ -301,14 +301,15 @@ mod tests {
 
     const K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     const K2: &str = "k2:HwAeAR0CHAMbBBoFGQYYBxcIFgkVChQLEwwSDRENEA8=";
+    const ACCESS_C1: Binding<'static> = Binding {
+        record_id: "c1",
+        field: "access_token",
+    };
 
     #[test]
     fn seals_and_opens_with_binding() {
         let ring = ring(K1);
-        let b = Binding {
-            record_id: "c1",
-            field: "access_token",
-        };
+        let b = ACCESS_C1;
         let sealed = ring.encrypt(b"secret-token", b);
         assert_eq!(sealed.key_id, "k1");
         assert!(!sealed.bytes.windows(12).any(|w| w == b"secret-token"));
@@ -334,10 +335,7 @@ mod tests {
     #[test]
     fn rotation_reseals_under_the_active_key() {
         let old = ring(K1);
-        let b = Binding {
-            record_id: "c1",
-            field: "access_token",
-        };
+        let b = ACCESS_C1;
         let sealed = old.encrypt(b"tok", b);
         let new = ring(&format!("{K2},{K1}"));
         let resealed = new

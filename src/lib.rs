@@ -14,6 +14,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod html;
 pub mod providers;
 pub mod sandbox;
 pub mod services;

@@ -85,8 +85,7 @@ pub struct AccountListQuery {
         ("brand_id" = Uuid, Path, description = "The brand's id."), AccountListQuery, PageQuery, conditional::IfNoneMatch
     ),
     responses(
-        (status = 200, description = "A page of accounts, oldest first.", body = AccountPage,
-            headers(("ETag" = String, description = "Strong tag of this answer; send it back in `If-None-Match`."))),
+        (status = 200, description = "A page of accounts, oldest first.", body = AccountPage),
         conditional::NotModified,
         AuthErrors,
         QueryErrors,

@@ -264,7 +264,13 @@ pub async fn delete_brand(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
-    let id = path.into_inner().to_string();
-    brands::delete(&state, principal.organization_id(), &id, &principal.subject).await?;
+    let brand = path.into_inner().to_string();
+    brands::delete(
+        &state,
+        principal.organization_id(),
+        &brand,
+        &principal.subject,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

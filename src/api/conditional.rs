@@ -51,7 +51,8 @@ pub struct IfNoneMatch {
 }
 
 /// The answer of a conditional read whose tag the client has:
-/// `responses(…, NotModified, …)`.
+/// `responses(…, NotModified, …)`. Its 200 gets the `ETag` header from
+/// `api::finish_document`.
 #[derive(IntoResponses)]
 #[response(
     status = 304,

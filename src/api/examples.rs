@@ -4,14 +4,17 @@
 
 use serde_json::{Value, json};
 
+use crate::domain::renewal::renew_href;
+
 const BRAND: &str = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b12";
 const OTHER_BRAND: &str = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b22";
 const ACCOUNT: &str = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b13";
 const OTHER_ACCOUNT: &str = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b23";
 const PROFILE: &str = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b14";
 
-fn renew_href(brand: &str, account: &str) -> String {
-    format!("/v1/brands/{brand}/accounts/{account}/renew")
+/// Where the example account is renewed.
+pub fn account_renew_href() -> String {
+    renew_href(BRAND, ACCOUNT)
 }
 
 pub fn profile_summary() -> Value {
@@ -38,7 +41,7 @@ pub fn account() -> Value {
         "last_renewed_at": "2026-09-26T08:00:00Z",
         "connected_at": "2026-06-01T09:30:00Z",
         "blocked": ["publishing", "inbox", "analytics"],
-        "renew": {"method": "refresh", "href": renew_href(BRAND, ACCOUNT)},
+        "renew": {"method": "refresh", "href": account_renew_href()},
         "created_at": "2026-06-01T09:30:00Z",
         "updated_at": "2026-11-25T08:00:00Z"
     })
@@ -153,7 +156,7 @@ pub fn expired_token_page() -> Value {
             "expires_at": "2026-11-25T08:00:00Z",
             "reason": "expired",
             "blocked": ["publishing", "inbox", "analytics"],
-            "renew": {"method": "refresh", "href": renew_href(BRAND, ACCOUNT)}
+            "renew": {"method": "refresh", "href": account_renew_href()}
         }],
         "next_cursor": null
     })

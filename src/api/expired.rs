@@ -1,10 +1,14 @@
 //! The "Expired Tokens" dropdown: what needs renewal across the caller's
 //! brands, and the badge counts.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::response::Response;
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
@@ -23,6 +27,21 @@ use crate::state::AppState;
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(list_expired_tokens)
         .service(expired_tokens_summary);
+}
+
+/// What both reads answer beyond the usual errors: a 304, being conditional
+/// reads, and a 404 when the token's organization is gone.
+struct ReadAnswers;
+
+impl IntoResponses for ReadAnswers {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut answers = conditional::NotModified::responses();
+        answers.insert(
+            "404".into(),
+            Response::new("The token's organization does not exist.").into(),
+        );
+        answers
+    }
 }
 
 /// What else the dropdown should list.
@@ -146,12 +165,10 @@ fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
         SummaryQuery, ExpiredQuery, conditional::IfNoneMatch
     ),
     responses(
-        (status = 200, description = "A page of accounts that need renewal.", body = ExpiredTokenPage,
-            headers(("ETag" = String, description = "Strong tag of this answer; send it back in `If-None-Match`."))),
-        conditional::NotModified,
+        (status = 200, description = "A page of accounts that need renewal.", body = ExpiredTokenPage),
         AuthErrors,
         QueryErrors,
-        (status = 404, description = "The token's organization does not exist.")
+        ReadAnswers
     )
 )]
 #[get("/expired-tokens")]
@@ -281,12 +298,10 @@ pub struct ExpiredTokenSummary {
         SummaryQuery, conditional::IfNoneMatch
     ),
     responses(
-        (status = 200, description = "The counts.", body = ExpiredTokenSummary,
-            headers(("ETag" = String, description = "Strong tag of this answer; send it back in `If-None-Match`."))),
-        conditional::NotModified,
+        (status = 200, description = "The counts.", body = ExpiredTokenSummary),
         AuthErrors,
         QueryErrors,
-        (status = 404, description = "The token's organization does not exist.")
+        ReadAnswers
     )
 )]
 #[get("/expired-tokens/summary")]

@@ -28,21 +28,13 @@ pub struct BodyLimit(pub usize);
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
-impl<T> FromRequest for Json<T>
-where
-    T: DeserializeOwned + Validate + 'static,
-{
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for Json<T> {
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+    type Future = Reading<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let reading = read_body(req, payload, false);
-        Box::pin(async move {
-            let body = reading.await?;
-            let value = parse_json::<T>(&body)?;
-            value.validate().map_err(validation_error)?;
-            Ok(Json(value))
-        })
+        Box::pin(async move { Ok(Json(valid_json(&reading.await?)?)) })
     }
 }
 
@@ -54,28 +46,32 @@ pub struct OptionalJson<T> {
     pub raw: web::Bytes,
 }
 
-impl<T> FromRequest for OptionalJson<T>
-where
-    T: DeserializeOwned + Validate + 'static,
-{
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for OptionalJson<T> {
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+    type Future = Reading<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let reading = read_body(req, payload, true);
         Box::pin(async move {
             let raw = reading.await?;
-            if raw.iter().all(u8::is_ascii_whitespace) {
-                return Ok(OptionalJson { value: None, raw });
-            }
-            let value = parse_json::<T>(&raw)?;
-            value.validate().map_err(validation_error)?;
-            Ok(OptionalJson {
-                value: Some(value),
-                raw,
-            })
+            let value = if raw.iter().all(u8::is_ascii_whitespace) {
+                None
+            } else {
+                Some(valid_json(&raw)?)
+            };
+            Ok(OptionalJson { value, raw })
         })
     }
+}
+
+/// A body extractor's future: the body read, then made into the extractor.
+type Reading<T> = Pin<Box<dyn Future<Output = Result<T, Error>>>>;
+
+/// A body parsed strictly and validated.
+fn valid_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Error> {
+    let value = parse_json::<T>(body)?;
+    value.validate().map_err(validation_error)?;
+    Ok(value)
 }
 
 /// Reads a bounded JSON body. With `optional`, an empty body needs no content type.
@@ -316,22 +312,22 @@ fn collect(errors: &ValidationErrors, prefix: String, out: &mut Vec<FieldError>,
 }
 
 fn describe(e: &validator::ValidationError) -> String {
-    let param = |name: &str| e.params.get(name).map(|v| v.to_string());
     match e.code.as_ref() {
-        "length" => match (param("min"), param("max")) {
-            (Some(min), Some(max)) => format!("length must be between {min} and {max}"),
-            (Some(min), None) => format!("length must be at least {min}"),
-            (None, Some(max)) => format!("length must be at most {max}"),
-            _ => "invalid length".into(),
-        },
-        "range" => match (param("min"), param("max")) {
-            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
-            (Some(min), None) => format!("must be at least {min}"),
-            (None, Some(max)) => format!("must be at most {max}"),
-            _ => "out of range".into(),
-        },
+        "length" => bounds(e, "length must be", "invalid length"),
+        "range" => bounds(e, "must be", "out of range"),
         "url" => "must be a URL".into(),
         other => format!("invalid value ({other})"),
+    }
+}
+
+/// `what` and the bounds the error names; `neither` when it names none.
+fn bounds(e: &validator::ValidationError, what: &str, neither: &str) -> String {
+    let param = |name: &str| e.params.get(name).map(|v| v.to_string());
+    match (param("min"), param("max")) {
+        (Some(min), Some(max)) => format!("{what} between {min} and {max}"),
+        (Some(min), None) => format!("{what} at least {min}"),
+        (None, Some(max)) => format!("{what} at most {max}"),
+        _ => neither.into(),
     }
 }
 

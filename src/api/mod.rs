@@ -157,6 +157,7 @@ fn finish_document(doc: &mut openapi::OpenApi) {
         for operation in operations.into_iter().flatten() {
             optional_body_without_null(operation);
             document_rate_limit(operation);
+            document_etag(operation);
             let error_statuses: Vec<String> = operation
                 .responses
                 .responses
@@ -206,6 +207,26 @@ fn document_rate_limit(operation: &mut openapi::path::Operation) {
         )
         .build();
     responses.insert("429".into(), RefOr::T(response));
+}
+
+/// A conditional read (one that may answer 304) tags its 200 with the `ETag`
+/// the client sends back; said here once for every such operation.
+fn document_etag(operation: &mut openapi::path::Operation) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let responses = &mut operation.responses.responses;
+    if !responses.contains_key("304") {
+        return;
+    }
+    let Some(RefOr::T(ok)) = responses.get_mut("200") else {
+        return;
+    };
+    let etag = openapi::HeaderBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String).build()))
+        .description(Some(
+            "Strong tag of this answer; send it back in `If-None-Match`.",
+        ))
+        .build();
+    ok.headers.insert("ETag".into(), RefOr::T(etag));
 }
 
 /// utoipa documents an optional body (`Option<T>`) as `oneOf: [T, null]`. What

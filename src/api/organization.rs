@@ -9,7 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::extractors::Json;
+use super::extractors::{Json, integer};
 use super::responses::{AuthErrors, BodyErrors};
 use crate::auth::{Principal, Scope};
 use crate::db::models;
@@ -86,11 +86,22 @@ pub struct OrganizationUpdate {
     /// Days before expiry at which a token is reported as `expiring`, 1–90.
     #[validate(range(min = 1, max = 90))]
     #[schema(minimum = 1, maximum = 90)]
-    #[serde(
-        default,
-        deserialize_with = "crate::api::extractors::integer::optional"
-    )]
+    #[serde(default, deserialize_with = "integer::optional")]
     pub warning_window_days: Option<i32>,
+}
+
+/// Changes the billing system makes to an organization. A downgrade deletes
+/// nothing; it only stops what the new plan does not allow from then on.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"plan": "advanced"}))]
+pub struct OrganizationAdminUpdate {
+    /// Display name, 1–200 characters.
+    #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// The new plan; a downgrade deletes nothing.
+    pub plan: Option<Plan>,
 }
 
 /// A new organization, created by the billing system.
@@ -109,25 +120,8 @@ pub struct OrganizationCreate {
     /// Days before expiry at which a token is reported as `expiring`, 1–90; default 7.
     #[validate(range(min = 1, max = 90))]
     #[schema(minimum = 1, maximum = 90)]
-    #[serde(
-        default,
-        deserialize_with = "crate::api::extractors::integer::optional"
-    )]
+    #[serde(default, deserialize_with = "integer::optional")]
     pub warning_window_days: Option<i32>,
-}
-
-/// Changes the billing system makes to an organization. A downgrade deletes
-/// nothing; it only stops what the new plan does not allow from then on.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"plan": "advanced"}))]
-pub struct OrganizationAdminUpdate {
-    /// Display name, 1–200 characters.
-    #[validate(length(min = 1, max = 200))]
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: Option<String>,
-    /// The new plan; a downgrade deletes nothing.
-    pub plan: Option<Plan>,
 }
 
 /// Get the caller's organization

@@ -4,14 +4,16 @@
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::query_validation_error;
 use super::responses::{AuthErrors, QueryErrors};
-use super::shared::{PageQuery, parse_id};
+use super::shared::{PageQuery, ProfileSummary, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::domain::from_db_time;
 use crate::error::Error;
@@ -37,30 +39,17 @@ pub struct ProfileBrand {
 }
 
 /// A social identity of the organization: `(network, external_id)` is unique.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::api::examples::profile)]
+#[derive(Debug, Serialize)]
 pub struct Profile {
-    /// The profile's id.
-    pub id: Uuid,
-    /// The network's name in this deployment (e.g. `facebook`, `x`, `sandbox`).
-    #[schema(max_length = 64, example = "x")]
-    pub network: String,
-    /// The network's id of the identity.
-    #[schema(max_length = 255, example = "1234567890")]
-    pub external_id: String,
-    /// The identity's handle on the network.
-    #[schema(max_length = 255, example = "@northwindcoffee")]
-    pub handle: String,
-    /// The identity's display name on the network, when it has one.
-    #[schema(max_length = 255, example = "Northwind Coffee")]
-    pub display_name: Option<String>,
-    /// URL of the identity's picture, when the network gives one.
-    #[schema(
-        format = "uri",
-        max_length = 2048,
-        example = "https://cdn.example.com/avatars/northwind.png"
-    )]
-    pub avatar_url: Option<String>,
+    #[serde(flatten)]
+    pub identity: ProfileSummary,
+    #[serde(flatten)]
+    pub detail: ProfileDetail,
+}
+
+/// What a profile's own answer adds to the identity accounts show.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileDetail {
     /// The brands where this profile is connected; `enabled_in` counts the enabled ones.
     pub brands: Vec<ProfileBrand>,
     /// How many brands have this profile enabled.
@@ -70,6 +59,36 @@ pub struct Profile {
     pub created_at: DateTime<Utc>,
     /// When the profile's identity data last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+// Written out because the derived schema of flattened members is an `allOf`:
+// the document keeps describing a profile as one object with all its members.
+impl PartialSchema for Profile {
+    fn schema() -> RefOr<Schema> {
+        let mut profile = object_schema::<ProfileSummary>();
+        let detail = object_schema::<ProfileDetail>();
+        profile.required.extend(detail.required);
+        profile.properties.extend(detail.properties);
+        profile.description = Some(
+            "A social identity of the organization: `(network, external_id)` is unique.".into(),
+        );
+        profile.example = Some(crate::api::examples::profile());
+        profile.into()
+    }
+}
+
+impl ToSchema for Profile {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        ProfileDetail::schemas(schemas);
+    }
+}
+
+/// The object a derived struct schema is.
+fn object_schema<T: PartialSchema>() -> Object {
+    match T::schema() {
+        RefOr::T(Schema::Object(object)) => object,
+        _ => unreachable!("a struct's derived schema is an object"),
+    }
 }
 
 /// A page of profiles.
@@ -109,18 +128,16 @@ impl TryFrom<ProfileView> for Profile {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let p = view.profile;
-        Ok(Self {
-            id: parse_id(&p.id)?,
+        let detail = ProfileDetail {
             enabled_in: u32::try_from(brands.iter().filter(|b| b.enabled).count())
                 .unwrap_or(u32::MAX),
             brands,
-            network: p.network,
-            external_id: p.external_id,
-            handle: p.handle,
-            display_name: p.display_name,
-            avatar_url: p.avatar_url,
             created_at: from_db_time(p.created_at),
             updated_at: from_db_time(p.updated_at),
+        };
+        Ok(Self {
+            identity: ProfileSummary::from_row(p)?,
+            detail,
         })
     }
 }

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, IntoResponses};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::Error;
+use crate::html::escape;
 use crate::services::reconnect_links::{self, Preview};
 use crate::state::AppState;
 
@@ -108,21 +109,6 @@ pub async fn open_reconnect_link(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("Referrer-Policy", "no-referrer"))
         .finish())
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The page: every text from the database or a network is escaped.

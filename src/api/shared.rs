@@ -76,13 +76,26 @@ impl ProfileSummary {
 pub struct RenewHint {
     /// How `POST href` renews the token: at once (`refresh`) or through a re-authorization (`reauthorize`).
     pub method: RenewMethod,
-    /// `POST` this path (relative to the API's base URL) to renew.
-    #[schema(
-        format = "uri-reference",
-        max_length = 200,
-        example = "/v1/brands/0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b12/accounts/0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b13/renew"
-    )]
+    #[schema(schema_with = renew_href_schema)]
     pub href: String,
+}
+
+/// The `href` of a [`RenewHint`], whose example is the path the examples'
+/// account is renewed at (so the two cannot drift apart).
+#[expect(
+    deprecated,
+    reason = "the document gives member examples as `example`, like the derived schemas"
+)]
+fn renew_href_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom("uri-reference".into())))
+        .description(Some(
+            "`POST` this path (relative to the API's base URL) to renew.",
+        ))
+        .max_length(Some(200))
+        .example(Some(crate::api::examples::account_renew_href().into()))
+        .build()
 }
 
 /// An account: a profile as connected in one brand ("Manage Accounts" row).

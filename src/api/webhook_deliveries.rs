@@ -140,10 +140,13 @@ pub async fn rotate_webhook_secret(
     path: web::Path<Uuid>,
 ) -> Result<web::Json<WebhookSecret>, Error> {
     principal.require(Scope::OrgAdmin)?;
-    let id = path.into_inner().to_string();
-    let rotated =
-        webhooks::rotate_secret(&state, principal.organization_id(), &id, &principal.subject)
-            .await?;
+    let rotated = webhooks::rotate_secret(
+        &state,
+        principal.organization_id(),
+        &path.to_string(),
+        &principal.subject,
+    )
+    .await?;
     let until = previous_secret_until(&rotated.subscription, state.now())
         .ok_or_else(|| Error::internal("a rotation without an overlap"))?;
     Ok(web::Json(WebhookSecret {
@@ -177,9 +180,13 @@ pub async fn test_webhook(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
-    let id = path.into_inner().to_string();
-    let message =
-        webhooks::send_test(&state, principal.organization_id(), &id, &principal.subject).await?;
+    let message = webhooks::send_test(
+        &state,
+        principal.organization_id(),
+        &path.to_string(),
+        &principal.subject,
+    )
+    .await?;
     Ok(HttpResponse::Accepted().json(WebhookTestQueued {
         message_id: parse_id(&message)?,
         event_type: TEST_EVENT.into(),

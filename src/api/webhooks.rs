@@ -338,7 +338,13 @@ pub async fn delete_webhook(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
-    let id = path.into_inner().to_string();
-    webhooks::delete(&state, principal.organization_id(), &id, &principal.subject).await?;
+    let webhook = path.into_inner().to_string();
+    webhooks::delete(
+        &state,
+        principal.organization_id(),
+        &webhook,
+        &principal.subject,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -171,33 +171,32 @@ pub fn find_account(
         .optional()?)
 }
 
+/// Which of a brand's accounts [`find_account_in_brand`] finds.
+#[derive(Debug, Clone, Copy)]
+pub enum InBrand<'a> {
+    /// The account with this id, in the organization.
+    Id { org: &'a str, id: &'a str },
+    /// The brand's account of this profile.
+    OfProfile(&'a str),
+}
+
 /// An account of the brand as stored, also one whose credential is gone.
 pub fn find_account_in_brand(
     conn: &mut DbConnection,
-    org: &str,
     brand: &str,
-    id: &str,
+    which: InBrand<'_>,
 ) -> Result<Option<Account>> {
-    Ok(a::accounts
-        .filter(a::organization_id.eq(org))
+    let in_brand = a::accounts
         .filter(a::brand_id.eq(brand))
-        .filter(a::id.eq(id))
         .select(Account::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-pub fn find_account_in_brand_by_profile(
-    conn: &mut DbConnection,
-    brand: &str,
-    profile: &str,
-) -> Result<Option<Account>> {
-    Ok(a::accounts
-        .filter(a::brand_id.eq(brand))
-        .filter(a::profile_id.eq(profile))
-        .select(Account::as_select())
-        .first(conn)
-        .optional()?)
+        .into_boxed();
+    let query = match which {
+        InBrand::Id { org, id } => in_brand
+            .filter(a::organization_id.eq(org))
+            .filter(a::id.eq(id)),
+        InBrand::OfProfile(profile) => in_brand.filter(a::profile_id.eq(profile)),
+    };
+    Ok(query.first(conn).optional()?)
 }
 
 /// Every account of a profile in the organization.
@@ -229,25 +228,15 @@ pub fn set_account_credential(
     now: NaiveDateTime,
     reconnected: bool,
 ) -> Result<()> {
-    let target = a::accounts.filter(a::id.eq(id));
-    if reconnected {
-        diesel::update(target)
-            .set((
-                a::credential_id.eq(Some(credential)),
-                a::last_renewed_at.eq(Some(now)),
-                a::connected_at.eq(now),
-                a::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-    } else {
-        diesel::update(target)
-            .set((
-                a::credential_id.eq(Some(credential)),
-                a::last_renewed_at.eq(Some(now)),
-                a::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
+    diesel::update(a::accounts.filter(a::id.eq(id)))
+        .set((
+            a::credential_id.eq(Some(credential)),
+            a::last_renewed_at.eq(Some(now)),
+            // Only a reconnection restarts `connected_at`; `None` leaves it out.
+            reconnected.then(|| a::connected_at.eq(now)),
+            a::updated_at.eq(now),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -304,16 +293,22 @@ pub fn count_accounts_using_credential(conn: &mut DbConnection, credential: &str
         .get_result(conn)?)
 }
 
+/// `(account_id, brand_id)` of the accounts on a credential, in id order:
+/// the query the two listings below narrow.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn accounts_using<'a>(credential: &'a str) -> _ {
+    a::accounts
+        .filter(a::credential_id.eq(credential))
+        .select((a::id, a::brand_id))
+        .order(a::id.asc())
+}
+
 /// `(account_id, brand_id)` of the accounts on a credential.
 pub fn list_accounts_using_credential(
     conn: &mut DbConnection,
     credential: &str,
 ) -> Result<Vec<(String, String)>> {
-    Ok(a::accounts
-        .filter(a::credential_id.eq(credential))
-        .select((a::id, a::brand_id))
-        .order(a::id.asc())
-        .load(conn)?)
+    Ok(accounts_using(credential).load(conn)?)
 }
 
 /// One account of the organization by id, whatever its brand.
@@ -381,11 +376,8 @@ pub fn list_enabled_accounts_using_credential(
     conn: &mut DbConnection,
     credential: &str,
 ) -> Result<Vec<(String, String)>> {
-    Ok(a::accounts
-        .filter(a::credential_id.eq(credential))
+    Ok(accounts_using(credential)
         .filter(a::enabled.eq(true))
-        .select((a::id, a::brand_id))
-        .order(a::id.asc())
         .load(conn)?)
 }
 

@@ -168,21 +168,25 @@ pub fn database_clock(conn: &DbConnection, seconds: i64) -> SqlLiteral<Nullable<
     })
 }
 
+/// No refresh holds the credential's lease: none was taken, or the one taken
+/// ran out by the database's clock.
+#[diesel::dsl::auto_type]
+pub fn lease_free(conn: &DbConnection) -> _ {
+    let now: SqlLiteral<Nullable<Timestamp>> = database_clock(conn, 0);
+    c::lease_owner.is_null().or(c::lease_expires_at.lt(now))
+}
+
 /// Takes the refresh lease on a credential for `seconds` by the database's
 /// clock, with one atomic conditional UPDATE: `true` for exactly one caller
 /// while the lease is free or expired.
 pub fn take_lease(conn: &mut DbConnection, id: &str, owner: &str, seconds: i64) -> Result<bool> {
-    let (now, until) = (database_clock(conn, 0), database_clock(conn, seconds));
-    let n = diesel::update(
-        c::credentials
-            .filter(c::id.eq(id))
-            .filter(c::lease_owner.is_null().or(c::lease_expires_at.lt(now))),
-    )
-    .set((
-        c::lease_owner.eq(Some(owner)),
-        c::lease_expires_at.eq(until),
-    ))
-    .execute(conn)?;
+    let (free, until) = (lease_free(conn), database_clock(conn, seconds));
+    let n = diesel::update(c::credentials.filter(c::id.eq(id)).filter(free))
+        .set((
+            c::lease_owner.eq(Some(owner)),
+            c::lease_expires_at.eq(until),
+        ))
+        .execute(conn)?;
     Ok(n == 1)
 }
 

@@ -268,6 +268,16 @@ where
     .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
 }
 
+/// [`run`] with the closure in one [`write_transaction`]: the shape of a
+/// change that reads, writes and audits together.
+pub async fn run_write<T, F>(pool: &Pool, f: F) -> Result<T, Error>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, Error> + Send + 'static,
+    T: Send + 'static,
+{
+    run(pool, move |conn| write_transaction(conn, f)).await
+}
+
 /// A write transaction. On SQLite it begins with `BEGIN IMMEDIATE`, taking
 /// the writer's lock before anything is read, so that writers queue on
 /// `busy_timeout` instead of one failing with `SQLITE_BUSY` when it would

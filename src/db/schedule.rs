@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::credentials::database_clock;
+use super::credentials::lease_free;
 use super::schema::credentials::dsl as c;
 use crate::domain::token_status::CredentialStatus as Stored;
 use crate::error::{Error, Result};
@@ -95,17 +95,12 @@ pub fn transition_status(
     to: &str,
     now: chrono::NaiveDateTime,
 ) -> Result<bool> {
-    let lease_now = database_clock(conn, 0);
     let n = diesel::update(
         c::credentials
             .filter(c::id.eq(id))
             .filter(c::status.eq(from))
             .filter(c::expires_at.eq(expires_at))
-            .filter(
-                c::lease_owner
-                    .is_null()
-                    .or(c::lease_expires_at.lt(lease_now)),
-            ),
+            .filter(lease_free(conn)),
     )
     .set((
         c::status.eq(to),
@@ -167,11 +162,10 @@ pub fn claim_due(
     limit: i64,
 ) -> Result<Vec<WorkItem>> {
     // Leases are read by the database's clock, like everywhere else.
-    let due = c::next_refresh_at.assume_not_null().le(now).and(
-        c::lease_owner
-            .is_null()
-            .or(c::lease_expires_at.lt(database_clock(conn, 0))),
-    );
+    let due = c::next_refresh_at
+        .assume_not_null()
+        .le(now)
+        .and(lease_free(conn));
     match conn {
         DbConnection::Postgresql(pg) => pg.transaction(|pg| {
             let rows: Vec<WorkItem> = c::credentials
@@ -213,17 +207,12 @@ pub fn give_up_refreshing(
     reason: &str,
     now: chrono::NaiveDateTime,
 ) -> Result<bool> {
-    let lease_now = database_clock(conn, 0);
     let n = diesel::update(
         c::credentials
             .filter(c::id.eq(id))
             .filter(c::version.eq(version))
             .filter(c::status.ne(Stored::ReauthRequired.as_str()))
-            .filter(
-                c::lease_owner
-                    .is_null()
-                    .or(c::lease_expires_at.lt(lease_now)),
-            ),
+            .filter(lease_free(conn)),
     )
     .set((
         c::status.eq(Stored::ReauthRequired.as_str()),

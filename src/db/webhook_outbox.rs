@@ -307,43 +307,29 @@ pub fn claim_due(
     hold_until: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<(WebhookMessage, WebhookSubscription)>> {
-    let enabled = || {
-        w::webhook_subscriptions
-            .filter(w::enabled.eq(true))
-            .select(w::id)
-    };
-    let messages: Vec<WebhookMessage> = match conn {
-        DbConnection::Postgresql(pg) => pg.transaction(|pg| {
-            let rows: Vec<WebhookMessage> = m::webhook_messages
-                .filter(m::next_attempt_at.assume_not_null().le(now))
-                .filter(m::subscription_id.eq_any(enabled()))
-                .order(m::next_attempt_at.asc())
-                .limit(limit)
+    let enabled = w::webhook_subscriptions
+        .filter(w::enabled.eq(true))
+        .select(w::id);
+    let due = m::webhook_messages
+        .filter(m::next_attempt_at.assume_not_null().le(now))
+        .filter(m::subscription_id.eq_any(enabled))
+        .order(m::next_attempt_at.asc())
+        .limit(limit);
+    let messages = super::write_transaction(conn, |conn| {
+        let rows: Vec<WebhookMessage> = match conn {
+            DbConnection::Postgresql(pg) => due
                 .select(WebhookMessage::as_select())
                 .for_update()
                 .skip_locked()
-                .load(pg)?;
-            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-            diesel::update(m::webhook_messages.filter(m::id.eq_any(ids)))
-                .set(m::next_attempt_at.eq(Some(hold_until)))
-                .execute(pg)?;
-            Ok::<_, Error>(rows)
-        })?,
-        DbConnection::Sqlite(_) => super::write_transaction(conn, |conn| {
-            let rows: Vec<WebhookMessage> = m::webhook_messages
-                .filter(m::next_attempt_at.assume_not_null().le(now))
-                .filter(m::subscription_id.eq_any(enabled()))
-                .order(m::next_attempt_at.asc())
-                .limit(limit)
-                .select(WebhookMessage::as_select())
-                .load(conn)?;
-            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-            diesel::update(m::webhook_messages.filter(m::id.eq_any(ids)))
-                .set(m::next_attempt_at.eq(Some(hold_until)))
-                .execute(conn)?;
-            Ok(rows)
-        })?,
-    };
+                .load(pg)?,
+            DbConnection::Sqlite(lite) => due.select(WebhookMessage::as_select()).load(lite)?,
+        };
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        diesel::update(m::webhook_messages.filter(m::id.eq_any(ids)))
+            .set(m::next_attempt_at.eq(Some(hold_until)))
+            .execute(conn)?;
+        Ok(rows)
+    })?;
     let ids: Vec<&str> = messages
         .iter()
         .map(|r| r.subscription_id.as_str())

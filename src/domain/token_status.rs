@@ -30,6 +30,16 @@ pub enum TokenStatus {
 }
 
 impl TokenStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [TokenStatus; 6] = [
+        TokenStatus::Active,
+        TokenStatus::Expiring,
+        TokenStatus::Expired,
+        TokenStatus::ReauthRequired,
+        TokenStatus::RefreshFailing,
+        TokenStatus::Disabled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TokenStatus::Active => "active",
@@ -42,16 +52,7 @@ impl TokenStatus {
     }
 
     pub fn parse(s: &str) -> Option<TokenStatus> {
-        [
-            TokenStatus::Active,
-            TokenStatus::Expiring,
-            TokenStatus::Expired,
-            TokenStatus::ReauthRequired,
-            TokenStatus::RefreshFailing,
-            TokenStatus::Disabled,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
     /// `expired` or `reauth_required`: what the "Expired Tokens" dropdown lists.

@@ -8,21 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 
 use super::SandboxIdentity;
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+use crate::html::escape;
 
 fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
     HttpResponse::build(status)
@@ -38,7 +24,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
         .body(format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
              <body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\"><h1>{t}</h1>{body}</body></html>",
-            t = html_escape(title)
+            t = escape(title)
         ))
 }
 
@@ -55,19 +41,19 @@ pub(super) fn authorize(
     for k in keys {
         hidden.push_str(&format!(
             "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-            html_escape(k),
-            html_escape(&params[k])
+            escape(k),
+            escape(&params[k])
         ));
     }
     let mut choices = String::new();
     for (i, id) in identities.iter().enumerate() {
         choices.push_str(&format!(
             "<p><label><input type=\"radio\" name=\"subject\" value=\"{}\"{}> {} (@{}, <code>{}</code>)</label></p>",
-            html_escape(&id.subject),
+            escape(&id.subject),
             if i == 0 { " checked" } else { "" },
-            html_escape(&id.display_name),
-            html_escape(&id.handle),
-            html_escape(&id.subject),
+            escape(&id.display_name),
+            escape(&id.handle),
+            escape(&id.subject),
         ));
     }
     let body = format!(
@@ -78,7 +64,7 @@ pub(super) fn authorize(
         if scope.is_empty() {
             String::new()
         } else {
-            format!(" (scopes: <code>{}</code>)", html_escape(scope))
+            format!(" (scopes: <code>{}</code>)", escape(scope))
         }
     );
     page(StatusCode::OK, "Sandbox network: authorize", &body)
@@ -86,11 +72,7 @@ pub(super) fn authorize(
 
 /// `detail` is plain text.
 pub(super) fn invalid_request(detail: &str) -> HttpResponse {
-    page(
-        StatusCode::BAD_REQUEST,
-        "Invalid request",
-        &html_escape(detail),
-    )
+    page(StatusCode::BAD_REQUEST, "Invalid request", &escape(detail))
 }
 
 pub(super) fn invalid_decision() -> HttpResponse {
@@ -115,7 +97,7 @@ pub(super) fn unregistered_redirect_uri(redirect_uri: &str) -> HttpResponse {
         "Unregistered redirect_uri",
         &format!(
             "<p>The redirect URI <code>{}</code> is not registered for this client.</p>",
-            html_escape(redirect_uri)
+            escape(redirect_uri)
         ),
     )
 }
@@ -130,7 +112,7 @@ pub(super) fn unknown_identity(subject: &str) -> HttpResponse {
         "Unknown identity",
         &format!(
             "<p>No sandbox identity <code>{}</code>.</p>",
-            html_escape(subject)
+            escape(subject)
         ),
     )
 }

@@ -72,31 +72,29 @@ pub async fn create(
     let now = state.now();
     let at = to_db_time(now);
     let (org, actor) = (org.to_string(), actor.to_string());
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let organization = db::organizations::find_organization(conn, &org)?
-                .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))?;
-            let count = u64::try_from(db::brands::count_brands(conn, &org)?).unwrap_or(u64::MAX);
-            check_brand_limit(organization.plan()?, count)?;
-            let row = models::Brand {
-                id: new_id(),
-                organization_id: org.clone(),
-                name: name.clone(),
-                created_at: at,
-                updated_at: at,
-            };
-            db::brands::insert_brand(conn, &row).map_err(duplicate_name(&name))?;
-            insert_audit_event(
-                conn,
-                Audit {
-                    brand_id: Some(&row.id),
-                    detail: Some(serde_json::json!({ "name": row.name })),
-                    ..Audit::new(&org, &actor, AuditAction::BrandCreated)
-                },
-                now,
-            )?;
-            Ok(row)
-        })
+    db::run_write(&state.pool, move |conn| {
+        let organization = db::organizations::find_organization(conn, &org)?
+            .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))?;
+        let count = u64::try_from(db::brands::count_brands(conn, &org)?).unwrap_or(u64::MAX);
+        check_brand_limit(organization.plan()?, count)?;
+        let row = models::Brand {
+            id: new_id(),
+            organization_id: org.clone(),
+            name: name.clone(),
+            created_at: at,
+            updated_at: at,
+        };
+        db::brands::insert_brand(conn, &row).map_err(duplicate_name(&name))?;
+        insert_audit_event(
+            conn,
+            Audit {
+                brand_id: Some(&row.id),
+                detail: Some(serde_json::json!({ "name": row.name })),
+                ..Audit::new(&org, &actor, AuditAction::BrandCreated)
+            },
+            now,
+        )?;
+        Ok(row)
     })
     .await
 }
@@ -121,24 +119,20 @@ pub async fn rename(
     let now = state.now();
     let at = to_db_time(now);
     let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            if !db::brands::rename_brand(conn, &org, &id, &name, at)
-                .map_err(duplicate_name(&name))?
-            {
-                return Err(not_found(&id));
-            }
-            insert_audit_event(
-                conn,
-                Audit {
-                    brand_id: Some(&id),
-                    detail: Some(serde_json::json!({ "name": name })),
-                    ..Audit::new(&org, &actor, AuditAction::BrandRenamed)
-                },
-                now,
-            )?;
-            db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| not_found(&id))
-        })
+    db::run_write(&state.pool, move |conn| {
+        if !db::brands::rename_brand(conn, &org, &id, &name, at).map_err(duplicate_name(&name))? {
+            return Err(not_found(&id));
+        }
+        insert_audit_event(
+            conn,
+            Audit {
+                brand_id: Some(&id),
+                detail: Some(serde_json::json!({ "name": name })),
+                ..Audit::new(&org, &actor, AuditAction::BrandRenamed)
+            },
+            now,
+        )?;
+        db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| not_found(&id))
     })
     .await
 }
@@ -149,27 +143,25 @@ pub async fn rename(
 pub async fn delete(state: &AppState, org: &str, id: &str, actor: &str) -> Result<()> {
     let now = state.now();
     let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            if db::brands::find_brand(conn, &org, &id)?.is_none() {
-                return Err(not_found(&id));
-            }
-            let accounts = db::brands::count_accounts_of_brand(conn, &org, &id)?;
-            if accounts > 0 {
-                return Err(Error::Conflict(format!(
-                    "the brand still has {accounts} account(s); disconnect them first"
-                )));
-            }
-            db::brands::delete_brand(conn, &org, &id)?;
-            insert_audit_event(
-                conn,
-                Audit {
-                    brand_id: Some(&id),
-                    ..Audit::new(&org, &actor, AuditAction::BrandDeleted)
-                },
-                now,
-            )
-        })
+    db::run_write(&state.pool, move |conn| {
+        if db::brands::find_brand(conn, &org, &id)?.is_none() {
+            return Err(not_found(&id));
+        }
+        let accounts = db::brands::count_accounts_of_brand(conn, &org, &id)?;
+        if accounts > 0 {
+            return Err(Error::Conflict(format!(
+                "the brand still has {accounts} account(s); disconnect them first"
+            )));
+        }
+        db::brands::delete_brand(conn, &org, &id)?;
+        insert_audit_event(
+            conn,
+            Audit {
+                brand_id: Some(&id),
+                ..Audit::new(&org, &actor, AuditAction::BrandDeleted)
+            },
+            now,
+        )
     })
     .await
 }

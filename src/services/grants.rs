@@ -19,6 +19,7 @@ mod turns;
 pub use self::orphans::{Holders, holders};
 pub use super::Orphan;
 use crate::crypto::KeyRing;
+use crate::db::accounts::InBrand;
 use crate::db::audit::{Audit, insert_audit_event, insert_audit_events_for_accounts};
 use crate::db::credentials::{NewGrant, grant_fingerprint, seal_new_credential};
 use crate::db::models::Account;
@@ -202,7 +203,7 @@ pub fn apply_fresh_grant(
     )?;
 
     let existing =
-        db::accounts::find_account_in_brand_by_profile(conn, grant.brand_id, &profile.id)?;
+        db::accounts::find_account_in_brand(conn, grant.brand_id, InBrand::OfProfile(&profile.id))?;
     if let Some(expected) = grant.expected_account
         && existing.as_ref().map(|a| a.id.as_str()) != Some(expected)
     {
@@ -340,13 +341,15 @@ pub fn disconnect(
     at: DateTime<Utc>,
 ) -> Result<Vec<Orphan>> {
     let not_found = || Error::NotFound(format!("no account with id {account_id} in brand {brand}"));
-    let account =
-        db::accounts::find_account_in_brand(conn, org, brand, account_id)?.ok_or_else(not_found)?;
+    let which = InBrand::Id {
+        org,
+        id: account_id,
+    };
+    let account = db::accounts::find_account_in_brand(conn, brand, which)?.ok_or_else(not_found)?;
     turns::take_existing_profile(conn, &account.profile_id)?;
     // Read again now that the profile is taken: a fresh grant or a
     // propagation may have moved the account, or a disconnect removed it.
-    let account =
-        db::accounts::find_account_in_brand(conn, org, brand, account_id)?.ok_or_else(not_found)?;
+    let account = db::accounts::find_account_in_brand(conn, brand, which)?.ok_or_else(not_found)?;
     let profile = db::profiles::find_profile(conn, org, &account.profile_id)?
         .ok_or_else(|| Error::internal(format!("account {account_id} has no profile")))?;
     db::accounts::delete_account(conn, &account.id)?;

@@ -16,15 +16,6 @@ use tokenwarden::domain::{new_id, now, to_db_time};
 use crate::helpers::TestApp;
 use crate::on_both_backends;
 
-const EVERY_STATUS: [TokenStatus; 6] = [
-    TokenStatus::Active,
-    TokenStatus::Expiring,
-    TokenStatus::Expired,
-    TokenStatus::ReauthRequired,
-    TokenStatus::RefreshFailing,
-    TokenStatus::Disabled,
-];
-
 async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
     // Arrange: one account per (enabled, stored status, expiry).
     let (pool, keys, org) = (
@@ -114,7 +105,7 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
     .await
     .unwrap();
 
-    for status in EVERY_STATUS {
+    for status in TokenStatus::ALL {
         // Act: the listing filtered by the SQL form of the rule.
         let (pool, org, brand) = (app.pool().clone(), app.org_id.clone(), brand.clone());
         let listed: BTreeSet<String> = tokio::task::spawn_blocking(move || {

@@ -189,15 +189,7 @@ impl OAuthProvider {
         mut secrets: Vec<&'a str>,
     ) -> Call<'a> {
         secrets.push(self.client_secret.expose_secret());
-        Call::new(
-            &self.outbound,
-            op,
-            site,
-            self.meta(),
-            url,
-            self.preset.client_id_param,
-            secrets,
-        )
+        Call::new(self, op, site, url, secrets)
     }
 }
 

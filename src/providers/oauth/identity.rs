@@ -29,27 +29,24 @@ impl OAuthProvider {
         }
         .header(reqwest::header::ACCEPT, "application/json");
         let a = self.outbound.send("identity", req, &[t]).await?;
-        if !a.status.is_success() {
-            return Err(classify_answer(
+        // Some networks answer a refusal with 200 and an error body.
+        let refused = || {
+            classify_answer(
                 CallSite::Resource,
                 self.meta(),
                 a.status,
                 &a.headers,
                 &a.body,
                 &[t],
-            ));
+            )
+        };
+        if !a.status.is_success() {
+            return Err(refused());
         }
         let json: Value = serde_json::from_slice(&a.body)
             .map_err(|_| ProviderError::malformed("identity answer is not JSON"))?;
         if body_error(&json).is_some() {
-            return Err(classify_answer(
-                CallSite::Resource,
-                self.meta(),
-                a.status,
-                &a.headers,
-                &a.body,
-                &[t],
-            ));
+            return Err(refused());
         }
         let text = |ptr: &str| -> Option<String> {
             match json.pointer(ptr)? {

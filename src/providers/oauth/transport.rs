@@ -17,7 +17,7 @@ use reqwest::RequestBuilder;
 use serde_json::Value;
 use url::Url;
 
-use super::quirks;
+use super::{OAuthProvider, quirks};
 use crate::providers::error::{
     CallSite, ProviderError, TransientKind, body_error, classify_answer,
 };
@@ -45,22 +45,21 @@ pub(super) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    /// A call on behalf of `provider`, whose client and quirks it uses.
     pub fn new(
-        outbound: &'a Outbound,
+        provider: &'a OAuthProvider,
         op: &'static str,
         site: CallSite,
-        meta: bool,
         url: &'a Url,
-        client_id_param: &'static str,
         secrets: Vec<&'a str>,
     ) -> Self {
         Call {
-            outbound,
+            outbound: &provider.outbound,
             op,
             site,
-            meta,
+            meta: provider.meta(),
             url,
-            client_id_param,
+            client_id_param: provider.preset.client_id_param,
             secrets,
             answer: Mutex::new(None),
         }

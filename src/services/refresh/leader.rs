@@ -21,18 +21,27 @@ use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, to_db_time};
 use crate::error::Error;
-use crate::providers::{ProviderError, RefreshPlan};
+use crate::providers::{GrantInfo, ProviderError, RefreshPlan};
 use crate::services::upstream_kind;
 use crate::state::AppState;
 
-/// The leader's refresh: the lease is held and `row` was read after taking it.
-pub(super) async fn run(
-    app: &AppState,
-    request: RefreshRequest,
-    owner: String,
-    row: Credential,
-    started: DateTime<Utc>,
-) -> Result<RefreshOutcome, Error> {
+/// A refresh its caller leads: `owner` holds the lease, `row` was read after
+/// taking it, and `started` is when the caller asked.
+pub(super) struct Lead {
+    pub request: RefreshRequest,
+    pub owner: String,
+    pub row: Credential,
+    pub started: DateTime<Utc>,
+}
+
+/// The leader's refresh.
+pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Error> {
+    let Lead {
+        request,
+        owner,
+        row,
+        started,
+    } = lead;
     let id = request.credential_id.clone();
     // A grant renewed earlier that is not stored yet is the live one: its
     // refresh token may already be spent at the network.
@@ -67,13 +76,7 @@ pub(super) async fn run(
         });
     };
     let at = app.now();
-    let grant = crate::services::grant_info(
-        row.refresh_token.is_some(),
-        row.expires_at,
-        row.issued_at,
-        row.last_refreshed_at,
-        row.refresh_expires_at,
-    );
+    let grant = grant_of(&row);
     match provider.refresh_plan(&grant, at) {
         RefreshPlan::Silent(_) => {}
         RefreshPlan::NotYet { earliest, .. } => {
@@ -249,6 +252,17 @@ pub(crate) async fn condemn_undecryptable(
     Ok(RefreshOutcome::ReauthRequired {
         reason: UNDECRYPTABLE.into(),
     })
+}
+
+/// What the network's refresh plan reads of the stored grant.
+fn grant_of(row: &Credential) -> GrantInfo {
+    crate::services::grant_info(
+        row.refresh_token.is_some(),
+        row.expires_at,
+        row.issued_at,
+        row.last_refreshed_at,
+        row.refresh_expires_at,
+    )
 }
 
 pub(super) fn expiry(row: &Credential) -> DateTime<Utc> {

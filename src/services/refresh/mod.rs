@@ -142,8 +142,8 @@ pub mod journal;
 mod leader;
 mod writeback;
 
+use leader::{Lead, expiry, run};
 pub(crate) use leader::{UNDECRYPTABLE, condemn_undecryptable};
-use leader::{expiry, run};
 pub use writeback::replay as replay_journal;
 
 type SharedRefresh = Shared<BoxFuture<'static, Result<RefreshOutcome, Arc<Error>>>>;
@@ -253,7 +253,17 @@ pub async fn refresh_claimed(
                 release(app, &request.credential_id, &owner).await?;
                 return Ok(outcome);
             }
-            return lead(app, request, owner, *claimed.row, started).await;
+            let row = *claimed.row;
+            return lead(
+                app,
+                Lead {
+                    request,
+                    owner,
+                    row,
+                    started,
+                },
+            )
+            .await;
         }
         let running = app
             .refresh
@@ -329,23 +339,15 @@ fn dead(row: &Credential) -> RefreshOutcome {
 /// join it: a caller that goes away (a client disconnecting) must not pause
 /// it between the network's answer and the write-back, or a rotated grant
 /// would sit in memory while the lease runs out.
-async fn lead(
-    app: &AppState,
-    request: RefreshRequest,
-    owner: String,
-    row: Credential,
-    started: DateTime<Utc>,
-) -> Result<RefreshOutcome, Error> {
-    let key = request.credential_id.clone();
+async fn lead(app: &AppState, leader: Lead) -> Result<RefreshOutcome, Error> {
+    let key = leader.request.credential_id.clone();
     let owned = app.clone();
     let task = tokio::spawn(async move {
-        let key = request.credential_id.clone();
-        let outcome = run(&owned, request, owner, row, started)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "refresh failed");
-                Arc::new(e)
-            });
+        let key = leader.request.credential_id.clone();
+        let outcome = run(&owned, leader).await.map_err(|e| {
+            tracing::warn!(error = %e, "refresh failed");
+            Arc::new(e)
+        });
         owned
             .refresh
             .inflight

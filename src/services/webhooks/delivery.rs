@@ -32,6 +32,32 @@ pub struct Sent {
 }
 
 impl Sent {
+    /// The attempt as recorded: a non-2xx status is an error too.
+    fn new(result: Result<u16, String>, latency: Duration) -> Self {
+        let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);
+        match result {
+            Ok(status) if (200..300).contains(&status) => Sent {
+                status: Some(status),
+                error: None,
+                latency_ms,
+            },
+            Ok(status) => Sent {
+                status: Some(status),
+                error: Some(if (300..400).contains(&status) {
+                    format!("HTTP {status}: redirects are not followed")
+                } else {
+                    format!("HTTP {status}")
+                }),
+                latency_ms,
+            },
+            Err(error) => Sent {
+                status: None,
+                error: Some(clip(error, MAX_ERROR)),
+                latency_ms,
+            },
+        }
+    }
+
     pub fn delivered(&self) -> bool {
         self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
     }
@@ -49,42 +75,9 @@ pub fn signature_header(secrets: &[SecretString], id: &str, timestamp: i64, body
         .join(" ")
 }
 
-/// Sends one signed message to `url` at `now` and reports what happened.
-pub async fn send(
-    app: &AppState,
-    url: &str,
-    id: &str,
-    body: &str,
-    secrets: &[SecretString],
-    now: DateTime<Utc>,
-) -> Sent {
-    let started = Instant::now();
-    let result = try_send(app, url, id, body, secrets, now).await;
-    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    match result {
-        Ok(status) if (200..300).contains(&status) => Sent {
-            status: Some(status),
-            error: None,
-            latency_ms,
-        },
-        Ok(status) => Sent {
-            status: Some(status),
-            error: Some(if (300..400).contains(&status) {
-                format!("HTTP {status}: redirects are not followed")
-            } else {
-                format!("HTTP {status}")
-            }),
-            latency_ms,
-        },
-        Err(error) => Sent {
-            status: None,
-            error: Some(clip(error, MAX_ERROR)),
-            latency_ms,
-        },
-    }
-}
-
-async fn try_send(
+/// Sends one signed message to `url` at `now`: the receiver's status, or why
+/// no answer came.
+async fn send(
     app: &AppState,
     url: &str,
     id: &str,
@@ -151,7 +144,8 @@ pub async fn deliver(
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
     let secrets = open_secrets(&app.keys, &subscription, to_db_time(now))?;
-    let sent = send(
+    let started = Instant::now();
+    let result = send(
         app,
         &subscription.url,
         &message.id,
@@ -160,6 +154,7 @@ pub async fn deliver(
         now,
     )
     .await;
+    let sent = Sent::new(result, started.elapsed());
     let attempt = message.attempts + 1;
     let delivered = sent.delivered();
     let next_attempt_at = if delivered {

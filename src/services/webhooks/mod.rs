@@ -149,41 +149,39 @@ pub async fn create(
     let now = state.now();
     let at = to_db_time(now);
     let (org, actor, keys) = (org.to_string(), actor.to_string(), state.keys.clone());
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            require_plan(conn, &org)?;
-            if store::count_subscriptions(conn, &org)? >= MAX_SUBSCRIPTIONS {
-                return Err(Error::Conflict(format!(
-                    "an organization may have at most {MAX_SUBSCRIPTIONS} webhooks"
-                )));
-            }
-            let id = new_id();
-            let secret = new_secret();
-            let sealed = seal_secret(&keys, &id, SECRET_FIELD, &secret);
-            let row = WebhookSubscription {
-                id: id.clone(),
-                organization_id: org.clone(),
-                url: input.url,
-                description: input.description.filter(|d| !d.is_empty()),
-                events: events_to_text(&input.events),
-                enabled: input.enabled,
-                disabled_reason: None,
-                secret: sealed.bytes,
-                secret_key_id: sealed.key_id,
-                previous_secret: None,
-                previous_secret_key_id: None,
-                previous_secret_expires_at: None,
-                failing_since: None,
-                created_by: actor.clone(),
-                created_at: at,
-                updated_at: at,
-            };
-            store::insert_subscription(conn, &row)?;
-            audit_webhook(conn, &org, &actor, AuditAction::WebhookCreated, &id, now)?;
-            Ok(WithSecret {
-                subscription: row,
-                secret,
-            })
+    db::run_write(&state.pool, move |conn| {
+        require_plan(conn, &org)?;
+        if store::count_subscriptions(conn, &org)? >= MAX_SUBSCRIPTIONS {
+            return Err(Error::Conflict(format!(
+                "an organization may have at most {MAX_SUBSCRIPTIONS} webhooks"
+            )));
+        }
+        let id = new_id();
+        let secret = new_secret();
+        let sealed = seal_secret(&keys, &id, SECRET_FIELD, &secret);
+        let row = WebhookSubscription {
+            id: id.clone(),
+            organization_id: org.clone(),
+            url: input.url,
+            description: input.description.filter(|d| !d.is_empty()),
+            events: events_to_text(&input.events),
+            enabled: input.enabled,
+            disabled_reason: None,
+            secret: sealed.bytes,
+            secret_key_id: sealed.key_id,
+            previous_secret: None,
+            previous_secret_key_id: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            created_by: actor.clone(),
+            created_at: at,
+            updated_at: at,
+        };
+        store::insert_subscription(conn, &row)?;
+        audit_webhook(conn, &org, &actor, AuditAction::WebhookCreated, &id, now)?;
+        Ok(WithSecret {
+            subscription: row,
+            secret,
         })
     })
     .await
@@ -204,26 +202,24 @@ pub async fn update(
     let now = state.now();
     let at = to_db_time(now);
     let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            require_plan(conn, &org)?;
-            let changes = SubscriptionChanges {
-                url: update.url,
-                description: update
-                    .description
-                    .map(|d| Some(d).filter(|d| !d.is_empty())),
-                events: update.events.as_deref().map(events_to_text),
-                enabled: update.enabled,
-                disabled_reason: update.enabled.filter(|e| *e).map(|_| None),
-                failing_since: update.enabled.filter(|e| *e).map(|_| None),
-                updated_at: Some(at),
-            };
-            if !store::update_subscription(conn, &org, &id, &changes)? {
-                return Err(not_found(&id));
-            }
-            audit_webhook(conn, &org, &actor, AuditAction::WebhookUpdated, &id, now)?;
-            store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))
-        })
+    db::run_write(&state.pool, move |conn| {
+        require_plan(conn, &org)?;
+        let changes = SubscriptionChanges {
+            url: update.url,
+            description: update
+                .description
+                .map(|d| Some(d).filter(|d| !d.is_empty())),
+            events: update.events.as_deref().map(events_to_text),
+            enabled: update.enabled,
+            disabled_reason: update.enabled.filter(|e| *e).map(|_| None),
+            failing_since: update.enabled.filter(|e| *e).map(|_| None),
+            updated_at: Some(at),
+        };
+        if !store::update_subscription(conn, &org, &id, &changes)? {
+            return Err(not_found(&id));
+        }
+        audit_webhook(conn, &org, &actor, AuditAction::WebhookUpdated, &id, now)?;
+        store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))
     })
     .await
 }
@@ -232,13 +228,11 @@ pub async fn update(
 pub async fn delete(state: &AppState, org: &str, id: &str, actor: &str) -> Result<()> {
     let now = state.now();
     let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            if !store::delete_subscription(conn, &org, &id)? {
-                return Err(not_found(&id));
-            }
-            audit_webhook(conn, &org, &actor, AuditAction::WebhookDeleted, &id, now)
-        })
+    db::run_write(&state.pool, move |conn| {
+        if !store::delete_subscription(conn, &org, &id)? {
+            return Err(not_found(&id));
+        }
+        audit_webhook(conn, &org, &actor, AuditAction::WebhookDeleted, &id, now)
     })
     .await
 }
@@ -260,52 +254,50 @@ pub async fn rotate_secret(
         actor.to_string(),
         state.keys.clone(),
     );
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            require_plan(conn, &org)?;
-            let row = store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))?;
-            let current = keys
-                .decrypt(
-                    &row.secret_key_id,
-                    &row.secret,
-                    crate::crypto::Binding {
-                        record_id: &row.id,
-                        field: SECRET_FIELD,
-                    },
-                )
-                .map_err(|e| Error::internal(format!("webhook subscription {id}: {e}")))?;
-            let previous = keys.encrypt(
-                &current,
+    db::run_write(&state.pool, move |conn| {
+        require_plan(conn, &org)?;
+        let row = store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))?;
+        let current = keys
+            .decrypt(
+                &row.secret_key_id,
+                &row.secret,
                 crate::crypto::Binding {
                     record_id: &row.id,
-                    field: PREVIOUS_SECRET_FIELD,
+                    field: SECRET_FIELD,
                 },
-            );
-            let secret = new_secret();
-            let sealed = seal_secret(&keys, &id, SECRET_FIELD, &secret);
-            store::rotate_secret(
-                conn,
-                &org,
-                &id,
-                &sealed,
-                &previous,
-                to_db_time(now + SECRET_OVERLAP),
-                at,
-            )?;
-            audit_webhook(
-                conn,
-                &org,
-                &actor,
-                AuditAction::WebhookSecretRotated,
-                &id,
-                now,
-            )?;
-            let subscription =
-                store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))?;
-            Ok(WithSecret {
-                subscription,
-                secret,
-            })
+            )
+            .map_err(|e| Error::internal(format!("webhook subscription {id}: {e}")))?;
+        let previous = keys.encrypt(
+            &current,
+            crate::crypto::Binding {
+                record_id: &row.id,
+                field: PREVIOUS_SECRET_FIELD,
+            },
+        );
+        let secret = new_secret();
+        let sealed = seal_secret(&keys, &id, SECRET_FIELD, &secret);
+        store::rotate_secret(
+            conn,
+            &org,
+            &id,
+            &sealed,
+            &previous,
+            to_db_time(now + SECRET_OVERLAP),
+            at,
+        )?;
+        audit_webhook(
+            conn,
+            &org,
+            &actor,
+            AuditAction::WebhookSecretRotated,
+            &id,
+            now,
+        )?;
+        let subscription =
+            store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))?;
+        Ok(WithSecret {
+            subscription,
+            secret,
         })
     })
     .await
@@ -316,17 +308,15 @@ pub async fn rotate_secret(
 pub async fn send_test(state: &AppState, org: &str, id: &str, actor: &str) -> Result<String> {
     let now = state.now();
     let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            require_plan(conn, &org)?;
-            let row = store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))?;
-            if !row.enabled {
-                return Err(Error::Conflict(
-                    "the webhook is disabled; enable it first".into(),
-                ));
-            }
-            db::webhook_outbox::enqueue_test(conn, &row, &actor, now)
-        })
+    db::run_write(&state.pool, move |conn| {
+        require_plan(conn, &org)?;
+        let row = store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))?;
+        if !row.enabled {
+            return Err(Error::Conflict(
+                "the webhook is disabled; enable it first".into(),
+            ));
+        }
+        db::webhook_outbox::enqueue_test(conn, &row, &actor, now)
     })
     .await
 }
