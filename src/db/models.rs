@@ -117,6 +117,9 @@ pub struct Profile {
 /// One audit event. Read-only through the API; never holds a token.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::audit_events)]
+// `None` is NULL, never SQL's DEFAULT: that is what lets SQLite take many
+// rows in one INSERT (`db::insert_all`) instead of one statement per row.
+#[diesel(treat_none_as_default_value = false)]
 pub struct AuditEvent {
     pub id: String,
     pub organization_id: String,

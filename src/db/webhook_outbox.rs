@@ -28,6 +28,9 @@ use crate::error::{Error, Result};
 /// A queued message: one event for one subscription.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::webhook_messages)]
+// `None` is NULL, never SQL's DEFAULT: that is what lets SQLite take many
+// rows in one INSERT (`db::insert_all`) instead of one statement per row.
+#[diesel(treat_none_as_default_value = false)]
 pub struct WebhookMessage {
     pub id: String,
     pub organization_id: String,

@@ -8,6 +8,7 @@ mod fault_matrix;
 mod propagation;
 mod reauthorization;
 mod single_flight;
+mod statements;
 
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use serde_json::{Value, json};
