@@ -278,9 +278,9 @@ async fn sandbox_failure_modes_are_classified() {
         .unwrap();
     assert_eq!(st.calls().refresh, 6);
 
-    // A slow network: the configured 400 ms request timeout fires.
+    // A slow network: the configured 400 ms request timeout fires (the
+    // answer would have come, and succeeded, after 1,500 ms).
     st.queue_failure(Endpoint::Token, FailureMode::Slow { delay_ms: 1500 }, 1);
-    let started = std::time::Instant::now();
     let e = sbx
         .provider
         .refresh(
@@ -291,11 +291,6 @@ async fn sandbox_failure_modes_are_classified() {
         .await
         .unwrap_err();
     assert_transient(&e, TransientKind::Timeout);
-    assert!(
-        started.elapsed() < Duration::from_millis(1400),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[actix_web::test]
