@@ -242,6 +242,7 @@ impl Error {
 /// libpq's and PostgreSQL's words for a server that went away or is not
 /// taking connections: an outage to wait out, never a fault of the request.
 fn is_connection_loss(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
     [
         "no connection to the server",
         "server closed the connection",
@@ -254,7 +255,7 @@ fn is_connection_loss(message: &str) -> bool {
         "connection to server",
     ]
     .iter()
-    .any(|words| message.to_ascii_lowercase().contains(words))
+    .any(|words| message.contains(words))
 }
 
 /// SQLite's messages for `SQLITE_BUSY` and `SQLITE_LOCKED`.
@@ -275,18 +276,12 @@ impl From<diesel::result::Error> for Error {
                 tracing::debug!(message = info.message(), "foreign key violation");
                 Error::Conflict("the resource is referenced by or refers to another one".into())
             }
-            D::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Error::Unavailable {
-                detail: "the database connection was lost".into(),
-                retry_after: Some(Duration::from_secs(1)),
-            },
-            D::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info) => {
-                tracing::warn!(message = info.message(), "the database connection failed");
-                Error::Unavailable {
-                    detail: "the database connection was lost".into(),
-                    retry_after: Some(Duration::from_secs(1)),
-                }
-            }
-            D::DatabaseError(_, info) if is_connection_loss(info.message()) => {
+            D::DatabaseError(kind, info)
+                if matches!(
+                    kind,
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+                ) || is_connection_loss(info.message()) =>
+            {
                 tracing::warn!(message = info.message(), "the database connection failed");
                 Error::Unavailable {
                     detail: "the database connection was lost".into(),

@@ -85,18 +85,6 @@ pub struct Representation {
     pub coding: Option<&'static str>,
 }
 
-/// 200 with `body` (JSON) under `etag`, or 304 when the client has it.
-pub fn respond(req: &HttpRequest, etag: HeaderValue, body: Bytes) -> HttpResponse {
-    respond_with(
-        req,
-        Representation {
-            etag,
-            body,
-            coding: None,
-        },
-    )
-}
-
 /// 200 with the representation (JSON), or 304 when the client has its tag.
 /// Each coding has its own strong tag, as RFC 9110 §8.8.3 asks.
 pub fn respond_with(req: &HttpRequest, answer: Representation) -> HttpResponse {

@@ -26,7 +26,6 @@ use crate::state::AppState;
 /// The bytes kept by default: a few hundred dropdown pages.
 pub const DEFAULT_BUDGET: usize = 8 * 1024 * 1024;
 
-#[derive(Clone)]
 struct Ready {
     version: i64,
     valid_until: Option<DateTime<Utc>>,
@@ -149,12 +148,19 @@ impl ReadyAnswers {
         }
     }
 
-    fn get(&self, key: &str, current: i64, now: DateTime<Utc>) -> Option<Ready> {
+    /// The kept representation `req` takes, while the answer still holds.
+    fn get(
+        &self,
+        key: &str,
+        current: i64,
+        now: DateTime<Utc>,
+        req: &HttpRequest,
+    ) -> Option<Representation> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.answers
             .get(key)
             .filter(|r| ready::holds(r.version, r.valid_until, current, now))
-            .cloned()
+            .map(|r| r.for_request(req))
     }
 
     fn put(&self, key: String, answer: Ready) {
@@ -200,8 +206,8 @@ where
         req.uri().path_and_query().map_or("", |p| p.as_str())
     );
     let current = answers.current_version(state, org).await?;
-    if let Some(kept) = answers.get(&key, current, state.now()) {
-        return Ok(conditional::respond_with(req, kept.for_request(req)));
+    if let Some(kept) = answers.get(&key, current, state.now(), req) {
+        return Ok(conditional::respond_with(req, kept));
     }
     let fresh = fill().await?;
     let body = Bytes::from(

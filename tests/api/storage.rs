@@ -432,18 +432,24 @@ async fn move_ciphertext(app: &TestApp, from: &str, to: &str) {
     .unwrap();
 }
 
+/// A brand with two accounts, the second's row holding the first's sealed
+/// token: `(brand, first, second)`.
+async fn two_accounts_one_moved(app: &TestApp, name: &str) -> (String, String, String) {
+    let brand = app.new_brand(name).await;
+    let mut accounts = Vec::new();
+    for subject in ["sandbox-alice", "sandbox-bob"] {
+        let connected = app.connect_sandbox(&brand, subject).await;
+        accounts.push(connected["account"]["id"].as_str().unwrap().to_string());
+    }
+    move_ciphertext(app, &accounts[0], &accounts[1]).await;
+    let second = accounts.pop().unwrap();
+    let first = accounts.pop().unwrap();
+    (brand, first, second)
+}
+
 async fn a_ciphertext_moved_to_another_row_is_never_used(app: TestApp) {
     // Arrange: two accounts; the second's row gets the first's sealed token.
-    let brand = app.new_brand("Moved").await;
-    let first = app.connect_sandbox(&brand, "sandbox-alice").await["account"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let second = app.connect_sandbox(&brand, "sandbox-bob").await["account"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    move_ciphertext(&app, &first, &second).await;
+    let (brand, first, second) = two_accounts_one_moved(&app, "Moved").await;
     let token = app.token(&app.org_id, "tokens:read tokens:renew accounts:read");
 
     // Act + Assert: the vault hands nothing out and says re-authorize.
@@ -498,16 +504,7 @@ on_both_backends!(a_ciphertext_moved_to_another_row_is_never_used);
 
 async fn a_refresh_never_sends_a_token_that_is_not_its_rows(app: TestApp) {
     // Arrange: an expired account whose row holds another row's ciphertext.
-    let brand = app.new_brand("Moved before renewal").await;
-    let first = app.connect_sandbox(&brand, "sandbox-alice").await["account"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let second = app.connect_sandbox(&brand, "sandbox-bob").await["account"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    move_ciphertext(&app, &first, &second).await;
+    let (brand, _, second) = two_accounts_one_moved(&app, "Moved before renewal").await;
     app.advance(chrono::Duration::minutes(61));
     let refreshes = app.sandbox().calls().refresh;
 
