@@ -43,6 +43,12 @@ pub enum FailureMode {
     Redirect { location: String },
     /// Start a 200 answer and drop the connection before its body ends.
     Reset,
+    /// Answer normally but without `refresh_token`: a refresh keeps the
+    /// refresh token it was sent good (the network did not rotate it), a code
+    /// exchange grants none.
+    NoRefreshToken,
+    /// Answer normally but without `expires_in`.
+    NoExpiresIn,
 }
 
 /// How many calls each endpoint received. `refresh` counts the `token` calls with

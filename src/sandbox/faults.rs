@@ -14,54 +14,62 @@ use super::SandboxState;
 use super::control::{Endpoint, FailureMode};
 use super::server::oauth_error;
 
-/// Apply a queued failure: `Some(response)` to answer it, `None` to go on (after a delay).
-pub(super) async fn injected(st: &SandboxState, endpoint: Endpoint) -> Option<HttpResponse> {
-    match st.take_failure(endpoint)? {
+/// How a normal token answer is to be shaped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Shape {
+    pub no_refresh_token: bool,
+    pub no_expires_in: bool,
+}
+
+/// Apply a queued failure: `Err(response)` to answer it, `Ok(shape)` to go on
+/// (after a delay) with a normal answer of that shape.
+pub(super) async fn injected(st: &SandboxState, endpoint: Endpoint) -> Result<Shape, HttpResponse> {
+    let Some(mode) = st.take_failure(endpoint) else {
+        return Ok(Shape::default());
+    };
+    Err(match mode {
         FailureMode::Slow { delay_ms } => {
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-            None
+            return Ok(Shape::default());
+        }
+        FailureMode::NoRefreshToken => {
+            return Ok(Shape {
+                no_refresh_token: true,
+                ..Shape::default()
+            });
+        }
+        FailureMode::NoExpiresIn => {
+            return Ok(Shape {
+                no_expires_in: true,
+                ..Shape::default()
+            });
         }
         FailureMode::Status { status } => {
             let s = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            Some(
-                HttpResponse::build(s).json(
-                    json!({"error": "server_error", "error_description": "injected failure"}),
-                ),
-            )
+            HttpResponse::build(s)
+                .json(json!({"error": "server_error", "error_description": "injected failure"}))
         }
-        FailureMode::RateLimited { retry_after_secs } => Some(
-            HttpResponse::TooManyRequests()
-                .insert_header((header::RETRY_AFTER, retry_after_secs.to_string()))
-                .json(json!({"error": "rate_limited", "error_description": "injected failure"})),
-        ),
-        FailureMode::Malformed => Some(
-            HttpResponse::Ok()
-                .content_type("application/json")
-                .body("{\"access_token\": \"sbx_at_trunc"),
-        ),
-        FailureMode::InvalidGrant => Some(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "injected failure",
-        )),
-        FailureMode::Html => Some(
-            HttpResponse::Ok()
-                .content_type("text/html; charset=utf-8")
-                .body("<!doctype html><title>Sign in to the Wi-Fi</title><p>Please sign in.</p>"),
-        ),
+        FailureMode::RateLimited { retry_after_secs } => HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, retry_after_secs.to_string()))
+            .json(json!({"error": "rate_limited", "error_description": "injected failure"})),
+        FailureMode::Malformed => HttpResponse::Ok()
+            .content_type("application/json")
+            .body("{\"access_token\": \"sbx_at_trunc"),
+        FailureMode::InvalidGrant => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "injected failure")
+        }
+        FailureMode::Html => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body("<!doctype html><title>Sign in to the Wi-Fi</title><p>Please sign in.</p>"),
         FailureMode::Huge { bytes } => {
             let filler = "x".repeat(bytes.saturating_sub(32));
-            Some(
-                HttpResponse::Ok()
-                    .content_type("application/json")
-                    .body(format!("{{\"access_token\": \"{filler}\"}}")),
-            )
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(format!("{{\"access_token\": \"{filler}\"}}"))
         }
-        FailureMode::Redirect { location } => Some(
-            HttpResponse::Found()
-                .insert_header((header::LOCATION, location))
-                .finish(),
-        ),
+        FailureMode::Redirect { location } => HttpResponse::Found()
+            .insert_header((header::LOCATION, location))
+            .finish(),
         FailureMode::Reset => {
             // A body that fails after its first bytes: the server gives up
             // on the connection mid-answer.
@@ -72,11 +80,9 @@ pub(super) async fn injected(st: &SandboxState, endpoint: Endpoint) -> Option<Ht
                     "injected reset",
                 )),
             ]);
-            Some(
-                HttpResponse::Ok()
-                    .content_type("application/json")
-                    .streaming(broken),
-            )
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .streaming(broken)
         }
-    }
+    })
 }

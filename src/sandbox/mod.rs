@@ -50,6 +50,7 @@ use url::Url;
 pub use control::{CallCounts, Endpoint, FailureMode};
 
 use crate::providers::callback_url;
+use faults::Shape;
 
 /// The sandbox's well-known client id.
 pub const CLIENT_ID: &str = crate::providers::SANDBOX_CLIENT_ID;
@@ -284,10 +285,9 @@ impl SandboxState {
             .count()
     }
 
-    fn issue(&self, g: &mut Inner, grant: u64) -> serde_json::Value {
+    fn issue(&self, g: &mut Inner, grant: u64, shape: Shape) -> serde_json::Value {
         let now = Utc::now();
         let at = random_token("sbx_at_");
-        let rt = random_token("sbx_rt_");
         let life = g.settings.access_token_lifetime_secs;
         let rlife = g.settings.refresh_token_lifetime_secs;
         g.access.insert(
@@ -295,14 +295,6 @@ impl SandboxState {
             AccessRec {
                 grant,
                 expires_at: now + chrono::Duration::seconds(life as i64),
-            },
-        );
-        g.refresh.insert(
-            rt.clone(),
-            RefreshRec {
-                grant,
-                current: true,
-                expires_at: rlife.map(|s| now + chrono::Duration::seconds(s as i64)),
             },
         );
         let scopes = g
@@ -313,12 +305,25 @@ impl SandboxState {
         let mut body = json!({
             "access_token": at,
             "token_type": "Bearer",
-            "expires_in": life,
-            "refresh_token": rt,
             "scope": scopes,
         });
-        if let Some(r) = rlife {
-            body["refresh_token_expires_in"] = json!(r);
+        if !shape.no_expires_in {
+            body["expires_in"] = json!(life);
+        }
+        if !shape.no_refresh_token {
+            let rt = random_token("sbx_rt_");
+            g.refresh.insert(
+                rt.clone(),
+                RefreshRec {
+                    grant,
+                    current: true,
+                    expires_at: rlife.map(|s| now + chrono::Duration::seconds(s as i64)),
+                },
+            );
+            body["refresh_token"] = json!(rt);
+            if let Some(r) = rlife {
+                body["refresh_token_expires_in"] = json!(r);
+            }
         }
         body
     }

@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde_json::json;
 use url::Url;
 
-use super::faults::injected;
+use super::faults::{Shape, injected};
 use super::{
     CLIENT_ID, CLIENT_SECRET, CODE_LIFETIME_SECS, CodeRec, Endpoint, GrantRec, SandboxState, pages,
     random_token,
@@ -238,9 +238,10 @@ pub(super) async fn token_endpoint(
             g.calls.refresh += 1;
         }
     }
-    if let Some(resp) = injected(&st, Endpoint::Token).await {
-        return resp;
-    }
+    let shape = match injected(&st, Endpoint::Token).await {
+        Ok(shape) => shape,
+        Err(resp) => return resp,
+    };
     let p = match p {
         Ok(p) => p,
         Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e),
@@ -250,10 +251,14 @@ pub(super) async fn token_endpoint(
     }
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     let answer = match get("grant_type") {
-        "authorization_code" => {
-            exchange(&st, get("code"), get("redirect_uri"), get("code_verifier"))
-        }
-        "refresh_token" => refresh(&st, get("refresh_token")),
+        "authorization_code" => exchange(
+            &st,
+            get("code"),
+            get("redirect_uri"),
+            get("code_verifier"),
+            shape,
+        ),
+        "refresh_token" => refresh(&st, get("refresh_token"), shape),
         "" => Err(("invalid_request", "grant_type is required")),
         _ => Err((
             "unsupported_grant_type",
@@ -271,7 +276,13 @@ pub(super) async fn token_endpoint(
 
 type TokenAnswer = Result<serde_json::Value, (&'static str, &'static str)>;
 
-fn exchange(st: &SandboxState, code: &str, redirect_uri: &str, verifier: &str) -> TokenAnswer {
+fn exchange(
+    st: &SandboxState,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+    shape: Shape,
+) -> TokenAnswer {
     let mut g = st.lock();
     let now = Utc::now();
     let Some(rec) = g.codes.get_mut(code) else {
@@ -315,10 +326,10 @@ fn exchange(st: &SandboxState, code: &str, redirect_uri: &str, verifier: &str) -
             revoked: false,
         },
     );
-    Ok(st.issue(&mut g, id))
+    Ok(st.issue(&mut g, id, shape))
 }
 
-fn refresh(st: &SandboxState, token: &str) -> TokenAnswer {
+fn refresh(st: &SandboxState, token: &str, shape: Shape) -> TokenAnswer {
     let mut g = st.lock();
     let now = Utc::now();
     let Some(rec) = g.refresh.get(token) else {
@@ -341,10 +352,13 @@ fn refresh(st: &SandboxState, token: &str) -> TokenAnswer {
     if expires_at.is_some_and(|t| t <= now) {
         return Err(("invalid_grant", "refresh token expired"));
     }
-    if let Some(r) = g.refresh.get_mut(token) {
+    // A network that does not rotate leaves the refresh token it was sent good.
+    if !shape.no_refresh_token
+        && let Some(r) = g.refresh.get_mut(token)
+    {
         r.current = false;
     }
-    Ok(st.issue(&mut g, grant))
+    Ok(st.issue(&mut g, grant, shape))
 }
 
 #[actix_web::post("/revoke")]
@@ -354,7 +368,7 @@ pub(super) async fn revoke_endpoint(
     body: web::Bytes,
 ) -> HttpResponse {
     st.lock().calls.revoke += 1;
-    if let Some(resp) = injected(&st, Endpoint::Revoke).await {
+    if let Err(resp) = injected(&st, Endpoint::Revoke).await {
         return resp;
     }
     let p = match params(&body) {
@@ -385,7 +399,7 @@ pub(super) async fn revoke_endpoint(
 #[actix_web::get("/userinfo")]
 pub(super) async fn userinfo(st: web::Data<SandboxState>, req: HttpRequest) -> HttpResponse {
     st.lock().calls.userinfo += 1;
-    if let Some(resp) = injected(&st, Endpoint::Userinfo).await {
+    if let Err(resp) = injected(&st, Endpoint::Userinfo).await {
         return resp;
     }
     let token = req

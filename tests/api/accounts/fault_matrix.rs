@@ -166,3 +166,57 @@ async fn revocation_faults_postgres() {
         disconnect_meets(Backend::Postgres).await;
     }
 }
+
+/// A code exchange answered without `refresh_token` or without `expires_in`:
+/// the connect succeeds with what the network gave. No refresh token means
+/// renewal by re-authorization; no `expires_in` means the network's default
+/// lifetime (an hour for the sandbox network), not the real one (ten minutes
+/// here) and not "never".
+async fn code_exchange_answers_of_other_shapes(backend: Backend) {
+    for fault in [FailureMode::NoRefreshToken, FailureMode::NoExpiresIn] {
+        // Arrange
+        let app = app(backend).await;
+        app.sandbox()
+            .set_access_token_lifetime(Duration::from_secs(600));
+        let token = app.admin_token();
+        let brand = app.new_brand("Connecting").await;
+        let authorize = app.start_connect(&token, &brand, "sandbox", None).await;
+        let callback = app.approve_at_sandbox(&authorize, "sandbox-alice").await;
+        app.sandbox()
+            .queue_failure(Endpoint::Token, fault.clone(), 1);
+
+        // Act
+        let response = app.client.get(&callback).send().await.unwrap();
+
+        // Assert
+        assert_eq!(response.status(), 200, "{fault:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "connected", "{fault:?}: {body}");
+        let account = &body["account"];
+        // An hour or ten minutes, within the week's warning window.
+        assert_eq!(account["token_status"], "expiring", "{fault:?}: {body}");
+        let expires_at: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(account["expires_at"].clone()).unwrap();
+        let lifetime = (expires_at - app.now()).num_seconds();
+        let (method, expected) = match fault {
+            FailureMode::NoRefreshToken => ("reauthorize", 590..=600),
+            _ => ("refresh", 3590..=3600),
+        };
+        assert_eq!(account["renew"]["method"], method, "{fault:?}: {body}");
+        assert!(expected.contains(&lifetime), "{fault:?}: {lifetime} s");
+        assert_eq!(app.counts().await, (1, 1, 1), "{fault:?}");
+        assert!(no_sandbox_token_logged(), "{fault:?}: a token in the logs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_exchange_answer_shapes_sqlite() {
+    code_exchange_answers_of_other_shapes(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_exchange_answer_shapes_postgres() {
+    if postgres_enabled() {
+        code_exchange_answers_of_other_shapes(Backend::Postgres).await;
+    }
+}

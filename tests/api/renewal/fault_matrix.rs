@@ -226,3 +226,93 @@ async fn invalid_grant(app: TestApp) {
 }
 
 on_both_backends!(invalid_grant);
+
+/// A network that answers a refresh without `refresh_token` has not rotated
+/// it: the one sent is kept (not lost, not blanked), and it renews again.
+async fn a_rotated_refresh_token_missing(app: TestApp) {
+    // Arrange: an expired account; its grant's tokens as stored.
+    let token = app.admin_token();
+    let brand = app.new_brand("Unrotated").await;
+    let account = connect_in(&app, &token, &brand, "sandbox-alice").await;
+    expire_all(&app);
+    let before = tokens_of(&app, &account).await;
+    app.sandbox()
+        .queue_failure(Endpoint::Token, FailureMode::NoRefreshToken, 1);
+
+    // Act
+    let body: Value = renew(&app, &token, &brand, &account)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // Assert: renewed with a new access token and the same refresh token.
+    assert_eq!(body["outcome"], "renewed", "{body}");
+    assert_eq!(body["account"]["token_status"], "expiring", "{body}");
+    assert_eq!(body["account"]["renew"]["method"], "refresh", "{body}");
+    let after = tokens_of(&app, &account).await;
+    assert_ne!(after[0], before[0], "a new access token is stored");
+    assert_eq!(after.get(1), before.get(1), "the refresh token is kept");
+    // The kept refresh token is the live one: the next refresh works.
+    expire_all(&app);
+    let again: Value = renew(&app, &token, &brand, &account)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["outcome"], "renewed", "{again}");
+    assert_eq!(app.sandbox().calls().refresh, 2);
+    let logs = captured_logs();
+    for secret in before.iter().chain(&after) {
+        assert!(!logs.contains(secret.as_str()), "a token in the logs");
+    }
+}
+
+/// An answer without `expires_in`: the network's default lifetime (the
+/// sandbox network's is an hour) is stored, not the real one (ten minutes
+/// here) and not "never".
+async fn an_answer_without_expires_in(app: TestApp) {
+    // Arrange: tokens that live ten minutes, so the default is told apart.
+    app.sandbox()
+        .set_access_token_lifetime(Duration::from_secs(600));
+    let token = app.admin_token();
+    let brand = app.new_brand("Timeless").await;
+    let account = connect_in(&app, &token, &brand, "sandbox-alice").await;
+    let (_, connected_until) = stored(&app, &account).await;
+    let connected_for = connected_until - app.now().naive_utc();
+    assert!(
+        connected_for <= chrono::Duration::seconds(600),
+        "{connected_for}"
+    );
+    expire_all(&app);
+    app.sandbox()
+        .queue_failure(Endpoint::Token, FailureMode::NoExpiresIn, 1);
+
+    // Act
+    let body: Value = renew(&app, &token, &brand, &account)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(body["outcome"], "renewed", "{body}");
+    assert_eq!(body["account"]["token_status"], "expiring", "{body}");
+    let (_, until) = stored(&app, &account).await;
+    let lifetime = until - app.now().naive_utc();
+    assert!(
+        (chrono::Duration::seconds(3590)..=chrono::Duration::seconds(3600)).contains(&lifetime),
+        "stored for {lifetime}"
+    );
+    let shown: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(body["account"]["expires_at"].clone()).unwrap();
+    assert_eq!(
+        shown.naive_utc().and_utc().timestamp(),
+        until.and_utc().timestamp()
+    );
+}
+
+on_both_backends!(
+    a_rotated_refresh_token_missing,
+    an_answer_without_expires_in
+);

@@ -50,11 +50,11 @@ async fn stored(app: &TestApp, account: &str) -> (String, chrono::NaiveDateTime)
 
 /// Lets every grant issued so far expire: ten minutes past the hour the
 /// sandbox's access tokens live.
-fn expire_all(app: &TestApp) {
+pub(crate) fn expire_all(app: &TestApp) {
     app.advance(chrono::Duration::minutes(70));
 }
 
-async fn set_plan(app: &TestApp, org: &str, plan: &str) {
+pub(crate) async fn set_plan(app: &TestApp, org: &str, plan: &str) {
     let response = app
         .client
         .patch(app.url(&format!("/v1/organizations/{org}")))
@@ -66,7 +66,7 @@ async fn set_plan(app: &TestApp, org: &str, plan: &str) {
     assert_eq!(response.status(), 200);
 }
 
-async fn brand_in(app: &TestApp, token: &str, name: &str) -> String {
+pub(crate) async fn brand_in(app: &TestApp, token: &str, name: &str) -> String {
     let response = app.create_brand(token, name).await;
     assert_eq!(response.status(), 201, "brand {name}");
     response.json::<Value>().await.unwrap()["id"]
@@ -76,7 +76,7 @@ async fn brand_in(app: &TestApp, token: &str, name: &str) -> String {
 }
 
 /// Connects `subject` in `brand` of the organization `token` belongs to.
-async fn connect_in(app: &TestApp, token: &str, brand: &str, subject: &str) -> String {
+pub(crate) async fn connect_in(app: &TestApp, token: &str, brand: &str, subject: &str) -> String {
     let auth = app.start_connect(token, brand, "sandbox", None).await;
     let callback = app.approve_at_sandbox(&auth, subject).await;
     let response = app.client.get(callback).send().await.unwrap();
@@ -87,7 +87,12 @@ async fn connect_in(app: &TestApp, token: &str, brand: &str, subject: &str) -> S
         .to_string()
 }
 
-async fn renew(app: &TestApp, token: &str, brand: &str, account: &str) -> reqwest::Response {
+pub(crate) async fn renew(
+    app: &TestApp,
+    token: &str,
+    brand: &str,
+    account: &str,
+) -> reqwest::Response {
     app.client
         .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
         .bearer_auth(token)
