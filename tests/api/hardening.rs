@@ -122,6 +122,39 @@ async fn invented_methods_share_one_metrics_label() {
     }
 }
 
+#[tokio::test]
+async fn unknown_paths_share_one_metrics_label() {
+    // Arrange: paths no route matches, each new, as a scanner sends them.
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let paths: Vec<String> = (0..20)
+        .map(|i| format!("/wp-admin/probe-{i}-{}", uuid::Uuid::new_v4()))
+        .collect();
+
+    // Act
+    for path in &paths {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 404);
+    }
+
+    // Assert: one series for all of them, none naming a path.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let unmatched: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("tokenwarden_http_requests_total") && l.contains("<unmatched>"))
+        .collect();
+    assert_eq!(unmatched.len(), 1, "{metrics}");
+    assert!(unmatched[0].ends_with(" 20"), "{}", unmatched[0]);
+    assert!(!metrics.contains("wp-admin"), "a path became a label");
+}
+
 /// A pool whose every connection is taken answers 503 with `Retry-After`
 /// within the pool's timeout — never a hang, never a 500 — and serves again
 /// as soon as a connection is back.
@@ -180,4 +213,47 @@ async fn any_callback_query_is_refused_as_input() {
         let status = response.status().as_u16();
         assert!((400..500).contains(&status), "{url}: {status}");
     }
+}
+
+/// While a connect waits at the network, guessed `state` values carrying
+/// the network's genuine code get nothing: each is refused, nothing is
+/// stored, the code is not spent, and the genuine callback still connects.
+#[tokio::test]
+async fn guessing_the_oauth_state_gets_nothing() {
+    use base64::Engine as _;
+
+    // Arrange: a connect approved at the network, its callback not yet used.
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let token = app.admin_token();
+    let brand = app.new_brand("Guessed").await;
+    let authorize = app.start_connect(&token, &brand, "sandbox", None).await;
+    let callback =
+        reqwest::Url::parse(&app.approve_at_sandbox(&authorize, "sandbox-alice").await).unwrap();
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+
+    for _ in 0..50 {
+        // A state of the genuine one's shape: 32 random bytes, base64url.
+        let guess =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let mut url = callback.clone();
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("code", &code)
+            .append_pair("state", &guess);
+
+        // Act
+        let response = app.client.get(url).send().await.unwrap();
+
+        // Assert: a state that names no authorization is not found.
+        assert_problem(response, 404, "not-found").await;
+    }
+    assert_eq!(app.counts().await, (0, 0, 0), "nothing stored");
+    assert_eq!(app.sandbox().calls().token, 0, "the code was never sent");
+    let genuine = app.client.get(callback).send().await.unwrap();
+    assert_eq!(genuine.status(), 200);
 }
