@@ -10,44 +10,6 @@ use tokenwarden::sandbox::{Endpoint, FailureMode};
 
 use crate::helpers::{Backend, TestApp, assert_problem, captured_logs, postgres_enabled};
 
-/// The faults, and the problem each answers with (status, slug).
-fn faults() -> Vec<(FailureMode, u16, &'static str)> {
-    vec![
-        (FailureMode::Slow { delay_ms: 2000 }, 504, "network-timeout"),
-        (FailureMode::Status { status: 500 }, 502, "network-error"),
-        (FailureMode::Status { status: 502 }, 502, "network-error"),
-        (
-            FailureMode::Status { status: 503 },
-            503,
-            "network-unavailable",
-        ),
-        (
-            FailureMode::RateLimited {
-                retry_after_secs: 7,
-            },
-            503,
-            "network-unavailable",
-        ),
-        (FailureMode::Malformed, 502, "network-error"),
-        (
-            FailureMode::Huge {
-                bytes: 10 * 1024 * 1024,
-            },
-            502,
-            "network-error",
-        ),
-        (FailureMode::Html, 502, "network-error"),
-        (FailureMode::Reset, 502, "network-error"),
-        (
-            FailureMode::Redirect {
-                location: "https://evil.example/elsewhere".into(),
-            },
-            502,
-            "network-error",
-        ),
-    ]
-}
-
 /// Whether no log line of the test binary holds a sandbox token (every one
 /// starts `sbx_at_` or `sbx_rt_`), nor a piece of an answer that held one.
 fn no_sandbox_token_logged() -> bool {
@@ -64,107 +26,120 @@ async fn app(backend: Backend) -> TestApp {
 
 /// A connect whose callback meets `fault` at `endpoint`: the documented
 /// problem, nothing stored, and the connect works again afterwards.
-async fn connect_meets(backend: Backend, endpoint: Endpoint) {
-    for (fault, status, slug) in faults() {
-        // A redirect is not followed, and at the code exchange it is the
-        // network's refusal of the authorization (a retry cannot help).
-        let (status, slug) = match fault {
-            FailureMode::Redirect { .. } => (422, "grant-rejected"),
-            _ => (status, slug),
-        };
-        // Arrange
-        let app = app(backend).await;
-        let token = app.admin_token();
-        let brand = app.new_brand("Connecting").await;
-        let authorize = app.start_connect(&token, &brand, "sandbox", None).await;
-        let callback = app.approve_at_sandbox(&authorize, "sandbox-alice").await;
-        app.sandbox().queue_failure(endpoint, fault.clone(), 1);
+async fn connect_meets(
+    backend: Backend,
+    endpoint: Endpoint,
+    fault: &FailureMode,
+    status: u16,
+    slug: &str,
+) {
+    // A redirect is not followed, and in a connect it is the network's
+    // refusal of the authorization (a retry cannot help).
+    let (status, slug) = match fault {
+        FailureMode::Redirect { .. } => (422, "grant-rejected"),
+        _ => (status, slug),
+    };
+    // Arrange
+    let app = app(backend).await;
+    let token = app.admin_token();
+    let brand = app.new_brand("Connecting").await;
+    let authorize = app.start_connect(&token, &brand, "sandbox", None).await;
+    let callback = app.approve_at_sandbox(&authorize, "sandbox-alice").await;
+    app.sandbox().queue_failure(endpoint, fault.clone(), 1);
 
-        // Act
-        let response = app.client.get(&callback).send().await.unwrap();
+    // Act
+    let response = app.client.get(&callback).send().await.unwrap();
 
-        // Assert
-        assert_problem(response, status, slug).await;
-        assert_eq!(
-            app.counts().await,
-            (0, 0, 0),
-            "{endpoint:?} {fault:?}: nothing stored"
-        );
-        let again = app.connect_sandbox(&brand, "sandbox-alice").await;
-        assert_eq!(
-            again["status"], "connected",
-            "{endpoint:?} {fault:?}: {again}"
-        );
-        app.revocations_settled().await;
-        assert!(
-            no_sandbox_token_logged(),
-            "{endpoint:?} {fault:?}: a token in the logs"
-        );
-    }
+    // Assert
+    assert!(
+        response.headers().contains_key("retry-after") || status == 422,
+        "{endpoint:?} {fault:?}: a pause to respect"
+    );
+    assert_problem(response, status, slug).await;
+    assert_eq!(
+        app.counts().await,
+        (0, 0, 0),
+        "{endpoint:?} {fault:?}: nothing stored"
+    );
+    let again = app.connect_sandbox(&brand, "sandbox-alice").await;
+    assert_eq!(
+        again["status"], "connected",
+        "{endpoint:?} {fault:?}: {again}"
+    );
+    app.revocations_settled().await;
+    assert!(
+        no_sandbox_token_logged(),
+        "{endpoint:?} {fault:?}: a token in the logs"
+    );
 }
 
 /// A disconnect whose revocation meets `fault`: still 204, the account and
 /// its credential gone, nothing retried, no token in the logs.
-async fn disconnect_meets(backend: Backend) {
-    for (fault, _, _) in faults() {
-        let app = app(backend).await;
-        let token = app.admin_token();
-        let brand = app.new_brand("Leaving").await;
-        let connected = app.connect_sandbox(&brand, "sandbox-alice").await;
-        let account = connected["account"]["id"].as_str().unwrap().to_string();
-        app.sandbox()
-            .queue_failure(Endpoint::Revoke, fault.clone(), 1);
+async fn disconnect_meets(backend: Backend, fault: &FailureMode) {
+    let app = app(backend).await;
+    let token = app.admin_token();
+    let brand = app.new_brand("Leaving").await;
+    let connected = app.connect_sandbox(&brand, "sandbox-alice").await;
+    let account = connected["account"]["id"].as_str().unwrap().to_string();
+    app.sandbox()
+        .queue_failure(Endpoint::Revoke, fault.clone(), 1);
 
-        let response = app
-            .client
-            .delete(app.url(&format!("/v1/brands/{brand}/accounts/{account}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/brands/{brand}/accounts/{account}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
 
-        assert_eq!(response.status(), 204, "{fault:?}");
-        app.revocations_settled().await;
-        assert_eq!(app.counts().await.1, 0, "{fault:?}: the account is gone");
-        assert_eq!(app.counts().await.2, 0, "{fault:?}: its credential is gone");
-        assert!(no_sandbox_token_logged(), "{fault:?}: a token in the logs");
-    }
+    assert_eq!(response.status(), 204, "{fault:?}");
+    app.revocations_settled().await;
+    assert_eq!(app.counts().await.1, 0, "{fault:?}: the account is gone");
+    assert_eq!(app.counts().await.2, 0, "{fault:?}: its credential is gone");
+    assert_eq!(app.sandbox().calls().revoke, 1, "{fault:?}: not retried");
+    assert!(no_sandbox_token_logged(), "{fault:?}: a token in the logs");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_exchange_faults_sqlite() {
-    connect_meets(Backend::Sqlite, Endpoint::Token).await;
+/// One row of the matrix through every operation it applies to: a
+/// connect's code exchange and identity read, and a disconnect's revocation.
+async fn row(backend: Backend, fault: FailureMode, status: u16, slug: &str) {
+    connect_meets(backend, Endpoint::Token, &fault, status, slug).await;
+    connect_meets(backend, Endpoint::Userinfo, &fault, status, slug).await;
+    disconnect_meets(backend, &fault).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_exchange_faults_postgres() {
-    if postgres_enabled() {
-        connect_meets(Backend::Postgres, Endpoint::Token).await;
-    }
+/// A test per row and backend.
+macro_rules! rows {
+    ($($name:ident: $fault:expr => $status:expr, $slug:expr;)*) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                row(Backend::Sqlite, $fault, $status, $slug).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if postgres_enabled() {
+                    row(Backend::Postgres, $fault, $status, $slug).await;
+                }
+            }
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn identity_faults_sqlite() {
-    connect_meets(Backend::Sqlite, Endpoint::Userinfo).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn identity_faults_postgres() {
-    if postgres_enabled() {
-        connect_meets(Backend::Postgres, Endpoint::Userinfo).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revocation_faults_sqlite() {
-    disconnect_meets(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revocation_faults_postgres() {
-    if postgres_enabled() {
-        disconnect_meets(Backend::Postgres).await;
-    }
+rows! {
+    a_delay_past_the_timeout: FailureMode::Slow { delay_ms: 2000 } => 504, "network-timeout";
+    a_500: FailureMode::Status { status: 500 } => 502, "network-error";
+    a_502: FailureMode::Status { status: 502 } => 502, "network-error";
+    a_503: FailureMode::Status { status: 503 } => 503, "network-unavailable";
+    a_429_with_retry_after: FailureMode::RateLimited { retry_after_secs: 7 } => 503, "network-unavailable";
+    truncated_json: FailureMode::Malformed => 502, "network-error";
+    a_10_mb_body: FailureMode::Huge { bytes: 10 * 1024 * 1024 } => 502, "network-error";
+    an_html_200: FailureMode::Html => 502, "network-error";
+    a_connection_reset: FailureMode::Reset => 502, "network-error";
+    a_302_to_another_host: FailureMode::Redirect { location: "https://evil.example/elsewhere".into() } => 502, "network-error";
 }
 
 /// A code exchange answered without `refresh_token` or without `expires_in`:
