@@ -390,10 +390,24 @@ pub fn page_params<T>(
 /// organization's request budget).
 impl FromRequest for Principal {
     type Error = Error;
-    type Future = Ready<Result<Self, Error>>;
+    type Future = futures_util::future::Either<
+        Ready<Result<Self, Error>>,
+        Pin<Box<dyn Future<Output = Result<Self, Error>>>>,
+    >;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        use futures_util::future::Either;
+        match authenticate(req) {
+            // A refusal of a spent budget is held for a moment before it is
+            // sent: a client asking in a loop then costs this instance one
+            // sleeping request per connection instead of the CPU another
+            // organization's requests need.
+            Err(Error::RateLimited { retry_after }) => Either::Right(Box::pin(async move {
+                tokio::time::sleep(retry_after.min(super::ratelimit::REFUSAL_PAUSE)).await;
+                Err(Error::RateLimited { retry_after })
+            })),
+            other => Either::Left(ready(other)),
+        }
     }
 }
 

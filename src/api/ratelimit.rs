@@ -7,6 +7,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// How long a 429 of a spent budget is held before it is sent (at most
+/// until the window resets). Measured in bench/soak.py: without it one
+/// organization's refused flood took the CPU of the instances it landed on,
+/// and another organization's reads went from milliseconds to seconds.
+pub const REFUSAL_PAUSE: Duration = Duration::from_secs(1);
+
 /// The outcome of counting one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {

@@ -121,7 +121,10 @@ async fn organizations_have_a_request_budget(backend: crate::helpers::Backend) {
             "{header}"
         );
     }
+    let asked = std::time::Instant::now();
     let response = app.get("/v1/brands", &token).await;
+    // The refusal is held a second before it is sent (a loop cannot spin on it).
+    assert!(asked.elapsed() >= tokenwarden::api::ratelimit::REFUSAL_PAUSE);
     let retry: u64 = response.headers()["retry-after"]
         .to_str()
         .unwrap()
