@@ -62,6 +62,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def request_parts(token, body, headers):
+    """The headers and body of an API request: bearer token, JSON body."""
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    return headers, data
+
+
 class Client:
     """One keep-alive HTTP/1.1 connection."""
 
@@ -70,13 +82,7 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
     def request(self, method, path, token=None, body=None, headers=None):
-        headers = dict(headers or {})
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+        headers, data = request_parts(token, body, headers)
         for attempt in range(2):
             try:
                 self.conn.request(method, path, body=data, headers=headers)

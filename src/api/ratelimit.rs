@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a 429 of a spent budget is held before it is sent (at most
-/// until the window resets). Measured in bench/soak.py: without it one
-/// organization's refused flood took the CPU of the instances it landed on,
-/// and another organization's reads went from milliseconds to seconds.
+/// until the window resets): a client asking in a loop gets one answer per
+/// connection and second, so its flood costs the instance sleeping requests
+/// instead of the CPU other organizations' requests need.
 pub const REFUSAL_PAUSE: Duration = Duration::from_secs(1);
 
 /// The outcome of counting one request.

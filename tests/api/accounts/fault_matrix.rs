@@ -48,9 +48,16 @@ async fn connect_meets(
     app.sandbox().queue_failure(endpoint, fault.clone(), 1);
 
     // Act
+    let asked = std::time::Instant::now();
     let response = app.client.get(&callback).send().await.unwrap();
 
-    // Assert
+    // Assert: an answer within two calls' timeouts (the exchange and the
+    // identity read; the slack is for a loaded test machine).
+    let took = asked.elapsed();
+    assert!(
+        took < 2 * app.settings.outbound.request_timeout + Duration::from_secs(5),
+        "{endpoint:?} {fault:?}: {took:?}"
+    );
     assert!(
         response.headers().contains_key("retry-after") || status == 422,
         "{endpoint:?} {fault:?}: a pause to respect"
@@ -84,6 +91,7 @@ async fn disconnect_meets(backend: Backend, fault: &FailureMode) {
     app.sandbox()
         .queue_failure(Endpoint::Revoke, fault.clone(), 1);
 
+    let asked = std::time::Instant::now();
     let response = app
         .client
         .delete(app.url(&format!("/v1/brands/{brand}/accounts/{account}")))
@@ -94,6 +102,11 @@ async fn disconnect_meets(backend: Backend, fault: &FailureMode) {
 
     assert_eq!(response.status(), 204, "{fault:?}");
     app.revocations_settled().await;
+    let took = asked.elapsed();
+    assert!(
+        took < app.settings.outbound.request_timeout + Duration::from_secs(5),
+        "{fault:?}: {took:?}"
+    );
     assert_eq!(app.counts().await.1, 0, "{fault:?}: the account is gone");
     assert_eq!(app.counts().await.2, 0, "{fault:?}: its credential is gone");
     assert_eq!(app.sandbox().calls().revoke, 1, "{fault:?}: not retried");
