@@ -240,7 +240,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings, args: &ServeArgs) -> anyhow::Result<()> {
     let with_worker = !args.no_worker && settings.worker.enabled;
+    let grace = std::time::Duration::from_secs(settings.http.shutdown_timeout_secs);
     let app = Application::build(settings).await?;
+    let revocations = app.parts().state.revocations.clone();
+    revocations.run_on(tokio::runtime::Handle::current());
     let (stop_worker, stopped) = tokio::sync::watch::channel(false);
     let worker = if with_worker {
         let state = app.parts().state.get_ref().clone();
@@ -255,6 +258,8 @@ async fn serve(settings: Settings, args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(worker) = worker {
         worker.await?;
     }
+    // What answered requests left under way: revocations of unused grants.
+    revocations.settled_within(grace).await;
     served?;
     tracing::info!("stopped");
     Ok(())
@@ -273,11 +278,14 @@ async fn worker(settings: Settings, args: &WorkerArgs) -> anyhow::Result<()> {
         };
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let revocations = state.revocations.clone();
+    let grace = std::time::Duration::from_secs(state.settings.http.shutdown_timeout_secs);
     let running = tokio::spawn(crate::worker::run(state, stopped));
     shutdown_signal().await;
     tracing::info!("shutting down the lifecycle worker");
     let _ = stop.send(true);
     running.await?;
+    revocations.settled_within(grace).await;
     tracing::info!("stopped");
     Ok(())
 }

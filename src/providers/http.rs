@@ -33,6 +33,14 @@ impl Outbound {
             .timeout(http.request_timeout)
             .user_agent(concat!("tokenwarden/", env!("CARGO_PKG_VERSION")))
             .https_only(!http.allow_insecure_loopback)
+            // No connection outlives its call. A pooled connection belongs to
+            // the runtime that opened it (an HTTP worker's, for a call made
+            // while answering a request); when the server stops, that runtime
+            // drops it, and a refresh or revocation then under way on it from
+            // another runtime loses the network's answer ("dispatch task is
+            // gone"), a rotated refresh token with it. Calls to a network are
+            // few (one per token lifetime), so a handshake each is cheap.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| ConfigError::new(network, format!("HTTP client: {e}")))?;
         Ok(Outbound {

@@ -145,9 +145,39 @@ pub fn revocation_forbidden(scope: RevocationScope, orphan: &Orphan) -> Option<&
 pub struct Revocations {
     running: std::sync::atomic::AtomicUsize,
     idle: tokio::sync::Notify,
+    /// Where they run. A handler's own runtime is an HTTP worker's, which
+    /// ends with the server; a process that waits for its revocations at
+    /// shutdown sets its main runtime here first.
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl Revocations {
+    /// Runs every later revocation on `runtime` (the process's main runtime),
+    /// so that stopping the HTTP server does not drop one under way.
+    pub fn run_on(&self, runtime: tokio::runtime::Handle) {
+        let _ = self.runtime.set(runtime);
+    }
+
+    /// Waits until no revocation runs, for at most `limit`; whether none does.
+    pub async fn settled_within(&self, limit: std::time::Duration) -> bool {
+        let waiting = self.running.load(std::sync::atomic::Ordering::Acquire);
+        if waiting == 0 {
+            return true;
+        }
+        tracing::info!(
+            revocations = waiting,
+            "waiting for revocations under way at their networks"
+        );
+        let settled = tokio::time::timeout(limit, self.settled()).await.is_ok();
+        if !settled {
+            tracing::warn!(
+                revocations = self.running.load(std::sync::atomic::Ordering::Acquire),
+                "revocations still under way are dropped (best effort)"
+            );
+        }
+        settled
+    }
+
     /// Waits until no revocation runs.
     pub async fn settled(&self) {
         use std::sync::atomic::Ordering;
@@ -168,7 +198,9 @@ pub fn revoke_later(state: &AppState, orphans: Vec<Orphan>) {
     if orphans.is_empty() {
         return;
     }
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+    let Some(runtime) = (state.revocations.runtime.get().cloned())
+        .or_else(|| tokio::runtime::Handle::try_current().ok())
+    else {
         tracing::warn!(
             grants = orphans.len(),
             "no runtime to revoke replaced grants at their networks"

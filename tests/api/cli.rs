@@ -5,7 +5,8 @@ use std::process::Command;
 use tokenwarden::auth::JwtVerifier;
 use tokenwarden::config::{Overrides, Settings};
 
-fn tokenwarden(dir: &std::path::Path) -> Command {
+/// The binary, run in `dir`, without the caller's database URL.
+pub(crate) fn tokenwarden(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenwarden"));
     cmd.current_dir(dir)
         .env_remove("DATABASE_URL")

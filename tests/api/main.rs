@@ -22,6 +22,7 @@ mod organization;
 mod providers;
 mod renewal;
 mod scopes;
+mod shutdown;
 mod status_rule;
 mod storage;
 mod vault;
