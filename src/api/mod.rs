@@ -196,7 +196,8 @@ fn document_rate_limit(operation: &mut openapi::path::Operation) {
     let response = openapi::ResponseBuilder::new()
         .description(
             "The organization's request budget is spent; retry after `Retry-After` seconds. \
-             Answers carry `RateLimit-Policy` and `RateLimit` headers.",
+             The refusal is sent after a pause of up to a second. Answers carry \
+             `RateLimit-Policy` and `RateLimit` headers.",
         )
         .header(
             "Retry-After",

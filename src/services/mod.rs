@@ -198,7 +198,11 @@ pub fn revoke_later(state: &AppState, orphans: Vec<Orphan>) {
     if orphans.is_empty() {
         return;
     }
-    let Some(runtime) = (state.revocations.runtime.get().cloned())
+    let Some(runtime) = state
+        .revocations
+        .runtime
+        .get()
+        .cloned()
         .or_else(|| tokio::runtime::Handle::try_current().ok())
     else {
         tracing::warn!(

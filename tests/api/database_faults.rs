@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::helpers::{ALL_SCOPES, Backend, TestApp, assert_problem};
-use crate::renewal::{brand_in, connect_in, expire_all, renew, set_plan};
+use crate::renewal::{brand_in, connect_in, expire_all, renew, renew_body, set_plan};
 
 /// A PostgreSQL server of the test's own, in a temporary directory.
 struct OwnPostgres {
@@ -392,11 +392,7 @@ async fn an_outage_under_load_leaves_no_propagation_half_applied() {
     // the unused grants are revoked the person has exactly one live grant.
     app.sandbox().clear_failures();
     expire_all(&app);
-    let last: Value = renew(&app, &token, &brands[3], &accounts[3])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let last: Value = renew_body(&app, &token, &brands[3], &accounts[3]).await;
     assert_eq!(last["outcome"], "renewed", "{last}");
     assert_eq!(last["account"]["token_status"], "expiring", "{last}");
     app.revocations_settled().await;

@@ -200,15 +200,7 @@ async fn a_failing_tick_is_counted_and_the_worker_goes_on(app: TestApp) {
         (health.failed_ticks, health.last_successful_tick),
         (1, None)
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("tokenwarden_worker_failed_ticks_total 1"),
         "{metrics}"

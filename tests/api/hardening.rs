@@ -106,15 +106,7 @@ async fn invented_methods_share_one_metrics_label() {
             .unwrap();
     }
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
 
     assert!(metrics.contains("method=\"other\""), "{metrics}");
     for method in ["FROB", "XYZZY", "PLUGH"] {
@@ -137,15 +129,7 @@ async fn unknown_paths_share_one_metrics_label() {
     }
 
     // Assert: one series for all of them, none naming a path.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let unmatched: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("tokenwarden_http_requests_total") && l.contains("<unmatched>"))

@@ -59,6 +59,49 @@ macro_rules! on_both_backends {
     };
 }
 
+/// The network fault matrix of README.md ("Reliability and abuse"): one
+/// `#[tokio::test]` per row and backend, each calling
+/// `super::$runner(backend, fault, status, slug)` with the fault the network
+/// answers and the problem a call that meets it answers with.
+#[macro_export]
+macro_rules! network_fault_matrix {
+    ($runner:ident) => {
+        $crate::network_fault_matrix!(@rows $runner;
+            a_delay_past_the_timeout: FailureMode::Slow { delay_ms: 2000 } => 504, "network-timeout";
+            a_500: FailureMode::Status { status: 500 } => 502, "network-error";
+            a_502: FailureMode::Status { status: 502 } => 502, "network-error";
+            a_503: FailureMode::Status { status: 503 } => 503, "network-unavailable";
+            a_429_with_retry_after: FailureMode::RateLimited { retry_after_secs: 7 } => 503, "network-unavailable";
+            truncated_json: FailureMode::Malformed => 502, "network-error";
+            a_10_mb_body: FailureMode::Huge { bytes: 10 * 1024 * 1024 } => 502, "network-error";
+            an_html_200: FailureMode::Html => 502, "network-error";
+            a_connection_reset: FailureMode::Reset => 502, "network-error";
+            a_302_to_another_host: FailureMode::Redirect { location: "https://evil.example/elsewhere".into() } => 502, "network-error";
+        );
+    };
+    (@rows $runner:ident; $($name:ident: $fault:expr => $status:expr, $slug:expr;)*) => {$(
+        mod $name {
+            use tokenwarden::sandbox::FailureMode;
+
+            use $crate::helpers::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$runner(Backend::Sqlite, $fault, $status, $slug).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if !$crate::helpers::postgres_enabled() {
+                    eprintln!("skipped: {} is not set", $crate::helpers::PG_ENV);
+                    return;
+                }
+                super::$runner(Backend::Postgres, $fault, $status, $slug).await;
+            }
+        }
+    )*};
+}
+
 /// Every log line any test instance writes (one global subscriber per test
 /// binary), so tests can search them for leaked secrets.
 pub fn captured_logs() -> String {
@@ -313,6 +356,22 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// `POST path` without a body.
+    pub async fn post(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
     }
 
     pub fn sandbox(&self) -> &tokenwarden::sandbox::SandboxState {

@@ -45,15 +45,7 @@ async fn health_readiness_metrics_and_request_ids(app: TestApp) {
     let body = assert_problem(response, 401, "unauthorized").await;
     assert_eq!(body["request_id"], "req-42");
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(
             r#"tokenwarden_http_requests_total{method="GET",route="/readyz",status="200"} 1"#

@@ -454,12 +454,8 @@ async fn a_ciphertext_moved_to_another_row_is_never_used(app: TestApp) {
 
     // Act + Assert: the vault hands nothing out and says re-authorize.
     let response = app
-        .client
-        .post(app.url(&format!("/v1/accounts/{second}/access-token")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .post(&format!("/v1/accounts/{second}/access-token"), &token)
+        .await;
     let problem = assert_problem(response, 409, "reauthorization-required").await;
     assert!(
         !problem.to_string().contains("access_token\":\""),
@@ -476,27 +472,14 @@ async fn a_ciphertext_moved_to_another_row_is_never_used(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(shown["token_status"], "reauth_required", "{shown}");
-    let renew: Value = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/{second}/renew")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let renew: Value = crate::renewal::renew_body(&app, &token, &brand, &second).await;
     assert_eq!(renew["outcome"], "authorization_required", "{renew}");
     assert_eq!(app.sandbox().calls().refresh, refreshes);
 
     // The first account, whose row is intact, still works.
     let response = app
-        .client
-        .post(app.url(&format!("/v1/accounts/{first}/access-token")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .post(&format!("/v1/accounts/{first}/access-token"), &token)
+        .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -509,16 +492,7 @@ async fn a_refresh_never_sends_a_token_that_is_not_its_rows(app: TestApp) {
     let refreshes = app.sandbox().calls().refresh;
 
     // Act: the refresh engine takes the lease and opens the row's tokens.
-    let renew: Value = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/{second}/renew")))
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let renew: Value = crate::renewal::renew_body(&app, &app.admin_token(), &brand, &second).await;
 
     // Assert: nothing reached the network; the grant is re-authorization's,
     // and the audit trail says why.

@@ -121,39 +121,7 @@ async fn row(backend: Backend, fault: FailureMode, status: u16, slug: &str) {
     disconnect_meets(backend, &fault).await;
 }
 
-/// A test per row and backend.
-macro_rules! rows {
-    ($($name:ident: $fault:expr => $status:expr, $slug:expr;)*) => {$(
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                row(Backend::Sqlite, $fault, $status, $slug).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if postgres_enabled() {
-                    row(Backend::Postgres, $fault, $status, $slug).await;
-                }
-            }
-        }
-    )*};
-}
-
-rows! {
-    a_delay_past_the_timeout: FailureMode::Slow { delay_ms: 2000 } => 504, "network-timeout";
-    a_500: FailureMode::Status { status: 500 } => 502, "network-error";
-    a_502: FailureMode::Status { status: 502 } => 502, "network-error";
-    a_503: FailureMode::Status { status: 503 } => 503, "network-unavailable";
-    a_429_with_retry_after: FailureMode::RateLimited { retry_after_secs: 7 } => 503, "network-unavailable";
-    truncated_json: FailureMode::Malformed => 502, "network-error";
-    a_10_mb_body: FailureMode::Huge { bytes: 10 * 1024 * 1024 } => 502, "network-error";
-    an_html_200: FailureMode::Html => 502, "network-error";
-    a_connection_reset: FailureMode::Reset => 502, "network-error";
-    a_302_to_another_host: FailureMode::Redirect { location: "https://evil.example/elsewhere".into() } => 502, "network-error";
-}
+crate::network_fault_matrix!(row);
 
 /// A code exchange answered without `refresh_token` or without `expires_in`:
 /// the connect succeeds with what the network gave. No refresh token means

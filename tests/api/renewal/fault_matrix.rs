@@ -10,8 +10,8 @@ use serde_json::Value;
 use tokenwarden::db::credentials::open_tokens;
 use tokenwarden::sandbox::{Endpoint, FailureMode};
 
-use super::{connect_in, expire_all, renew, stored};
-use crate::helpers::{TestApp, assert_problem, captured_logs};
+use super::{connect_in, expire_all, renew, renew_body, stored};
+use crate::helpers::{Backend, TestApp, assert_problem, captured_logs};
 use crate::on_both_backends;
 
 /// The account's stored tokens, opened (to search the logs for them).
@@ -41,9 +41,14 @@ async fn tokens_of(app: &TestApp, account: &str) -> Vec<String> {
     .unwrap()
 }
 
-/// One row: an expired account whose next refresh meets `fault`.
-async fn refresh_meets(app: TestApp, fault: FailureMode, status: u16, slug: &str) {
+/// One row: an expired account whose next refresh meets `fault`, with an
+/// 800 ms `outbound.request_timeout`.
+async fn refresh_meets(backend: Backend, fault: FailureMode, status: u16, slug: &str) {
     // Arrange: a short timeout, an expired account, its grant as stored.
+    let app = TestApp::spawn_with(backend, |s| {
+        s.outbound.request_timeout = Duration::from_millis(800);
+    })
+    .await;
     let token = app.admin_token();
     let brand = app.new_brand("Faulty").await;
     let account = connect_in(&app, &token, &brand, "sandbox-alice").await;
@@ -76,11 +81,7 @@ async fn refresh_meets(app: TestApp, fault: FailureMode, status: u16, slug: &str
         .await
         .unwrap();
     assert_eq!(shown["token_status"], "expired", "{fault:?}");
-    let again: Value = renew(&app, &token, &brand, &account)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let again: Value = renew_body(&app, &token, &brand, &account).await;
     assert_eq!(again["outcome"], "renewed", "{fault:?}: {again}");
     // No log line carries the grant's tokens.
     let logs = captured_logs();
@@ -92,126 +93,7 @@ async fn refresh_meets(app: TestApp, fault: FailureMode, status: u16, slug: &str
     }
 }
 
-/// A network slower than `outbound.request_timeout` (800 ms here).
-async fn a_delay_past_the_timeout(backend: crate::helpers::Backend) {
-    let app = TestApp::spawn_with(backend, |s| {
-        s.outbound.request_timeout = Duration::from_millis(800);
-    })
-    .await;
-    refresh_meets(
-        app,
-        FailureMode::Slow { delay_ms: 2000 },
-        504,
-        "network-timeout",
-    )
-    .await;
-}
-
-mod a_delay_past_the_timeout {
-    use crate::helpers::{Backend, postgres_enabled};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::a_delay_past_the_timeout(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if postgres_enabled() {
-            super::a_delay_past_the_timeout(Backend::Postgres).await;
-        }
-    }
-}
-
-async fn a_500(app: TestApp) {
-    refresh_meets(
-        app,
-        FailureMode::Status { status: 500 },
-        502,
-        "network-error",
-    )
-    .await;
-}
-
-async fn a_502(app: TestApp) {
-    refresh_meets(
-        app,
-        FailureMode::Status { status: 502 },
-        502,
-        "network-error",
-    )
-    .await;
-}
-
-async fn a_503(app: TestApp) {
-    refresh_meets(
-        app,
-        FailureMode::Status { status: 503 },
-        503,
-        "network-unavailable",
-    )
-    .await;
-}
-
-async fn a_429_with_retry_after(app: TestApp) {
-    refresh_meets(
-        app,
-        FailureMode::RateLimited {
-            retry_after_secs: 7,
-        },
-        503,
-        "network-unavailable",
-    )
-    .await;
-}
-
-async fn truncated_json(app: TestApp) {
-    refresh_meets(app, FailureMode::Malformed, 502, "network-error").await;
-}
-
-async fn a_10_mb_body(app: TestApp) {
-    refresh_meets(
-        app,
-        FailureMode::Huge {
-            bytes: 10 * 1024 * 1024,
-        },
-        502,
-        "network-error",
-    )
-    .await;
-}
-
-async fn an_html_200(app: TestApp) {
-    refresh_meets(app, FailureMode::Html, 502, "network-error").await;
-}
-
-async fn a_connection_reset(app: TestApp) {
-    refresh_meets(app, FailureMode::Reset, 502, "network-error").await;
-}
-
-async fn a_302_to_another_host(app: TestApp) {
-    refresh_meets(
-        app,
-        FailureMode::Redirect {
-            location: "https://evil.example/token".into(),
-        },
-        502,
-        "network-error",
-    )
-    .await;
-}
-
-on_both_backends!(
-    a_500,
-    a_502,
-    a_503,
-    a_429_with_retry_after,
-    truncated_json,
-    a_10_mb_body,
-    an_html_200,
-    a_connection_reset,
-    a_302_to_another_host,
-);
+crate::network_fault_matrix!(refresh_meets);
 
 /// `invalid_grant`: the one verdict on the grant. It becomes
 /// re-authorization's, and the renew answers the authorization URL.
@@ -223,11 +105,7 @@ async fn invalid_grant(app: TestApp) {
     app.sandbox()
         .queue_failure(Endpoint::Token, FailureMode::InvalidGrant, 1);
 
-    let body: Value = renew(&app, &token, &brand, &account)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = renew_body(&app, &token, &brand, &account).await;
 
     assert_eq!(body["outcome"], "authorization_required", "{body}");
     assert_eq!(body["account"]["token_status"], "reauth_required", "{body}");
@@ -248,11 +126,7 @@ async fn a_rotated_refresh_token_missing(app: TestApp) {
         .queue_failure(Endpoint::Token, FailureMode::NoRefreshToken, 1);
 
     // Act
-    let body: Value = renew(&app, &token, &brand, &account)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = renew_body(&app, &token, &brand, &account).await;
 
     // Assert: renewed with a new access token and the same refresh token.
     assert_eq!(body["outcome"], "renewed", "{body}");
@@ -263,11 +137,7 @@ async fn a_rotated_refresh_token_missing(app: TestApp) {
     assert_eq!(after.get(1), before.get(1), "the refresh token is kept");
     // The kept refresh token is the live one: the next refresh works.
     expire_all(&app);
-    let again: Value = renew(&app, &token, &brand, &account)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let again: Value = renew_body(&app, &token, &brand, &account).await;
     assert_eq!(again["outcome"], "renewed", "{again}");
     assert_eq!(app.sandbox().calls().refresh, 2);
     let logs = captured_logs();
@@ -297,11 +167,7 @@ async fn an_answer_without_expires_in(app: TestApp) {
         .queue_failure(Endpoint::Token, FailureMode::NoExpiresIn, 1);
 
     // Act
-    let body: Value = renew(&app, &token, &brand, &account)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = renew_body(&app, &token, &brand, &account).await;
 
     // Assert
     assert_eq!(body["outcome"], "renewed", "{body}");

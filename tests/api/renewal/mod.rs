@@ -101,6 +101,15 @@ pub(crate) async fn renew(
         .unwrap()
 }
 
+/// The answer of a renew, read as JSON.
+pub(crate) async fn renew_body(app: &TestApp, token: &str, brand: &str, account: &str) -> Value {
+    renew(app, token, brand, account)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Makes the next renew call the network again: time passes beyond the
 /// just-renewed window (well within the grant's hour).
 fn force_due(app: &TestApp) {
