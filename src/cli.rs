@@ -142,7 +142,8 @@ pub enum TokenCommand {
 pub enum KeysCommand {
     /// Print a new key ring entry (`id:base64key`) to put first in TOKENWARDEN_ENCRYPTION_KEYS.
     Generate,
-    /// Re-encrypt every stored secret under the active (first) key.
+    /// Re-encrypt every stored secret under the active (first) key. A secret that does not
+    /// open is left as it is and named; the command then exits with an error.
     Rotate,
 }
 
@@ -228,6 +229,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "re-encrypted {} secret(s) under key {active}; {} were already under it; {left} remain under other keys",
                 report.resealed, report.already_current
             );
+            if !report.skipped.is_empty() {
+                // Everything else is under the new key; these stay as they
+                // were, and the old key must stay in the ring until they go.
+                for secret in &report.skipped {
+                    println!("not re-encrypted: {secret}");
+                }
+                anyhow::bail!(
+                    "{} secret(s) could not be opened and stay under their old key (listed above): a \
+                     credential whose token is not its row's is reauth_required (undecryptable) and \
+                     goes when its owner re-authorizes or it is disconnected; restore a missing key to \
+                     the ring. Keep the old key until rotate succeeds",
+                    report.skipped.len()
+                );
+            }
             if left > 0 {
                 anyhow::bail!(
                     "{left} secret(s) are still under an old key (written concurrently?); run rotate again"

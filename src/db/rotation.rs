@@ -3,7 +3,9 @@
 //! Each row is updated only if its ciphertext is still the one that was read,
 //! so a refresh that writes a new token at the same moment wins and is not
 //! overwritten with the old one (its new ciphertext is already under the
-//! active key). Rows are walked in id order in batches.
+//! active key). Rows are walked in id order in batches. A secret that does
+//! not open (not its row's, or under a key missing from the ring) is left as
+//! it is and named in the report, and the walk goes on.
 //!
 //! A credential's grant fingerprint is keyed by the active key too (see
 //! `KeyRing::fingerprint`), so it is made again under the new key here,
@@ -19,16 +21,47 @@ use super::schema::credentials::dsl as c;
 use super::schema::oauth_states::dsl as s;
 use super::schema::webhook_subscriptions::dsl as w;
 use crate::crypto::{Binding, KeyRing};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub const PKCE_VERIFIER_FIELD: &str = "pkce_verifier";
 
 const BATCH: i64 = 200;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RotationReport {
     pub resealed: u64,
     pub already_current: u64,
+    /// Secrets that did not open, left as they are, each named with why
+    /// (`credential {id} access_token: …`): a ciphertext that is not its
+    /// row's (that credential is `reauth_required (undecryptable)` and
+    /// waits for its owner's re-authorization), or a key missing from the
+    /// ring. One such secret must not keep every other from the new key.
+    pub skipped: Vec<String>,
+}
+
+impl RotationReport {
+    /// Re-seals one secret with `write` (guarded by the ciphertext read),
+    /// counting it, or names it in `skipped` when it does not open.
+    fn reseal(
+        &mut self,
+        ring: &KeyRing,
+        what: &str,
+        (key_id, bytes, binding): (&str, &[u8], Binding<'_>),
+        write: impl FnOnce(&crate::crypto::Sealed) -> Result<usize>,
+    ) -> Result<()> {
+        match ring.reseal(key_id, bytes, binding) {
+            Ok(Some(sealed)) => {
+                write(&sealed)?;
+                self.resealed += 1;
+            }
+            Ok(None) => self.already_current += 1,
+            Err(e) => {
+                tracing::warn!(secret = %what, error = %e, "key rotation: a secret does not open; left under its key");
+                self.skipped.push(format!("{what}: {e}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 type SecretRow = (
@@ -66,34 +99,34 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
                 field,
             };
             let open = |key_id: &str, bytes: &[u8], field| {
-                ring.decrypt_secret(key_id, bytes, binding(field))
-                    .map_err(|e| Error::internal(format!("credential {id} {field}: {e}")))
+                ring.decrypt_secret(key_id, bytes, binding(field)).ok()
             };
-            let fingerprint = grant_fingerprint(
+            // The fingerprint needs both tokens; a row that does not open
+            // keeps its own, which no lookup matches once it is stale.
+            let access_token = open(&access_key, &access, ACCESS_TOKEN_FIELD);
+            let refresh_token = match (&refresh, &refresh_key) {
+                (Some(bytes), Some(key_id)) => open(key_id, bytes, REFRESH_TOKEN_FIELD).map(Some),
+                _ => Some(None),
+            };
+            if let (Some(access_token), Some(refresh_token)) = (access_token, refresh_token) {
+                let fingerprint = grant_fingerprint(ring, &access_token, refresh_token.as_ref());
+                diesel::update(
+                    c::credentials
+                        .filter(c::id.eq(&id))
+                        .filter(c::version.eq(version)),
+                )
+                .set((
+                    c::token_fingerprint.eq(Some(&fingerprint)),
+                    c::fingerprint_version.eq(Some(version)),
+                ))
+                .execute(conn)?;
+            }
+            report.reseal(
                 ring,
-                &open(&access_key, &access, ACCESS_TOKEN_FIELD)?,
-                match (&refresh, &refresh_key) {
-                    (Some(bytes), Some(key_id)) => Some(open(key_id, bytes, REFRESH_TOKEN_FIELD)?),
-                    _ => None,
-                }
-                .as_ref(),
-            );
-            diesel::update(
-                c::credentials
-                    .filter(c::id.eq(&id))
-                    .filter(c::version.eq(version)),
-            )
-            .set((
-                c::token_fingerprint.eq(Some(&fingerprint)),
-                c::fingerprint_version.eq(Some(version)),
-            ))
-            .execute(conn)?;
-            match ring
-                .reseal(&access_key, &access, binding(ACCESS_TOKEN_FIELD))
-                .map_err(|e| Error::internal(format!("credential {id} access token: {e}")))?
-            {
-                Some(sealed) => {
-                    diesel::update(
+                &format!("credential {id} {ACCESS_TOKEN_FIELD}"),
+                (&access_key, &access, binding(ACCESS_TOKEN_FIELD)),
+                |sealed| {
+                    Ok(diesel::update(
                         c::credentials
                             .filter(c::id.eq(&id))
                             .filter(c::access_token.eq(&access)),
@@ -102,18 +135,16 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
                         c::access_token.eq(&sealed.bytes),
                         c::access_token_key_id.eq(&sealed.key_id),
                     ))
-                    .execute(conn)?;
-                    report.resealed += 1;
-                }
-                None => report.already_current += 1,
-            }
+                    .execute(conn)?)
+                },
+            )?;
             if let (Some(bytes), Some(key_id)) = (refresh, refresh_key) {
-                match ring
-                    .reseal(&key_id, &bytes, binding(REFRESH_TOKEN_FIELD))
-                    .map_err(|e| Error::internal(format!("credential {id} refresh token: {e}")))?
-                {
-                    Some(sealed) => {
-                        diesel::update(
+                report.reseal(
+                    ring,
+                    &format!("credential {id} {REFRESH_TOKEN_FIELD}"),
+                    (&key_id, &bytes, binding(REFRESH_TOKEN_FIELD)),
+                    |sealed| {
+                        Ok(diesel::update(
                             c::credentials
                                 .filter(c::id.eq(&id))
                                 .filter(c::refresh_token.eq(&bytes)),
@@ -122,11 +153,9 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
                             c::refresh_token.eq(&sealed.bytes),
                             c::refresh_token_key_id.eq(&sealed.key_id),
                         ))
-                        .execute(conn)?;
-                        report.resealed += 1;
-                    }
-                    None => report.already_current += 1,
-                }
+                        .execute(conn)?)
+                    },
+                )?;
             }
         }
     }
@@ -145,12 +174,12 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
                 record_id: &id,
                 field: PKCE_VERIFIER_FIELD,
             };
-            match ring
-                .reseal(&key_id, &bytes, binding)
-                .map_err(|e| Error::internal(format!("oauth state {id}: {e}")))?
-            {
-                Some(sealed) => {
-                    diesel::update(
+            report.reseal(
+                ring,
+                &format!("oauth state {id}"),
+                (&key_id, &bytes, binding),
+                |sealed| {
+                    Ok(diesel::update(
                         s::oauth_states
                             .filter(s::id.eq(&id))
                             .filter(s::pkce_verifier.eq(&bytes)),
@@ -159,11 +188,9 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
                         s::pkce_verifier.eq(&sealed.bytes),
                         s::pkce_verifier_key_id.eq(&sealed.key_id),
                     ))
-                    .execute(conn)?;
-                    report.resealed += 1;
-                }
-                None => report.already_current += 1,
-            }
+                    .execute(conn)?)
+                },
+            )?;
         }
     }
     rotate_webhook_secrets(conn, ring, &mut report)?;
@@ -171,6 +198,7 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
         active_key = %active,
         resealed = report.resealed,
         already_current = report.already_current,
+        skipped = report.skipped.len(),
         "key rotation finished"
     );
     Ok(report)
@@ -206,13 +234,12 @@ fn rotate_webhook_secrets(
                 record_id: &id,
                 field,
             };
-            let failed = |e| Error::internal(format!("webhook subscription {id}: {e}"));
-            match ring
-                .reseal(&key_id, &secret, binding(SECRET_FIELD))
-                .map_err(failed)?
-            {
-                Some(sealed) => {
-                    diesel::update(
+            report.reseal(
+                ring,
+                &format!("webhook subscription {id} {SECRET_FIELD}"),
+                (&key_id, &secret, binding(SECRET_FIELD)),
+                |sealed| {
+                    Ok(diesel::update(
                         w::webhook_subscriptions
                             .filter(w::id.eq(&id))
                             .filter(w::secret.eq(&secret)),
@@ -221,18 +248,16 @@ fn rotate_webhook_secrets(
                         w::secret.eq(&sealed.bytes),
                         w::secret_key_id.eq(&sealed.key_id),
                     ))
-                    .execute(conn)?;
-                    report.resealed += 1;
-                }
-                None => report.already_current += 1,
-            }
+                    .execute(conn)?)
+                },
+            )?;
             if let (Some(bytes), Some(key_id)) = (previous, previous_key_id) {
-                match ring
-                    .reseal(&key_id, &bytes, binding(PREVIOUS_SECRET_FIELD))
-                    .map_err(failed)?
-                {
-                    Some(sealed) => {
-                        diesel::update(
+                report.reseal(
+                    ring,
+                    &format!("webhook subscription {id} {PREVIOUS_SECRET_FIELD}"),
+                    (&key_id, &bytes, binding(PREVIOUS_SECRET_FIELD)),
+                    |sealed| {
+                        Ok(diesel::update(
                             w::webhook_subscriptions
                                 .filter(w::id.eq(&id))
                                 .filter(w::previous_secret.eq(&bytes)),
@@ -241,11 +266,9 @@ fn rotate_webhook_secrets(
                             w::previous_secret.eq(Some(&sealed.bytes)),
                             w::previous_secret_key_id.eq(Some(&sealed.key_id)),
                         ))
-                        .execute(conn)?;
-                        report.resealed += 1;
-                    }
-                    None => report.already_current += 1,
-                }
+                        .execute(conn)?)
+                    },
+                )?;
             }
         }
     }

@@ -317,7 +317,7 @@ pub fn apply_fresh_grant(
             brand_id,
         })
         .collect();
-    let orphans = orphans::sweep_unused(conn, keys, &profile.id)?;
+    let orphans = orphans::sweep_unused(conn, keys, &profile.id)?.orphans;
     Ok(GrantApplied {
         account_id,
         profile_id: profile.id,
@@ -353,11 +353,10 @@ pub fn disconnect(
     let profile = db::profiles::find_profile(conn, org, &account.profile_id)?
         .ok_or_else(|| Error::internal(format!("account {account_id} has no profile")))?;
     db::accounts::delete_account(conn, &account.id)?;
-    let orphans = orphans::sweep_unused(conn, keys, &profile.id)?;
-    let released = account
-        .credential_id
-        .as_deref()
-        .is_some_and(|c| orphans.iter().any(|o| o.credential_id == c));
+    let swept = orphans::sweep_unused(conn, keys, &profile.id)?;
+    let mine = |id: &str| account.credential_id.as_deref() == Some(id);
+    let unreadable = swept.unreadable.iter().any(|c| mine(c));
+    let released = unreadable || swept.orphans.iter().any(|o| mine(&o.credential_id));
     insert_audit_event(
         conn,
         Audit {
@@ -368,18 +367,25 @@ pub fn disconnect(
             brand_id: Some(brand),
             account_id: Some(&account.id),
             credential_id: account.credential_id.as_deref(),
-            detail: Some(json!({
-                "network": profile.network,
-                "profile_id": profile.id,
-                "handle": profile.handle,
-                // Whether the grant went with the account (no other account used
-                // it); it is then revoked unless that would reach a stored grant.
-                "credential_deleted": released,
-            })),
+            detail: Some({
+                let mut detail = json!({
+                    "network": profile.network,
+                    "profile_id": profile.id,
+                    "handle": profile.handle,
+                    // Whether the grant went with the account (no other account used
+                    // it); it is then revoked unless that would reach a stored grant.
+                    "credential_deleted": released,
+                });
+                if unreadable {
+                    // Its tokens are not its row's: there is nothing to revoke.
+                    detail["revocation_skipped"] = json!(crate::services::refresh::UNDECRYPTABLE);
+                }
+                detail
+            }),
         },
         at,
     )?;
-    Ok(orphans)
+    Ok(swept.orphans)
 }
 
 /// Propagation after a refresh in place: on plans with cross-brand renewal, every
@@ -401,7 +407,7 @@ pub fn switch_profile_to_credential(
         // A fresh grant or a disconnect took every account off this credential
         // while it was being refreshed: it is left over, not a source of
         // propagation, and goes like any unused credential.
-        return orphans::sweep_unused(conn, keys, profile);
+        return Ok(orphans::sweep_unused(conn, keys, profile)?.orphans);
     }
     let plan = plan_of(conn, org)?;
     let others: Vec<Account> = db::accounts::list_accounts_of_profile(conn, org, profile)?
@@ -426,7 +432,7 @@ pub fn switch_profile_to_credential(
         .collect();
     db::accounts::move_accounts_to_credential(conn, &switched, credential, to_db_time(at))?;
     db::accounts::touch_renewed(conn, credential, to_db_time(at))?;
-    orphans::sweep_unused(conn, keys, profile)
+    Ok(orphans::sweep_unused(conn, keys, profile)?.orphans)
 }
 
 #[cfg(test)]

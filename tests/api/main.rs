@@ -9,6 +9,7 @@ mod conditional;
 mod conformance;
 mod cors;
 mod database_faults;
+mod dead_ends;
 mod demo_frontend;
 mod errors;
 mod grant_safety_engine;

@@ -434,7 +434,7 @@ async fn move_ciphertext(app: &TestApp, from: &str, to: &str) {
 
 /// A brand with two accounts, the second's row holding the first's sealed
 /// token: `(brand, first, second)`.
-async fn two_accounts_one_moved(app: &TestApp, name: &str) -> (String, String, String) {
+pub(crate) async fn two_accounts_one_moved(app: &TestApp, name: &str) -> (String, String, String) {
     let brand = app.new_brand(name).await;
     let mut accounts = Vec::new();
     for subject in ["sandbox-alice", "sandbox-bob"] {

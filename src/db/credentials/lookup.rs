@@ -28,15 +28,37 @@ fn fingerprint_is_current(ring: &KeyRing, credential: &Credential) -> bool {
 }
 
 /// A credential's fingerprint as it is now: the stored one while current,
-/// else worked out from its sealed tokens (nothing is written).
-fn current_fingerprint(ring: &KeyRing, credential: &Credential) -> Result<String> {
+/// else worked out from its sealed tokens (nothing is written). `None` for a
+/// credential whose tokens are not its row's (see [`open_readable`]): it
+/// holds no grant anyone can recognize.
+fn current_fingerprint(ring: &KeyRing, credential: &Credential) -> Result<Option<String>> {
     if fingerprint_is_current(ring, credential)
         && let Some(fingerprint) = &credential.token_fingerprint
     {
-        return Ok(fingerprint.clone());
+        return Ok(Some(fingerprint.clone()));
     }
-    let (access, refresh) = open_tokens(ring, credential)?;
-    Ok(grant_fingerprint(ring, &access, refresh.as_ref()))
+    Ok(open_readable(ring, credential)?
+        .map(|(access, refresh)| grant_fingerprint(ring, &access, refresh.as_ref())))
+}
+
+/// The tokens of a credential, or `None` when its ciphertexts are not its
+/// row's (moved from another row, or altered): such a credential is
+/// `reauth_required (undecryptable)` and can only be replaced, so whatever
+/// meets it on the way (a fresh grant's lookup, a sweep, a revocation's
+/// judgement) goes on without its tokens instead of failing. A key missing
+/// from the ring is the configuration's fault and stays an error.
+pub fn open_readable(
+    ring: &KeyRing,
+    credential: &Credential,
+) -> Result<Option<(SecretString, Option<SecretString>)>> {
+    match try_open_tokens(ring, credential) {
+        Ok(tokens) => Ok(Some(tokens)),
+        Err(e) if e.is_not_this_records() => Ok(None),
+        Err(e) => Err(Error::internal(format!(
+            "credential {}: {e}",
+            credential.id
+        ))),
+    }
 }
 
 /// Stores a current fingerprint on each of the profile's credentials that
@@ -51,7 +73,10 @@ pub fn refresh_fingerprints(conn: &mut DbConnection, ring: &KeyRing, profile: &s
         .select(Credential::as_select())
         .load(conn)?;
     for row in rows.iter().filter(|r| !fingerprint_is_current(ring, r)) {
-        let fingerprint = current_fingerprint(ring, row)?;
+        // An unreadable row keeps its stale fingerprint, which no lookup matches.
+        let Some(fingerprint) = current_fingerprint(ring, row)? else {
+            continue;
+        };
         diesel::update(
             c::credentials
                 .filter(c::id.eq(&row.id))

@@ -6,9 +6,17 @@ use secrecy::SecretString;
 
 use super::Orphan;
 use crate::crypto::KeyRing;
-use crate::db::credentials::{self as creds, open_tokens};
+use crate::db::credentials as creds;
 use crate::db::{self, DbConnection};
 use crate::error::Result;
+
+/// What a sweep deleted: the grants to revoke, and the credentials whose
+/// tokens could not be read (nothing of them can be revoked).
+#[derive(Debug, Default)]
+pub(super) struct Swept {
+    pub orphans: Vec<Orphan>,
+    pub unreadable: Vec<String>,
+}
 
 /// Deletes every credential of the profile that no account uses and returns
 /// them for revocation, each with what a revocation would reach. Call with
@@ -16,19 +24,29 @@ use crate::error::Result;
 /// nothing here waits on a row while holding the profile: such a holder is a
 /// refresh of that credential, whose write-back finds it unused and removes
 /// it (`switch_profile_to_credential`), or a change that sweeps after this one.
+/// A credential whose tokens are not its row's goes too, unrevoked: there is
+/// no token to send, and keeping it would only keep its owner's way out shut.
 pub(super) fn sweep_unused(
     conn: &mut DbConnection,
     keys: &KeyRing,
     profile: &str,
-) -> Result<Vec<Orphan>> {
+) -> Result<Swept> {
     let mut removed = Vec::new();
+    let mut unreadable = Vec::new();
     for id in creds::lock_unused_credentials_of_profile(conn, profile)? {
         let Some(row) = creds::find_credential_by_id(conn, &id)? else {
             continue;
         };
-        let (access, refresh) = open_tokens(keys, &row)?;
+        let tokens = creds::open_readable(keys, &row)?;
         creds::delete_credential(conn, &id)?;
-        removed.push((row, access, refresh));
+        match tokens {
+            Some((access, refresh)) => removed.push((row, access, refresh)),
+            None => {
+                tracing::warn!(credential = %id, network = %row.network,
+                    "an unused credential whose tokens cannot be read was deleted; not revoked (its grant cannot be read)");
+                unreadable.push(id);
+            }
+        }
     }
     let mut orphans = Vec::new();
     for (row, access, refresh) in removed {
@@ -54,7 +72,10 @@ pub(super) fn sweep_unused(
             identity_held_elsewhere: held.identity,
         });
     }
-    Ok(orphans)
+    Ok(Swept {
+        orphans,
+        unreadable,
+    })
 }
 
 /// What a revocation of a grant would reach among the stored credentials.
@@ -70,7 +91,8 @@ pub struct Holders {
 /// Who, among the credentials stored in any organization, holds the tokens of
 /// a grant or its network identity. Only the identity's credentials can hold
 /// its tokens, so only they are opened; their tokens are compared by keyed
-/// fingerprint.
+/// fingerprint. A credential whose tokens are not its row's holds no token
+/// anyone can use (it is never sent anywhere), but it is still the identity's.
 pub fn holders(
     conn: &mut DbConnection,
     keys: &KeyRing,
@@ -86,7 +108,9 @@ pub fn holders(
         .collect();
     let mut token = false;
     for row in &stored {
-        let (a, r) = open_tokens(keys, row)?;
+        let Some((a, r)) = creds::open_readable(keys, row)? else {
+            continue;
+        };
         if std::iter::once(&a)
             .chain(r.as_ref())
             .any(|t| mine.contains(&keys.fingerprint(t)))
