@@ -148,10 +148,17 @@ impl KeyRing {
     }
 
     /// A fresh key ring entry (`id:base64key`) from the operating system's RNG.
+    /// The id is the time it was made (so ids sort by age) and 64 random bits,
+    /// so keys made in the same second still have ids of their own: a ring
+    /// refuses to load with one id twice.
     pub fn generate_entry() -> SecretString {
         let mut raw = Zeroizing::new([0u8; 32]);
         rand::rng().fill_bytes(raw.as_mut());
-        let id = format!("k{}", crate::domain::now().format("%Y%m%d%H%M%S"));
+        let id = format!(
+            "k{}-{:016x}",
+            crate::domain::now().format("%Y%m%d%H%M%S"),
+            rand::rng().next_u64()
+        );
         SecretString::from(format!("{id}:{}", STANDARD.encode(raw.as_ref())))
     }
 

@@ -108,10 +108,12 @@ pub async fn healthz() -> web::Json<Health> {
     })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and renewed grants can be journaled.
 ///
 /// Use it as a readiness probe: a 503 means this instance cannot serve
-/// requests right now. A 200 with `degraded` lists the networks that refuse
+/// requests right now — the database does not answer, or the grant journal
+/// in its data dir cannot be written (a full or read-only disk), and the
+/// problem's `detail` says which. A 200 with `degraded` lists the networks that refuse
 /// this deployment's client credentials: the instance serves, but an operator
 /// must fix those networks' configuration. `worker` tells when this
 /// instance's lifecycle worker last ticked successfully.
@@ -121,7 +123,7 @@ pub async fn healthz() -> web::Json<Health> {
     security(()),
     responses(
         (status = 200, description = "The database answers.", body = Readiness),
-        (status = 503, description = "The database is not reachable.")
+        (status = 503, description = "The database is not reachable, or the grant journal cannot be written.")
     )
 )]
 #[get("/readyz")]

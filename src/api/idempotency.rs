@@ -81,15 +81,23 @@ where
         )),
         Claim::Claimed => {
             let (state, org, work) = (state.clone(), org.to_string(), answer());
+            let actor = principal.subject.clone();
             let finished = tokio::spawn(async move {
                 match work.await {
                     Ok((status, body)) => {
-                        idempotency::complete(&state, &org, &key, status.as_u16(), body.clone())
-                            .await?;
+                        idempotency::complete(
+                            &state,
+                            &org,
+                            &actor,
+                            &key,
+                            status.as_u16(),
+                            body.clone(),
+                        )
+                        .await?;
                         Ok((status, body))
                     }
                     Err(error) => {
-                        idempotency::release(&state, &org, &key).await?;
+                        idempotency::release(&state, &org, &actor, &key).await?;
                         Err(error)
                     }
                 }

@@ -1,6 +1,7 @@
 //! Stored answers for `Idempotency-Key` (docs/rules.md, "API conventions"): a replay returns the stored
 //! answer, the same key with another request is refused, one still in flight
-//! is reported as such.
+//! is reported as such. A key is the organization's and the user's (`actor`,
+//! the token's `sub`): another user's same key is another key.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -22,7 +23,7 @@ pub enum Claim {
     Completed { status: u16, body: String },
 }
 
-/// Claims `key` for `request_hash`, or reports what it is already bound to.
+/// Claims `actor`'s `key` for `request_hash`, or reports what it is already bound to.
 pub fn claim(
     conn: &mut DbConnection,
     org: &str,
@@ -36,6 +37,7 @@ pub fn claim(
     diesel::delete(
         r::idempotency_records
             .filter(r::organization_id.eq(org))
+            .filter(r::actor.eq(actor))
             .filter(r::idempotency_key.eq(key))
             .filter(r::expires_at.lt(now)),
     )
@@ -62,6 +64,7 @@ pub fn claim(
     let (hash, state, status, body): (String, String, Option<i32>, Option<String>) =
         r::idempotency_records
             .filter(r::organization_id.eq(org))
+            .filter(r::actor.eq(actor))
             .filter(r::idempotency_key.eq(key))
             .select((
                 r::request_hash,
@@ -85,6 +88,7 @@ pub fn claim(
 pub fn complete(
     conn: &mut DbConnection,
     org: &str,
+    actor: &str,
     key: &str,
     status: u16,
     body: &str,
@@ -93,6 +97,7 @@ pub fn complete(
     diesel::update(
         r::idempotency_records
             .filter(r::organization_id.eq(org))
+            .filter(r::actor.eq(actor))
             .filter(r::idempotency_key.eq(key)),
     )
     .set((
@@ -106,10 +111,11 @@ pub fn complete(
 }
 
 /// Releases a claim whose request failed in a way worth retrying.
-pub fn abandon(conn: &mut DbConnection, org: &str, key: &str) -> Result<()> {
+pub fn abandon(conn: &mut DbConnection, org: &str, actor: &str, key: &str) -> Result<()> {
     diesel::delete(
         r::idempotency_records
             .filter(r::organization_id.eq(org))
+            .filter(r::actor.eq(actor))
             .filter(r::idempotency_key.eq(key))
             .filter(r::state.eq("in_flight")),
     )

@@ -120,7 +120,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    idempotency_records (organization_id, idempotency_key) {
+    idempotency_records (organization_id, actor, idempotency_key) {
         organization_id -> Text,
         idempotency_key -> Text,
         actor -> Text,

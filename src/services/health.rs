@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::services::network_health::Refusal;
+use crate::services::refresh::journal::{JOURNAL_DIR, Journal};
 use crate::state::AppState;
 
 /// How long a caller should wait before probing again after a failure.
@@ -21,6 +22,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// an internal error for what is an outage.
 /// Also says how this process's worker is doing: a worker that stopped
 /// succeeding leaves the API serving while nothing is renewed.
+/// An instance whose grant journal cannot be written is not ready: a grant a
+/// network renewed there would live in memory only until it is stored
+/// (docs/rules.md#never-lose-a-grant).
 pub async fn ready(state: &AppState) -> Result<(Vec<Refusal>, WorkerSnapshot)> {
     db::run(&state.pool, db::ping).await.map_err(|e| match e {
         Error::Unavailable { .. } => e,
@@ -29,6 +33,22 @@ pub async fn ready(state: &AppState) -> Result<(Vec<Refusal>, WorkerSnapshot)> {
             retry_after: Some(RETRY_AFTER),
         },
     })?;
+    let journal = Journal::in_data_dir(&state.settings.data_dir);
+    let probed = tokio::task::spawn_blocking(move || journal.probe())
+        .await
+        .map_err(|e| Error::internal(format!("the grant journal's probe failed: {e}")))?;
+    if let Err(error) = probed {
+        // The path stays in the log: the answer needs no secret of the host.
+        tracing::error!(%error, data_dir = %state.settings.data_dir.display(),
+            "the grant journal cannot be written; not ready");
+        return Err(Error::Unavailable {
+            detail: format!(
+                "the grant journal ({JOURNAL_DIR} in the data dir) cannot be written: {}",
+                error.kind()
+            ),
+            retry_after: Some(RETRY_AFTER),
+        });
+    }
     Ok((
         state.network_health.refusals(),
         state.worker_health.snapshot(),

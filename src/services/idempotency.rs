@@ -21,8 +21,10 @@ fn in_flight_hold(state: &AppState) -> chrono::Duration {
     crate::services::refresh::lease_length(state)
 }
 
-/// Claims `key` for the request with `fingerprint`, or says what it is
-/// already bound to (an answer in flight, another request, a stored answer).
+/// Claims `actor`'s `key` for the request with `fingerprint`, or says what it
+/// is already bound to (an answer in flight, another request, a stored
+/// answer). Keys are per organization and user: one user never replays
+/// another's answer.
 pub async fn claim(
     state: &AppState,
     org: &str,
@@ -43,14 +45,15 @@ pub async fn claim(
 pub async fn complete(
     state: &AppState,
     org: &str,
+    actor: &str,
     key: &str,
     status: u16,
     body: String,
 ) -> Result<()> {
-    let (o, k) = (org.to_string(), key.to_string());
+    let (o, a, k) = (org.to_string(), actor.to_string(), key.to_string());
     let keep_until = to_db_time(state.now() + RETENTION);
     db::run(&state.pool, move |conn| {
-        idempotency::complete(conn, &o, &k, status, &body, keep_until)
+        idempotency::complete(conn, &o, &a, &k, status, &body, keep_until)
     })
     .await
 }
@@ -67,7 +70,10 @@ pub async fn purge_expired(state: &AppState, now: DateTime<Utc>) -> Result<usize
 
 /// Releases a claimed key whose answer failed. Failures are not stored: the
 /// client may retry with the same key.
-pub async fn release(state: &AppState, org: &str, key: &str) -> Result<()> {
-    let (o, k) = (org.to_string(), key.to_string());
-    db::run(&state.pool, move |conn| idempotency::abandon(conn, &o, &k)).await
+pub async fn release(state: &AppState, org: &str, actor: &str, key: &str) -> Result<()> {
+    let (o, a, k) = (org.to_string(), actor.to_string(), key.to_string());
+    db::run(&state.pool, move |conn| {
+        idempotency::abandon(conn, &o, &a, &k)
+    })
+    .await
 }

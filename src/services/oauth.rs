@@ -73,6 +73,25 @@ pub fn check_return_url(app: &AppState, return_url: Option<&str>) -> Result<Opti
 
 /// Creates the single-use state and answers the network's authorization URL.
 pub async fn start(app: &AppState, request: StartRequest<'_>) -> Result<Started> {
+    let Prepared { state, started } = prepare(app, request)?;
+    db::run(&app.pool, move |conn| {
+        oauth_states::insert_oauth_state(conn, &state)
+    })
+    .await?;
+    Ok(started)
+}
+
+/// An authorization ready to start: the state to store, and what to answer
+/// once it is stored.
+pub struct Prepared {
+    pub state: OAuthState,
+    pub started: Started,
+}
+
+/// Checks a start's inputs and makes its single-use state, storing nothing:
+/// a caller that must spend something with the start (a reconnect link)
+/// stores the state in the same transaction (see [`start`]).
+pub fn prepare(app: &AppState, request: StartRequest<'_>) -> Result<Prepared> {
     let provider = app.providers.get(request.network).ok_or_else(|| {
         Error::Validation(vec![FieldError::body(
             "/network",
@@ -111,13 +130,12 @@ pub async fn start(app: &AppState, request: StartRequest<'_>) -> Result<Started>
         consumed_at: None,
         created_at: to_db_time(created),
     };
-    db::run(&app.pool, move |conn| {
-        oauth_states::insert_oauth_state(conn, &row)
-    })
-    .await?;
-    Ok(Started {
-        authorization_url: provider.authorization_url(&state, &pkce_challenge_s256(&verifier)),
-        expires_at,
+    Ok(Prepared {
+        state: row,
+        started: Started {
+            authorization_url: provider.authorization_url(&state, &pkce_challenge_s256(&verifier)),
+            expires_at,
+        },
     })
 }
 

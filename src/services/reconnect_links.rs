@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
-use super::oauth::{Purpose, StartRequest, Started, check_return_url, hash_state};
+use super::oauth::{Prepared, Purpose, StartRequest, Started, check_return_url, hash_state};
 use super::renewal::find_account;
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::reconnect_links::{self, ReconnectLink};
@@ -144,20 +144,29 @@ pub async fn preview(state: &AppState, token: &str) -> Result<Preview> {
     .await
 }
 
-/// Spends a link and starts the authorization it stands for.
+/// Spends a link and starts the authorization it stands for, both or
+/// neither: the start is prepared first (a network no longer configured, a
+/// return URL no longer allowed fail there), then the link is spent and the
+/// authorization's state stored in one transaction, so a start that fails
+/// leaves the owner's link as it was. The spending is one conditional
+/// UPDATE: of concurrent uses, one starts an authorization and the others
+/// find the link spent.
 pub async fn open(state: &AppState, token: &str) -> Result<Started> {
     let (hash, at) = (hash_of(token)?, to_db_time(state.now()));
+    let again = hash.clone();
     let link = db::run(&state.pool, move |conn| {
         let link = reconnect_links::find_reconnect_link_by_hash(conn, &hash)?
             .ok_or_else(|| Error::NotFound("no such reconnect link".into()))?;
-        let fresh = reconnect_links::use_reconnect_link(conn, &link.id, at)?;
-        if !fresh {
+        if link.used_at.is_some() || link.expires_at <= at {
             return Err(gone(&link));
         }
         Ok(link)
     })
     .await?;
-    super::oauth::start(
+    let Prepared {
+        state: oauth_state,
+        started,
+    } = super::oauth::prepare(
         state,
         StartRequest {
             organization_id: &link.organization_id,
@@ -168,6 +177,17 @@ pub async fn open(state: &AppState, token: &str) -> Result<Started> {
             return_url: link.return_url.as_deref(),
             actor: &format!("reconnect-link:{}", link.id),
         },
-    )
-    .await
+    )?;
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            if !reconnect_links::use_reconnect_link(conn, &link.id, at)? {
+                // Spent (or expired) since it was read: say which.
+                let now = reconnect_links::find_reconnect_link_by_hash(conn, &again)?;
+                return Err(gone(now.as_ref().unwrap_or(&link)));
+            }
+            crate::db::oauth_states::insert_oauth_state(conn, &oauth_state)
+        })
+    })
+    .await?;
+    Ok(started)
 }

@@ -17,6 +17,7 @@ mod grant_safety_revocation;
 mod grant_safety_worker;
 mod hardening;
 mod helpers;
+mod loose_ends;
 mod openapi;
 mod operations;
 mod organization;

@@ -170,6 +170,29 @@ impl Journal {
         Ok(path)
     }
 
+    /// Whether an entry could be written now: a probe file is created,
+    /// fsync'd and removed, as [`Journal::record`] would. An instance that
+    /// cannot journal would hold renewed grants in memory only, so readiness
+    /// asks this (docs/rules.md#never-lose-a-grant). Blocking.
+    pub fn probe(&self) -> std::io::Result<()> {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&self.dir)?;
+        let path = self.dir.join(format!(".probe.{}.tmp", new_id()));
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(b"probe").and_then(|()| file.sync_all()));
+        let removed = fs::remove_file(&path);
+        written.and(removed.or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        }))
+    }
+
     /// Every pending entry, oldest name first. Blocking.
     pub fn pending(&self) -> Vec<PathBuf> {
         self.entries(|_| true)
