@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ALL_SCOPES, TestApp};
+use crate::helpers::{ALL_SCOPES, TestApp, assert_problem};
 use crate::on_both_backends;
 
 const A_NAME: &str = "Harbor Coffee Co";
@@ -298,6 +298,68 @@ async fn audiences_never_share_a_kept_answer_or_a_tag(app: TestApp) {
     }
 }
 
+/// Answers made for one audience reach no other: the callback of a
+/// reconnect link (opened by someone without a login) names no brand but the
+/// link's own, and an `Idempotency-Key` used by the whole organization is not
+/// replayed to a token of one brand.
+async fn links_and_replays_answer_only_their_audience(app: TestApp) {
+    // Arrange: a reconnect link for A's account, made by the whole organization.
+    let agency = Agency::arrange(&app).await;
+    let admin = app.admin_token();
+    let account = format!("/v1/brands/{}/accounts/{}", agency.a, agency.a_alice);
+    let response = app.post(&format!("{account}/reconnect-link"), &admin).await;
+    assert_eq!(response.status(), 201);
+    let link: Value = response.json().await.unwrap();
+
+    // Act: the profile's owner opens it and re-authorizes.
+    let opened = app
+        .client
+        .post(link["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 303);
+    let authorize = opened.headers()["location"].to_str().unwrap().to_string();
+    let callback = app.approve_at_sandbox(&authorize, "sandbox-alice").await;
+    let text = app
+        .client
+        .get(callback)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    // Assert: B reached by propagation, counted, not named.
+    assert_names_none(&text, &agency.of_b(), "the reconnect link's callback");
+    let done: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(done["status"], "renewed", "{done}");
+    assert_eq!(done["propagation"]["renewed_elsewhere"], 1, "{done}");
+
+    // Act: a renewal by the whole organization, then its key from A's token.
+    let renew = |token: String| {
+        app.client
+            .post(app.url(&format!("{account}/renew")))
+            .bearer_auth(token)
+            .header("Idempotency-Key", "renew-alice-1")
+            .send()
+    };
+    let (status, whole) = json_of(renew(admin.clone()).await.unwrap()).await;
+    let reused = renew(restricted(&app, &[&agency.a])).await.unwrap();
+    let replayed = renew(admin).await.unwrap();
+
+    // Assert: the stored answer names B; it goes back to its audience only.
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(
+        whole["propagation"]["renewed"][0]["brand_id"],
+        agency.b.as_str()
+    );
+    let problem = assert_problem(reused, 422, "idempotency-key-reused").await;
+    assert_names_none(&problem.to_string(), &agency.of_b(), "the refusal");
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+}
+
 /// A `brands` claim that is not a list of brand ids is refused as a bad
 /// token; ids that name no brand of the organization reach nothing.
 async fn a_malformed_brands_claim_is_401_and_unknown_ids_reach_nothing(app: TestApp) {
@@ -421,5 +483,6 @@ fn token_mint_takes_brands() {
 on_both_backends!(
     restricted_answers_name_nothing_of_other_brands,
     audiences_never_share_a_kept_answer_or_a_tag,
+    links_and_replays_answer_only_their_audience,
     a_malformed_brands_claim_is_401_and_unknown_ids_reach_nothing,
 );
