@@ -135,6 +135,10 @@ pub enum TokenCommand {
         /// Lifetime, e.g. 15m, 1h, 7d.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
+        /// Restrict the token to these brands (comma-separated brand ids, the
+        /// `brands` claim); without it the token reaches every brand.
+        #[arg(long, value_delimiter = ',', num_args = 1..)]
+        brands: Option<Vec<uuid::Uuid>>,
     },
 }
 
@@ -199,6 +203,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             sub,
             scope,
             ttl,
+            brands,
         }) => {
             let settings = configured(&cli)?;
             for s in scope.split_whitespace() {
@@ -206,8 +211,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     anyhow::bail!("unknown scope {s:?}");
                 }
             }
+            let brands: Option<Vec<String>> = brands
+                .as_ref()
+                .map(|ids| ids.iter().map(uuid::Uuid::to_string).collect());
+            if brands
+                .as_ref()
+                .is_some_and(|b| b.len() > crate::auth::MAX_CLAIMED_BRANDS)
+            {
+                anyhow::bail!(
+                    "--brands takes at most {} brand ids",
+                    crate::auth::MAX_CLAIMED_BRANDS
+                );
+            }
             let minter = TokenMinter::from_settings(&settings)?;
-            println!("{}", minter.mint(org, sub, scope, *ttl));
+            println!(
+                "{}",
+                minter.mint_for_brands(org, sub, scope, brands.as_deref(), *ttl)
+            );
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate) => {

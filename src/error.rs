@@ -74,6 +74,10 @@ pub enum Error {
     /// The token lacks the scope a route needs.
     #[error("insufficient scope: {0} required")]
     InsufficientScope(&'static str),
+    /// The token is restricted to some brands (its `brands` claim) and the
+    /// operation acts on the whole organization.
+    #[error("an organization-wide token is required")]
+    BrandRestricted,
     /// The organization's plan does not allow this.
     #[error("plan limit reached: {detail}")]
     PlanLimit {
@@ -175,6 +179,7 @@ impl Error {
             Error::Validation(v) => Error::Validation(v.clone()),
             Error::Unauthorized(d) => Error::Unauthorized(d.clone()),
             Error::InsufficientScope(s) => Error::InsufficientScope(s),
+            Error::BrandRestricted => Error::BrandRestricted,
             Error::PlanLimit {
                 detail,
                 required_plan,

@@ -114,7 +114,7 @@ pub async fn list_account_events(
     let (brand, account) = path.into_inner();
     let page = accounts::events(
         &state,
-        principal.organization_id(),
+        principal.audience(),
         &brand.to_string(),
         &account.to_string(),
         limit,

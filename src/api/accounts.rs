@@ -105,13 +105,13 @@ pub async fn list_accounts(
     query.validate().map_err(query_validation_error)?;
     let (limit, after) = page.resolve()?;
     let query = query.into_inner();
-    let (org, brand) = (principal.organization_id(), path.into_inner().to_string());
+    let (audience, brand) = (principal.audience(), path.into_inner().to_string());
     let filter = accounts::ListFilter {
         network: query.network,
         status: query.status,
     };
-    ready::answer(&req, &state, org, || async {
-        accounts::list(&state, org, &brand, filter, limit, after)
+    ready::answer(&req, &state, audience, || async {
+        accounts::list(&state, audience, &brand, filter, limit, after)
             .await?
             .try_map(|page| {
                 Ok::<_, Error>(AccountPage {
@@ -171,7 +171,7 @@ pub async fn connect_account(
     principal.require(Scope::AccountsWrite)?;
     let started = accounts::connect(
         &state,
-        principal.organization_id(),
+        principal.audience(),
         &path.into_inner().to_string(),
         &principal.subject,
         &body.0.network,
@@ -298,7 +298,7 @@ pub async fn import_account(
     body.check_secrets()?;
     let outcome = accounts::import(
         &state,
-        principal.organization_id(),
+        principal.audience(),
         &brand,
         &principal.subject,
         accounts::Import {
@@ -347,7 +347,7 @@ pub async fn get_account(
     let (brand, account) = path.into_inner();
     let view = accounts::get(
         &state,
-        principal.organization_id(),
+        principal.audience(),
         &brand.to_string(),
         &account.to_string(),
     )
@@ -395,7 +395,7 @@ pub async fn update_account(
     let (brand, account) = path.into_inner();
     let view = accounts::set_enabled(
         &state,
-        principal.organization_id(),
+        principal.audience(),
         &brand.to_string(),
         &account.to_string(),
         &principal.subject,
@@ -437,7 +437,7 @@ pub async fn disconnect_account(
     let (brand, account) = path.into_inner();
     accounts::disconnect(
         &state,
-        principal.organization_id(),
+        principal.audience(),
         &brand.to_string(),
         &account.to_string(),
         &principal.subject,

@@ -103,7 +103,8 @@ fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
 
 /// List brands
 ///
-/// The brands of the caller's organization, oldest first. Needs `accounts:read`.
+/// The brands of the caller's organization, oldest first (for a token with a
+/// `brands` claim, only those brands). Needs `accounts:read`.
 #[utoipa::path(
     operation_id = "list_brands",
     tag = "brands",
@@ -123,7 +124,7 @@ pub async fn list_brands(
 ) -> Result<web::Json<BrandPage>, Error> {
     principal.require(Scope::AccountsRead)?;
     let (limit, after) = query.resolve()?;
-    let page = brands::list(&state, principal.organization_id(), limit, after).await?;
+    let page = brands::list(&state, principal.audience(), limit, after).await?;
     Ok(web::Json(BrandPage {
         data: page
             .items
@@ -136,9 +137,11 @@ pub async fn list_brands(
 
 /// Create a brand
 ///
-/// Needs `org:admin`. The plan limits how many brands an organization may
-/// have (free 1, starter 5, advanced 50, enterprise unlimited); past it the
-/// answer is 403 `plan-limit-reached` naming the plan that allows more.
+/// Needs `org:admin` and a token without a `brands` claim (a token restricted
+/// to some brands answers 403 `organization-wide-token-required`). The plan
+/// limits how many brands an organization may have (free 1, starter 5,
+/// advanced 50, enterprise unlimited); past it the answer is 403
+/// `plan-limit-reached` naming the plan that allows more.
 #[utoipa::path(
     operation_id = "create_brand",
     tag = "brands",
@@ -149,7 +152,7 @@ pub async fn list_brands(
             headers(("Location" = String, description = "URL of the new brand"))),
         BodyErrors,
         (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks `org:admin`, or the plan allows no more brands (`plan-limit-reached`)."),
+        (status = 403, description = "The token lacks `org:admin` (`insufficient-scope`), is restricted to some brands (`organization-wide-token-required`), or the plan allows no more brands (`plan-limit-reached`)."),
         (status = 404, description = "The token's organization does not exist."),
         (status = 409, description = "A brand with this name exists."),
         (status = 422, description = "Invalid or unknown members.")
@@ -162,6 +165,7 @@ pub async fn create_brand(
     body: Json<BrandInput>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let name = clean_name(&body.0.name);
     let brand = brands::create(
         &state,
@@ -178,7 +182,8 @@ pub async fn create_brand(
 
 /// Get a brand
 ///
-/// Needs `accounts:read`. Another organization's brand answers 404.
+/// Needs `accounts:read`. Another organization's brand, or one the token's
+/// `brands` claim does not list, answers 404.
 #[utoipa::path(
     operation_id = "get_brand",
     tag = "brands",
@@ -198,13 +203,14 @@ pub async fn get_brand(
 ) -> Result<web::Json<Brand>, Error> {
     principal.require(Scope::AccountsRead)?;
     let id = path.into_inner().to_string();
-    let row = brands::get(&state, principal.organization_id(), &id).await?;
+    let row = brands::get(&state, principal.audience(), &id).await?;
     Ok(web::Json(row.try_into()?))
 }
 
 /// Rename a brand
 ///
-/// Needs `org:admin`.
+/// Needs `org:admin`. A token with a `brands` claim renames only those brands
+/// (any other answers 404).
 #[utoipa::path(
     operation_id = "update_brand",
     tag = "brands",
@@ -230,21 +236,16 @@ pub async fn update_brand(
     principal.require(Scope::OrgAdmin)?;
     let id = path.into_inner().to_string();
     let name = clean_name(&body.0.name);
-    let row = brands::rename(
-        &state,
-        principal.organization_id(),
-        &id,
-        &principal.subject,
-        name,
-    )
-    .await?;
+    let row = brands::rename(&state, principal.audience(), &id, &principal.subject, name).await?;
     Ok(web::Json(row.try_into()?))
 }
 
 /// Delete a brand
 ///
-/// Needs `org:admin`. A brand that still has connected accounts answers 409:
-/// disconnect them first, so that no grant is dropped without being revoked.
+/// Needs `org:admin` and a token without a `brands` claim (403
+/// `organization-wide-token-required` otherwise). A brand that still has
+/// connected accounts answers 409: disconnect them first, so that no grant
+/// is dropped without being revoked.
 #[utoipa::path(
     operation_id = "delete_brand",
     tag = "brands",
@@ -264,6 +265,7 @@ pub async fn delete_brand(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let brand = path.into_inner().to_string();
     brands::delete(
         &state,

@@ -1,8 +1,9 @@
 //! Conditional answers for the reads front ends poll (the Expired Tokens
 //! badge and dropdown, Manage Accounts): a strong `ETag` over the exact
 //! bytes of the answer, and 304 with no body when the client's
-//! `If-None-Match` names it. The tag is computed from the answer itself, so
-//! it can never vouch for a status the clock or a write has changed.
+//! `If-None-Match` names it. The tag is computed from the answer itself (and,
+//! for a token restricted to some brands, those brands), so it can never
+//! vouch for a status the clock or a write has changed.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
@@ -12,11 +13,25 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, IntoResponses};
 
+use crate::domain::audience::Audience;
 use crate::error::{Error, FieldError};
 
 /// The strong entity tag of a body: a quoted hash of its bytes.
 pub fn etag_of(body: &[u8]) -> Result<HeaderValue, Error> {
     HeaderValue::from_str(&etag_text(body)).map_err(Error::internal)
+}
+
+/// The tag of a body answered to `audience`: for a token restricted to some
+/// brands the hash also covers those brands, so that two audiences never
+/// share a tag even when their answers' bytes are equal (an empty list).
+pub fn etag_for(audience: &Audience, body: &[u8]) -> Result<HeaderValue, Error> {
+    if audience.is_whole_organization() {
+        return etag_of(body);
+    }
+    let mut tagged = audience.key().into_bytes();
+    tagged.push(b'\n');
+    tagged.extend_from_slice(body);
+    etag_of(&tagged)
 }
 
 fn etag_text(body: &[u8]) -> String {

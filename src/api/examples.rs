@@ -61,7 +61,9 @@ fn renewed_account() -> Value {
 fn propagation() -> Value {
     json!({
         "renewed": [{"brand_id": OTHER_BRAND, "account_id": OTHER_ACCOUNT}],
-        "left": []
+        "left": [],
+        "renewed_elsewhere": 0,
+        "left_elsewhere": 0
     })
 }
 

@@ -183,9 +183,9 @@ pub async fn list_expired_tokens(
     let filter = filter.into_inner().filter()?;
     query.validate().map_err(query_validation_error)?;
     let (limit, after) = page_params(query.limit, query.cursor.as_deref(), decode_cursor)?;
-    let org = principal.organization_id();
-    ready::answer(&req, &state, org, || async {
-        expired::list(&state, org, filter, limit, after)
+    let audience = principal.audience();
+    ready::answer(&req, &state, audience, || async {
+        expired::list(&state, audience, filter, limit, after)
             .await?
             .try_map(|(items, next)| {
                 let data = items
@@ -313,9 +313,9 @@ pub async fn expired_tokens_summary(
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::AccountsRead)?;
     let filter = query.into_inner().filter()?;
-    let org = principal.organization_id();
-    ready::answer(&req, &state, org, || async {
-        expired::summary(&state, org, filter)
+    let audience = principal.audience();
+    ready::answer(&req, &state, audience, || async {
+        expired::summary(&state, audience, filter)
             .await?
             .try_map(|summary| {
                 Ok::<_, Error>(ExpiredTokenSummary {

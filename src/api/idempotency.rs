@@ -71,6 +71,17 @@ where
         return Ok(respond(status, body, false));
     };
     let org = principal.organization_id();
+    // A stored answer shows the brands of the audience it was made for: a
+    // key reused by a token that reaches other brands is another request.
+    let fingerprint = if principal.audience().is_whole_organization() {
+        fingerprint
+    } else {
+        let mut hash = Sha256::new();
+        hash.update(fingerprint.as_bytes());
+        hash.update(b"\n");
+        hash.update(principal.audience().key().as_bytes());
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    };
     match idempotency::claim(state, org, &key, &principal.subject, fingerprint).await? {
         Claim::InFlight => Err(Error::IdempotencyInFlight),
         Claim::Mismatch => Err(Error::IdempotencyMismatch),

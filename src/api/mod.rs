@@ -53,6 +53,11 @@ re-authorization), manages each brand's accounts and, on the Advanced plan, spre
 to every brand that has the same profile enabled.\n\n\
 Every `/v1` route except the OAuth callback needs `Authorization: Bearer <JWT>` with the claims \
 `iss`, `aud`, `sub`, `org` (the caller's organization), `scope` (space-separated) and `exp`. \
+An optional `brands` claim (a list of brand ids) restricts the token to those brands of its \
+organization: other brands' ids answer 404 as ids of another organization do, lists and counts \
+show only those brands, and a renewal's answer counts the other brands it reached without naming \
+them; creating or deleting brands, the organization's settings and webhooks answer 403 \
+`organization-wide-token-required` to such a token. \
 Errors are RFC 9457 `application/problem+json` documents whose `type` URI is stable. Lists use \
 cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
@@ -69,7 +74,7 @@ cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
         (name = "renewal", description = "Renewing tokens: silently with a refresh grant, or through a re-authorization; bulk renewal; reconnect links for profile owners. On the Advanced plan a renewal reaches every brand with the same profile enabled."),
         (name = "vault", description = "For the suite's workers: a valid access token of an account, refreshed first when due."),
         (name = "profiles", description = "Social identities of the organization and the brands where each is connected."),
-        (name = "webhooks", description = "Lifecycle webhooks (Advanced plan and up): subscriptions that receive token and account events as signed POSTs (Standard Webhooks), their secrets, test messages and delivery record."),
+        (name = "webhooks", description = "Lifecycle webhooks (Advanced plan and up; `org:admin` and a token without a `brands` claim): subscriptions that receive token and account events as signed POSTs (Standard Webhooks), their secrets, test messages and delivery record."),
         (name = "oauth", description = "The networks' redirect target that finishes an authorization."),
         (name = "operations", description = "Liveness, readiness and metrics for operators and load balancers.")
     ),
@@ -91,7 +96,9 @@ impl Modify for SecurityAddon {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "A JWT (HS256, RS256 or EdDSA) with the claims iss, aud, sub, org, scope and exp.",
+                        "A JWT (HS256, RS256 or EdDSA) with the claims iss, aud, sub, org, scope and \
+                         exp, and optionally brands: a list of 1–500 brand ids (UUIDs) of the org \
+                         that restricts the token to those brands (any other value answers 401).",
                     ))
                     .build(),
             ),

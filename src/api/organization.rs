@@ -10,7 +10,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::{Json, integer};
-use super::responses::{AuthErrors, BodyErrors};
+use super::responses::{BodyErrors, OrganizationAuthErrors};
 use crate::auth::{Principal, Scope};
 use crate::db::models;
 use crate::domain::from_db_time;
@@ -150,7 +150,8 @@ pub async fn get_organization(
 
 /// Update the caller's organization
 ///
-/// Changes the name or the expiry warning window. Needs the `org:admin` scope.
+/// Changes the name or the expiry warning window. Needs the `org:admin` scope
+/// and a token without a `brands` claim.
 #[utoipa::path(
     operation_id = "update_organization",
     tag = "organization",
@@ -158,7 +159,7 @@ pub async fn get_organization(
     request_body = OrganizationUpdate,
     responses(
         (status = 200, description = "The updated organization.", body = Organization),
-        AuthErrors,
+        OrganizationAuthErrors,
         BodyErrors,
         (status = 404, description = "The token's organization does not exist."),
         (status = 422, description = "Invalid or unknown members.")
@@ -171,6 +172,7 @@ pub async fn update_organization(
     body: Json<OrganizationUpdate>,
 ) -> Result<web::Json<Organization>, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let body = body.0;
     let row = organizations::update(
         &state,
@@ -187,8 +189,8 @@ pub async fn update_organization(
 
 /// Create an organization (billing system)
 ///
-/// Creates a tenant. Needs the `platform:admin` scope; the token's `org`
-/// claim is ignored here.
+/// Creates a tenant. Needs the `platform:admin` scope and a token without a
+/// `brands` claim; the token's `org` claim is ignored here.
 #[utoipa::path(
     operation_id = "create_organization",
     tag = "organization",
@@ -197,7 +199,7 @@ pub async fn update_organization(
     responses(
         (status = 201, description = "The new organization.", body = Organization,
             headers(("Location" = String, description = "URL of the new organization"))),
-        AuthErrors,
+        OrganizationAuthErrors,
         BodyErrors,
         (status = 409, description = "An organization with this id exists."),
         (status = 422, description = "Invalid or unknown members.")
@@ -210,6 +212,7 @@ pub async fn create_organization(
     body: Json<OrganizationCreate>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::PlatformAdmin)?;
+    principal.require_whole_organization()?;
     let body = body.0;
     let row = organizations::create(
         &state,
@@ -230,9 +233,9 @@ pub async fn create_organization(
 
 /// Update any organization (billing system)
 ///
-/// Changes an organization's plan or name. Needs the `platform:admin` scope.
-/// A downgrade deletes nothing; from then on the organization can only do
-/// what the new plan allows.
+/// Changes an organization's plan or name. Needs the `platform:admin` scope
+/// and a token without a `brands` claim. A downgrade deletes nothing; from
+/// then on the organization can only do what the new plan allows.
 #[utoipa::path(
     operation_id = "update_any_organization",
     tag = "organization",
@@ -241,7 +244,7 @@ pub async fn create_organization(
     request_body = OrganizationAdminUpdate,
     responses(
         (status = 200, description = "The updated organization.", body = Organization),
-        AuthErrors,
+        OrganizationAuthErrors,
         BodyErrors,
         (status = 404, description = "No such organization."),
         (status = 422, description = "Invalid or unknown members.")
@@ -255,6 +258,7 @@ pub async fn update_any_organization(
     body: Json<OrganizationAdminUpdate>,
 ) -> Result<web::Json<Organization>, Error> {
     principal.require(Scope::PlatformAdmin)?;
+    principal.require_whole_organization()?;
     let body = body.0;
     let row = organizations::update_any(
         &state,

@@ -107,6 +107,11 @@ impl AsProblem for Error {
                 "insufficient-scope",
                 "Insufficient scope",
             ),
+            Error::BrandRestricted => (
+                StatusCode::FORBIDDEN,
+                "organization-wide-token-required",
+                "This operation needs a token without `brands`",
+            ),
             Error::PlanLimit { .. } => (
                 StatusCode::FORBIDDEN,
                 "plan-limit-reached",
@@ -259,6 +264,11 @@ impl AsProblem for Error {
             Error::InsufficientScope(scope) => {
                 Some(format!("this operation needs the `{scope}` scope"))
             }
+            Error::BrandRestricted => Some(
+                "this token is restricted to some brands (its `brands` claim); this operation \
+                 acts on the whole organization and needs a token without `brands`"
+                    .into(),
+            ),
             Error::PlanLimit { detail, .. } | Error::ReauthorizationRequired { detail, .. } => {
                 Some(detail.clone())
             }

@@ -145,7 +145,9 @@ impl TryFrom<ProfileView> for Profile {
 /// List profiles
 ///
 /// The organization's social identities, each with the brands where it is
-/// connected and whether it is enabled there. Needs `accounts:read`.
+/// connected and whether it is enabled there. A token with a `brands` claim
+/// sees only the profiles connected in those brands, and only those brands
+/// of each. Needs `accounts:read`.
 #[utoipa::path(
     operation_id = "list_profiles",
     tag = "profiles",
@@ -169,7 +171,7 @@ pub async fn list_profiles(
     let (limit, after) = page.resolve()?;
     let page = profiles::list(
         &state,
-        principal.organization_id(),
+        principal.audience(),
         query.network.clone(),
         limit,
         after,
@@ -187,7 +189,9 @@ pub async fn list_profiles(
 
 /// Get a profile
 ///
-/// Needs `accounts:read`. Another organization's profile answers 404.
+/// Needs `accounts:read`. Another organization's profile answers 404, and so
+/// does, for a token with a `brands` claim, a profile connected in none of
+/// those brands.
 #[utoipa::path(
     operation_id = "get_profile",
     tag = "profiles",
@@ -207,6 +211,6 @@ pub async fn get_profile(
 ) -> Result<web::Json<Profile>, Error> {
     principal.require(Scope::AccountsRead)?;
     let id = path.into_inner().to_string();
-    let view = profiles::get(&state, principal.organization_id(), &id).await?;
+    let view = profiles::get(&state, principal.audience(), &id).await?;
     Ok(web::Json(view.try_into()?))
 }

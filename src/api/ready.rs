@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::conditional::{self, Representation};
+use crate::domain::audience::Audience;
 use crate::error::Error;
 use crate::services::ready::{self, Fresh};
 use crate::state::AppState;
@@ -52,7 +53,7 @@ impl Ready {
 /// Answers shorter than this are sent as they are.
 const GZIP_FROM_BYTES: usize = 1024;
 
-fn gzipped(body: &[u8]) -> Result<Representation, Error> {
+fn gzipped(audience: &Audience, body: &[u8]) -> Result<Representation, Error> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder
@@ -64,7 +65,7 @@ fn gzipped(body: &[u8]) -> Result<Representation, Error> {
             .map_err(|e| Error::internal(format!("gzipping an answer: {e}")))?,
     );
     Ok(Representation {
-        etag: conditional::etag_of(&body)?,
+        etag: conditional::etag_for(audience, &body)?,
         body,
         coding: Some("gzip"),
     })
@@ -182,13 +183,15 @@ impl ReadyAnswers {
     }
 }
 
-/// Answers `req` for the caller's organization from a ready answer when one
+/// Answers `req` for the caller's audience from a ready answer when one
 /// still holds, else from `fill` (whose read is kept for the polls after).
-/// 304 when the client's `If-None-Match` names the answer.
+/// 304 when the client's `If-None-Match` names the answer. Answers are kept
+/// and tagged per audience: a token restricted to some brands never gets an
+/// answer, nor an `ETag`, made for another set of brands.
 pub async fn answer<T, Fut>(
     req: &HttpRequest,
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     fill: impl FnOnce() -> Fut,
 ) -> Result<HttpResponse, Error>
 where
@@ -201,8 +204,10 @@ where
         .ok_or_else(|| Error::internal("the ready answers are not configured"))?
         .clone()
         .into_inner();
+    let org = audience.organization_id();
     let key = format!(
-        "{org} {}",
+        "{}\n{}",
+        audience.key(),
         req.uri().path_and_query().map_or("", |p| p.as_str())
     );
     let current = answers.current_version(state, org).await?;
@@ -218,12 +223,12 @@ where
         version: fresh.version,
         valid_until: fresh.valid_until,
         plain: Representation {
-            etag: conditional::etag_of(&body)?,
+            etag: conditional::etag_for(audience, &body)?,
             body: body.clone(),
             coding: None,
         },
         gzip: (body.len() >= GZIP_FROM_BYTES)
-            .then(|| gzipped(&body))
+            .then(|| gzipped(audience, &body))
             .transpose()?,
     };
     let answer = ready.for_request(req);

@@ -151,7 +151,7 @@ pub async fn renew_account(
     let key = idempotency::key_of(&req)?;
     let fingerprint = idempotency::fingerprint(&req, &body.raw);
     let (brand, account) = path.into_inner();
-    let org = principal.organization_id().to_string();
+    let audience = principal.audience().clone();
     let options = body.value.unwrap_or_default();
     let (brand, account) = (brand.to_string(), account.to_string());
     let (app, actor) = (state.get_ref().clone(), principal.subject.clone());
@@ -159,7 +159,7 @@ pub async fn renew_account(
         let renewal = renewal::renew(
             &app,
             renewal::RenewRequest {
-                organization_id: &org,
+                audience: &audience,
                 brand_id: Some(&brand),
                 account_id: &account,
                 actor: &actor,
@@ -283,7 +283,7 @@ pub async fn bulk_renew(
         )]));
     };
     crate::services::oauth::check_return_url(&state, request.return_url.as_deref())?;
-    let org = principal.organization_id().to_string();
+    let audience = principal.audience().clone();
     let (app, actor) = (state.get_ref().clone(), principal.subject.clone());
     idempotency::run(&state, &principal, key, fingerprint, move || async move {
         let mut seen = std::collections::HashSet::new();
@@ -295,7 +295,7 @@ pub async fn bulk_renew(
                 let renewal = renewal::renew(
                     &app,
                     renewal::RenewRequest {
-                        organization_id: &org,
+                        audience: &audience,
                         brand_id: None,
                         account_id: &id.to_string(),
                         actor: &actor,
@@ -431,7 +431,7 @@ pub async fn create_reconnect_link(
     let (brand, account) = path.into_inner();
     let created = reconnect_links::create(
         &state,
-        principal.organization_id(),
+        principal.audience(),
         &brand.to_string(),
         &account.to_string(),
         &principal.subject,

@@ -17,6 +17,20 @@ pub enum AuthErrors {
     MissingScope,
 }
 
+/// As [`AuthErrors`], for the operations that act on the whole organization:
+/// a token restricted to some brands (a `brands` claim) may not call them.
+#[derive(IntoResponses)]
+pub enum OrganizationAuthErrors {
+    /// Missing or invalid bearer token.
+    #[response(status = 401)]
+    Unauthenticated,
+    /// The token lacks the scope the operation needs (see its `security`:
+    /// `insufficient-scope`), or is restricted to some brands by a `brands`
+    /// claim (`organization-wide-token-required`).
+    #[response(status = 403)]
+    Forbidden,
+}
+
 /// A JSON request body that cannot be read.
 #[derive(IntoResponses)]
 pub enum BodyErrors {

@@ -234,6 +234,15 @@ pub struct PropagationReport {
     pub renewed: Vec<PropagatedAccount>,
     /// Other brands' accounts of the same profile that kept their own grant, and why.
     pub left: Vec<LeftAccount>,
+    /// How many accounts in brands the caller's token does not reach (its `brands` claim) now
+    /// share the fresh grant. They are counted, never named; always 0 for a token without
+    /// `brands`, whose `renewed` lists every one.
+    #[schema(minimum = 0)]
+    pub renewed_elsewhere: u32,
+    /// How many accounts in brands the caller's token does not reach kept their own grant.
+    /// Always 0 for a token without `brands`.
+    #[schema(minimum = 0)]
+    pub left_elsewhere: u32,
 }
 
 /// Another brand's account that now shares the fresh grant.
@@ -290,6 +299,8 @@ impl TryFrom<crate::services::accounts::PropagationReport> for PropagationReport
                     })
                 })
                 .collect::<Result<_, Error>>()?,
+            renewed_elsewhere: u32::try_from(report.renewed_elsewhere).unwrap_or(u32::MAX),
+            left_elsewhere: u32::try_from(report.left_elsewhere).unwrap_or(u32::MAX),
         })
     }
 }

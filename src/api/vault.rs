@@ -90,7 +90,7 @@ pub async fn read_access_token(
     let account_id = path.into_inner();
     let token = vault::read_access_token(
         &state,
-        principal.organization_id(),
+        principal.audience(),
         &account_id.to_string(),
         &principal.subject,
     )

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::responses::{AuthErrors, QueryErrors};
+use super::responses::{OrganizationAuthErrors, QueryErrors};
 use super::shared::{PageQuery, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::db::webhooks::WebhookAttempt;
@@ -129,7 +129,7 @@ pub struct WebhookDeliveryPage {
     responses(
         (status = 200, description = "The new secret.", body = WebhookSecret),
         (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks `org:admin`, or the plan has no webhooks (`plan-limit-reached`)."),
+        (status = 403, description = "The token lacks `org:admin` (`insufficient-scope`), is restricted to some brands (`organization-wide-token-required`), or the plan has no webhooks (`plan-limit-reached`)."),
         (status = 404, description = "No such subscription in the caller's organization.")
     )
 )]
@@ -140,6 +140,7 @@ pub async fn rotate_webhook_secret(
     path: web::Path<Uuid>,
 ) -> Result<web::Json<WebhookSecret>, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let rotated = webhooks::rotate_secret(
         &state,
         principal.organization_id(),
@@ -168,7 +169,7 @@ pub async fn rotate_webhook_secret(
     responses(
         (status = 202, description = "The test message is queued.", body = WebhookTestQueued),
         (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks `org:admin`, or the plan has no webhooks (`plan-limit-reached`)."),
+        (status = 403, description = "The token lacks `org:admin` (`insufficient-scope`), is restricted to some brands (`organization-wide-token-required`), or the plan has no webhooks (`plan-limit-reached`)."),
         (status = 404, description = "No such subscription in the caller's organization."),
         (status = 409, description = "The subscription is disabled.")
     )
@@ -180,6 +181,7 @@ pub async fn test_webhook(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let message = webhooks::send_test(
         &state,
         principal.organization_id(),
@@ -208,7 +210,7 @@ pub async fn test_webhook(
     ),
     responses(
         (status = 200, description = "A page of delivery attempts.", body = WebhookDeliveryPage),
-        AuthErrors,
+        OrganizationAuthErrors,
         QueryErrors,
         (status = 404, description = "No such subscription in the caller's organization.")
     )
@@ -221,6 +223,7 @@ pub async fn list_webhook_deliveries(
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<WebhookDeliveryPage>, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let (limit, before) = query.resolve()?;
     let id = path.into_inner().to_string();
     let page =

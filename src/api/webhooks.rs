@@ -10,7 +10,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::Json;
-use super::responses::{AuthErrors, BodyErrors, QueryErrors};
+use super::responses::{BodyErrors, OrganizationAuthErrors, QueryErrors};
 use super::shared::{PageQuery, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::db::webhooks::WebhookSubscription;
@@ -168,7 +168,7 @@ fn distinct(events: Vec<WebhookEvent>) -> Vec<WebhookEvent> {
     params(PageQuery),
     responses(
         (status = 200, description = "A page of webhook subscriptions.", body = WebhookPage),
-        AuthErrors,
+        OrganizationAuthErrors,
         QueryErrors
     )
 )]
@@ -179,6 +179,7 @@ pub async fn list_webhooks(
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<WebhookPage>, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let (limit, after) = query.resolve()?;
     let page = webhooks::list(&state, principal.organization_id(), limit, after).await?;
     let now = state.now();
@@ -210,7 +211,7 @@ pub async fn list_webhooks(
             headers(("Location" = String, description = "URL of the new subscription"))),
         BodyErrors,
         (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks `org:admin`, or the plan has no webhooks (`plan-limit-reached`)."),
+        (status = 403, description = "The token lacks `org:admin` (`insufficient-scope`), is restricted to some brands (`organization-wide-token-required`), or the plan has no webhooks (`plan-limit-reached`)."),
         (status = 404, description = "The token's organization does not exist."),
         (status = 409, description = "The organization has the most webhooks it may have (20)."),
         (status = 422, description = "Invalid or unknown members, or a target URL that is refused (`/url`).")
@@ -223,6 +224,7 @@ pub async fn create_webhook(
     body: Json<WebhookInput>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let input = body.0;
     let created = webhooks::create(
         &state,
@@ -255,7 +257,7 @@ pub async fn create_webhook(
     params(("webhook_id" = Uuid, Path, description = "The subscription's id.")),
     responses(
         (status = 200, description = "The subscription.", body = Webhook),
-        AuthErrors,
+        OrganizationAuthErrors,
         (status = 404, description = "No such subscription in the caller's organization.")
     )
 )]
@@ -266,6 +268,7 @@ pub async fn get_webhook(
     path: web::Path<Uuid>,
 ) -> Result<web::Json<Webhook>, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let id = path.into_inner().to_string();
     let row = webhooks::get(&state, principal.organization_id(), &id).await?;
     Ok(web::Json(Webhook::from_row(row, state.now())?))
@@ -286,7 +289,7 @@ pub async fn get_webhook(
         (status = 200, description = "The changed subscription.", body = Webhook),
         BodyErrors,
         (status = 401, description = "Missing or invalid bearer token."),
-        (status = 403, description = "The token lacks `org:admin`, or the plan has no webhooks (`plan-limit-reached`)."),
+        (status = 403, description = "The token lacks `org:admin` (`insufficient-scope`), is restricted to some brands (`organization-wide-token-required`), or the plan has no webhooks (`plan-limit-reached`)."),
         (status = 404, description = "No such subscription in the caller's organization."),
         (status = 422, description = "Invalid or unknown members, or a target URL that is refused (`/url`).")
     )
@@ -299,6 +302,7 @@ pub async fn update_webhook(
     body: Json<WebhookPatch>,
 ) -> Result<web::Json<Webhook>, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let id = path.into_inner().to_string();
     let patch = body.0;
     let row = webhooks::update(
@@ -327,7 +331,7 @@ pub async fn update_webhook(
     params(("webhook_id" = Uuid, Path, description = "The subscription's id.")),
     responses(
         (status = 204, description = "The subscription is deleted."),
-        AuthErrors,
+        OrganizationAuthErrors,
         (status = 404, description = "No such subscription in the caller's organization.")
     )
 )]
@@ -338,6 +342,7 @@ pub async fn delete_webhook(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
+    principal.require_whole_organization()?;
     let webhook = path.into_inner().to_string();
     webhooks::delete(
         &state,

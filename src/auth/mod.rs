@@ -4,7 +4,9 @@
 //! chosen by `kid`. `iss`, `aud`, `exp`, `sub`, `org` and `scope` are required;
 //! the leeway is at most 30 seconds. The algorithm is never taken from the
 //! token alone: a `kid` names a key and that key fixes the algorithm, and a
-//! token without `kid` can only be HS256 against the shared secret.
+//! token without `kid` can only be HS256 against the shared secret. An
+//! optional `brands` claim (a list of brand ids) restricts the token to those
+//! brands of its organization.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -14,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{JwtKeyAlgorithm, MAX_JWT_LEEWAY_SECS, Settings};
+use crate::domain::audience::Audience;
 use crate::error::Error;
 
 /// The scopes a token may carry in its space-separated `scope` claim.
@@ -69,13 +72,47 @@ pub struct Claims {
     pub nbf: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// The brand ids the token is restricted to; absent: every brand.
+    /// Present, it must be a list (`null` is refused, not read as absent).
+    #[serde(
+        default,
+        deserialize_with = "brands_claim",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub brands: Option<Vec<String>>,
 }
 
-/// Who is calling: the token's subject, organization and scopes.
+/// The most brand ids a `brands` claim may list.
+pub const MAX_CLAIMED_BRANDS: usize = 500;
+
+/// Reads a present `brands` claim: a list of strings, never `null`.
+fn brands_claim<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Vec::<String>::deserialize(d).map(Some)
+}
+
+/// The brands a `brands` claim names, as stored ids: a non-empty list of at
+/// most [`MAX_CLAIMED_BRANDS`] UUIDs (an empty list would reach nothing and
+/// reads too easily as "no restriction", so it is refused).
+fn claimed_brands(brands: Vec<String>) -> Result<Vec<String>, &'static str> {
+    if brands.is_empty() || brands.len() > MAX_CLAIMED_BRANDS {
+        return Err("brands must list 1 to 500 brand ids");
+    }
+    brands
+        .iter()
+        .map(|b| {
+            uuid::Uuid::parse_str(b)
+                .map(|id| id.to_string())
+                .map_err(|_| "brands must be a list of brand ids")
+        })
+        .collect()
+}
+
+/// Who is calling: the token's subject, audience (organization and brands)
+/// and scopes.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub subject: String,
-    organization: String,
+    audience: Audience,
     scopes: BTreeSet<Scope>,
 }
 
@@ -83,7 +120,24 @@ impl Principal {
     /// The caller's organization. `platform:admin` never widens it: tenant
     /// routes always act inside the token's own `org`.
     pub fn organization_id(&self) -> &str {
-        &self.organization
+        self.audience.organization_id()
+    }
+
+    /// The organization and the brands the token reaches in it: what every
+    /// brand-, account- and profile-level use case is given.
+    pub fn audience(&self) -> &Audience {
+        &self.audience
+    }
+
+    /// Fails with 403 `organization-wide-token-required` when the token is
+    /// restricted to some brands: creating and deleting brands, the
+    /// organization's settings and webhooks act on the whole organization.
+    pub fn require_whole_organization(&self) -> Result<(), Error> {
+        if self.audience.is_whole_organization() {
+            Ok(())
+        } else {
+            Err(Error::BrandRestricted)
+        }
     }
 
     pub fn has(&self, scope: Scope) -> bool {
@@ -300,10 +354,14 @@ impl JwtVerifier {
             .split_whitespace()
             .filter_map(Scope::parse)
             .collect();
+        let audience = match claims.brands {
+            None => Audience::organization(claims.org),
+            Some(brands) => Audience::brands(claims.org, claimed_brands(brands).map_err(invalid)?),
+        };
         Ok((
             Principal {
                 subject: claims.sub,
-                organization: claims.org,
+                audience,
                 scopes,
             },
             claims.exp,
@@ -338,6 +396,18 @@ impl TokenMinter {
     }
 
     pub fn mint(&self, org: &str, sub: &str, scopes: &str, ttl: std::time::Duration) -> String {
+        self.mint_for_brands(org, sub, scopes, None, ttl)
+    }
+
+    /// A token restricted to `brands` (its `brands` claim), or to none when `None`.
+    pub fn mint_for_brands(
+        &self,
+        org: &str,
+        sub: &str,
+        scopes: &str,
+        brands: Option<&[String]>,
+        ttl: std::time::Duration,
+    ) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -348,6 +418,7 @@ impl TokenMinter {
             exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
             nbf: None,
             iat: Some(now),
+            brands: brands.map(<[String]>::to_vec),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
             .expect("HS256 signing cannot fail")

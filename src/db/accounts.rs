@@ -88,6 +88,8 @@ fn any_status(
 #[derive(Debug, Clone, Default)]
 pub struct AccountFilter {
     pub brand_id: Option<String>,
+    /// Only these brands (a token's `brands` claim); `None`: every brand.
+    pub brands: Option<Vec<String>>,
     pub network: Option<String>,
     /// Any of these statuses (empty: all).
     pub statuses: Vec<TokenStatus>,
@@ -123,6 +125,9 @@ fn predicates(filter: &AccountFilter) -> Vec<Predicate> {
     let mut predicates: Vec<Predicate> = Vec::new();
     if let Some(brand) = &filter.brand_id {
         predicates.push(Box::new(a::brand_id.eq(brand.clone())));
+    }
+    if let Some(brands) = &filter.brands {
+        predicates.push(Box::new(a::brand_id.eq_any(brands.clone())));
     }
     if let Some(network) = &filter.network {
         predicates.push(Box::new(p::network.eq(network.clone())));

@@ -122,3 +122,27 @@ pub fn list_audit_events(
     }
     Ok(query.load(conn)?)
 }
+
+/// Audit events of one account in one brand, newest first: an account id
+/// of another brand reads nothing.
+pub fn list_account_audit_events(
+    conn: &mut DbConnection,
+    org: &str,
+    brand: &str,
+    account: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AuditEvent>> {
+    let mut query = e::audit_events
+        .filter(e::organization_id.eq(org))
+        .filter(e::brand_id.eq(brand))
+        .filter(e::account_id.eq(account))
+        .select(AuditEvent::as_select())
+        .order(e::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(e::id.lt(before.to_string()));
+    }
+    Ok(query.load(conn)?)
+}

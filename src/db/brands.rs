@@ -5,6 +5,7 @@ use super::DbConnection;
 use super::models::Brand;
 use super::schema::accounts::dsl as a;
 use super::schema::brands::dsl as b;
+use crate::domain::audience::Audience;
 use crate::error::Result;
 
 pub fn insert_brand(conn: &mut DbConnection, brand: &Brand) -> Result<()> {
@@ -28,19 +29,22 @@ pub fn find_brand(conn: &mut DbConnection, org: &str, id: &str) -> Result<Option
         .optional()?)
 }
 
-/// Up to `limit` brands of the organization with ids after `after`, in id order.
+/// Up to `limit` brands the audience reaches with ids after `after`, in id order.
 pub fn list_brands(
     conn: &mut DbConnection,
-    org: &str,
+    audience: &Audience,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Brand>> {
     let mut query = b::brands
-        .filter(b::organization_id.eq(org))
+        .filter(b::organization_id.eq(audience.organization_id().to_string()))
         .select(Brand::as_select())
         .order(b::id.asc())
         .limit(limit)
         .into_boxed();
+    if let Some(brands) = audience.brand_ids() {
+        query = query.filter(b::id.eq_any(brands.iter().cloned().collect::<Vec<_>>()));
+    }
     if let Some(after) = after {
         query = query.filter(b::id.gt(after.to_string()));
     }

@@ -186,6 +186,8 @@ pub struct OAuthState {
     pub expires_at: NaiveDateTime,
     pub consumed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// The brands the starter reaches, space-separated; `None`: every brand.
+    pub brands: Option<String>,
 }
 
 impl std::fmt::Debug for OAuthState {

@@ -3,6 +3,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::models::Profile;
 use super::schema::profiles::dsl as p;
+use crate::domain::audience::Audience;
 use crate::error::Result;
 
 pub fn insert_profile(conn: &mut DbConnection, profile: &Profile) -> Result<()> {
@@ -106,19 +107,30 @@ pub fn update_profile_identity(
     Ok(())
 }
 
+/// Profiles of the audience's organization; for an audience restricted to
+/// some brands, only those with an account in one of them.
 pub fn list_profiles(
     conn: &mut DbConnection,
-    org: &str,
+    audience: &Audience,
     network: Option<&str>,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Profile>> {
+    use super::schema::accounts::dsl as a;
+    let org = audience.organization_id().to_string();
     let mut query = p::profiles
-        .filter(p::organization_id.eq(org.to_string()))
+        .filter(p::organization_id.eq(org.clone()))
         .select(Profile::as_select())
         .order(p::id.asc())
         .limit(limit)
         .into_boxed();
+    if let Some(brands) = audience.brand_ids() {
+        let connected = a::accounts
+            .filter(a::organization_id.eq(org))
+            .filter(a::brand_id.eq_any(brands.iter().cloned().collect::<Vec<_>>()))
+            .select(a::profile_id);
+        query = query.filter(p::id.eq_any(connected));
+    }
     if let Some(network) = network {
         query = query.filter(p::network.eq(network.to_string()));
     }
@@ -131,19 +143,23 @@ pub fn list_profiles(
 /// `(profile_id, account_id, brand_id, brand_name, enabled)`.
 pub type Membership = (String, String, String, String, bool);
 
-/// Where the given profiles are connected.
+/// Where the given profiles are connected, in the brands the audience reaches.
 pub fn list_brand_memberships(
     conn: &mut DbConnection,
-    org: &str,
+    audience: &Audience,
     profile_ids: &[String],
 ) -> Result<Vec<Membership>> {
     use super::schema::accounts::dsl as a;
     use super::schema::brands::dsl as b;
-    Ok(a::accounts
+    let mut query = a::accounts
         .inner_join(b::brands)
-        .filter(a::organization_id.eq(org))
-        .filter(a::profile_id.eq_any(profile_ids))
+        .filter(a::organization_id.eq(audience.organization_id().to_string()))
+        .filter(a::profile_id.eq_any(profile_ids.to_vec()))
         .select((a::profile_id, a::id, b::id, b::name, a::enabled))
         .order((a::profile_id.asc(), b::name.asc()))
-        .load(conn)?)
+        .into_boxed();
+    if let Some(brands) = audience.brand_ids() {
+        query = query.filter(a::brand_id.eq_any(brands.iter().cloned().collect::<Vec<_>>()));
+    }
+    Ok(query.load(conn)?)
 }

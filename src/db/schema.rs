@@ -100,6 +100,7 @@ diesel::table! {
         expires_at -> Timestamp,
         consumed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        brands -> Nullable<Text>,
     }
 }
 

@@ -2,6 +2,7 @@
 //! feature matrix, propagation, renewal methods, audit vocabulary, pagination
 //! cursors, and time. Nothing here knows HTTP or SQL, and nothing does I/O.
 
+pub mod audience;
 pub mod audit;
 pub mod clock;
 pub mod pagination;

@@ -76,6 +76,11 @@ pub struct SiblingAfter<S> {
 pub struct Report<S> {
     pub renewed: Vec<Sibling>,
     pub left: Vec<(Sibling, LeftReason, S)>,
+    /// How many accounts in brands the caller does not reach share the grant
+    /// (they are not listed: see `Audience::report`).
+    pub renewed_elsewhere: usize,
+    /// How many accounts in brands the caller does not reach were left.
+    pub left_elsewhere: usize,
 }
 
 impl<S> Default for Report<S> {
@@ -83,6 +88,8 @@ impl<S> Default for Report<S> {
         Self {
             renewed: Vec::new(),
             left: Vec::new(),
+            renewed_elsewhere: 0,
+            left_elsewhere: 0,
         }
     }
 }

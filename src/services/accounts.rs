@@ -10,10 +10,11 @@ use secrecy::SecretString;
 
 use super::grants::{FreshGrant, GrantSource, apply_fresh_grant, disconnect as disconnect_grant};
 use super::oauth::{Purpose, StartRequest, Started};
-use super::{Page, revoke_later, upstream_error};
+use super::{Page, reach, reach_or, revoke_later, upstream_error};
 use crate::db::accounts::{AccountFilter, AccountRow};
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::{self, DbConnection, models};
+use crate::domain::audience::Audience;
 use crate::domain::audit::AuditAction;
 use crate::domain::pagination::split_page;
 use crate::domain::propagation::{self, Sibling, SiblingAfter};
@@ -126,14 +127,15 @@ pub struct ListFilter {
 /// A page of the brand's accounts, in id order after `after`.
 pub async fn list(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     brand: &str,
     filter: ListFilter,
     limit: u32,
     after: Option<String>,
 ) -> Result<super::ready::Fresh<Page<AccountView>>> {
+    reach(audience, brand)?;
     let (o, b, providers, at) = (
-        org.to_string(),
+        audience.organization_id().to_string(),
         brand.to_string(),
         state.providers.clone(),
         state.now(),
@@ -144,6 +146,7 @@ pub async fn list(
             let ctx = StatusContext::for_organization(organization, &providers, at);
             let filter = AccountFilter {
                 brand_id: Some(b),
+                brands: None,
                 network: filter.network,
                 statuses: filter.status.into_iter().collect(),
                 now: Some(to_db_time(at)),
@@ -169,9 +172,12 @@ pub async fn list(
     .await
 }
 
+fn account_not_found(brand: &str, id: &str) -> Error {
+    Error::NotFound(format!("no account with id {id} in brand {brand}"))
+}
+
 fn find_in_brand(conn: &mut DbConnection, org: &str, brand: &str, id: &str) -> Result<AccountRow> {
-    db::accounts::find_account(conn, org, brand, id)?
-        .ok_or_else(|| Error::NotFound(format!("no account with id {id} in brand {brand}")))
+    db::accounts::find_account(conn, org, brand, id)?.ok_or_else(|| account_not_found(brand, id))
 }
 
 fn view_in_brand(
@@ -188,9 +194,15 @@ fn view_in_brand(
 }
 
 /// One account of the brand.
-pub async fn get(state: &AppState, org: &str, brand: &str, id: &str) -> Result<AccountView> {
+pub async fn get(
+    state: &AppState,
+    audience: &Audience,
+    brand: &str,
+    id: &str,
+) -> Result<AccountView> {
+    reach_or(audience, brand, || account_not_found(brand, id))?;
     let (o, b, i, providers, at) = (
-        org.to_string(),
+        audience.organization_id().to_string(),
         brand.to_string(),
         id.to_string(),
         state.providers.clone(),
@@ -205,18 +217,19 @@ pub async fn get(state: &AppState, org: &str, brand: &str, id: &str) -> Result<A
 /// Starts connecting a profile to the brand: the network's authorization URL.
 pub async fn connect(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     brand: &str,
     actor: &str,
     network: &str,
     return_url: Option<&str>,
 ) -> Result<Started> {
-    let (o, b) = (org.to_string(), brand.to_string());
+    reach(audience, brand)?;
+    let (o, b) = (audience.organization_id().to_string(), brand.to_string());
     db::run(&state.pool, move |conn| require_brand(conn, &o, &b)).await?;
     super::oauth::start(
         state,
         StartRequest {
-            organization_id: org,
+            audience,
             brand_id: brand,
             account_id: None,
             network,
@@ -241,11 +254,13 @@ pub struct Import {
 /// Stores an imported grant after the network's identity endpoint accepted it.
 pub async fn import(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     brand: &str,
     actor: &str,
     import: Import,
 ) -> Result<GrantOutcome> {
+    reach(audience, brand)?;
+    let org = audience.organization_id();
     let (o, b) = (org.to_string(), brand.to_string());
     db::run(&state.pool, move |conn| require_brand(conn, &o, &b)).await?;
     let provider = state.providers.get(&import.network).ok_or_else(|| {
@@ -324,20 +339,24 @@ pub async fn import(
     })
     .await?;
     revoke_later(state, std::mem::take(&mut applied.orphans));
-    Ok(outcome)
+    Ok(GrantOutcome {
+        propagation: audience.report(outcome.propagation),
+        ..outcome
+    })
 }
 
 /// Enables or disables an account; a change is audited.
 pub async fn set_enabled(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     brand: &str,
     id: &str,
     actor: &str,
     enabled: bool,
 ) -> Result<AccountView> {
+    reach_or(audience, brand, || account_not_found(brand, id))?;
     let (o, b, a, actor, providers, at) = (
-        org.to_string(),
+        audience.organization_id().to_string(),
         brand.to_string(),
         id.to_string(),
         actor.to_string(),
@@ -375,13 +394,14 @@ pub async fn set_enabled(
 /// revoked at the network after the transaction committed.
 pub async fn disconnect(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     brand: &str,
     id: &str,
     actor: &str,
 ) -> Result<()> {
+    reach_or(audience, brand, || account_not_found(brand, id))?;
     let (o, b, a, actor, keys, at) = (
-        org.to_string(),
+        audience.organization_id().to_string(),
         brand.to_string(),
         id.to_string(),
         actor.to_string(),
@@ -402,32 +422,65 @@ pub async fn disconnect(
 /// account was disconnected.
 pub async fn events(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     brand: &str,
     id: &str,
     limit: u32,
     before: Option<String>,
 ) -> Result<Page<models::AuditEvent>> {
-    let (o, b, a) = (org.to_string(), brand.to_string(), id.to_string());
+    reach_or(audience, brand, || account_not_found(brand, id))?;
+    let (o, b, a) = (
+        audience.organization_id().to_string(),
+        brand.to_string(),
+        id.to_string(),
+    );
+    let audience = audience.clone();
     db::run(&state.pool, move |conn| {
-        let rows = db::audit::list_audit_events(
+        // Only the brand's events: an account id of another brand, with or
+        // without a cursor, reads nothing of that brand.
+        let rows = db::audit::list_account_audit_events(
             conn,
             &o,
-            Some(&a),
+            &b,
+            &a,
             before.as_deref(),
             i64::from(limit) + 1,
         )?;
         let exists = db::accounts::find_account(conn, &o, &b, &a)?.is_some();
-        let in_brand = rows
-            .iter()
-            .any(|r| r.brand_id.as_deref() == Some(b.as_str()));
-        if !exists && !in_brand && before.is_none() {
-            return Err(Error::NotFound(format!(
-                "no account with id {a} in brand {b}"
-            )));
+        if !exists && rows.is_empty() && before.is_none() {
+            return Err(account_not_found(&b, &a));
         }
         let (items, next_cursor) = split_page(rows, limit, |r| &r.id);
-        Ok(Page { items, next_cursor })
+        Ok(Page {
+            items: items
+                .into_iter()
+                .map(|event| unnamed_elsewhere(&audience, event))
+                .collect(),
+            next_cursor,
+        })
     })
     .await
+}
+
+/// An audit event as the audience may read it: an event that came to its
+/// account by propagation from a brand it does not reach says so without
+/// naming that brand or its account. The stored event is unchanged.
+fn unnamed_elsewhere(audience: &Audience, mut event: models::AuditEvent) -> models::AuditEvent {
+    let Some(mut detail) = event
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(d).ok())
+    else {
+        return event;
+    };
+    let from = detail
+        .get("propagated_from_brand")
+        .and_then(serde_json::Value::as_str);
+    if from.is_some_and(|brand| !audience.reaches(brand)) {
+        detail.remove("propagated_from_brand");
+        detail.remove("propagated_from_account");
+        detail.insert("propagated_from_elsewhere".into(), true.into());
+        event.detail = Some(serde_json::Value::Object(detail).to_string());
+    }
+    event
 }

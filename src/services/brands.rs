@@ -2,9 +2,10 @@
 //! plan; names are unique within the organization; a brand that still has
 //! accounts is not deleted.
 
-use super::Page;
+use super::{Page, reach};
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::{self, models};
+use crate::domain::audience::Audience;
 use crate::domain::audit::AuditAction;
 use crate::domain::pagination::split_page;
 use crate::domain::plan::Plan;
@@ -46,16 +47,16 @@ fn check_brand_limit(plan: Plan, existing: u64) -> Result<()> {
     })
 }
 
-/// A page of the organization's brands, in id order after `after`.
+/// A page of the brands the audience reaches, in id order after `after`.
 pub async fn list(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     limit: u32,
     after: Option<String>,
 ) -> Result<Page<models::Brand>> {
-    let org = org.to_string();
+    let audience = audience.clone();
     let rows = db::run(&state.pool, move |conn| {
-        db::brands::list_brands(conn, &org, after.as_deref(), i64::from(limit) + 1)
+        db::brands::list_brands(conn, &audience, after.as_deref(), i64::from(limit) + 1)
     })
     .await?;
     let (items, next_cursor) = split_page(rows, limit, |b| &b.id);
@@ -99,9 +100,10 @@ pub async fn create(
     .await
 }
 
-/// One brand of the organization; another organization's is 404.
-pub async fn get(state: &AppState, org: &str, id: &str) -> Result<models::Brand> {
-    let (org, id) = (org.to_string(), id.to_string());
+/// One brand the audience reaches; another organization's is 404.
+pub async fn get(state: &AppState, audience: &Audience, id: &str) -> Result<models::Brand> {
+    reach(audience, id)?;
+    let (org, id) = (audience.organization_id().to_string(), id.to_string());
     db::run(&state.pool, move |conn| {
         db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| not_found(&id))
     })
@@ -111,14 +113,19 @@ pub async fn get(state: &AppState, org: &str, id: &str) -> Result<models::Brand>
 /// Renames a brand to `name` (already cleaned).
 pub async fn rename(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     id: &str,
     actor: &str,
     name: String,
 ) -> Result<models::Brand> {
+    reach(audience, id)?;
     let now = state.now();
     let at = to_db_time(now);
-    let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
+    let (org, id, actor) = (
+        audience.organization_id().to_string(),
+        id.to_string(),
+        actor.to_string(),
+    );
     db::run_write(&state.pool, move |conn| {
         if !db::brands::rename_brand(conn, &org, &id, &name, at).map_err(duplicate_name(&name))? {
             return Err(not_found(&id));

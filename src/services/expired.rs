@@ -1,5 +1,5 @@
 //! The "Expired Tokens" dropdown and its badge: the accounts across the
-//! organization's brands that need renewal, newest expiry first, and their
+//! brands the caller reaches that need renewal, newest expiry first, and their
 //! counts by brand and network. Statuses are worked out against the clock in
 //! the query itself (`db::accounts::status_is`), so the listing stays an
 //! index scan.
@@ -12,6 +12,7 @@ use super::accounts::{AccountView, StatusContext};
 use super::ready::{Fresh, read_fresh};
 use crate::db::accounts::AccountFilter;
 use crate::db::{self};
+use crate::domain::audience::Audience;
 use crate::domain::token_status::TokenStatus;
 use crate::domain::{from_db_time, to_db_time};
 use crate::error::Result;
@@ -27,13 +28,21 @@ pub struct ExpiredFilter {
 }
 
 impl ExpiredFilter {
-    fn at(&self, at: DateTime<Utc>, window: chrono::Duration) -> AccountFilter {
+    fn at(
+        &self,
+        audience: &Audience,
+        at: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> AccountFilter {
         let mut statuses = vec![TokenStatus::Expired, TokenStatus::ReauthRequired];
         if self.include_expiring {
             statuses.push(TokenStatus::Expiring);
         }
         AccountFilter {
             brand_id: self.brand_id.clone(),
+            brands: audience
+                .brand_ids()
+                .map(|brands| brands.iter().cloned().collect()),
             network: self.network.clone(),
             statuses,
             now: Some(to_db_time(at)),
@@ -57,16 +66,17 @@ pub type ExpiryCursor = (NaiveDateTime, String);
 /// A page of the dropdown and the position after it.
 pub async fn list(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     filter: ExpiredFilter,
     limit: u32,
     after: Option<ExpiryCursor>,
 ) -> Result<Fresh<(Vec<ExpiredItem>, Option<ExpiryCursor>)>> {
-    let (o, providers, at) = (org.to_string(), state.providers.clone(), state.now());
+    let (audience, providers, at) = (audience.clone(), state.providers.clone(), state.now());
+    let o = audience.organization_id().to_string();
     db::run(&state.pool, move |conn| {
         read_fresh(conn, &o, at, |conn, organization| {
             let ctx = StatusContext::for_organization(organization, &providers, at);
-            let filter = filter.at(at, ctx.window);
+            let filter = filter.at(&audience, at, ctx.window);
             let mut rows =
                 db::accounts::list_by_expiry(conn, &o, &filter, after, i64::from(limit) + 1)?;
             let next = if rows.len() > limit as usize {
@@ -117,12 +127,21 @@ pub struct Summary {
     pub by_network: Vec<(String, u32)>,
 }
 
-pub async fn summary(state: &AppState, org: &str, filter: ExpiredFilter) -> Result<Fresh<Summary>> {
-    let (o, at) = (org.to_string(), state.now());
+pub async fn summary(
+    state: &AppState,
+    audience: &Audience,
+    filter: ExpiredFilter,
+) -> Result<Fresh<Summary>> {
+    let (audience, at) = (audience.clone(), state.now());
+    let o = audience.organization_id().to_string();
     let fresh = db::run(&state.pool, move |conn| {
         read_fresh(conn, &o, at, |conn, organization| {
             let window = super::accounts::window_of(organization);
-            let pairs = db::accounts::list_brand_network_pairs(conn, &o, &filter.at(at, window))?;
+            let pairs = db::accounts::list_brand_network_pairs(
+                conn,
+                &o,
+                &filter.at(&audience, at, window),
+            )?;
             let mut brands: Vec<String> = pairs.iter().map(|(b, _)| b.clone()).collect();
             brands.sort();
             brands.dedup();

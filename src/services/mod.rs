@@ -29,6 +29,30 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// Checks that the audience reaches `brand`: a brand its token's `brands`
+/// claim does not list answers the same 404 as another organization's
+/// (docs/rules.md#tenant-scoping). Every use case addressed by a brand id
+/// passes here before its first query.
+pub fn reach(audience: &crate::domain::audience::Audience, brand: &str) -> Result<(), Error> {
+    reach_or(audience, brand, || {
+        Error::NotFound(format!("no brand with id {brand}"))
+    })
+}
+
+/// [`reach`], answering `not_found`: the very 404 the use case gives for
+/// another organization's ids, so that the two cannot be told apart.
+pub fn reach_or(
+    audience: &crate::domain::audience::Audience,
+    brand: &str,
+    not_found: impl FnOnce() -> Error,
+) -> Result<(), Error> {
+    if audience.reaches(brand) {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
 use std::time::Duration;
 
 use secrecy::SecretString;

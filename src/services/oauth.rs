@@ -17,6 +17,7 @@ use crate::crypto::Binding;
 use crate::db::models::OAuthState;
 use crate::db::rotation::PKCE_VERIFIER_FIELD;
 use crate::db::{self, oauth_states};
+use crate::domain::audience::Audience;
 use crate::domain::{new_id, to_db_time};
 use crate::error::{Error, FieldError, Result};
 use crate::providers::{ProviderError, new_pkce_verifier, pkce_challenge_s256};
@@ -38,7 +39,9 @@ crate::domain::audit::text_enum! {
 }
 
 pub struct StartRequest<'a> {
-    pub organization_id: &'a str,
+    /// The organization, and the brands whose accounts the callback's answer
+    /// may name (the caller's, or a reconnect link's one brand).
+    pub audience: &'a Audience,
     pub brand_id: &'a str,
     pub account_id: Option<&'a str>,
     pub network: &'a str,
@@ -116,7 +119,7 @@ pub fn prepare(app: &AppState, request: StartRequest<'_>) -> Result<Prepared> {
     let row = OAuthState {
         id,
         state_hash: hash_state(&state),
-        organization_id: request.organization_id.into(),
+        organization_id: request.audience.organization_id().into(),
         brand_id: request.brand_id.into(),
         account_id: request.account_id.map(Into::into),
         network: request.network.into(),
@@ -129,6 +132,10 @@ pub fn prepare(app: &AppState, request: StartRequest<'_>) -> Result<Prepared> {
         expires_at: to_db_time(expires_at),
         consumed_at: None,
         created_at: to_db_time(created),
+        brands: request
+            .audience
+            .brand_ids()
+            .map(|brands| brands.iter().cloned().collect::<Vec<_>>().join(" ")),
     };
     Ok(Prepared {
         state: row,
@@ -353,6 +360,17 @@ pub async fn complete(
     })?;
     let (mut applied, outcome) = applied;
     revoke_later(app, std::mem::take(&mut applied.orphans));
+    let audience = match &row.brands {
+        None => Audience::organization(row.organization_id.clone()),
+        Some(brands) => Audience::brands(
+            row.organization_id.clone(),
+            brands.split_whitespace().map(str::to_string),
+        ),
+    };
+    let outcome = GrantOutcome {
+        propagation: audience.report(outcome.propagation),
+        ..outcome
+    };
     tracing::info!(
         account = %applied.account_id,
         network = %network,

@@ -1,10 +1,12 @@
 //! Profiles: the organization's social identities, each with the brands
-//! where it is connected.
+//! where it is connected. A caller restricted to some brands sees only the
+//! profiles connected in them, and only those brands of each.
 
 use std::collections::HashMap;
 
 use super::Page;
 use crate::db::{self, DbConnection, models};
+use crate::domain::audience::Audience;
 use crate::domain::pagination::split_page;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -30,12 +32,12 @@ pub struct ProfileView {
 /// brand-name order.
 fn memberships(
     conn: &mut DbConnection,
-    org: &str,
+    audience: &Audience,
     profile_ids: &[String],
 ) -> Result<HashMap<String, Vec<Membership>>> {
     let mut by_profile: HashMap<String, Vec<Membership>> = HashMap::new();
     for (profile_id, account_id, brand_id, brand_name, enabled) in
-        db::profiles::list_brand_memberships(conn, org, profile_ids)?
+        db::profiles::list_brand_memberships(conn, audience, profile_ids)?
     {
         by_profile.entry(profile_id).or_default().push(Membership {
             brand_id,
@@ -47,27 +49,27 @@ fn memberships(
     Ok(by_profile)
 }
 
-/// A page of the organization's profiles (of one network when given), in id
-/// order after `after`.
+/// A page of the profiles the audience sees (of one network when given), in
+/// id order after `after`.
 pub async fn list(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     network: Option<String>,
     limit: u32,
     after: Option<String>,
 ) -> Result<Page<ProfileView>> {
-    let org = org.to_string();
+    let audience = audience.clone();
     db::run(&state.pool, move |conn| {
         let rows = db::profiles::list_profiles(
             conn,
-            &org,
+            &audience,
             network.as_deref(),
             after.as_deref(),
             i64::from(limit) + 1,
         )?;
         let (rows, next_cursor) = split_page(rows, limit, |p| &p.id);
         let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
-        let mut by_profile = memberships(conn, &org, &ids)?;
+        let mut by_profile = memberships(conn, &audience, &ids)?;
         let items = rows
             .into_iter()
             .map(|profile| ProfileView {
@@ -80,15 +82,20 @@ pub async fn list(
     .await
 }
 
-/// One profile of the organization; another organization's is 404.
-pub async fn get(state: &AppState, org: &str, id: &str) -> Result<ProfileView> {
-    let (org, id) = (org.to_string(), id.to_string());
+/// One profile of the organization; another organization's, or one not
+/// connected in a brand the audience reaches, is 404.
+pub async fn get(state: &AppState, audience: &Audience, id: &str) -> Result<ProfileView> {
+    let (audience, id) = (audience.clone(), id.to_string());
     db::run(&state.pool, move |conn| {
-        let row = db::profiles::find_profile(conn, &org, &id)?
-            .ok_or_else(|| Error::NotFound(format!("no profile with id {id}")))?;
-        let brands = memberships(conn, &org, std::slice::from_ref(&id))?
+        let not_found = || Error::NotFound(format!("no profile with id {id}"));
+        let row = db::profiles::find_profile(conn, audience.organization_id(), &id)?
+            .ok_or_else(not_found)?;
+        let brands = memberships(conn, &audience, std::slice::from_ref(&id))?
             .remove(&id)
             .unwrap_or_default();
+        if brands.is_empty() && !audience.is_whole_organization() {
+            return Err(not_found());
+        }
         Ok(ProfileView {
             profile: row,
             brands,

@@ -12,6 +12,7 @@ use super::renewal::find_account;
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::reconnect_links::{self, ReconnectLink};
 use crate::db::{self};
+use crate::domain::audience::Audience;
 use crate::domain::audit::AuditAction;
 use crate::domain::{new_id, to_db_time};
 use crate::error::{Error, Result};
@@ -27,7 +28,7 @@ pub struct Created {
 /// Creates a link for the brand's account.
 pub async fn create(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     brand: &str,
     account: &str,
     actor: &str,
@@ -41,8 +42,8 @@ pub async fn create(
     let created = state.now();
     let ttl = expires_in.unwrap_or(state.settings.reconnect_link_ttl_secs);
     let expires_at = created + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(604_800));
-    let (o, b, a, actor, hash) = (
-        org.to_string(),
+    let (audience, b, a, actor, hash) = (
+        audience.clone(),
         brand.to_string(),
         account.to_string(),
         actor.to_string(),
@@ -50,11 +51,12 @@ pub async fn create(
     );
     db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            let (account, profile, _) = find_account(conn, &o, Some(&b), &a)?;
+            let (account, profile, _) = find_account(conn, &audience, Some(&b), &a)?;
+            let o = audience.organization_id();
             let link = ReconnectLink {
                 id: new_id(),
                 token_hash: hash,
-                organization_id: o.clone(),
+                organization_id: o.to_string(),
                 brand_id: account.brand_id,
                 account_id: account.id,
                 network: profile.network,
@@ -71,7 +73,7 @@ pub async fn create(
                     brand_id: Some(&link.brand_id),
                     account_id: Some(&link.account_id),
                     detail: Some(serde_json::json!({ "expires_at": expires_at })),
-                    ..Audit::new(&o, &actor, AuditAction::ReconnectLinkCreated)
+                    ..Audit::new(o, &actor, AuditAction::ReconnectLinkCreated)
                 },
                 created,
             )
@@ -163,13 +165,16 @@ pub async fn open(state: &AppState, token: &str) -> Result<Started> {
         Ok(link)
     })
     .await?;
+    // Whoever opens the link has no login: the callback's answer names no
+    // brand but the link's own.
+    let audience = Audience::brands(link.organization_id.clone(), [link.brand_id.clone()]);
     let Prepared {
         state: oauth_state,
         started,
     } = super::oauth::prepare(
         state,
         StartRequest {
-            organization_id: &link.organization_id,
+            audience: &audience,
             brand_id: &link.brand_id,
             account_id: Some(&link.account_id),
             network: &link.network,

@@ -17,6 +17,7 @@ use super::oauth::{Purpose, StartRequest, Started};
 use super::refresh::{RefreshRequest, Settled, claim, new_owner, refresh_claimed};
 use crate::db::accounts::AccountRow;
 use crate::db::{self, DbConnection};
+use crate::domain::audience::Audience;
 use crate::domain::token_status::{CredentialStatus, TokenStatus};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -42,23 +43,27 @@ pub struct Renewal {
     pub propagation: PropagationReport,
 }
 
-/// The account to renew, by brand and id or (bulk renewal) by id alone.
+/// The account to renew, by brand and id or (bulk renewal, the vault read)
+/// by id alone. An account in a brand the audience does not reach is not
+/// found, exactly as another organization's.
 pub fn find_account(
     conn: &mut DbConnection,
-    org: &str,
+    audience: &Audience,
     brand: Option<&str>,
     account: &str,
 ) -> Result<AccountRow> {
+    let org = audience.organization_id();
     let row = match brand {
         Some(brand) => db::accounts::find_account(conn, org, brand, account)?,
         None => db::accounts::find_account_by_id(conn, org, account)?,
     };
-    row.ok_or_else(|| Error::NotFound(format!("no account with id {account}")))
+    row.filter(|(found, _, _)| audience.reaches(&found.brand_id))
+        .ok_or_else(|| Error::NotFound(format!("no account with id {account}")))
 }
 
 /// Who asks for a renewal and how a re-authorization should come back.
 pub struct RenewRequest<'a> {
-    pub organization_id: &'a str,
+    pub audience: &'a Audience,
     pub brand_id: Option<&'a str>,
     pub account_id: &'a str,
     pub actor: &'a str,
@@ -71,15 +76,15 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
     // The one read before the network call: the account, and the lease on
     // its credential with the row read after taking it.
     let owner = new_owner(state);
-    let (o, b, a, own, app) = (
-        request.organization_id.to_string(),
+    let (audience, b, a, own, app) = (
+        request.audience.clone(),
         request.brand_id.map(str::to_string),
         request.account_id.to_string(),
         owner.clone(),
         state.clone(),
     );
     let (row, claimed) = db::run(&state.pool, move |conn| {
-        let row = find_account(conn, &o, b.as_deref(), &a)?;
+        let row = find_account(conn, &audience, b.as_deref(), &a)?;
         let wanted = row.0.enabled && row.2.stored_status()? != CredentialStatus::ReauthRequired;
         let claimed = if wanted {
             Some(claim(conn, &app, &row.2.id, &own)?)
@@ -105,7 +110,7 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
         Some(claimed) => refresh_claimed(
             state,
             RefreshRequest {
-                organization_id: request.organization_id.to_string(),
+                organization_id: request.audience.organization_id().to_string(),
                 credential_id: credential.id.clone(),
                 actor: request.actor.to_string(),
                 snapshot: true,
@@ -136,7 +141,7 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
                 started: super::oauth::start(
                     state,
                     StartRequest {
-                        organization_id: request.organization_id,
+                        audience: request.audience,
                         brand_id: &account.brand_id,
                         account_id: Some(&account.id),
                         network: &profile.network,
@@ -163,7 +168,7 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
         )?,
         None => {
             let (o, a, providers, at) = (
-                request.organization_id.to_string(),
+                request.audience.organization_id().to_string(),
                 account.id.clone(),
                 state.providers.clone(),
                 state.now(),
@@ -197,8 +202,10 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
     };
     Ok(Renewal {
         network: profile.network,
+        // Propagation follows the plan across every brand; the answer names
+        // only the brands the caller reaches (docs/rules.md#tenant-scoping).
         propagation: match outcome {
-            RenewalOutcome::Renewed { .. } => report,
+            RenewalOutcome::Renewed { .. } => request.audience.report(report),
             _ => PropagationReport::default(),
         },
         outcome,

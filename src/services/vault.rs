@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use super::refresh::{RefreshRequest, Settled, refresh};
 use crate::db::credentials::try_open_tokens;
 use crate::db::{self};
+use crate::domain::audience::Audience;
 use crate::domain::renewal::renew_href;
 use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, shift};
@@ -31,14 +32,14 @@ pub struct AccessToken {
 /// the network's refresh lead time or expired.
 pub async fn read_access_token(
     state: &AppState,
-    org: &str,
+    audience: &Audience,
     account_id: &str,
     actor: &str,
 ) -> Result<AccessToken> {
-    let (o, a) = (org.to_string(), account_id.to_string());
+    let org = audience.organization_id();
+    let (reader, a) = (audience.clone(), account_id.to_string());
     let (account, profile, credential) = db::run(&state.pool, move |conn| {
-        db::accounts::find_account_by_id(conn, &o, &a)?
-            .ok_or_else(|| Error::NotFound(format!("no account with id {a}")))
+        super::renewal::find_account(conn, &reader, None, &a)
     })
     .await?;
     if !account.enabled {

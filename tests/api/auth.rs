@@ -28,7 +28,7 @@ fn hs256(claims: &Value) -> String {
     .unwrap()
 }
 
-async fn assert_unauthorized(app: &TestApp, token: &str, case: &str) {
+pub(crate) async fn assert_unauthorized(app: &TestApp, token: &str, case: &str) {
     let response = app.get("/v1/brands", token).await;
     assert_eq!(response.status(), 401, "{case}");
     assert_eq!(

@@ -100,7 +100,7 @@ async fn a_write_on_another_instance_is_seen_by_the_very_next_read(app: TestApp)
     let other = crate::worker::instances::second_instance(&app).await;
     tokenwarden::services::accounts::set_enabled(
         &other,
-        &app.org_id,
+        &tokenwarden::domain::audience::Audience::organization(app.org_id.clone()),
         &brand,
         &account,
         "other-instance",

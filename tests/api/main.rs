@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod brand_scope;
 mod brands;
 mod cli;
 mod conditional;

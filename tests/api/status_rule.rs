@@ -112,6 +112,7 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
             let mut conn = pool.get().unwrap();
             let filter = AccountFilter {
                 brand_id: Some(brand),
+                brands: None,
                 network: None,
                 statuses: vec![status],
                 now: Some(to_db_time(at)),
