@@ -346,7 +346,16 @@ async fn links_and_replays_answer_only_their_audience(app: TestApp) {
             .send()
     };
     let (status, whole) = json_of(renew(admin.clone()).await.unwrap()).await;
-    let reused = renew(restricted(&app, &[&agency.a])).await.unwrap();
+    // The same user (Idempotency-Key records are each user's own), now
+    // holding a token restricted to A.
+    let same_user_restricted = app.minter.mint_for_brands(
+        &app.org_id,
+        "user-1",
+        ALL_SCOPES,
+        Some(&[agency.a.clone()]),
+        Duration::from_secs(3600),
+    );
+    let reused = renew(same_user_restricted).await.unwrap();
     let replayed = renew(admin).await.unwrap();
 
     // Assert: the stored answer names B; it goes back to its audience only.
