@@ -2,6 +2,7 @@
 //! with TOKENWARDEN_TEST_POSTGRES_URL set, on PostgreSQL.
 
 mod accounts;
+mod architecture;
 mod auth;
 mod brand_scope;
 mod brands;
