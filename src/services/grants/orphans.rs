@@ -16,6 +16,10 @@ use crate::error::Result;
 /// nothing here waits on a row while holding the profile: such a holder is a
 /// refresh of that credential, whose write-back finds it unused and removes
 /// it (`switch_profile_to_credential`), or a change that sweeps after this one.
+/// A credential whose refresh holds its lease is left to that refresh too
+/// (docs/rules.md#single-flight-refresh): deleted from under it, the grant the
+/// network is returning would be stored nowhere. The refresh's end removes it
+/// (`switch_profile_to_credential`, `super::sweep_if_unused`).
 pub(super) fn sweep_unused(
     conn: &mut DbConnection,
     keys: &KeyRing,
