@@ -374,6 +374,8 @@ pub fn disconnect(
                 "handle": profile.handle,
                 // Whether the grant went with the account (no other account used
                 // it); it is then revoked unless that would reach a stored grant.
+                // `false` too for a grant being refreshed: it goes when its
+                // refresh ends.
                 "credential_deleted": released,
             })),
         },
