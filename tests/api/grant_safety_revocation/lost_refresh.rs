@@ -117,6 +117,7 @@ with_meta_on_both_backends!(
     a_lost_refresh_never_revokes_a_person_still_stored_elsewhere,
     a_reconnect_during_a_refresh_keeps_the_person_authorized,
     the_worker_never_deauthorizes_a_person_it_refreshes_twice_in_one_tick,
+    two_brands_renewing_one_person_at_once_never_deauthorize_them,
     a_journaled_grant_whose_credential_went_never_deauthorizes_the_person,
     a_refresh_that_fails_after_its_account_went_leaves_no_credential_behind,
 );
@@ -181,9 +182,17 @@ async fn a_reconnect_during_a_refresh_keeps_the_person_authorized(meta: Meta) {
     assert_every_grant_is_held(app).await;
 }
 
-async fn the_worker_never_deauthorizes_a_person_it_refreshes_twice_in_one_tick(meta: Meta) {
-    // Arrange: connected in two brands on Starter (two grants of one person), then upgraded;
-    // both grants are due (Meta's long-lived tokens live 60 days, the worker renews 7 days ahead).
+/// An organization that connected the person in two brands on Starter (two grants of one person),
+/// then upgraded to Advanced: `first` in brand `one`, `second` in brand `two`.
+struct TwoGrants {
+    token: String,
+    one: String,
+    two: String,
+    first: String,
+    second: String,
+}
+
+async fn two_grants_then_upgraded(meta: &Meta, person: &str) -> TwoGrants {
     let app = &meta.app;
     let org = app.create_org("Pine Street", "starter").await;
     let token = app.token(&org, ALL_SCOPES);
@@ -191,10 +200,47 @@ async fn the_worker_never_deauthorizes_a_person_it_refreshes_twice_in_one_tick(m
         brand_in(app, &token, "One").await,
         brand_in(app, &token, "Two").await,
     );
-    let first = meta.connect(&token, &one, "fb-2").await;
-    let second = meta.connect(&token, &two, "fb-2").await;
+    let first = meta.connect(&token, &one, person).await;
+    let second = meta.connect(&token, &two, person).await;
     assert_eq!(app.counts().await, (1, 2, 2));
     set_plan(app, &org, "advanced").await;
+    TwoGrants {
+        token,
+        one,
+        two,
+        first,
+        second,
+    }
+}
+
+/// With two refreshes held at Meta, answers one, waits until its write-back moved the other
+/// account onto its grant (the credential whose refresh is still at Meta is kept for it), then
+/// answers the other.
+async fn answer_one_refresh_then_the_other(meta: &Meta) {
+    meta.graph.until_held(2).await;
+    meta.graph.release_refreshes(1);
+    while account_credentials(&meta.app).await.len() != 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        meta.app.counts().await.2,
+        2,
+        "the credential whose refresh is at Meta is kept for it"
+    );
+    meta.graph.release_refreshes(1);
+}
+
+async fn the_worker_never_deauthorizes_a_person_it_refreshes_twice_in_one_tick(meta: Meta) {
+    // Arrange: both grants are due (Meta's long-lived tokens live 60 days, the worker renews 7
+    // days ahead).
+    let app = &meta.app;
+    let TwoGrants {
+        token,
+        one,
+        two,
+        first,
+        second,
+    } = two_grants_then_upgraded(&meta, "fb-2").await;
     app.advance(chrono::Duration::days(54));
 
     // Act: one tick claims both; both refreshes are at Meta at once, and Meta answers one, whose
@@ -202,17 +248,7 @@ async fn the_worker_never_deauthorizes_a_person_it_refreshes_twice_in_one_tick(m
     meta.graph.hold_refreshes(2);
     let (state, now) = (app.parts.state.get_ref().clone(), app.now());
     let tick = tokio::spawn(async move { tokenwarden::worker::tick(&state, now).await });
-    meta.graph.until_held(2).await;
-    meta.graph.release_refreshes(1);
-    while account_credentials(app).await.len() != 1 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        app.counts().await.2,
-        2,
-        "the credential whose refresh is at Meta is kept for it"
-    );
-    meta.graph.release_refreshes(1);
+    answer_one_refresh_then_the_other(&meta).await;
     let report = tick.await.unwrap().expect("tick");
 
     // Assert: nobody was de-authorized; both accounts share one working grant, which renews.
@@ -221,6 +257,36 @@ async fn the_worker_never_deauthorizes_a_person_it_refreshes_twice_in_one_tick(m
     assert_eq!(assert_every_grant_is_held(app).await, 1);
     later(app);
     assert_eq!(renew(app, &token, &one, &first).await, "renewed");
+    later(app);
+    assert_eq!(renew(app, &token, &two, &second).await, "renewed");
+}
+
+async fn two_brands_renewing_one_person_at_once_never_deauthorize_them(meta: Meta) {
+    // Arrange
+    let app = &meta.app;
+    let TwoGrants {
+        token,
+        one,
+        two,
+        first,
+        second,
+    } = two_grants_then_upgraded(&meta, "fb-3").await;
+
+    // Act: both brands renew at once; Meta answers one, whose propagation moves the other
+    // account onto its grant, before the other.
+    meta.graph.hold_refreshes(2);
+    let renewing_first = renew_in_background(&meta, &token, &one, &first);
+    let renewing_second = renew_in_background(&meta, &token, &two, &second);
+    answer_one_refresh_then_the_other(&meta).await;
+    let answers = (
+        renewing_first.await.unwrap(),
+        renewing_second.await.unwrap(),
+    );
+
+    // Assert: both renewed; nobody was de-authorized; both accounts share one working grant.
+    assert_eq!(answers, (200, 200));
+    assert_everyone_still_authorized(&meta).await;
+    assert_eq!(assert_every_grant_is_held(app).await, 1);
     later(app);
     assert_eq!(renew(app, &token, &two, &second).await, "renewed");
 }
