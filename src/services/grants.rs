@@ -374,6 +374,8 @@ pub fn disconnect(
                     "handle": profile.handle,
                     // Whether the grant went with the account (no other account used
                     // it); it is then revoked unless that would reach a stored grant.
+                    // `false` too for a grant being refreshed: it goes when its
+                    // refresh ends.
                     "credential_deleted": released,
                 });
                 if unreadable {
@@ -386,6 +388,28 @@ pub fn disconnect(
         at,
     )?;
     Ok(swept.orphans)
+}
+
+/// Deletes `credential` once no account uses it, returning it for
+/// revocation: for a refresh that ends in this transaction, its lease just
+/// released. A change of the profile leaves a credential whose refresh holds
+/// the lease to that refresh (`orphans::sweep_unused`), so the refresh's end
+/// removes it when the change took its accounts, whatever the refresh's
+/// outcome. Takes the profile first, so a change that is moving the last
+/// accounts off the credential commits before the count.
+pub fn sweep_if_unused(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    credential: &str,
+) -> Result<Vec<Orphan>> {
+    let Some(row) = db::credentials::find_credential_by_id(conn, credential)? else {
+        return Ok(Vec::new());
+    };
+    db::profiles::lock_profile(conn, &row.profile_id)?;
+    if db::accounts::count_accounts_using_credential(conn, credential)? > 0 {
+        return Ok(Vec::new());
+    }
+    Ok(orphans::sweep_unused(conn, keys, &row.profile_id)?.orphans)
 }
 
 /// Propagation after a refresh in place: on plans with cross-brand renewal, every
@@ -404,9 +428,11 @@ pub fn switch_profile_to_credential(
     // after it, and no row another transaction holds is waited for below.
     db::profiles::lock_profile(conn, profile)?;
     if db::accounts::count_accounts_using_credential(conn, credential)? == 0 {
-        // A fresh grant or a disconnect took every account off this credential
-        // while it was being refreshed: it is left over, not a source of
-        // propagation, and goes like any unused credential.
+        // A fresh grant, a disconnect or another refresh's propagation took
+        // every account off this credential while it was being refreshed
+        // (leaving it to this refresh): it is left over, not a source of
+        // propagation, and goes like any unused credential, its fresh grant
+        // judged like every orphan.
         return Ok(orphans::sweep_unused(conn, keys, profile)?.orphans);
     }
     let plan = plan_of(conn, org)?;

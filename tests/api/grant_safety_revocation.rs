@@ -6,6 +6,7 @@
 
 mod facebook;
 mod fingerprints;
+mod lost_refresh;
 mod meta_graph;
 
 use std::collections::{BTreeMap, BTreeSet};

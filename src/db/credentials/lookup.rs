@@ -146,14 +146,18 @@ pub fn lock_credentials_of_profile(conn: &mut DbConnection, profile: &str) -> Re
 /// The profile's credentials no account uses, their rows locked on
 /// PostgreSQL, leaving out rows another transaction holds: the caller holds
 /// the profile, and a refresh's write-back holds its credential before it
-/// takes the profile, so waiting here could deadlock.
+/// takes the profile, so waiting here could deadlock. Leaves out, too, every
+/// credential whose refresh lease is held (by the database's clock): its
+/// refresh is at the network, and the grant it brings back must find its row.
 pub fn lock_unused_credentials_of_profile(
     conn: &mut DbConnection,
     profile: &str,
 ) -> Result<Vec<String>> {
     use crate::db::schema::accounts::dsl as a;
+    let unleased = lease_free(conn);
     let unused = c::credentials
         .filter(c::profile_id.eq(profile))
+        .filter(unleased)
         .filter(diesel::dsl::not(diesel::dsl::exists(
             a::accounts.filter(a::credential_id.eq(c::id.nullable())),
         )))

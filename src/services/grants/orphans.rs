@@ -26,6 +26,10 @@ pub(super) struct Swept {
 /// it (`switch_profile_to_credential`), or a change that sweeps after this one.
 /// A credential whose tokens are not its row's goes too, unrevoked: there is
 /// no token to send, and keeping it would only keep its owner's way out shut.
+/// A credential whose refresh holds its lease is left to that refresh too
+/// (docs/rules.md#single-flight-refresh): deleted from under it, the grant the
+/// network is returning would be stored nowhere. The refresh's end removes it
+/// (`switch_profile_to_credential`, `super::sweep_if_unused`).
 pub(super) fn sweep_unused(
     conn: &mut DbConnection,
     keys: &KeyRing,

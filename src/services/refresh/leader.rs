@@ -22,7 +22,8 @@ use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, to_db_time};
 use crate::error::Error;
 use crate::providers::{GrantInfo, ProviderError, RefreshPlan};
-use crate::services::upstream_kind;
+use crate::services::grants::sweep_if_unused;
+use crate::services::{revoke_later, upstream_kind};
 use crate::state::AppState;
 
 /// A refresh its caller leads: `owner` holds the lease, `row` was read after
@@ -39,18 +40,39 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
     let Lead {
         request,
         owner,
-        row,
+        mut row,
         started,
     } = lead;
     let id = request.credential_id.clone();
     // A grant renewed earlier that is not stored yet is the live one: its
     // refresh token may already be spent at the network.
-    if let Some((expires_at, snapshot)) = store_pending(app, &request, &owner, &row).await? {
-        return Ok(RefreshOutcome::Renewed {
-            expires_at,
-            by_us: true,
-            snapshot: snapshot.map(Arc::new),
-        });
+    if let Some((expires_at, written)) = store_pending(app, &request, &owner, &row).await? {
+        match written {
+            WriteBack::Stored(snapshot) if expires_at > app.now() => {
+                return Ok(RefreshOutcome::Renewed {
+                    expires_at,
+                    by_us: true,
+                    snapshot: snapshot.map(Arc::new),
+                });
+            }
+            // Stored after its access token expired (kept in the journal
+            // past it, by a process killed mid write-back say): `renewed`
+            // promises a valid token, so the grant's refresh token renews it
+            // now. The write released the lease; it is taken again.
+            WriteBack::Stored(_) => {
+                let (state, i, o) = (app.clone(), id.clone(), owner.clone());
+                let claimed =
+                    db::run(&app.pool, move |conn| super::claim(conn, &state, &i, &o)).await?;
+                if !claimed.taken {
+                    return Ok(RefreshOutcome::Busy {
+                        retry_after: std::time::Duration::from_secs(1),
+                    });
+                }
+                row = *claimed.row;
+            }
+            WriteBack::Unused => return Ok(RefreshOutcome::Replaced),
+            WriteBack::Superseded => return superseded(app, &id).await,
+        }
     }
     if row.stored_status()? == CredentialStatus::ReauthRequired {
         release(app, &id, &owner).await?;
@@ -85,17 +107,18 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
         }
         RefreshPlan::NeedsReauthorization(reason) => {
             let expired = grant.expires_at <= at;
-            let (i, o, r, req) = (
+            let (i, o, r, req, keys) = (
                 id.clone(),
                 owner.clone(),
                 reason.as_str().to_string(),
                 request.clone(),
+                app.keys.clone(),
             );
-            db::run(&app.pool, move |conn| {
-                if expired {
-                    // Announced like any other dead grant: the audit trail
-                    // and, through it, the `token.reauth_required` webhook.
-                    db::write_transaction(conn, |conn| {
+            let orphans = db::run(&app.pool, move |conn| {
+                db::write_transaction(conn, |conn| {
+                    if expired {
+                        // Announced like any other dead grant: the audit trail
+                        // and, through it, the `token.reauth_required` webhook.
                         creds::mark_reauth_required(conn, &i, &r, to_db_time(at))?;
                         audit_credential(
                             conn,
@@ -104,13 +127,15 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
                             AuditOutcome::Failure,
                             json!({ "reason": r }),
                             at,
-                        )
-                    })
-                } else {
-                    creds::release_lease(conn, &i, &o)
-                }
+                        )?;
+                    } else {
+                        creds::release_lease(conn, &i, &o)?;
+                    }
+                    sweep_if_unused(conn, &keys, &i)
+                })
             })
             .await?;
+            revoke_later(app, orphans);
             return Ok(RefreshOutcome::ReauthRequired {
                 reason: reason.as_str().into(),
             });
@@ -155,21 +180,8 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
                     by_us: true,
                     snapshot: snapshot.map(Arc::new),
                 }),
-                WriteBack::Superseded => {
-                    let i = id.clone();
-                    let stored = db::run(&app.pool, move |conn| {
-                        creds::find_credential_by_id(conn, &i)
-                    })
-                    .await?;
-                    Ok(match stored {
-                        Some(row) => settled_by_someone_else(&row, app.now())?.unwrap_or(
-                            RefreshOutcome::Busy {
-                                retry_after: std::time::Duration::from_secs(1),
-                            },
-                        ),
-                        None => RefreshOutcome::Replaced,
-                    })
-                }
+                WriteBack::Unused => Ok(RefreshOutcome::Replaced),
+                WriteBack::Superseded => superseded(app, &id).await,
             }
         }
         Err(error) if error.is_misconfigured() => {
@@ -184,8 +196,8 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
         Err(error) => {
             let code = error.code();
             let reauth = matches!(error, ProviderError::ReauthRequired { .. });
-            let (r, req) = (code.clone(), request.clone());
-            db::run(&app.pool, move |conn| {
+            let (r, req, keys) = (code.clone(), request.clone(), app.keys.clone());
+            let orphans = db::run(&app.pool, move |conn| {
                 db::write_transaction(conn, |conn| {
                     if reauth {
                         creds::mark_reauth_required(conn, &req.credential_id, &r, to_db_time(at))?;
@@ -203,10 +215,12 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
                     } else {
                         (AuditAction::TokenRefreshFailed, AuditOutcome::Failure)
                     };
-                    audit_credential(conn, &req, action, outcome, json!({ "reason": r }), at)
+                    audit_credential(conn, &req, action, outcome, json!({ "reason": r }), at)?;
+                    sweep_if_unused(conn, &keys, &req.credential_id)
                 })
             })
             .await?;
+            revoke_later(app, orphans);
             if reauth {
                 return Ok(RefreshOutcome::ReauthRequired { reason: code });
             }
@@ -218,6 +232,22 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
             })
         }
     }
+}
+
+/// What a refresh whose grant lost to one stored first answers: the
+/// credential as it is now.
+async fn superseded(app: &AppState, id: &str) -> Result<RefreshOutcome, Error> {
+    let i = id.to_string();
+    let stored = db::run(&app.pool, move |conn| {
+        creds::find_credential_by_id(conn, &i)
+    })
+    .await?;
+    Ok(match stored {
+        Some(row) => settled_by_someone_else(&row, app.now())?.unwrap_or(RefreshOutcome::Busy {
+            retry_after: std::time::Duration::from_secs(1),
+        }),
+        None => RefreshOutcome::Replaced,
+    })
 }
 
 /// Why a credential whose stored token does not open is re-authorization's.

@@ -40,6 +40,8 @@ use crate::db::{self, DbConnection, credentials as creds};
 use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, new_id};
 use crate::error::{Error, UpstreamKind};
+use crate::services::grants::sweep_if_unused;
+use crate::services::revoke_later;
 use crate::state::AppState;
 
 /// A refresh that was just done by someone else counts as this caller's
@@ -83,9 +85,10 @@ pub enum RefreshOutcome {
     },
     /// Another instance holds the lease and did not finish in time.
     Busy { retry_after: Duration },
-    /// The credential was replaced while this refresh ran (a fresh grant
-    /// reached its accounts and the old credential is gone); the refreshed
-    /// grant was not stored. The account's state says what it holds now.
+    /// The credential was replaced while this refresh ran (a fresh grant,
+    /// a disconnect or another refresh's propagation took its accounts); the
+    /// credential went with the refreshed grant, which was judged like every
+    /// orphan. The account's state says what it holds now.
     Replaced,
 }
 
@@ -373,7 +376,18 @@ async fn lead(app: &AppState, leader: Lead) -> Result<RefreshOutcome, Error> {
     shared.await.map_err(|e| e.for_another_caller())
 }
 
+/// Ends this caller's lease without storing a grant. A credential that
+/// changes of its profile left unused while the lease was held (they leave it
+/// to its refresh) goes now, judged like every orphan.
 async fn release(app: &AppState, id: &str, owner: &str) -> Result<(), Error> {
-    let (i, o) = (id.to_string(), owner.to_string());
-    db::run(&app.pool, move |conn| creds::release_lease(conn, &i, &o)).await
+    let (i, o, keys) = (id.to_string(), owner.to_string(), app.keys.clone());
+    let orphans = db::run(&app.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            creds::release_lease(conn, &i, &o)?;
+            sweep_if_unused(conn, &keys, &i)
+        })
+    })
+    .await?;
+    revoke_later(app, orphans);
+    Ok(())
 }

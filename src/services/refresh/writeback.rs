@@ -6,7 +6,10 @@
 //! lease is still ours and the row's `version` unchanged, and whatever is
 //! not stored stays in the journal — stored before the credential is
 //! refreshed again, or replayed at the next start. A grant that lost to a
-//! newer one is revoked at the network unless it is the stored one.
+//! newer one, or whose credential went, is judged like every orphan: revoked
+//! at the network unless a stored credential, in any organization, holds its
+//! token or (for a revocation that ends the person's whole authorization)
+//! its person.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,22 +17,19 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::journal::{Journal, PendingGrant};
 use super::leader::audit_credential;
 use super::{RefreshRequest, Snapshot, WRITE_BACK_ATTEMPTS, lease_seconds, new_owner};
 use crate::crypto::{Binding, KeyRing};
-use crate::db::credentials::{
-    ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD, RefreshedSecrets, Written, open_tokens,
-};
+use crate::db::credentials::{ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD, RefreshedSecrets, Written};
 use crate::db::models::Credential;
 use crate::db::{self, DbConnection, credentials as creds};
 use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::to_db_time;
 use crate::error::Error;
-use crate::services::grants::{Orphan, switch_profile_to_credential};
+use crate::services::grants::{Holders, Orphan, holders, switch_profile_to_credential};
 use crate::services::revoke_later;
 use crate::state::AppState;
 
@@ -37,6 +37,10 @@ use crate::state::AppState;
 pub(super) enum WriteBack {
     /// Stored, with the propagation's orphans revoked and the snapshot read.
     Stored(Option<Snapshot>),
+    /// Stored, but no account used the credential any more (a change of its
+    /// profile left it to this refresh): the credential went with the grant,
+    /// judged like every orphan.
+    Unused,
     /// Someone else stored a grant first; ours was revoked unless stored.
     Superseded,
 }
@@ -212,11 +216,20 @@ pub(super) async fn write_back(
         match result {
             Ok((Written::Stored, orphans, snapshot)) => {
                 forget(app, entry).await;
+                let unused = orphans
+                    .iter()
+                    .any(|o| o.credential_id == request.credential_id);
                 revoke_later(app, orphans);
-                return Ok(WriteBack::Stored(snapshot));
+                return Ok(if unused {
+                    WriteBack::Unused
+                } else {
+                    WriteBack::Stored(snapshot)
+                });
             }
             Ok((Written::Superseded, ..)) => {
                 tracing::warn!(credential = %request.credential_id, "a renewed grant lost to one stored first");
+                // The lease may still be ours (the version moved under it).
+                super::release(app, &request.credential_id, owner).await?;
                 settle_lost(app, grant).await?;
                 forget(app, entry).await;
                 return Ok(WriteBack::Superseded);
@@ -247,56 +260,63 @@ pub(super) async fn write_back(
     }
 }
 
-/// A grant that lost to one stored first: ended at the network unless it
-/// is the one stored (a network that did not rotate the refresh token, or
-/// a write that did commit after all), so no live grant is left stored
-/// nowhere.
+/// A grant that lost to one stored first, or whose credential went: ended
+/// at the network unless that would reach a stored grant, so no live grant is
+/// left stored nowhere and no stored one is ended.
 async fn settle_lost(app: &AppState, grant: &Arc<PendingGrant>) -> Result<(), Error> {
-    let id = grant.credential_id.clone();
-    let stored = db::run(&app.pool, move |conn| {
-        creds::find_credential_by_id(conn, &id)
-    })
-    .await?;
-    let orphan = lost_orphan(&app.keys, stored.as_ref(), grant)?;
-    revoke_later(app, orphan.into_iter().collect());
+    let (keys, g) = (app.keys.clone(), grant.clone());
+    let orphan = db::run(&app.pool, move |conn| lost_orphan(conn, &keys, &g)).await?;
+    revoke_later(app, vec![orphan]);
     Ok(())
 }
 
-/// The revocation a lost grant needs: none when the stored row holds it.
+/// A lost grant as an orphan, judged like every other one
+/// (`grants::holders`, docs/rules.md#propagation): by what is stored, in
+/// every organization, of its tokens and of its person. The stored row may
+/// hold the grant itself (a network that does not rotate the refresh token,
+/// or a write that did commit after all); another organization, or the
+/// credential that replaced it, may hold the person, whom a revocation such
+/// as Facebook's `DELETE /me/permissions` would de-authorize everywhere.
 fn lost_orphan(
+    conn: &mut DbConnection,
     keys: &KeyRing,
-    stored: Option<&Credential>,
     grant: &PendingGrant,
-) -> Result<Option<Orphan>, Error> {
-    let ours = grant.grant_token().expose_secret();
-    if let Some(row) = stored {
-        let (access, refresh) = open_tokens(keys, row)?;
-        if refresh.as_ref().unwrap_or(&access).expose_secret() == ours {
-            return Ok(None);
-        }
-    }
-    Ok(Some(Orphan {
+) -> Result<Orphan, Error> {
+    let held = match db::profiles::find_profile(conn, &grant.organization_id, &grant.profile_id)? {
+        Some(profile) => holders(
+            conn,
+            keys,
+            &profile.network,
+            &profile.external_id,
+            &grant.access_token,
+            grant.refresh_token.as_ref(),
+        )?,
+        // Profiles are never deleted; should one be missing, the person is
+        // unknown, and a revocation that may reach their other grants waits.
+        None => Holders {
+            token: false,
+            identity: true,
+        },
+    };
+    Ok(Orphan {
         credential_id: grant.credential_id.clone(),
         network: grant.network.clone(),
         token: grant.grant_token().clone(),
-        // The stored row does not hold this token (checked above).
-        token_held_elsewhere: false,
-        // The credential it lost to is this same person's grant, still
-        // stored: a revocation that ends the app's whole authorization for
-        // the person would end that one too.
-        identity_held_elsewhere: stored.is_some(),
-    }))
+        token_held_elsewhere: held.token,
+        identity_held_elsewhere: held.identity,
+    })
 }
 
 /// Stores what the journal holds for a credential whose lease the caller
 /// holds, before the credential is refreshed again (its stored refresh
-/// token may be spent). `Some`: a pending grant is now stored.
+/// token may be spent). `Some`: a pending grant was written back (or lost
+/// while being written), with its access token's expiry.
 pub(super) async fn store_pending(
     app: &AppState,
     request: &RefreshRequest,
     owner: &str,
     row: &Credential,
-) -> Result<Option<(DateTime<Utc>, Option<Snapshot>)>, Error> {
+) -> Result<Option<(DateTime<Utc>, WriteBack)>, Error> {
     let (journal, id) = (journal(app), row.id.clone());
     let entries = tokio::task::spawn_blocking(move || journal.pending_for(&id))
         .await
@@ -318,12 +338,11 @@ pub(super) async fn store_pending(
             forget(app, Some(path)).await;
             continue;
         }
-        if let WriteBack::Stored(snapshot) =
-            write_back(app, request, owner, &grant, Some(path)).await?
-        {
+        let written = write_back(app, request, owner, &grant, Some(path)).await?;
+        if matches!(written, WriteBack::Stored(_)) {
             tracing::info!(credential = %row.id, "stored a journaled grant");
-            return Ok(Some((grant.expires_at, snapshot)));
         }
+        return Ok(Some((grant.expires_at, written)));
     }
     Ok(None)
 }
@@ -358,7 +377,7 @@ pub fn replay(app: &AppState) {
             }
             Ok(Replayed::Lost(orphan)) => {
                 tracing::warn!(credential = %grant.credential_id, "a journaled grant lost to one stored first");
-                to_revoke.extend(orphan);
+                to_revoke.push(orphan);
                 journal.remove(&path);
             }
             Ok(Replayed::Busy) => {
@@ -374,7 +393,7 @@ pub fn replay(app: &AppState) {
 
 enum Replayed {
     Stored(Vec<Orphan>),
-    Lost(Option<Orphan>),
+    Lost(Orphan),
     Busy,
 }
 
@@ -384,7 +403,7 @@ fn replay_one(app: &AppState, owner: &str, grant: &PendingGrant) -> Result<Repla
     let id = &grant.credential_id;
     if !creds::take_lease(conn, id, owner, lease_seconds(app))? {
         return Ok(match creds::find_credential_by_id(conn, id)? {
-            None => Replayed::Lost(lost_orphan(&app.keys, None, grant)?),
+            None => Replayed::Lost(lost_orphan(conn, &app.keys, grant)?),
             Some(_) => Replayed::Busy,
         });
     }
@@ -415,6 +434,5 @@ fn replay_one(app: &AppState, owner: &str, grant: &PendingGrant) -> Result<Repla
         }
     }
     creds::release_lease(conn, id, owner)?;
-    let row = creds::find_credential_by_id(conn, id)?;
-    Ok(Replayed::Lost(lost_orphan(&app.keys, row.as_ref(), grant)?))
+    Ok(Replayed::Lost(lost_orphan(conn, &app.keys, grant)?))
 }

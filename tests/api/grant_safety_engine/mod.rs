@@ -31,13 +31,13 @@ const JOURNAL_DIR: &str = "grant-journal";
 /// Another tokenwarden process on the test's database and data dir (a
 /// restart, or a second instance behind the load balancer), on the test's
 /// clock. Its `sandbox` network is the test app's sandbox over HTTP.
-struct Instance {
-    address: String,
-    parts: AppParts,
+pub(crate) struct Instance {
+    pub(crate) address: String,
+    pub(crate) parts: AppParts,
 }
 
 impl Instance {
-    async fn start(app: &TestApp, adjust: impl FnOnce(&mut Settings)) -> Self {
+    pub(crate) async fn start(app: &TestApp, adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = (*app.settings).clone();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
@@ -208,7 +208,7 @@ async fn stored_grant_refreshes(app: &TestApp, account: &str) -> bool {
         .is_ok()
 }
 
-fn journal_entries(dir: &Path) -> usize {
+pub(crate) fn journal_entries(dir: &Path) -> usize {
     std::fs::read_dir(dir.join(JOURNAL_DIR))
         .map(|entries| entries.count())
         .unwrap_or(0)
@@ -311,3 +311,4 @@ impl SteadyNetwork {
 }
 
 mod promises;
+mod stale_grants;

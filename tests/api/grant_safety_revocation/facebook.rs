@@ -10,13 +10,13 @@ use super::{assert_every_grant_is_held, brand_in, disconnect, id, later, renew};
 use crate::helpers::{ALL_SCOPES, Backend, TestApp, postgres_enabled};
 
 /// The stub of Meta's Graph API configured as the `facebook` network of a fresh instance.
-struct Meta {
-    app: TestApp,
-    graph: MetaGraph,
+pub(super) struct Meta {
+    pub(super) app: TestApp,
+    pub(super) graph: MetaGraph,
 }
 
 impl Meta {
-    async fn spawn(backend: Backend) -> Self {
+    pub(super) async fn spawn(backend: Backend) -> Self {
         let graph = MetaGraph::default();
         let base = graph.start();
         let app = TestApp::spawn_with(backend, |s| {
@@ -35,7 +35,7 @@ impl Meta {
     }
 
     /// The person approves the app at Meta; the callback stores the grant in `brand`.
-    async fn connect(&self, token: &str, brand: &str, person: &str) -> String {
+    pub(super) async fn connect(&self, token: &str, brand: &str, person: &str) -> String {
         let app = &self.app;
         let auth = app.start_connect(token, brand, "facebook", None).await;
         let state = url::Url::parse(&auth)
@@ -78,6 +78,7 @@ macro_rules! with_meta_on_both_backends {
         )*
     };
 }
+pub(super) use with_meta_on_both_backends;
 
 // ------------------------------------------------------------------ Facebook
 

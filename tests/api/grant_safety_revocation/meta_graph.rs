@@ -3,10 +3,12 @@
 //! into a long-lived one for the same person, `/me` answers who a valid token belongs to, and
 //! `DELETE /me/permissions` removes every permission the person gave the app, which ends every
 //! token of that person for the app, whoever holds it. A dead token answers error 190
-//! (`OAuthException`), as Graph does.
+//! (`OAuthException`), as Graph does. A test may hold `fb_exchange_token` refreshes at the stub
+//! (`hold_refreshes`) to act while they are at the network.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::json;
@@ -24,7 +26,18 @@ struct Inner {
     issued: u64,
     /// Every `DELETE /me/permissions` that de-authorized someone, by person.
     deauthorized: Vec<String>,
+    /// How many of the next refreshes wait before they are answered.
+    to_hold: usize,
+    /// Refreshes held so far, each numbered by its arrival.
+    held: usize,
+    /// Held refreshes let go so far, in arrival order.
+    released: usize,
+    /// Held refreshes answer Graph's transient error when let go.
+    fail_held: bool,
 }
+
+/// How long a held refresh waits at most (a test that forgets to release it fails, not hangs).
+const LONGEST_HOLD: Duration = Duration::from_secs(20);
 
 fn graph_error(message: &str) -> HttpResponse {
     HttpResponse::BadRequest().json(json!({
@@ -50,7 +63,20 @@ impl MetaGraph {
                     App::new().default_service(web::to(
                         move |req: HttpRequest, body: web::Bytes| {
                             let me = me.clone();
-                            async move { me.answer(&req, &body) }
+                            async move {
+                                if me.wait_if_held(&req, &body).await {
+                                    return HttpResponse::InternalServerError().json(json!({
+                                        "error": {
+                                            "message": "An unexpected error has occurred. \
+                                                        Please retry your request later.",
+                                            "type": "OAuthException",
+                                            "code": 2,
+                                            "is_transient": true
+                                        }
+                                    }));
+                                }
+                                me.answer(&req, &body)
+                            }
                         },
                     ))
                 })
@@ -79,6 +105,62 @@ impl MetaGraph {
     /// The people `DELETE /me/permissions` de-authorized, in order.
     pub fn deauthorizations(&self) -> Vec<String> {
         self.inner.lock().unwrap().deauthorized.clone()
+    }
+
+    /// Whether Meta would still accept this token.
+    pub fn live(&self, token: &str) -> bool {
+        let g = self.inner.lock().unwrap();
+        g.tokens.get(token).is_some_and(|(_, live)| *live)
+    }
+
+    /// The next `n` `fb_exchange_token` refreshes wait at the stub until released.
+    pub fn hold_refreshes(&self, n: usize) {
+        let mut g = self.inner.lock().unwrap();
+        (g.to_hold, g.held, g.released, g.fail_held) = (n, 0, 0, false);
+    }
+
+    /// The held refreshes, once released, answer Graph's transient error (code 2, HTTP 500).
+    pub fn fail_held_refreshes(&self) {
+        self.inner.lock().unwrap().fail_held = true;
+    }
+
+    /// Answers the next `n` held refreshes, in the order they arrived.
+    pub fn release_refreshes(&self, n: usize) {
+        self.inner.lock().unwrap().released += n;
+    }
+
+    /// Waits until `n` refreshes are held at the stub.
+    pub async fn until_held(&self, n: usize) {
+        let deadline = Instant::now() + LONGEST_HOLD;
+        while self.inner.lock().unwrap().held < n {
+            assert!(
+                Instant::now() < deadline,
+                "{n} refreshes never reached Meta"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Holds a refresh while asked to; whether it is to fail.
+    async fn wait_if_held(&self, req: &HttpRequest, body: &[u8]) -> bool {
+        let refresh = req.path() == "/token"
+            && url::form_urlencoded::parse(req.query_string().as_bytes())
+                .chain(url::form_urlencoded::parse(body))
+                .any(|(k, v)| k == "grant_type" && v == "fb_exchange_token");
+        let ticket = {
+            let mut g = self.inner.lock().unwrap();
+            if !refresh || g.to_hold == 0 {
+                return false;
+            }
+            g.to_hold -= 1;
+            g.held += 1;
+            g.held
+        };
+        let deadline = Instant::now() + LONGEST_HOLD;
+        while self.inner.lock().unwrap().released < ticket && Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.inner.lock().unwrap().fail_held
     }
 
     fn issue(g: &mut Inner, person: &str, kind: &str) -> String {
