@@ -274,6 +274,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings, args: &ServeArgs) -> anyhow::Result<()> {
+    let stop = ShutdownSignal::listen();
     let with_worker = !args.no_worker && settings.worker.enabled;
     let grace = std::time::Duration::from_secs(settings.http.shutdown_timeout_secs);
     let app = Application::build(settings).await?;
@@ -288,7 +289,7 @@ async fn serve(settings: Settings, args: &ServeArgs) -> anyhow::Result<()> {
         None
     };
     // The server stops on SIGINT/SIGTERM; the worker then finishes its tick.
-    let served = app.run_until_stopped().await;
+    let served = app.run_until(stop.received()).await;
     let _ = stop_worker.send(true);
     if let Some(worker) = worker {
         worker.await?;
@@ -312,11 +313,12 @@ async fn worker(settings: Settings, args: &WorkerArgs) -> anyhow::Result<()> {
             None => anyhow::bail!("the worker tick failed"),
         };
     }
+    let signal = ShutdownSignal::listen();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let revocations = state.revocations.clone();
     let grace = std::time::Duration::from_secs(state.settings.http.shutdown_timeout_secs);
     let running = tokio::spawn(crate::worker::run(state, stopped));
-    shutdown_signal().await;
+    signal.received().await;
     tracing::info!("shutting down the lifecycle worker");
     let _ = stop.send(true);
     running.await?;
@@ -325,30 +327,62 @@ async fn worker(settings: Settings, args: &WorkerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGINT or (on Unix) SIGTERM.
-async fn shutdown_signal() {
+/// SIGINT or (on Unix) SIGTERM, listened for from the moment it is made:
+/// made first thing, a signal that arrives while the process is still
+/// starting stops it cleanly instead of killing it by the signal's default
+/// action (tokio keeps a signal that arrives before anyone awaits it).
+struct ShutdownSignal {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(error = %error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignal {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind)
+                    .map_err(|error| tracing::warn!(%error, "cannot listen for {name}"))
+                    .ok()
+            };
+            Self {
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                interrupt: listen(SignalKind::interrupt(), "SIGINT"),
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    async fn received(self) {
+        #[cfg(unix)]
+        {
+            async fn on(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = on(self.terminate) => {}
+                () = on(self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
 /// `tokenwarden demo`: a seeded instance on SQLite in a temporary folder.
 async fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
+    let stop = ShutdownSignal::listen();
     let dir = tempfile::Builder::new()
         .prefix("tokenwarden-demo-")
         .tempdir()?;
@@ -393,7 +427,7 @@ async fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
         .as_str()
         .trim_end_matches('/')
         .to_string();
-    let server = tokio::spawn(app.run_until_stopped());
+    let server = tokio::spawn(app.run_until(stop.received()));
     let frontend =
         crate::demo::frontend::serve(frontend_listener, &api_url.origin().ascii_serialization())?;
     let stop_frontend = frontend.handle();

@@ -193,7 +193,12 @@ impl Application {
         let mut server =
             HttpServer::new(move || build_app(server_settings.clone(), server_parts.clone()))
                 .listen(listener)?
-                .shutdown_timeout(settings.http.shutdown_timeout_secs);
+                .shutdown_timeout(settings.http.shutdown_timeout_secs)
+                // The process listens for SIGINT/SIGTERM itself from its first
+                // moment (`run_until`): actix's own handlers are installed only
+                // once the server runs, and a signal before that killed the
+                // process by its default action instead of stopping it.
+                .disable_signals();
         if let Some(workers) = settings.http.workers {
             server = server.workers(workers);
         }
@@ -221,8 +226,24 @@ impl Application {
         &self.parts
     }
 
-    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    /// Serves until the process ends (tests, which stop by dropping the runtime).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Serves until `stop` resolves, then lets in-flight requests finish
+    /// (within `http.shutdown_timeout_secs`).
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let stopper = tokio::spawn(async move {
+            stop.await;
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        stopper.abort();
+        served
     }
 }

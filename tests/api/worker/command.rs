@@ -31,6 +31,12 @@ fn worker_once_runs_one_tick_and_exits() {
 /// returns the whole log after a clean exit.
 #[cfg(unix)]
 fn run_until_logged_then_terminate(args: &[&str], env: &[(&str, &str)], wanted: &str) -> String {
+    terminate_after(args, env, wanted, Duration::from_millis(500))
+}
+
+/// [`run_until_logged_then_terminate`], sending SIGTERM `pause` after `wanted`.
+#[cfg(unix)]
+fn terminate_after(args: &[&str], env: &[(&str, &str)], wanted: &str, pause: Duration) -> String {
     use std::io::Read;
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = tokenwarden(dir.path());
@@ -58,8 +64,7 @@ fn run_until_logged_then_terminate(args: &[&str], env: &[(&str, &str)], wanted: 
         let remaining = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(remaining) {
             Ok(log) if log.contains(wanted) => {
-                // Let the server finish installing its signal handlers.
-                std::thread::sleep(Duration::from_millis(500));
+                std::thread::sleep(pause);
                 break;
             }
             Ok(_) => {}
@@ -90,6 +95,21 @@ fn worker_ticks_until_sigterm() {
     );
     assert!(log.contains("lifecycle worker started"), "{log}");
     assert!(log.contains("lifecycle worker stopped"), "{log}");
+}
+
+/// A SIGTERM while `serve` is still starting (its database just opened, the
+/// listener not yet serving) stops it cleanly; it used to kill the process
+/// by the signal's default action until actix installed its handlers.
+#[cfg(unix)]
+#[test]
+fn serve_stops_cleanly_on_a_sigterm_while_starting() {
+    let log = terminate_after(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[],
+        "database ready",
+        Duration::ZERO,
+    );
+    assert!(log.contains("stopped"), "{log}");
 }
 
 #[cfg(unix)]
