@@ -54,7 +54,9 @@ to every brand that has the same profile enabled.\n\n\
 Every `/v1` route except the OAuth callback needs `Authorization: Bearer <JWT>` with the claims \
 `iss`, `aud`, `sub`, `org` (the caller's organization), `scope` (space-separated) and `exp`. \
 Errors are RFC 9457 `application/problem+json` documents whose `type` URI is stable. Lists use \
-cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
+cursor pagination: pass `next_cursor` back as `cursor` until it is `null`. No text a request \
+sends, in its body or its query, may hold U+0000 (NUL): it answers 422 naming the member or \
+parameter.",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
         contact(name = "tokenwarden maintainers", url = "https://github.com/tokenwarden/tokenwarden"),
         version = "1.0.0"

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, HS256_SECRET, TestApp, assert_problem};
 use crate::on_both_backends;
 
-fn claims(app: &TestApp) -> Value {
+pub(crate) fn claims(app: &TestApp) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({
         "iss": app.settings.jwt.issuer,
@@ -19,7 +19,7 @@ fn claims(app: &TestApp) -> Value {
     })
 }
 
-fn hs256(claims: &Value) -> String {
+pub(crate) fn hs256(claims: &Value) -> String {
     encode(
         &Header::new(Algorithm::HS256),
         claims,
@@ -28,7 +28,7 @@ fn hs256(claims: &Value) -> String {
     .unwrap()
 }
 
-async fn assert_unauthorized(app: &TestApp, token: &str, case: &str) {
+pub(crate) async fn assert_unauthorized(app: &TestApp, token: &str, case: &str) {
     let response = app.get("/v1/brands", token).await;
     assert_eq!(response.status(), 401, "{case}");
     assert_eq!(

@@ -11,6 +11,7 @@ mod cors;
 mod database_faults;
 mod demo_frontend;
 mod errors;
+mod grant_safety_edges;
 mod grant_safety_engine;
 mod grant_safety_revocation;
 mod grant_safety_worker;
