@@ -293,8 +293,13 @@ pub fn is_ecma_space(c: char) -> bool {
 
 /// The `pattern` of a text member that must contain a visible character: one
 /// character outside [`is_ecma_space`], spelled out so that every regex
-/// dialect (ECMAScript, Python, …) reads the same class.
-pub const NOT_BLANK_PATTERN: &str = "[^\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]";
+/// dialect (ECMAScript, Python, …) reads the same class, and no U+0000
+/// ([`NUL_REFUSED`]).
+pub const NOT_BLANK_PATTERN: &str = "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff\\u0000][^\\u0000]*$";
+
+/// The `pattern` of a text member or parameter that has no other: no U+0000
+/// ([`NUL_REFUSED`]).
+pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
 
 fn json_pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;

@@ -187,3 +187,33 @@ on_both_backends!(
     a_network_name_with_nul_is_stored_without_it,
     text_the_database_refuses_is_not_a_server_fault,
 );
+
+/// The API document says what the server refuses, so that generated clients
+/// and fuzzers do not send it as valid.
+#[test]
+fn the_document_says_no_text_may_hold_nul() {
+    use tokenwarden::api::extractors::{NO_NUL_PATTERN, NOT_BLANK_PATTERN};
+    let doc: Value = serde_json::from_str(&tokenwarden::api::openapi_json()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["WebhookInput"]["properties"]["description"]["pattern"],
+        NO_NUL_PATTERN
+    );
+    assert_eq!(
+        schemas["OrganizationCreate"]["properties"]["name"]["pattern"],
+        NO_NUL_PATTERN
+    );
+    assert_eq!(
+        schemas["BrandInput"]["properties"]["name"]["pattern"],
+        NOT_BLANK_PATTERN
+    );
+    let network = doc["paths"]["/v1/expired-tokens"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "network")
+        .unwrap();
+    assert_eq!(network["schema"]["pattern"], NO_NUL_PATTERN);
+    // Members and parameters that are not text keep their own shape.
+    assert!(schemas["WebhookInput"]["properties"]["url"]["pattern"].is_null());
+}
