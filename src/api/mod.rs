@@ -147,8 +147,8 @@ pub fn openapi_json() -> String {
 /// which statuses they can answer and why.
 fn finish_document(doc: &mut openapi::OpenApi) {
     add_links(doc);
-    document_no_nul(doc);
     let problem_ref = RefOr::Ref(openapi::Ref::from_schema_name("Problem"));
+    let mut request_components = Vec::new();
     for item in doc.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -158,6 +158,7 @@ fn finish_document(doc: &mut openapi::OpenApi) {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
+            document_no_nul(operation, &mut request_components);
             optional_body_without_null(operation);
             document_rate_limit(operation);
             document_etag(operation);
@@ -180,6 +181,7 @@ fn finish_document(doc: &mut openapi::OpenApi) {
             }
         }
     }
+    document_no_nul_in_components(doc, request_components);
 }
 
 /// No text a request sends may hold U+0000 (`extractors::NUL_REFUSED`, for
@@ -187,38 +189,30 @@ fn finish_document(doc: &mut openapi::OpenApi) {
 /// request body, path or query takes says so, so that clients and fuzzers
 /// know. Strings with a pattern, a format or an enum of their own exclude it
 /// already (the patterns are written so).
-fn document_no_nul(doc: &mut openapi::OpenApi) {
+fn document_no_nul(operation: &mut openapi::path::Operation, components: &mut Vec<String>) {
     use openapi::path::ParameterIn;
-    let mut components = Vec::new();
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            for parameter in operation.parameters.iter_mut().flatten() {
-                // Header values cannot carry U+0000.
-                if let RefOr::T(parameter) = parameter
-                    && parameter.parameter_in != ParameterIn::Header
-                    && let Some(schema) = &mut parameter.schema
-                {
-                    no_nul(schema, &mut components);
-                }
-            }
-            if let Some(RefOr::T(body)) = &mut operation.request_body {
-                for content in body.content.values_mut() {
-                    if let RefOr::T(content) = content
-                        && let Some(schema) = &mut content.schema
-                    {
-                        no_nul(schema, &mut components);
-                    }
-                }
+    for parameter in operation.parameters.iter_mut().flatten() {
+        // Header values cannot carry U+0000.
+        if let RefOr::T(parameter) = parameter
+            && parameter.parameter_in != ParameterIn::Header
+            && let Some(schema) = &mut parameter.schema
+        {
+            no_nul(schema, components);
+        }
+    }
+    if let Some(RefOr::T(body)) = &mut operation.request_body {
+        for content in body.content.values_mut() {
+            if let RefOr::T(content) = content
+                && let Some(schema) = &mut content.schema
+            {
+                no_nul(schema, components);
             }
         }
     }
+}
+
+/// The same for the components requests refer to, and those they refer to.
+fn document_no_nul_in_components(doc: &mut openapi::OpenApi, mut components: Vec<String>) {
     let mut done = std::collections::HashSet::new();
     while let Some(name) = components.pop() {
         if done.insert(name.clone())
