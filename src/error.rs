@@ -137,6 +137,10 @@ pub enum Error {
     PayloadTooLarge(usize),
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    /// The database refused a text as it is encoded (PostgreSQL stores no
+    /// U+0000): the request's fault, never a server fault.
+    #[error("text the database cannot store: {0}")]
+    UnstorableText(String),
     #[error("too many requests")]
     RateLimited { retry_after: Duration },
     /// A dependency (the database) is not available right now.
@@ -229,6 +233,7 @@ impl Error {
             Error::Gone(d) => Error::Gone(d.clone()),
             Error::PayloadTooLarge(n) => Error::PayloadTooLarge(*n),
             Error::UnsupportedMediaType(d) => Error::UnsupportedMediaType(d.clone()),
+            Error::UnstorableText(d) => Error::UnstorableText(d.clone()),
             Error::RateLimited { retry_after } => Error::RateLimited {
                 retry_after: *retry_after,
             },
@@ -258,6 +263,22 @@ fn is_connection_loss(message: &str) -> bool {
         "the database system is starting up",
         "the database system is in recovery mode",
         "connection to server",
+    ]
+    .iter()
+    .any(|words| message.contains(words))
+}
+
+/// PostgreSQL's words for text it cannot store as it is encoded: U+0000 in
+/// `text` ("invalid byte sequence for encoding \"UTF8\": 0x00") or in
+/// `jsonb` ("unsupported Unicode escape sequence"), and characters its
+/// encoding lacks.
+fn is_encoding_refusal(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "invalid byte sequence for encoding",
+        "null character not permitted",
+        "unsupported unicode escape sequence",
+        "has no equivalent in encoding",
     ]
     .iter()
     .any(|words| message.contains(words))
@@ -301,6 +322,12 @@ impl From<diesel::result::Error> for Error {
                     detail: "the database is busy".into(),
                     retry_after: Some(Duration::from_secs(1)),
                 }
+            }
+            D::DatabaseError(_, info) if is_encoding_refusal(info.message()) => {
+                tracing::info!(message = info.message(), "the database refused a text");
+                Error::UnstorableText(
+                    "a text holds a character the database cannot store (such as U+0000)".into(),
+                )
             }
             other => Error::Internal(anyhow::Error::new(other).context("database error")),
         }

@@ -76,13 +76,13 @@ pub struct BrandPage {
 #[schema(example = json!({"name": "Northwind Coffee"}))]
 pub struct BrandInput {
     /// Display name, 1–100 characters with at least one that is not white space
-    /// (ECMAScript's `\s`), unique within the organization. Leading and trailing
-    /// white space is removed.
+    /// (ECMAScript's `\s`) and none that is U+0000, unique within the
+    /// organization. Leading and trailing white space is removed.
     #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
     #[schema(
         min_length = 1,
         max_length = 100,
-        pattern = r"[^\t\n\u000b\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+        pattern = r"^[^\u0000]*[^\t\n\u000b\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u0000][^\u0000]*$"
     )]
     pub name: String,
 }

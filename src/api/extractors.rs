@@ -144,6 +144,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             "the body is not valid JSON: {e}"
         )));
     }
+    if let Some(pointer) = nul_pointer(body) {
+        return Err(Error::Validation(vec![FieldError::body(
+            pointer,
+            NUL_REFUSED,
+        )]));
+    }
     // Every request body of this API is an object; serde would read a struct
     // from an array (`[null, null]`) too, so the shape is checked first.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -163,6 +169,46 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
         };
         Error::Validation(vec![FieldError::body(pointer, detail)])
     })
+}
+
+/// Why a text with U+0000 is refused. PostgreSQL stores no NUL in text
+/// (SQLite would), so no text a client sends may hold one, on either backend
+/// (docs/rules.md#api-conventions).
+pub const NUL_REFUSED: &str = "must not contain U+0000 (NUL)";
+
+/// The JSON Pointer of the first string (or member name) of a syntactically
+/// valid body that holds U+0000, if any. JSON can only spell it `\u0000`, so
+/// a body without those six bytes is not walked.
+fn nul_pointer(body: &[u8]) -> Option<String> {
+    fn walk(value: &serde_json::Value, pointer: &mut String) -> bool {
+        use serde_json::Value;
+        let depth = pointer.len();
+        let found = match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                pointer.truncate(depth);
+                pointer.push_str(&format!("/{i}"));
+                walk(item, pointer)
+            }),
+            Value::Object(members) => members.iter().any(|(name, member)| {
+                pointer.truncate(depth);
+                pointer.push('/');
+                pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
+                name.contains('\0') || walk(member, pointer)
+            }),
+            _ => false,
+        };
+        if !found {
+            pointer.truncate(depth);
+        }
+        found
+    }
+    if !body.windows(6).any(|w| w == b"\\u0000") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut pointer = String::new();
+    walk(&value, &mut pointer).then_some(pointer)
 }
 
 /// `deserialize_with` helpers for integer members: JSON Schema's `integer` is
@@ -247,8 +293,13 @@ pub fn is_ecma_space(c: char) -> bool {
 
 /// The `pattern` of a text member that must contain a visible character: one
 /// character outside [`is_ecma_space`], spelled out so that every regex
-/// dialect (ECMAScript, Python, …) reads the same class.
-pub const NOT_BLANK_PATTERN: &str = "[^\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]";
+/// dialect (ECMAScript, Python, …) reads the same class, and no U+0000
+/// ([`NUL_REFUSED`]).
+pub const NOT_BLANK_PATTERN: &str = "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff\\u0000][^\\u0000]*$";
+
+/// The `pattern` of a text member or parameter that has no other: no U+0000
+/// ([`NUL_REFUSED`]).
+pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
 
 fn json_pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
@@ -387,31 +438,56 @@ pub fn page_params<T>(
 }
 
 /// The caller, authenticated from its bearer JWT (and counted against its
-/// organization's request budget).
+/// organization's request budget, whatever scopes it carries).
 impl FromRequest for Principal {
     type Error = Error;
-    type Future = futures_util::future::Either<
-        Ready<Result<Self, Error>>,
-        Pin<Box<dyn Future<Output = Result<Self, Error>>>>,
-    >;
+    type Future = Authenticating<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        use futures_util::future::Either;
-        match authenticate(req) {
-            // A refusal of a spent budget is held for a moment before it is
-            // sent: a client asking in a loop then costs this instance one
-            // sleeping request per connection instead of the CPU another
-            // organization's requests need.
-            Err(Error::RateLimited { retry_after }) => Either::Right(Box::pin(async move {
-                tokio::time::sleep(retry_after.min(super::ratelimit::REFUSAL_PAUSE)).await;
-                Err(Error::RateLimited { retry_after })
-            })),
-            other => Either::Left(ready(other)),
-        }
+        paused(authenticate(req, false))
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Principal, Error> {
+/// The caller of the billing system's routes (`/v1/organizations`). These
+/// act for no organization, so a token with `platform:admin` spends no
+/// organization's budget here; on every other route `platform:admin` widens
+/// nothing, the budget included (docs/rules.md#tenant-scoping).
+#[derive(Debug, Clone)]
+pub struct PlatformCaller(pub Principal);
+
+impl FromRequest for PlatformCaller {
+    type Error = Error;
+    type Future = Authenticating<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        paused(authenticate(req, true).map(PlatformCaller))
+    }
+}
+
+/// An authentication's future: at once, or a refusal held for a moment.
+type Authenticating<T> = futures_util::future::Either<
+    Ready<Result<T, Error>>,
+    Pin<Box<dyn Future<Output = Result<T, Error>>>>,
+>;
+
+/// A refusal of a spent budget is held for a moment before it is sent: a
+/// client asking in a loop then costs this instance one sleeping request per
+/// connection instead of the CPU another organization's requests need.
+fn paused<T: 'static>(result: Result<T, Error>) -> Authenticating<T> {
+    use futures_util::future::Either;
+    match result {
+        Err(Error::RateLimited { retry_after }) => Either::Right(Box::pin(async move {
+            tokio::time::sleep(retry_after.min(super::ratelimit::REFUSAL_PAUSE)).await;
+            Err(Error::RateLimited { retry_after })
+        })),
+        other => Either::Left(ready(other)),
+    }
+}
+
+/// Verifies the bearer token and spends one unit of its organization's
+/// budget; on a billing-system route (`platform_route`), a `platform:admin`
+/// token acts for no organization and spends none.
+fn authenticate(req: &HttpRequest, platform_route: bool) -> Result<Principal, Error> {
     let verifier = req
         .app_data::<web::Data<JwtVerifier>>()
         .ok_or_else(|| Error::internal("JwtVerifier missing from app data"))?;
@@ -431,9 +507,8 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, Error> {
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::Unauthorized("the Authorization scheme must be Bearer".into()))?;
     let principal = verifier.verify(token)?;
-    // Budgets are per organization; the billing system's routes act for none.
     if let Some(limiter) = req.app_data::<web::Data<super::ratelimit::RateLimiter>>()
-        && !principal.has(Scope::PlatformAdmin)
+        && !(platform_route && principal.has(Scope::PlatformAdmin))
     {
         let decision = limiter.check(principal.organization_id());
         req.extensions_mut().insert(decision);

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -107,4 +107,29 @@ pub async fn request_context(
             Err(error)
         }
     }
+}
+
+/// Refuses a query string whose decoded text holds U+0000 with a 422 naming
+/// the parameter, before any handler reads it: PostgreSQL stores and
+/// compares no NUL in text, so a filter holding one would fail there
+/// (docs/rules.md#api-conventions). Only `%00` decodes to it.
+pub async fn refuse_nul_in_query(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let query = req.query_string();
+    if query.contains("%00") {
+        let nul = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'));
+        if let Some((name, _)) = nul {
+            let error = crate::error::Error::Validation(vec![crate::error::FieldError::parameter(
+                name.into_owned(),
+                crate::api::extractors::NUL_REFUSED,
+            )]);
+            return Ok(req.error_response(error).map_into_right_body());
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }

@@ -59,7 +59,9 @@ show only those brands, and a renewal's answer counts the other brands it reache
 them; creating or deleting brands, the organization's settings and webhooks answer 403 \
 `organization-wide-token-required` to such a token. \
 Errors are RFC 9457 `application/problem+json` documents whose `type` URI is stable. Lists use \
-cursor pagination: pass `next_cursor` back as `cursor` until it is `null`.",
+cursor pagination: pass `next_cursor` back as `cursor` until it is `null`. No text a request \
+sends, in its body or its query, may hold U+0000 (NUL): it answers 422 naming the member or \
+parameter.",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
         contact(name = "tokenwarden maintainers", url = "https://github.com/tokenwarden/tokenwarden"),
         version = "1.0.0"
@@ -153,6 +155,7 @@ pub fn openapi_json() -> String {
 fn finish_document(doc: &mut openapi::OpenApi) {
     add_links(doc);
     let problem_ref = RefOr::Ref(openapi::Ref::from_schema_name("Problem"));
+    let mut request_components = Vec::new();
     for item in doc.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -162,6 +165,7 @@ fn finish_document(doc: &mut openapi::OpenApi) {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
+            document_no_nul(operation, &mut request_components);
             optional_body_without_null(operation);
             document_rate_limit(operation);
             document_etag(operation);
@@ -183,6 +187,99 @@ fn finish_document(doc: &mut openapi::OpenApi) {
                 }
             }
         }
+    }
+    document_no_nul_in_components(doc, request_components);
+}
+
+/// No text a request sends may hold U+0000 (`extractors::NUL_REFUSED`, for
+/// bodies; `middleware::refuse_nul_in_query`, for queries): every string a
+/// request body, path or query takes says so, so that clients and fuzzers
+/// know. Strings with a pattern, a format or an enum of their own exclude it
+/// already (the patterns are written so).
+fn document_no_nul(operation: &mut openapi::path::Operation, components: &mut Vec<String>) {
+    use openapi::path::ParameterIn;
+    for parameter in operation.parameters.iter_mut().flatten() {
+        // Header values cannot carry U+0000.
+        if let RefOr::T(parameter) = parameter
+            && parameter.parameter_in != ParameterIn::Header
+            && let Some(schema) = &mut parameter.schema
+        {
+            no_nul(schema, components);
+        }
+    }
+    if let Some(RefOr::T(body)) = &mut operation.request_body {
+        for content in body.content.values_mut() {
+            if let RefOr::T(content) = content
+                && let Some(schema) = &mut content.schema
+            {
+                no_nul(schema, components);
+            }
+        }
+    }
+}
+
+/// The same for the components requests refer to, and those they refer to.
+fn document_no_nul_in_components(doc: &mut openapi::OpenApi, mut components: Vec<String>) {
+    let mut done = std::collections::HashSet::new();
+    while let Some(name) = components.pop() {
+        if done.insert(name.clone())
+            && let Some(schema) = doc
+                .components
+                .as_mut()
+                .and_then(|c| c.schemas.get_mut(&name))
+        {
+            no_nul(schema, &mut components);
+        }
+    }
+}
+
+/// Gives every string of `schema` without a pattern, format or enum the
+/// pattern that refuses U+0000; collects the components it refers to.
+fn no_nul(schema: &mut RefOr<openapi::schema::Schema>, components: &mut Vec<String>) {
+    use openapi::schema::{AdditionalProperties, ArrayItems, Schema, SchemaType, Type};
+    match schema {
+        RefOr::Ref(reference) => {
+            if let Some(name) = reference.ref_location.rsplit('/').next() {
+                components.push(name.to_string());
+            }
+        }
+        RefOr::T(Schema::Object(object)) => {
+            let text = match &object.schema_type {
+                SchemaType::Type(Type::String) => true,
+                SchemaType::Array(types) => types.contains(&Type::String),
+                _ => false,
+            };
+            if text
+                && object.pattern.is_none()
+                && object.format.is_none()
+                && object.enum_values.is_none()
+            {
+                object.pattern = Some(extractors::NO_NUL_PATTERN.into());
+            }
+            for property in object.properties.values_mut() {
+                no_nul(property, components);
+            }
+            if let Some(extra) = object.additional_properties.as_deref_mut()
+                && let AdditionalProperties::RefOr(extra) = extra
+            {
+                no_nul(extra, components);
+            }
+        }
+        RefOr::T(Schema::Array(array)) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                no_nul(items, components);
+            }
+        }
+        RefOr::T(Schema::OneOf(one_of)) => {
+            one_of.items.iter_mut().for_each(|s| no_nul(s, components));
+        }
+        RefOr::T(Schema::AnyOf(any_of)) => {
+            any_of.items.iter_mut().for_each(|s| no_nul(s, components));
+        }
+        RefOr::T(Schema::AllOf(all_of)) => {
+            all_of.items.iter_mut().for_each(|s| no_nul(s, components));
+        }
+        _ => {}
     }
 }
 

@@ -9,7 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::extractors::{Json, integer};
+use super::extractors::{Json, PlatformCaller, integer};
 use super::responses::{BodyErrors, OrganizationAuthErrors};
 use crate::auth::{Principal, Scope};
 use crate::db::models;
@@ -208,9 +208,10 @@ pub async fn update_organization(
 #[post("/organizations")]
 pub async fn create_organization(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: PlatformCaller,
     body: Json<OrganizationCreate>,
 ) -> Result<HttpResponse, Error> {
+    let principal = caller.0;
     principal.require(Scope::PlatformAdmin)?;
     principal.require_whole_organization()?;
     let body = body.0;
@@ -253,10 +254,11 @@ pub async fn create_organization(
 #[patch("/organizations/{organization_id}")]
 pub async fn update_any_organization(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: PlatformCaller,
     path: web::Path<Uuid>,
     body: Json<OrganizationAdminUpdate>,
 ) -> Result<web::Json<Organization>, Error> {
+    let principal = caller.0;
     principal.require(Scope::PlatformAdmin)?;
     principal.require_whole_organization()?;
     let body = body.0;

@@ -192,6 +192,11 @@ impl AsProblem for Error {
                 "unsupported-media-type",
                 "Unsupported media type",
             ),
+            Error::UnstorableText(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unstorable-text",
+                "The request holds text that cannot be stored",
+            ),
             Error::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
@@ -239,6 +244,7 @@ impl AsProblem for Error {
             | Error::NotFound(d)
             | Error::Conflict(d)
             | Error::UnsupportedMediaType(d)
+            | Error::UnstorableText(d)
             | Error::InvalidState(d)
             | Error::GrantRejected(d)
             | Error::IdentityMismatch(d)
@@ -401,6 +407,7 @@ mod tests {
                 detail: "HTTP 401".into(),
             },
             Error::Conflict("taken".into()),
+            Error::UnstorableText("NUL".into()),
             Error::internal("a bug"),
         ];
         for error in &errors {

@@ -12,11 +12,12 @@ use actix_web::{App, HttpRequest, HttpServer, web};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::api;
 use crate::api::cors::{AllowedOrigins, cors};
 use crate::api::extractors::{BodyLimit, json_error, path_error, query_error};
 use crate::api::metrics::Metrics;
+use crate::api::middleware::{refuse_nul_in_query, request_context};
 use crate::api::routes::KnownRoutes;
-use crate::api::{self, middleware::request_context};
 use crate::auth::JwtVerifier;
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
@@ -120,6 +121,7 @@ pub fn build_app(
         .app_data(web::Data::new(AllowedOrigins::new(
             &settings.cors.allowed_origins,
         )))
+        .wrap(from_fn(refuse_nul_in_query))
         .wrap(from_fn(cors))
         .wrap(from_fn(request_context))
         .into_utoipa_app()

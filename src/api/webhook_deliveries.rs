@@ -127,7 +127,8 @@ pub struct WebhookDeliveryPage {
     security(("bearer" = ["org:admin"])),
     params(("webhook_id" = Uuid, Path, description = "The subscription's id.")),
     responses(
-        (status = 200, description = "The new secret.", body = WebhookSecret),
+        (status = 200, description = "The new secret.", body = WebhookSecret,
+            headers(("Cache-Control" = String, description = "`no-store`: the answer holds the signing secret"))),
         (status = 401, description = "Missing or invalid bearer token."),
         (status = 403, description = "The token lacks `org:admin` (`insufficient-scope`), is restricted to some brands (`organization-wide-token-required`), or the plan has no webhooks (`plan-limit-reached`)."),
         (status = 404, description = "No such subscription in the caller's organization.")
@@ -138,7 +139,7 @@ pub async fn rotate_webhook_secret(
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<Uuid>,
-) -> Result<web::Json<WebhookSecret>, Error> {
+) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
     principal.require_whole_organization()?;
     let rotated = webhooks::rotate_secret(
@@ -150,10 +151,13 @@ pub async fn rotate_webhook_secret(
     .await?;
     let until = previous_secret_until(&rotated.subscription, state.now())
         .ok_or_else(|| Error::internal("a rotation without an overlap"))?;
-    Ok(web::Json(WebhookSecret {
-        secret: rotated.secret,
-        previous_secret_expires_at: until,
-    }))
+    // The answer holds the signing secret: no cache may keep it.
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(WebhookSecret {
+            secret: rotated.secret,
+            previous_secret_expires_at: until,
+        }))
 }
 
 /// Send a test message

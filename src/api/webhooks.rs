@@ -114,7 +114,8 @@ pub struct WebhookCreated {
 }))]
 pub struct WebhookInput {
     /// Where to POST events: an https URL (1–2048 characters) whose host does
-    /// not resolve to a private, loopback or link-local address.
+    /// not resolve to a private, loopback, link-local or reserved address
+    /// (nor to an IPv6 address translated to one: NAT64, 6to4, Teredo).
     #[validate(length(min = 1, max = 2048))]
     #[schema(format = "uri", min_length = 1, max_length = 2048)]
     pub url: String,
@@ -208,7 +209,10 @@ pub async fn list_webhooks(
     request_body = WebhookInput,
     responses(
         (status = 201, description = "The new subscription and its secret.", body = WebhookCreated,
-            headers(("Location" = String, description = "URL of the new subscription"))),
+            headers(
+                ("Location" = String, description = "URL of the new subscription"),
+                ("Cache-Control" = String, description = "`no-store`: the answer holds the signing secret")
+            )),
         BodyErrors,
         (status = 401, description = "Missing or invalid bearer token."),
         (status = 403, description = "The token lacks `org:admin` (`insufficient-scope`), is restricted to some brands (`organization-wide-token-required`), or the plan has no webhooks (`plan-limit-reached`)."),
@@ -239,8 +243,10 @@ pub async fn create_webhook(
     )
     .await?;
     let webhook = Webhook::from_row(created.subscription, state.now())?;
+    // The answer holds the signing secret: no cache may keep it.
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/webhooks/{}", webhook.id)))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(WebhookCreated {
             webhook,
             secret: created.secret,

@@ -59,18 +59,30 @@ impl Scope {
     }
 }
 
-/// The claims tokenwarden reads. Unknown claims are ignored.
+/// The claims tokenwarden reads. Unknown claims are ignored. `aud` may be one
+/// audience or a list, and the dates any NumericDate (RFC 7519 §2 allows
+/// fractions): jsonwebtoken checks both, and this shape must not refuse what
+/// it accepts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
-    pub aud: String,
+    pub aud: AudienceClaim,
     pub sub: String,
     pub org: String,
     pub scope: String,
+    #[serde(deserialize_with = "numeric_date::required")]
     pub exp: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "numeric_date::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nbf: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "numeric_date::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub iat: Option<i64>,
     /// The brand ids the token is restricted to; absent: every brand.
     /// Present, it must be a list (`null` is refused, not read as absent).
@@ -105,6 +117,39 @@ fn claimed_brands(brands: Vec<String>) -> Result<Vec<String>, &'static str> {
                 .map_err(|_| "brands must be a list of brand ids")
         })
         .collect()
+}
+
+/// A JWT's `aud`: one audience, or several (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AudienceClaim {
+    One(String),
+    Several(Vec<String>),
+}
+
+/// NumericDates as whole seconds: a fraction is dropped, which moves `exp`
+/// earlier and `nbf` by less than a second (jsonwebtoken judges the token
+/// itself, rounding).
+mod numeric_date {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    fn seconds<E: Error>(value: f64) -> Result<i64, E> {
+        // Within ±2^53, where every f64 integer is exact and the cast cannot saturate.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        if value.is_finite() && value.abs() <= EXACT {
+            Ok(value.floor() as i64)
+        } else {
+            Err(E::custom("a NumericDate out of range"))
+        }
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        seconds(f64::deserialize(d)?)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Option::<f64>::deserialize(d)?.map(seconds).transpose()
+    }
 }
 
 /// Who is calling: the token's subject, audience (organization and brands)
@@ -345,6 +390,11 @@ impl JwtVerifier {
         if claims.sub.trim().is_empty() || claims.org.trim().is_empty() {
             return Err(invalid("empty sub or org"));
         }
+        // PostgreSQL stores no U+0000 in text: such a subject could never
+        // write its audit events, nor such an organization be read.
+        if claims.sub.contains('\0') || claims.org.contains('\0') {
+            return Err(invalid("sub or org holds U+0000"));
+        }
         // Bounds the API documents for what it echoes (audit `actor`).
         if claims.sub.len() > 1024 || claims.org.len() > 255 {
             return Err(invalid("sub or org too long"));
@@ -411,7 +461,7 @@ impl TokenMinter {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: AudienceClaim::One(self.audience.clone()),
             sub: sub.into(),
             org: org.into(),
             scope: scopes.into(),

@@ -230,15 +230,36 @@ fn is_private_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_private_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let [first, second, third, ..] = ip.segments();
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        || ip
-            .to_ipv4()
-            .is_some_and(|v4| ip.segments()[..6] == [0; 6] && is_private_v4(v4))
+        // Site-local (deprecated by RFC 3879, still routed inside some sites).
+        || (first & 0xffc0) == 0xfec0
+        // Documentation (RFC 3849): no public host has one.
+        || (first, second) == (0x2001, 0x0db8)
+        // Local-use NAT64 (RFC 8215): a translator inside the operator's
+        // network, where the IPv4 address sits is the network's choice.
+        || (first, second, third) == (0x64, 0xff9b, 1)
+        || carried_v4(ip).into_iter().any(is_private_v4)
+}
+
+/// The IPv4 addresses an IPv6 address is carried to by a translation or a
+/// tunnel: IPv4-compatible `::a.b.c.d`, well-known NAT64 `64:ff9b::/96`
+/// (RFC 6052; on an IPv6-only host behind DNS64 every IPv4-only name
+/// resolves there), 6to4 `2002::/16` (RFC 3056), and Teredo `2001::/32`
+/// (RFC 4380: its server, and its client, stored inverted).
+fn carried_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = ip.segments();
+    let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match s {
+        [0, 0, 0, 0, 0, 0, ..] | [0x64, 0xff9b, 0, 0, 0, 0, ..] => vec![v4(s[6], s[7])],
+        [0x2002, ..] => vec![v4(s[1], s[2])],
+        [0x2001, 0, ..] => vec![v4(s[2], s[3]), v4(!s[6], !s[7])],
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -304,6 +325,17 @@ mod tests {
             "fd00::1",
             "::ffff:10.0.0.1",
             "::ffff:169.254.169.254",
+            // Translated or tunnelled to a private IPv4 address.
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:c0a8:101::1",
+            "2002:a00:1::",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+            "2001:0:a00:1:8000:63bf:a247:2bdd",
+            // Reserved: local-use NAT64, site-local, documentation.
+            "64:ff9b:1::5db8:d822",
+            "fec0::1",
+            "2001:db8::1",
         ] {
             assert!(is_private(private.parse().unwrap()), "{private}");
         }
@@ -311,6 +343,10 @@ mod tests {
             "93.184.216.34",
             "2606:2800:220:1:248:1893:25c8:1946",
             "1.1.1.1",
+            // A public IPv4 address through a translation or a tunnel.
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "2001:0:4136:e378:8000:63bf:a247:2bdd",
         ] {
             assert!(!is_private(public.parse().unwrap()), "{public}");
         }

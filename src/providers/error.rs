@@ -191,10 +191,12 @@ pub(crate) struct BodyError {
 /// Read the error out of a JSON body, if it carries one. TikTok answers successes with
 /// `"error": {"code": "ok"}`, which is not an error.
 pub(crate) fn body_error(json: &Value) -> Option<BodyError> {
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+    // A network's code is stored (the credential's reason, audit events),
+    // and PostgreSQL stores no U+0000 in text.
+    let text = |v: Option<&Value>| super::without_nul(v.and_then(Value::as_str).unwrap_or(""));
     match json.get("error") {
         Some(Value::String(code)) => Some(BodyError {
-            code: Some(code.to_ascii_lowercase()),
+            code: Some(super::without_nul(code).to_ascii_lowercase()),
             numeric: None,
             detail: text(
                 json.get("error_description")
@@ -206,7 +208,7 @@ pub(crate) fn body_error(json: &Value) -> Option<BodyError> {
             let code_str = obj
                 .get("code")
                 .and_then(Value::as_str)
-                .map(str::to_ascii_lowercase);
+                .map(|c| super::without_nul(c).to_ascii_lowercase());
             if code_str.as_deref() == Some("ok") || code_str.as_deref() == Some("") {
                 return None;
             }
@@ -214,7 +216,7 @@ pub(crate) fn body_error(json: &Value) -> Option<BodyError> {
             let status = obj
                 .get("status")
                 .and_then(Value::as_str)
-                .map(str::to_ascii_lowercase);
+                .map(|c| super::without_nul(c).to_ascii_lowercase());
             Some(BodyError {
                 code: code_str.or(status),
                 numeric,

@@ -224,3 +224,9 @@ pub fn pkce_challenge_s256(verifier: &str) -> String {
     use sha2::Digest as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
 }
+
+/// `text` without U+0000. What a network sends and tokenwarden stores (names,
+/// handles, scopes, error codes) loses it: PostgreSQL stores no NUL in text.
+pub fn without_nul(text: &str) -> String {
+    text.replace('\0', "")
+}

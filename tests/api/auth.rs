@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, HS256_SECRET, TestApp, assert_problem};
 use crate::on_both_backends;
 
-fn claims(app: &TestApp) -> Value {
+pub(crate) fn claims(app: &TestApp) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({
         "iss": app.settings.jwt.issuer,
@@ -19,7 +19,7 @@ fn claims(app: &TestApp) -> Value {
     })
 }
 
-fn hs256(claims: &Value) -> String {
+pub(crate) fn hs256(claims: &Value) -> String {
     encode(
         &Header::new(Algorithm::HS256),
         claims,

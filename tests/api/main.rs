@@ -14,6 +14,7 @@ mod database_faults;
 mod dead_ends;
 mod demo_frontend;
 mod errors;
+mod grant_safety_edges;
 mod grant_safety_engine;
 mod grant_safety_revocation;
 mod grant_safety_worker;

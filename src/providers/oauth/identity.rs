@@ -5,9 +5,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::OAuthProvider;
-use crate::providers::Identity;
 use crate::providers::error::{CallSite, ProviderError, body_error, classify_answer};
 use crate::providers::presets::TokenPresentation;
+use crate::providers::{Identity, without_nul};
 
 impl OAuthProvider {
     pub(super) async fn do_identity(
@@ -48,9 +48,20 @@ impl OAuthProvider {
         if body_error(&json).is_some() {
             return Err(refused());
         }
+        // A subject is an identity: one with U+0000 is no answer to guess
+        // from (dropping it could name another person).
+        if matches!(json.pointer(&self.subject_ptr), Some(Value::String(s)) if s.contains('\0')) {
+            return Err(ProviderError::malformed(
+                "identity answer's subject holds U+0000",
+            ));
+        }
+        // Names and handles are shown, not matched: U+0000 in them (which
+        // PostgreSQL cannot store) is dropped.
         let text = |ptr: &str| -> Option<String> {
             match json.pointer(ptr)? {
-                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+                Value::String(s) => {
+                    Some(without_nul(s).trim().to_owned()).filter(|s| !s.is_empty())
+                }
                 Value::Number(n) => Some(n.to_string()),
                 _ => None,
             }

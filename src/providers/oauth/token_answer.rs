@@ -95,7 +95,12 @@ impl TokenAnswer {
             (None, None) => None,
         };
         let scopes = match self.scopes() {
-            Some(granted) => granted.iter().map(|s| s.as_str().to_owned()).collect(),
+            // Stored as text, which holds no U+0000 on PostgreSQL.
+            Some(granted) => granted
+                .iter()
+                .map(|s| crate::providers::without_nul(s.as_str()))
+                .filter(|s| !s.is_empty())
+                .collect(),
             None => defaults.scopes.to_vec(),
         };
         TokenSet {

@@ -87,8 +87,12 @@ fn require_plan(conn: &mut DbConnection, org: &str) -> Result<()> {
     })
 }
 
-/// Checks a target URL with DNS, as a 422 on `/url`.
-async fn check_target(state: &AppState, url: &str) -> Result<()> {
+/// Checks the plan, then a target URL with DNS (a 422 on `/url`): an
+/// organization without webhooks must learn nothing of what a name resolves
+/// to. The write checks the plan again, in its transaction.
+async fn check_target(state: &AppState, org: &str, url: &str) -> Result<()> {
+    let owner = org.to_string();
+    db::run(&state.pool, move |conn| require_plan(conn, &owner)).await?;
     resolve(url, TargetPolicy::from_settings(&state.settings))
         .await
         .map(drop)
@@ -145,7 +149,7 @@ pub async fn create(
     actor: &str,
     input: NewSubscription,
 ) -> Result<WithSecret> {
-    check_target(state, &input.url).await?;
+    check_target(state, org, &input.url).await?;
     let now = state.now();
     let at = to_db_time(now);
     let (org, actor, keys) = (org.to_string(), actor.to_string(), state.keys.clone());
@@ -197,7 +201,7 @@ pub async fn update(
     update: SubscriptionUpdate,
 ) -> Result<WebhookSubscription> {
     if let Some(url) = &update.url {
-        check_target(state, url).await?;
+        check_target(state, org, url).await?;
     }
     let now = state.now();
     let at = to_db_time(now);

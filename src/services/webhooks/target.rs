@@ -1,7 +1,8 @@
 //! Where a webhook may be sent (docs/rules.md#webhooks): https only (plain
 //! http to a loopback host only in development mode), no credentials in the
-//! URL, and no address that is private, loopback or link-local after DNS
-//! resolution unless the operator allows it. Checked when a subscription is
+//! URL, and no address that is private, loopback, link-local or reserved
+//! (also behind an IPv6 translation) after DNS resolution unless the
+//! operator allows it. Checked when a subscription is
 //! saved and again before every delivery, since DNS answers change.
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -99,12 +100,16 @@ pub async fn resolve(text: &str, policy: TargetPolicy) -> Result<Target, String>
         return Err(format!("host {host} does not resolve"));
     }
     // One refused address refuses the target: which address a connection
-    // would take is not ours to choose.
+    // would take is not ours to choose. The answer never names the address:
+    // what a name resolves to inside this deployment's network is not the
+    // client's to learn; the operator finds it in the log.
     if let Some(refused) = addresses.iter().find(|a| !policy.allows(a.ip())) {
-        return Err(format!(
-            "resolves to {}, a private, loopback or link-local address",
-            refused.ip()
-        ));
+        tracing::info!(%host, address = %refused.ip(), "webhook target refused");
+        return Err(
+            "resolves to a private, loopback, link-local or reserved address (or one \
+             translated to such an address)"
+                .into(),
+        );
     }
     Ok(Target {
         url,

@@ -228,16 +228,13 @@ async fn create_refused(app: &TestApp, url: &str) -> String {
 async fn targets_inside_a_network_are_refused(app: TestApp) {
     for (url, because) in [
         ("http://127.0.0.1:9/hooks", "https"),
-        ("https://127.0.0.1/hooks", "127.0.0.1"),
-        ("https://localhost/hooks", "private, loopback or link-local"),
-        ("https://10.1.2.3/hooks", "10.1.2.3"),
-        ("https://192.168.0.10/hooks", "192.168.0.10"),
-        (
-            "https://169.254.169.254/latest/meta-data",
-            "169.254.169.254",
-        ),
-        ("https://[::1]/hooks", "::1"),
-        ("https://[fd00::1]/hooks", "fd00::1"),
+        ("https://127.0.0.1/hooks", "private"),
+        ("https://localhost/hooks", "private, loopback, link-local"),
+        ("https://10.1.2.3/hooks", "private"),
+        ("https://192.168.0.10/hooks", "private"),
+        ("https://169.254.169.254/latest/meta-data", "private"),
+        ("https://[::1]/hooks", "private"),
+        ("https://[fd00::1]/hooks", "private"),
         ("https://[::ffff:10.0.0.1]/hooks", "private"),
         ("ftp://hooks.example.com/", "https"),
         ("https://user:pw@hooks.example.com/", "credentials"),
