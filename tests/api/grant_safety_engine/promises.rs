@@ -260,14 +260,7 @@ async fn a_write_back_keeps_its_lease_by_the_database_clock(app: TestApp) {
 /// already spent — is in the sealed journal, not in the database. A restart
 /// replays it: the stored grant is the live one, and the journal is empty.
 async fn a_rotated_grant_that_could_not_be_stored_survives_a_restart(app: TestApp) {
-    let brand = app.new_brand("Restarted").await;
-    let account = connect(&app, &brand, "sandbox-alice").await;
-    let before = credential_of(&app, &account).await;
-    app.sandbox().reset_calls();
-    fail_writebacks(&app, true).await;
-
-    let response = renew_at(&app, &app.address, &brand, &account).await;
-    assert_problem(response, 503, "service-unavailable").await;
+    let (account, before) = renew_refused_by_the_database(&app, "Restarted").await;
     assert_eq!(app.sandbox().calls().refresh, 1);
     assert_eq!(credential_of(&app, &account).await.version, before.version);
     assert_eq!(journal_entries(app.dir.path()), 1);
@@ -366,13 +359,7 @@ async fn a_grant_that_lost_a_version_race_is_revoked_unless_stored(app: TestApp)
 /// second refresh.
 async fn a_rotated_grant_that_could_not_be_stored_is_stored_when_the_worker_starts(app: TestApp) {
     // Arrange: a renewed grant the database refused, kept in the journal.
-    let brand = app.new_brand("Worker start").await;
-    let account = connect(&app, &brand, "sandbox-alice").await;
-    let before = credential_of(&app, &account).await;
-    app.sandbox().reset_calls();
-    fail_writebacks(&app, true).await;
-    let response = renew_at(&app, &app.address, &brand, &account).await;
-    assert_problem(response, 503, "service-unavailable").await;
+    let (account, before) = renew_refused_by_the_database(&app, "Worker start").await;
     assert_eq!(journal_entries(app.dir.path()), 1);
     fail_writebacks(&app, false).await;
 
@@ -395,6 +382,20 @@ async fn a_rotated_grant_that_could_not_be_stored_is_stored_when_the_worker_star
         "the stored grant is the live one"
     );
     worker.revocations.settled().await;
+}
+
+/// A renew in a new brand whose every write-back the database refuses (it
+/// still does afterwards): the network renewed the grant, the caller got a
+/// 503. The account, and its credential as it was before.
+async fn renew_refused_by_the_database(app: &TestApp, brand: &str) -> (String, Credential) {
+    let brand = app.new_brand(brand).await;
+    let account = connect(app, &brand, "sandbox-alice").await;
+    let before = credential_of(app, &account).await;
+    app.sandbox().reset_calls();
+    fail_writebacks(app, true).await;
+    let response = renew_at(app, &app.address, &brand, &account).await;
+    assert_problem(response, 503, "service-unavailable").await;
+    (account, before)
 }
 
 /// A refresh that ends on an error with its credential's lease held — here
