@@ -2,7 +2,8 @@
 //!
 //! Layers (see ARCHITECTURE.md): `api` (HTTP only) → `services` (one module
 //! per use case) → `domain` (plain rules) and `db` / `providers` (storage,
-//! outbound calls). `state` holds what they share; nothing imports upward.
+//! outbound calls). `state` holds what they share, with the per-process
+//! `registry` below the services; nothing imports upward.
 //! `sandbox` is a simulated network, mounted beside the API only when enabled.
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod domain;
 pub mod error;
 pub mod html;
 pub mod providers;
+pub mod registry;
 pub mod sandbox;
 pub mod services;
 pub mod state;

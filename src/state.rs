@@ -13,9 +13,7 @@ use crate::crypto::KeyRing;
 use crate::db::{self, Pool, PoolOptions};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::providers::ProviderRegistry;
-use crate::services::health::WorkerHealth;
-use crate::services::network_health::NetworkHealth;
-use crate::services::refresh::RefreshCoordinator;
+use crate::registry::{NetworkHealth, RefreshCoordinator, Revocations, WorkerHealth};
 
 /// What the services share: the pool, the key ring, the networks, the settings,
 /// and the per-process refresh coordinator. Cheap to clone.
@@ -31,7 +29,7 @@ pub struct AppState {
     /// How this process's lifecycle worker is doing, for `/readyz` and `/metrics`.
     pub worker_health: Arc<WorkerHealth>,
     /// Revocations running in the background after a change's commit.
-    pub revocations: Arc<crate::services::Revocations>,
+    pub revocations: Arc<Revocations>,
     /// Names this process in refresh leases.
     pub instance_id: String,
     /// Where every rule reads the time.
@@ -49,10 +47,11 @@ impl AppState {
         Self { clock, ..self }
     }
 
-    /// Opens the database (migrating it), builds the configured networks and
-    /// replays the grant journal, on the system's clock. Blocking: call from
-    /// a blocking context. `role` names the process in refresh leases (e.g.
-    /// `worker`).
+    /// Opens the database (migrating it) and builds the configured networks,
+    /// on the system's clock. Blocking: call from a blocking context. `role`
+    /// names the process in refresh leases (e.g. `worker`). Whoever starts
+    /// the API or the worker on it replays the grant journal first
+    /// (`services::refresh::replay_journal`).
     pub fn open(settings: Arc<Settings>, keys: KeyRing, role: &str) -> anyhow::Result<Self> {
         Self::open_with_clock(settings, keys, role, Arc::new(SystemClock))
     }
@@ -64,11 +63,7 @@ impl AppState {
         role: &str,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let state = Self::connect(settings, keys, role)?.with_clock(clock);
-        // Rotated grants a previous run could not store, before anything
-        // refreshes their credentials (docs/rules.md#never-lose-a-grant).
-        crate::services::refresh::replay_journal(&state);
-        Ok(state)
+        Ok(Self::connect(settings, keys, role)?.with_clock(clock))
     }
 
     fn connect(settings: Arc<Settings>, keys: KeyRing, role: &str) -> anyhow::Result<Self> {

@@ -8,8 +8,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-use crate::services::health::WorkerHealth;
-use crate::services::network_health::NetworkHealth;
+use crate::registry::{NetworkHealth, WorkerHealth};
 
 pub struct Metrics {
     registry: Registry,

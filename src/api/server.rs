@@ -141,8 +141,8 @@ pub fn build_app(
 }
 
 /// Opens the database (blocking; call from a blocking context or before the
-/// runtime serves requests) and prepares the shared parts, on the system's
-/// clock.
+/// runtime serves requests), replays the grant journal and prepares the
+/// shared parts, on the system's clock.
 pub fn prepare(settings: Arc<Settings>) -> anyhow::Result<AppParts> {
     prepare_with_clock(settings, Arc::new(SystemClock))
 }
@@ -159,6 +159,9 @@ pub fn prepare_with_clock(
     let keys = settings.key_ring()?;
     let jwt = JwtVerifier::from_settings(&settings)?;
     let state = AppState::open_with_clock(settings, keys, "api", clock)?;
+    // Rotated grants a previous run could not store, before anything
+    // refreshes their credentials (docs/rules.md#never-lose-a-grant).
+    crate::services::refresh::replay_journal(&state);
     Ok(AppParts::new(state, jwt))
 }
 

@@ -129,6 +129,10 @@ pub enum BlockedCapability {
     Analytics,
 }
 
+/// The stored reason of a credential whose stored token does not open under
+/// its own record: only a re-authorization replaces it.
+pub const UNDECRYPTABLE: &str = "undecryptable";
+
 /// The reason shown beside a status: what the network said for
 /// `reauth_required` and `refresh_failing`, `expired` (or the stored reason)
 /// once the token expired, nothing otherwise.

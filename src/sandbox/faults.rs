@@ -12,7 +12,6 @@ use serde_json::json;
 
 use super::SandboxState;
 use super::control::{Endpoint, FailureMode};
-use super::server::oauth_error;
 
 /// How a normal token answer is to be shaped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,4 +84,15 @@ pub(super) async fn injected(st: &SandboxState, endpoint: Endpoint) -> Result<Sh
                 .streaming(broken)
         }
     })
+}
+
+/// An OAuth error answer (RFC 6749 §5.2): the server's own refusals give it,
+/// and so do the failures injected here.
+pub(super) fn oauth_error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
+    let mut r = HttpResponse::build(status);
+    r.insert_header((header::CACHE_CONTROL, "no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        r.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"sandbox\""));
+    }
+    r.json(json!({"error": code, "error_description": description}))
 }

@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde_json::json;
 use url::Url;
 
-use super::faults::{Shape, injected};
+use super::faults::{Shape, injected, oauth_error};
 use super::{
     CLIENT_ID, CLIENT_SECRET, CODE_LIFETIME_SECS, CodeRec, Endpoint, GrantRec, SandboxState, pages,
     random_token,
@@ -30,15 +30,6 @@ fn params(raw: &[u8]) -> Result<HashMap<String, String>, String> {
         }
     }
     Ok(map)
-}
-
-pub(super) fn oauth_error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
-    let mut r = HttpResponse::build(status);
-    r.insert_header((header::CACHE_CONTROL, "no-store"));
-    if status == StatusCode::UNAUTHORIZED {
-        r.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"sandbox\""));
-    }
-    r.json(json!({"error": code, "error_description": description}))
 }
 
 fn redirect_to(redirect_uri: &str, pairs: &[(&str, &str)]) -> HttpResponse {

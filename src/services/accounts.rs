@@ -17,104 +17,22 @@ use crate::db::{self, DbConnection, models};
 use crate::domain::audience::Audience;
 use crate::domain::audit::AuditAction;
 use crate::domain::pagination::split_page;
-use crate::domain::propagation::{self, Sibling, SiblingAfter};
-use crate::domain::renewal::RenewMethod;
 use crate::domain::token_status::TokenStatus;
 use crate::domain::{DATE_HORIZON, after_std, to_db_time};
 use crate::error::{Error, FieldError, Result};
 use crate::providers::{ProviderError, ProviderRegistry, TokenSet};
 use crate::state::AppState;
 
-mod view;
-pub use view::{StatusContext, grant_info, window_of};
-
-/// An account as a client sees it: the stored rows and the status, reason
-/// and renew method worked out at one instant.
-#[derive(Debug, Clone)]
-pub struct AccountView {
-    pub account: models::Account,
-    pub profile: models::Profile,
-    pub credential: models::CredentialState,
-    pub status: TokenStatus,
-    pub status_reason: Option<String>,
-    pub method: RenewMethod,
-}
-
-/// The propagation report, with each left account's status now.
-pub type PropagationReport = propagation::Report<TokenStatus>;
-
-/// A fresh grant as stored: the account it landed on and the report.
-#[derive(Debug)]
-pub struct GrantOutcome {
-    /// Whether a new account was created in the brand.
-    pub created: bool,
-    pub account: AccountView,
-    pub propagation: PropagationReport,
-}
-
-/// The organization, or 404.
-pub fn find_organization(conn: &mut DbConnection, org: &str) -> Result<models::Organization> {
-    db::organizations::find_organization(conn, org)?
-        .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))
-}
+pub use super::account_view::{
+    AccountView, GrantOutcome, PropagationReport, StatusContext, account_with_report,
+    find_organization, grant_info, report_from, window_of,
+};
 
 /// The brand of the organization, or 404.
 pub fn require_brand(conn: &mut DbConnection, org: &str, brand: &str) -> Result<()> {
     db::brands::find_brand(conn, org, brand)?
         .map(|_| ())
         .ok_or_else(|| Error::NotFound(format!("no brand with id {brand}")))
-}
-
-/// The account and its propagation report, read off the stored state in the
-/// caller's trip to the pool (usually the transaction that stored a grant).
-pub fn account_with_report(
-    conn: &mut DbConnection,
-    providers: &ProviderRegistry,
-    org: &str,
-    account_id: &str,
-    at: DateTime<Utc>,
-) -> Result<(AccountView, PropagationReport)> {
-    let organization = find_organization(conn, org)?;
-    let row = db::accounts::find_account_by_id(conn, org, account_id)?
-        .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
-    let siblings = db::accounts::list_account_rows_of_profile(conn, org, &row.1.id)?;
-    report_from(&organization, providers, siblings, account_id, at)
-}
-
-/// The account and its propagation report from the profile's accounts as
-/// they are stored (`accounts` holds every account of the profile).
-pub fn report_from(
-    organization: &models::Organization,
-    providers: &ProviderRegistry,
-    accounts: Vec<AccountRow>,
-    account_id: &str,
-    at: DateTime<Utc>,
-) -> Result<(AccountView, PropagationReport)> {
-    let ctx = StatusContext::for_organization(organization, providers, at);
-    let plan = organization.plan()?;
-    let (mine, siblings): (Vec<AccountRow>, Vec<AccountRow>) = accounts
-        .into_iter()
-        .partition(|(a, _, _)| a.id == account_id);
-    let row = mine
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
-    let fresh_credential = row.2.id.clone();
-    let siblings = siblings
-        .into_iter()
-        .map(|(account, _, credential)| {
-            Ok(SiblingAfter {
-                status: ctx.status(&account, &credential)?,
-                shares_grant: credential.id == fresh_credential,
-                sibling: Sibling {
-                    account_id: account.id,
-                    brand_id: account.brand_id,
-                    enabled: account.enabled,
-                },
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((ctx.view(row)?, propagation::report(plan, siblings)))
 }
 
 /// Which accounts of a brand to list.

@@ -380,7 +380,8 @@ pub fn disconnect(
                 });
                 if unreadable {
                     // Its tokens are not its row's: there is nothing to revoke.
-                    detail["revocation_skipped"] = json!(crate::services::refresh::UNDECRYPTABLE);
+                    detail["revocation_skipped"] =
+                        json!(crate::domain::token_status::UNDECRYPTABLE);
                 }
                 detail
             }),

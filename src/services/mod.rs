@@ -5,13 +5,13 @@
 //! connection held; each database step is one short transaction through
 //! `db::run` that also reads what the answer needs.
 
+pub mod account_view;
 pub mod accounts;
 pub mod brands;
 pub mod expired;
 pub mod grants;
 pub mod health;
 pub mod idempotency;
-pub mod network_health;
 pub mod oauth;
 pub mod organizations;
 pub mod profiles;
@@ -110,7 +110,7 @@ pub fn upstream_kind(error: &ProviderError) -> (UpstreamKind, Duration) {
 /// or to `NetworkMisconfigured` when the network refuses the client.
 pub fn upstream_error(network: &str, error: &ProviderError) -> Error {
     if error.is_misconfigured() {
-        return network_health::misconfigured(network, error);
+        return misconfigured(network, error);
     }
     let (kind, retry_after) = upstream_kind(error);
     Error::Upstream {
@@ -118,6 +118,16 @@ pub fn upstream_error(network: &str, error: &ProviderError) -> Error {
         kind,
         detail: error.to_string(),
         retry_after,
+    }
+}
+
+/// The answer for a network that refuses the client
+/// (docs/rules.md#failure-classification).
+pub fn misconfigured(network: &str, error: &ProviderError) -> Error {
+    Error::NetworkMisconfigured {
+        network: network.to_string(),
+        code: error.code(),
+        detail: error.to_string(),
     }
 }
 
@@ -162,87 +172,22 @@ pub fn revocation_forbidden(scope: RevocationScope, orphan: &Orphan) -> Option<&
     None
 }
 
-/// Revocations running in the background: they follow a change's commit
-/// without holding its answer (a propagation may leave many grants unused).
-/// Counted, so that a shutdown, or a test, can wait for them.
-#[derive(Debug, Default)]
-pub struct Revocations {
-    running: std::sync::atomic::AtomicUsize,
-    idle: tokio::sync::Notify,
-    /// Where they run. A handler's own runtime is an HTTP worker's, which
-    /// ends with the server; a process that waits for its revocations at
-    /// shutdown sets its main runtime here first.
-    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
-}
-
-impl Revocations {
-    /// Runs every later revocation on `runtime` (the process's main runtime),
-    /// so that stopping the HTTP server does not drop one under way.
-    pub fn run_on(&self, runtime: tokio::runtime::Handle) {
-        let _ = self.runtime.set(runtime);
-    }
-
-    /// Waits until no revocation runs, for at most `limit`; whether none does.
-    pub async fn settled_within(&self, limit: std::time::Duration) -> bool {
-        let waiting = self.running.load(std::sync::atomic::Ordering::Acquire);
-        if waiting == 0 {
-            return true;
-        }
-        tracing::info!(
-            revocations = waiting,
-            "waiting for revocations under way at their networks"
-        );
-        let settled = tokio::time::timeout(limit, self.settled()).await.is_ok();
-        if !settled {
-            tracing::warn!(
-                revocations = self.running.load(std::sync::atomic::Ordering::Acquire),
-                "revocations still under way are dropped (best effort)"
-            );
-        }
-        settled
-    }
-
-    /// Waits until no revocation runs.
-    pub async fn settled(&self) {
-        use std::sync::atomic::Ordering;
-        loop {
-            let idle = self.idle.notified();
-            if self.running.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
-}
-
 /// Revokes `orphans` in the background (see [`revoke_orphans`]); the caller
 /// answers at once.
 pub fn revoke_later(state: &AppState, orphans: Vec<Orphan>) {
-    use std::sync::atomic::Ordering;
     if orphans.is_empty() {
         return;
     }
-    let Some(runtime) = state
+    let (grants, providers) = (orphans.len(), state.providers.clone());
+    let spawned = state
         .revocations
-        .runtime
-        .get()
-        .cloned()
-        .or_else(|| tokio::runtime::Handle::try_current().ok())
-    else {
+        .spawn(async move { revoke_orphans(&providers, orphans).await });
+    if !spawned {
         tracing::warn!(
-            grants = orphans.len(),
+            grants,
             "no runtime to revoke replaced grants at their networks"
         );
-        return;
-    };
-    let (providers, revocations) = (state.providers.clone(), state.revocations.clone());
-    revocations.running.fetch_add(1, Ordering::AcqRel);
-    runtime.spawn(async move {
-        revoke_orphans(&providers, orphans).await;
-        if revocations.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-            revocations.idle.notify_waiters();
-        }
-    });
+    }
 }
 
 /// Revokes orphaned grants at their networks: best effort, after commit,

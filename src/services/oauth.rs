@@ -10,7 +10,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::accounts::{GrantOutcome, account_with_report};
+use super::account_view::{GrantOutcome, account_with_report};
 use super::grants::{FreshGrant, GrantSource, apply_fresh_grant};
 use super::{revoke_later, upstream_error};
 use crate::crypto::Binding;

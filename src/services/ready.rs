@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::accounts::{find_organization, window_of};
+use super::account_view::{find_organization, window_of};
 use crate::db::{self, DbConnection, models::Organization};
 use crate::domain::{from_db_time, to_db_time};
 use crate::error::{Error, Result};

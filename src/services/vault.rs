@@ -126,7 +126,7 @@ pub async fn read_access_token(
                 snapshot: false,
             };
             crate::services::refresh::condemn_undecryptable(state, &request, now).await?;
-            return Err(reauth(crate::services::refresh::UNDECRYPTABLE));
+            return Err(reauth(crate::domain::token_status::UNDECRYPTABLE));
         }
         Err(error) => return Err(Error::internal(format!("credential {}: {error}", row.id))),
     };

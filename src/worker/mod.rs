@@ -207,10 +207,15 @@ where
 }
 
 /// The state `tokenwarden worker` runs on: the pool, the key ring and the
-/// networks, without the HTTP server's JWT verifier.
+/// networks, without the HTTP server's JWT verifier; the grant journal
+/// replayed. Blocking.
 pub fn state_from_settings(settings: Arc<Settings>) -> anyhow::Result<AppState> {
     let keys = settings.key_ring()?;
-    AppState::open(settings, keys, "worker")
+    let state = AppState::open(settings, keys, "worker")?;
+    // Rotated grants a previous run could not store, before the first tick
+    // refreshes their credentials (docs/rules.md#never-lose-a-grant).
+    crate::services::refresh::replay_journal(&state);
+    Ok(state)
 }
 
 #[cfg(test)]

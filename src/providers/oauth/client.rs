@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::OAuthProvider;
-use super::quirks;
+use super::spelling;
 use super::token_answer::TokenAnswer;
 use super::transport::Call;
 use crate::providers::error::{CallSite, ProviderError};
@@ -60,7 +60,7 @@ pub(super) fn protocol(s: &ClientSettings<'_>) -> Protocol {
         .set_token_uri(TokenUrl::from_url(s.token_url.clone()))
         .set_revocation_url_option(
             s.rfc7009_url
-                .map(|u| RevocationUrl::from_url(quirks::https_spelling(u))),
+                .map(|u| RevocationUrl::from_url(spelling::https_spelling(u))),
         )
         .set_redirect_uri(RedirectUrl::from_url(s.callback.clone()))
 }
@@ -111,7 +111,7 @@ impl OAuthProvider {
             request = request.add_extra_param(k.as_str(), v.as_str());
         }
         let (url, _state) = request.url();
-        quirks::client_id_in_query(url, self.preset.client_id_param)
+        spelling::client_id_in_query(url, self.preset.client_id_param)
     }
 
     /// RFC 6749 §4.1.3 with the PKCE verifier (RFC 7636 §4.5).

@@ -9,13 +9,15 @@
 //!   crate's errors are classified from the raw answer, as `error.rs` says.
 //! * `token_answer` reads the networks' token answers, in all their shapes.
 //! * `quirks` holds what the crate cannot express: Meta's GET extension grants and permission
-//!   revocation, TikTok's `client_key`, RFC 7009 on loopback `http`.
+//!   revocation; `spelling` what it builds respelled: TikTok's `client_key`, RFC 7009 on
+//!   loopback `http`.
 //! * `identity` reads who a token belongs to.
 
 mod client;
 mod config;
 mod identity;
 mod quirks;
+mod spelling;
 #[cfg(test)]
 mod tests;
 mod token_answer;

@@ -17,7 +17,7 @@ use reqwest::RequestBuilder;
 use serde_json::Value;
 use url::Url;
 
-use super::{OAuthProvider, quirks};
+use super::{OAuthProvider, spelling};
 use crate::providers::error::{
     CallSite, ProviderError, TransientKind, body_error, classify_answer,
 };
@@ -86,7 +86,7 @@ impl<'a> Call<'a> {
     async fn forward(&self, request: HttpRequest) -> Result<HttpResponse, ProviderError> {
         let (parts, body) = request.into_parts();
         self.check_target(&parts.uri)?;
-        let body = quirks::client_id_in_form(body, self.client_id_param);
+        let body = spelling::client_id_in_form(body, self.client_id_param);
         let req = self
             .outbound
             .client()
@@ -102,7 +102,7 @@ impl<'a> Call<'a> {
     fn check_target(&self, uri: &Uri) -> Result<(), ProviderError> {
         let asked = Url::parse(&uri.to_string()).ok();
         if asked.as_ref() == Some(self.url)
-            || asked.as_ref() == Some(&quirks::https_spelling(self.url))
+            || asked.as_ref() == Some(&spelling::https_spelling(self.url))
         {
             return Ok(());
         }

@@ -8,29 +8,35 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::journal::PendingGrant;
+use super::lease::{LeaseGuard, claim};
+use super::request::{RefreshRequest, audit_credential};
 use super::writeback::{WriteBack, record, store_pending, write_back};
-use super::{
-    FAILING_AFTER, JUST_RENEWED, RefreshOutcome, RefreshRequest, dead, release,
-    settled_by_someone_else,
-};
-use crate::db::audit::{Audit, insert_audit_events_for_accounts};
 use crate::db::credentials::try_open_tokens;
 use crate::db::models::Credential;
-use crate::db::{self, DbConnection, credentials as creds};
+use crate::db::{self, credentials as creds};
 use crate::domain::audit::{AuditAction, AuditOutcome};
-use crate::domain::token_status::CredentialStatus;
+use crate::domain::token_status::{CredentialStatus, UNDECRYPTABLE};
 use crate::domain::{from_db_time, to_db_time};
 use crate::error::Error;
 use crate::providers::{GrantInfo, ProviderError, RefreshPlan};
+use crate::registry::RefreshOutcome;
 use crate::services::grants::sweep_if_unused;
-use crate::services::{revoke_later, upstream_kind};
+use crate::services::{misconfigured, revoke_later, upstream_kind};
 use crate::state::AppState;
 
-/// A refresh its caller leads: `owner` holds the lease, `row` was read after
+/// A refresh that was just done by someone else counts as this caller's
+/// while the token it stored is still valid: renewing twice in a row gains
+/// nothing and spends a rotating refresh token. A token that already expired
+/// (networks with lifetimes shorter than this) is refreshed again.
+pub const JUST_RENEWED: chrono::Duration = chrono::Duration::seconds(30);
+/// Transient failures in a row after which a valid credential is `refresh_failing`.
+pub const FAILING_AFTER: i32 = 3;
+
+/// A refresh its caller leads: `lease` is the caller's, `row` was read after
 /// taking it, and `started` is when the caller asked.
 pub(super) struct Lead {
     pub request: RefreshRequest,
-    pub owner: String,
+    pub lease: LeaseGuard,
     pub row: Credential,
     pub started: DateTime<Utc>,
 }
@@ -39,14 +45,17 @@ pub(super) struct Lead {
 pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Error> {
     let Lead {
         request,
-        owner,
+        mut lease,
         mut row,
         started,
     } = lead;
     let id = request.credential_id.clone();
+    let owner = lease.owner().to_string();
     // A grant renewed earlier that is not stored yet is the live one: its
     // refresh token may already be spent at the network.
     if let Some((expires_at, written)) = store_pending(app, &request, &owner, &row).await? {
+        // Every way the write-back ends leaves the lease released.
+        lease.cleared();
         match written {
             WriteBack::Stored(snapshot) if expires_at > app.now() => {
                 return Ok(RefreshOutcome::Renewed {
@@ -61,13 +70,13 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
             // now. The write released the lease; it is taken again.
             WriteBack::Stored(_) => {
                 let (state, i, o) = (app.clone(), id.clone(), owner.clone());
-                let claimed =
-                    db::run(&app.pool, move |conn| super::claim(conn, &state, &i, &o)).await?;
+                let claimed = db::run(&app.pool, move |conn| claim(conn, &state, &i, &o)).await?;
                 if !claimed.taken {
                     return Ok(RefreshOutcome::Busy {
                         retry_after: std::time::Duration::from_secs(1),
                     });
                 }
+                lease = LeaseGuard::new(app, &id, &owner);
                 row = *claimed.row;
             }
             WriteBack::Unused => return Ok(RefreshOutcome::Replaced),
@@ -75,7 +84,7 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
         }
     }
     if row.stored_status()? == CredentialStatus::ReauthRequired {
-        release(app, &id, &owner).await?;
+        lease.release().await?;
         return Ok(dead(&row));
     }
     // `renewed` promises a valid stored token, not merely a recent refresh.
@@ -84,7 +93,7 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
         .is_some_and(|t| from_db_time(t) > started - JUST_RENEWED)
         && expiry(&row) > app.now()
     {
-        release(app, &id, &owner).await?;
+        lease.release().await?;
         return Ok(RefreshOutcome::Renewed {
             expires_at: expiry(&row),
             by_us: false,
@@ -92,7 +101,7 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
         });
     }
     let Some(provider) = app.providers.get(&row.network) else {
-        release(app, &id, &owner).await?;
+        lease.release().await?;
         return Ok(RefreshOutcome::ReauthRequired {
             reason: "network_not_configured".into(),
         });
@@ -102,7 +111,7 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
     match provider.refresh_plan(&grant, at) {
         RefreshPlan::Silent(_) => {}
         RefreshPlan::NotYet { earliest, .. } => {
-            release(app, &id, &owner).await?;
+            lease.release().await?;
             return Ok(RefreshOutcome::NotDue { earliest });
         }
         RefreshPlan::NeedsReauthorization(reason) => {
@@ -135,6 +144,7 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
                 })
             })
             .await?;
+            lease.cleared();
             revoke_later(app, orphans);
             return Ok(RefreshOutcome::ReauthRequired {
                 reason: reason.as_str().into(),
@@ -144,10 +154,12 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
     let (access, refresh_token) = match try_open_tokens(&app.keys, &row) {
         Ok(tokens) => tokens,
         Err(error) if error.is_not_this_records() => {
-            return condemn_undecryptable(app, &request, at).await;
+            let condemned = condemn_undecryptable(app, &request, at).await?;
+            lease.cleared();
+            return Ok(condemned);
         }
         Err(error) => {
-            release(app, &id, &owner).await?;
+            lease.release().await?;
             return Err(Error::internal(format!("credential {id}: {error}")));
         }
     };
@@ -174,7 +186,10 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
             // On disk before the first attempt to store it: from here on the
             // network knows only this grant.
             let entry = record(app, &grant).await;
-            match write_back(app, &request, &owner, &grant, entry).await? {
+            let written = write_back(app, &request, &owner, &grant, entry).await?;
+            // Every way the write-back ends leaves the lease released.
+            lease.cleared();
+            match written {
                 WriteBack::Stored(snapshot) => Ok(RefreshOutcome::Renewed {
                     expires_at: tokens.expires_at,
                     by_us: true,
@@ -187,11 +202,8 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
         Err(error) if error.is_misconfigured() => {
             // The deployment's mistake, not the grant's: nothing about the
             // credential changes, so fixing the configuration is all it takes.
-            release(app, &id, &owner).await?;
-            Err(crate::services::network_health::misconfigured(
-                &row.network,
-                &error,
-            ))
+            lease.release().await?;
+            Err(misconfigured(&row.network, &error))
         }
         Err(error) => {
             let code = error.code();
@@ -220,6 +232,7 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
                 })
             })
             .await?;
+            lease.cleared();
             revoke_later(app, orphans);
             if reauth {
                 return Ok(RefreshOutcome::ReauthRequired { reason: code });
@@ -249,9 +262,6 @@ async fn superseded(app: &AppState, id: &str) -> Result<RefreshOutcome, Error> {
         None => RefreshOutcome::Replaced,
     })
 }
-
-/// Why a credential whose stored token does not open is re-authorization's.
-pub const UNDECRYPTABLE: &str = "undecryptable";
 
 /// A stored token that does not authenticate under its own record (a
 /// ciphertext moved from another row, or altered) is never used: the
@@ -301,29 +311,30 @@ pub(super) fn expiry(row: &Credential) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-pub(super) fn audit_credential(
-    conn: &mut DbConnection,
-    request: &RefreshRequest,
-    action: AuditAction,
-    outcome: AuditOutcome,
-    detail: serde_json::Value,
-    at: DateTime<Utc>,
-) -> Result<(), Error> {
-    let accounts = db::accounts::list_accounts_using_credential(conn, &request.credential_id)?;
-    insert_audit_events_for_accounts(
-        conn,
-        Audit {
-            organization_id: &request.organization_id,
-            actor: &request.actor,
-            action,
-            outcome,
-            brand_id: None,
-            account_id: None,
-            credential_id: Some(&request.credential_id),
-            detail: Some(detail),
-        },
-        &accounts,
-        at,
-    )?;
-    Ok(())
+/// What a credential someone else just refreshed (or found dead) means here:
+/// dead, or renewed — but only while the stored token is valid at `now`
+/// (docs/rules.md#single-flight-refresh). `None`: the stored token already
+/// expired (a network with short-lived tokens), so the caller refreshes.
+pub(super) fn settled_by_someone_else(
+    row: &Credential,
+    now: DateTime<Utc>,
+) -> Result<Option<RefreshOutcome>, Error> {
+    if row.stored_status()? == CredentialStatus::ReauthRequired {
+        return Ok(Some(dead(row)));
+    }
+    Ok((expiry(row) > now).then(|| RefreshOutcome::Renewed {
+        expires_at: expiry(row),
+        by_us: false,
+        snapshot: None,
+    }))
+}
+
+/// The outcome of a credential stored as `reauth_required`.
+fn dead(row: &Credential) -> RefreshOutcome {
+    RefreshOutcome::ReauthRequired {
+        reason: row
+            .status_reason
+            .clone()
+            .unwrap_or_else(|| "invalid_grant".into()),
+    }
 }

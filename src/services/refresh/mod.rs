@@ -25,72 +25,31 @@
 //!   before the credential is refreshed again or at the next start
 //!   (`writeback`, `journal`).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
 
-use crate::db::accounts::AccountRow;
-use crate::db::models::{Credential, Organization};
-use crate::db::{self, DbConnection, credentials as creds};
-use crate::domain::token_status::CredentialStatus;
-use crate::domain::{from_db_time, new_id};
+use crate::db;
+use crate::domain::from_db_time;
 use crate::error::{Error, UpstreamKind};
-use crate::services::grants::sweep_if_unused;
-use crate::services::revoke_later;
 use crate::state::AppState;
 
-/// A refresh that was just done by someone else counts as this caller's
-/// while the token it stored is still valid: renewing twice in a row gains
-/// nothing and spends a rotating refresh token. A token that already expired
-/// (networks with lifetimes shorter than this) is refreshed again.
-pub const JUST_RENEWED: chrono::Duration = chrono::Duration::seconds(30);
-/// Transient failures in a row after which a valid credential is `refresh_failing`.
-pub const FAILING_AFTER: i32 = 3;
-/// Attempts at storing a refreshed grant (50 ms doubling to 2 s between
-/// them, about 13 s in all) before leaving it to the journal.
-const WRITE_BACK_ATTEMPTS: u32 = 12;
+pub mod journal;
+mod leader;
+mod lease;
+mod request;
+mod writeback;
 
-/// The profile's accounts as the write-back left them, with their
-/// organization: what an answer about any of them needs.
-#[derive(Debug)]
-pub struct Snapshot {
-    pub organization: Organization,
-    pub accounts: Vec<AccountRow>,
-}
-
-/// What happened to a refresh attempt. Cloneable: concurrent callers share it.
-#[derive(Debug, Clone)]
-pub enum RefreshOutcome {
-    /// The credential holds a fresh grant (by this call or one that just finished).
-    Renewed {
-        expires_at: DateTime<Utc>,
-        by_us: bool,
-        /// The profile's accounts after the write-back, when the request asked.
-        snapshot: Option<Arc<Snapshot>>,
-    },
-    /// Still valid, and the network's extension grant is not available yet.
-    NotDue { earliest: DateTime<Utc> },
-    /// The grant cannot be renewed without the user (`reason` as the network said).
-    ReauthRequired { reason: String },
-    /// The network failed transiently; the credential keeps its status.
-    Transient {
-        kind: UpstreamKind,
-        retry_after: Duration,
-        detail: String,
-    },
-    /// Another instance holds the lease and did not finish in time.
-    Busy { retry_after: Duration },
-    /// The credential was replaced while this refresh ran (a fresh grant,
-    /// a disconnect or another refresh's propagation took its accounts); the
-    /// credential went with the refreshed grant, which was judged like every
-    /// orphan. The account's state says what it holds now.
-    Replaced,
-}
+pub use crate::registry::refreshes::{RefreshOutcome, Snapshot};
+pub(crate) use leader::condemn_undecryptable;
+pub use leader::{FAILING_AFTER, JUST_RENEWED};
+use leader::{Lead, run, settled_by_someone_else};
+use lease::LeaseGuard;
+pub use lease::{Claim, claim, lease_length, new_owner};
+pub use request::RefreshRequest;
+pub use writeback::replay as replay_journal;
 
 /// A refresh that settled: what a caller can act on.
 #[derive(Debug, Clone)]
@@ -141,91 +100,6 @@ impl RefreshOutcome {
     }
 }
 
-pub mod journal;
-mod leader;
-mod writeback;
-
-use leader::{Lead, expiry, run};
-pub(crate) use leader::{UNDECRYPTABLE, condemn_undecryptable};
-pub use writeback::replay as replay_journal;
-
-type SharedRefresh = Shared<BoxFuture<'static, Result<RefreshOutcome, Arc<Error>>>>;
-
-/// Per-process single flight and what it counts.
-#[derive(Default)]
-pub struct RefreshCoordinator {
-    inflight: Mutex<HashMap<String, SharedRefresh>>,
-    writeback_retries: AtomicU64,
-}
-
-impl RefreshCoordinator {
-    /// How many times storing a refreshed grant failed and was retried from
-    /// memory since the process started.
-    pub fn writeback_retries(&self) -> u64 {
-        self.writeback_retries.load(Ordering::Relaxed)
-    }
-}
-
-impl std::fmt::Debug for RefreshCoordinator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RefreshCoordinator").finish_non_exhaustive()
-    }
-}
-
-/// Who asked, for the audit trail, and what the answer needs.
-#[derive(Debug, Clone)]
-pub struct RefreshRequest {
-    pub organization_id: String,
-    pub credential_id: String,
-    pub actor: String,
-    /// Read the profile's accounts in the write-back's transaction.
-    pub snapshot: bool,
-}
-
-/// The result of a caller's first trip: whether it took the lease, and the
-/// row as read after trying.
-#[derive(Debug)]
-pub struct Claim {
-    pub taken: bool,
-    pub row: Box<Credential>,
-}
-
-/// A lease owner's name: this process and this attempt.
-pub fn new_owner(app: &AppState) -> String {
-    format!("{}:{}", app.instance_id, new_id())
-}
-
-/// How long a refresh may hold its credential's lease.
-pub fn lease_length(app: &AppState) -> chrono::Duration {
-    let lease = app.settings.outbound.request_timeout * 2 + Duration::from_secs(5);
-    chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60))
-}
-
-/// The lease length in whole seconds (rounded up), as the database's clock
-/// counts it.
-pub(super) fn lease_seconds(app: &AppState) -> i64 {
-    let length = lease_length(app);
-    length.num_seconds() + i64::from(length.subsec_nanos() > 0)
-}
-
-/// Tries to take the credential's lease for `owner`, then reads the row.
-/// Runs inside the caller's trip to the pool. The lease is timed by the
-/// database's clock, which every instance shares.
-pub fn claim(
-    conn: &mut DbConnection,
-    app: &AppState,
-    credential_id: &str,
-    owner: &str,
-) -> Result<Claim, Error> {
-    let taken = creds::take_lease(conn, credential_id, owner, lease_seconds(app))?;
-    let row = creds::find_credential_by_id(conn, credential_id)?
-        .ok_or_else(|| Error::NotFound(format!("no credential {credential_id}")))?;
-    Ok(Claim {
-        taken,
-        row: Box::new(row),
-    })
-}
-
 /// Refreshes a credential once, however many callers ask at the same time.
 pub async fn refresh(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, Error> {
     let owner = new_owner(app);
@@ -253,29 +127,25 @@ pub async fn refresh_claimed(
             if claimed.row.version != version
                 && let Some(outcome) = settled_by_someone_else(&claimed.row, app.now())?
             {
-                release(app, &request.credential_id, &owner).await?;
+                LeaseGuard::new(app, &request.credential_id, &owner)
+                    .release()
+                    .await?;
                 return Ok(outcome);
             }
+            let lease = LeaseGuard::new(app, &request.credential_id, &owner);
             let row = *claimed.row;
             return lead(
                 app,
                 Lead {
                     request,
-                    owner,
+                    lease,
                     row,
                     started,
                 },
             )
             .await;
         }
-        let running = app
-            .refresh
-            .inflight
-            .lock()
-            .expect("refresh map lock")
-            .get(&request.credential_id)
-            .cloned();
-        if let Some(running) = running {
+        if let Some(running) = app.refresh.running(&request.credential_id) {
             return running.await.map_err(|e| e.for_another_caller());
         }
         let row = &claimed.row;
@@ -310,34 +180,6 @@ pub async fn refresh_claimed(
     }
 }
 
-/// What a credential someone else just refreshed (or found dead) means here:
-/// dead, or renewed — but only while the stored token is valid at `now`
-/// (docs/rules.md#single-flight-refresh). `None`: the stored token already
-/// expired (a network with short-lived tokens), so the caller refreshes.
-fn settled_by_someone_else(
-    row: &Credential,
-    now: DateTime<Utc>,
-) -> Result<Option<RefreshOutcome>, Error> {
-    if row.stored_status()? == CredentialStatus::ReauthRequired {
-        return Ok(Some(dead(row)));
-    }
-    Ok((expiry(row) > now).then(|| RefreshOutcome::Renewed {
-        expires_at: expiry(row),
-        by_us: false,
-        snapshot: None,
-    }))
-}
-
-/// The outcome of a credential stored as `reauth_required`.
-fn dead(row: &Credential) -> RefreshOutcome {
-    RefreshOutcome::ReauthRequired {
-        reason: row
-            .status_reason
-            .clone()
-            .unwrap_or_else(|| "invalid_grant".into()),
-    }
-}
-
 /// Runs the refresh as its own task and lets this process's other callers
 /// join it: a caller that goes away (a client disconnecting) must not pause
 /// it between the network's answer and the write-back, or a rotated grant
@@ -351,12 +193,7 @@ async fn lead(app: &AppState, leader: Lead) -> Result<RefreshOutcome, Error> {
             tracing::warn!(error = %e, "refresh failed");
             Arc::new(e)
         });
-        owned
-            .refresh
-            .inflight
-            .lock()
-            .expect("refresh map lock")
-            .remove(&key);
+        owned.refresh.ended(&key);
         outcome
     });
     let shared = async move {
@@ -368,26 +205,6 @@ async fn lead(app: &AppState, leader: Lead) -> Result<RefreshOutcome, Error> {
     }
     .boxed()
     .shared();
-    app.refresh
-        .inflight
-        .lock()
-        .expect("refresh map lock")
-        .insert(key, shared.clone());
+    app.refresh.started(key, shared.clone());
     shared.await.map_err(|e| e.for_another_caller())
-}
-
-/// Ends this caller's lease without storing a grant. A credential that
-/// changes of its profile left unused while the lease was held (they leave it
-/// to its refresh) goes now, judged like every orphan.
-async fn release(app: &AppState, id: &str, owner: &str) -> Result<(), Error> {
-    let (i, o, keys) = (id.to_string(), owner.to_string(), app.keys.clone());
-    let orphans = db::run(&app.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            creds::release_lease(conn, &i, &o)?;
-            sweep_if_unused(conn, &keys, &i)
-        })
-    })
-    .await?;
-    revoke_later(app, orphans);
-    Ok(())
 }

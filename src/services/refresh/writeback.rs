@@ -13,15 +13,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::journal::{Journal, PendingGrant};
-use super::leader::audit_credential;
-use super::{RefreshRequest, Snapshot, WRITE_BACK_ATTEMPTS, lease_seconds, new_owner};
+use super::lease::{lease_seconds, new_owner, release};
+use super::request::{RefreshRequest, audit_credential};
 use crate::crypto::{Binding, KeyRing};
 use crate::db::credentials::{ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD, RefreshedSecrets, Written};
 use crate::db::models::Credential;
@@ -29,9 +28,14 @@ use crate::db::{self, DbConnection, credentials as creds};
 use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::to_db_time;
 use crate::error::Error;
+use crate::registry::Snapshot;
 use crate::services::grants::{Holders, Orphan, holders, switch_profile_to_credential};
 use crate::services::revoke_later;
 use crate::state::AppState;
+
+/// Attempts at storing a refreshed grant (50 ms doubling to 2 s between
+/// them, about 13 s in all) before leaving it to the journal.
+const WRITE_BACK_ATTEMPTS: u32 = 12;
 
 /// What became of a refreshed grant.
 pub(super) enum WriteBack {
@@ -229,7 +233,7 @@ pub(super) async fn write_back(
             Ok((Written::Superseded, ..)) => {
                 tracing::warn!(credential = %request.credential_id, "a renewed grant lost to one stored first");
                 // The lease may still be ours (the version moved under it).
-                super::release(app, &request.credential_id, owner).await?;
+                release(app, &request.credential_id, owner).await?;
                 settle_lost(app, grant).await?;
                 forget(app, entry).await;
                 return Ok(WriteBack::Superseded);
@@ -241,9 +245,7 @@ pub(super) async fn write_back(
                 ));
             }
             Err(error) if attempt < WRITE_BACK_ATTEMPTS => {
-                app.refresh
-                    .writeback_retries
-                    .fetch_add(1, Ordering::Relaxed);
+                app.refresh.writeback_retried();
                 tracing::warn!(credential = %request.credential_id, attempt, error = %error,
                     "storing a refreshed grant failed; retrying from memory");
                 tokio::time::sleep(pause).await;

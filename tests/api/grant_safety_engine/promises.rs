@@ -260,14 +260,7 @@ async fn a_write_back_keeps_its_lease_by_the_database_clock(app: TestApp) {
 /// already spent — is in the sealed journal, not in the database. A restart
 /// replays it: the stored grant is the live one, and the journal is empty.
 async fn a_rotated_grant_that_could_not_be_stored_survives_a_restart(app: TestApp) {
-    let brand = app.new_brand("Restarted").await;
-    let account = connect(&app, &brand, "sandbox-alice").await;
-    let before = credential_of(&app, &account).await;
-    app.sandbox().reset_calls();
-    fail_writebacks(&app, true).await;
-
-    let response = renew_at(&app, &app.address, &brand, &account).await;
-    assert_problem(response, 503, "service-unavailable").await;
+    let (account, before) = renew_refused_by_the_database(&app, "Restarted").await;
     assert_eq!(app.sandbox().calls().refresh, 1);
     assert_eq!(credential_of(&app, &account).await.version, before.version);
     assert_eq!(journal_entries(app.dir.path()), 1);
@@ -360,11 +353,116 @@ async fn a_grant_that_lost_a_version_race_is_revoked_unless_stored(app: TestApp)
     assert_eq!(journal_entries(app.dir.path()), 0);
 }
 
+/// `tokenwarden worker` replays the journal where it starts, as the API does:
+/// a grant renewed at the network that the database refused is stored when
+/// the worker's process opens its state, before its first tick, without a
+/// second refresh.
+async fn a_rotated_grant_that_could_not_be_stored_is_stored_when_the_worker_starts(app: TestApp) {
+    // Arrange: a renewed grant the database refused, kept in the journal.
+    let (account, before) = renew_refused_by_the_database(&app, "Worker start").await;
+    assert_eq!(journal_entries(app.dir.path()), 1);
+    fail_writebacks(&app, false).await;
+
+    // Act: the worker's process starts on the same database and data dir.
+    let settings = app.settings.clone();
+    let worker =
+        tokio::task::spawn_blocking(move || tokenwarden::worker::state_from_settings(settings))
+            .await
+            .unwrap()
+            .expect("the worker's state");
+
+    // Assert
+    let row = credential_of(&app, &account).await;
+    assert_eq!(row.version, before.version + 1, "the kept grant was stored");
+    assert_eq!(row.lease_owner, None, "the replay let its lease go");
+    assert_eq!(journal_entries(app.dir.path()), 0);
+    assert_eq!(app.sandbox().calls().refresh, 1, "no second refresh");
+    assert!(
+        stored_grant_refreshes(&app, &account).await,
+        "the stored grant is the live one"
+    );
+    worker.revocations.settled().await;
+}
+
+/// A renew in a new brand whose every write-back the database refuses (it
+/// still does afterwards): the network renewed the grant, the caller got a
+/// 503. The account, and its credential as it was before.
+async fn renew_refused_by_the_database(app: &TestApp, brand: &str) -> (String, Credential) {
+    let brand = app.new_brand(brand).await;
+    let account = connect(app, &brand, "sandbox-alice").await;
+    let before = credential_of(app, &account).await;
+    app.sandbox().reset_calls();
+    fail_writebacks(app, true).await;
+    let response = renew_at(app, &app.address, &brand, &account).await;
+    assert_problem(response, 503, "service-unavailable").await;
+    (account, before)
+}
+
+/// A refresh that ends on an error with its credential's lease held — here
+/// the database refuses to record the network's failure — lets the lease go
+/// (`LeaseGuard`), instead of leaving the credential to wait the lease out.
+async fn a_refresh_that_ends_on_an_error_lets_its_lease_go(app: TestApp) {
+    // Arrange: the network fails once, and recording that failure fails.
+    let brand = app.new_brand("Guarded").await;
+    let account = connect(&app, &brand, "sandbox-alice").await;
+    refuse_failure_records(&app).await;
+    app.sandbox().queue_failure(
+        tokenwarden::sandbox::Endpoint::Token,
+        tokenwarden::sandbox::FailureMode::Status { status: 503 },
+        1,
+    );
+
+    // Act
+    let response = renew_at(&app, &app.address, &brand, &account).await;
+
+    // Assert: the caller hears of the error; the lease goes all the same.
+    assert_problem(response, 500, "internal-error").await;
+    let mut row = credential_of(&app, &account).await;
+    for _ in 0..400 {
+        if row.lease_owner.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        row = credential_of(&app, &account).await;
+    }
+    assert_eq!(row.lease_owner, None, "the lease was let go");
+    assert_eq!(row.last_failure_at, None, "the failure was not recorded");
+}
+
+/// Makes every write of a refresh failure (`last_failure_at`) fail.
+async fn refuse_failure_records(app: &TestApp) {
+    let pool = app.pool().clone();
+    let postgres = app.backend == crate::helpers::Backend::Postgres;
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        let statements: &[&str] = if postgres {
+            &[
+                "CREATE FUNCTION refuse_failure_record() RETURNS trigger AS $$ BEGIN \
+                 RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_failure_record BEFORE UPDATE OF last_failure_at \
+                 ON credentials FOR EACH ROW EXECUTE FUNCTION refuse_failure_record()",
+            ]
+        } else {
+            &[
+                "CREATE TRIGGER refuse_failure_record BEFORE UPDATE OF last_failure_at \
+               ON credentials BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+            ]
+        };
+        for statement in statements {
+            diesel::sql_query(*statement).execute(&mut conn).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
+
 on_both_backends!(
     a_wrong_client_secret_never_kills_a_grant,
     renewed_means_the_stored_token_is_valid,
     a_write_back_without_the_lease_changes_nothing,
     a_write_back_keeps_its_lease_by_the_database_clock,
     a_rotated_grant_that_could_not_be_stored_survives_a_restart,
+    a_rotated_grant_that_could_not_be_stored_is_stored_when_the_worker_starts,
+    a_refresh_that_ends_on_an_error_lets_its_lease_go,
     a_grant_that_lost_a_version_race_is_revoked_unless_stored,
 );

@@ -9,7 +9,6 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::Error;
 use crate::providers::ProviderError;
 
 /// A network refusing this deployment's client, as last seen.
@@ -83,14 +82,5 @@ impl NetworkHealth {
     /// How many calls `network` refused the client since the process started.
     pub fn refused_calls(&self, network: &str) -> u64 {
         self.lock().counted.get(network).copied().unwrap_or(0)
-    }
-}
-
-/// The answer for a network that refuses the client.
-pub fn misconfigured(network: &str, error: &ProviderError) -> Error {
-    Error::NetworkMisconfigured {
-        network: network.to_string(),
-        code: error.code(),
-        detail: error.to_string(),
     }
 }

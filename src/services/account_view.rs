@@ -1,0 +1,176 @@
+//! How an account is shown: its status, reason and renew method worked out
+//! at one instant, and the propagation report beside it, for every answer
+//! that shows an account (managing accounts, the OAuth callback, renewals,
+//! ready answers).
+
+use chrono::{DateTime, Utc};
+
+use crate::db::accounts::AccountRow;
+use crate::db::{self, DbConnection, models};
+use crate::domain::from_db_time;
+use crate::domain::propagation::{self, Sibling, SiblingAfter};
+use crate::domain::renewal::RenewMethod;
+use crate::domain::token_status::{self, StoredState, TokenStatus};
+use crate::error::{Error, Result};
+use crate::providers::{GrantInfo, ProviderRegistry, RefreshPlan};
+
+/// An account as a client sees it: the stored rows and the status, reason
+/// and renew method worked out at one instant.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub account: models::Account,
+    pub profile: models::Profile,
+    pub credential: models::CredentialState,
+    pub status: TokenStatus,
+    pub status_reason: Option<String>,
+    pub method: RenewMethod,
+}
+
+/// The propagation report, with each left account's status now.
+pub type PropagationReport = propagation::Report<TokenStatus>;
+
+/// A fresh grant as stored: the account it landed on and the report.
+#[derive(Debug)]
+pub struct GrantOutcome {
+    /// Whether a new account was created in the brand.
+    pub created: bool,
+    pub account: AccountView,
+    pub propagation: PropagationReport,
+}
+
+/// The organization, or 404.
+pub fn find_organization(conn: &mut DbConnection, org: &str) -> Result<models::Organization> {
+    db::organizations::find_organization(conn, org)?
+        .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))
+}
+
+/// The account and its propagation report, read off the stored state in the
+/// caller's trip to the pool (usually the transaction that stored a grant).
+pub fn account_with_report(
+    conn: &mut DbConnection,
+    providers: &ProviderRegistry,
+    org: &str,
+    account_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(AccountView, PropagationReport)> {
+    let organization = find_organization(conn, org)?;
+    let row = db::accounts::find_account_by_id(conn, org, account_id)?
+        .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
+    let siblings = db::accounts::list_account_rows_of_profile(conn, org, &row.1.id)?;
+    report_from(&organization, providers, siblings, account_id, at)
+}
+
+/// The account and its propagation report from the profile's accounts as
+/// they are stored (`accounts` holds every account of the profile).
+pub fn report_from(
+    organization: &models::Organization,
+    providers: &ProviderRegistry,
+    accounts: Vec<AccountRow>,
+    account_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(AccountView, PropagationReport)> {
+    let ctx = StatusContext::for_organization(organization, providers, at);
+    let plan = organization.plan()?;
+    let (mine, siblings): (Vec<AccountRow>, Vec<AccountRow>) = accounts
+        .into_iter()
+        .partition(|(a, _, _)| a.id == account_id);
+    let row = mine
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
+    let fresh_credential = row.2.id.clone();
+    let siblings = siblings
+        .into_iter()
+        .map(|(account, _, credential)| {
+            Ok(SiblingAfter {
+                status: ctx.status(&account, &credential)?,
+                shares_grant: credential.id == fresh_credential,
+                sibling: Sibling {
+                    account_id: account.id,
+                    brand_id: account.brand_id,
+                    enabled: account.enabled,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((ctx.view(row)?, propagation::report(plan, siblings)))
+}
+
+/// What working out a status needs besides the row.
+pub struct StatusContext<'a> {
+    pub now: DateTime<Utc>,
+    pub window: chrono::Duration,
+    pub providers: &'a ProviderRegistry,
+}
+
+impl StatusContext<'_> {
+    pub fn for_organization<'p>(
+        organization: &models::Organization,
+        providers: &'p ProviderRegistry,
+        now: DateTime<Utc>,
+    ) -> StatusContext<'p> {
+        StatusContext {
+            now,
+            window: window_of(organization),
+            providers,
+        }
+    }
+
+    pub fn status(
+        &self,
+        account: &models::Account,
+        credential: &models::CredentialState,
+    ) -> Result<TokenStatus> {
+        Ok(token_status::compute(
+            account.enabled,
+            StoredState {
+                status: Some(credential.stored_status()?),
+                expires_at: credential.expires_at.map(from_db_time),
+            },
+            self.now,
+            self.window,
+        ))
+    }
+
+    /// Whether the credential can be renewed without the user right now.
+    pub fn method(&self, status: TokenStatus, credential: &models::CredentialState) -> RenewMethod {
+        if status == TokenStatus::ReauthRequired {
+            return RenewMethod::Reauthorize;
+        }
+        let Some(provider) = self.providers.get(&credential.network) else {
+            return RenewMethod::Reauthorize;
+        };
+        match provider.refresh_plan(&grant_info(credential), self.now) {
+            RefreshPlan::Silent(_) | RefreshPlan::NotYet { .. } => RenewMethod::Refresh,
+            RefreshPlan::NeedsReauthorization(_) => RenewMethod::Reauthorize,
+        }
+    }
+
+    pub fn view(&self, (account, profile, credential): AccountRow) -> Result<AccountView> {
+        let status = self.status(&account, &credential)?;
+        Ok(AccountView {
+            status_reason: token_status::reason(status, credential.status_reason.as_deref()),
+            method: self.method(status, &credential),
+            status,
+            account,
+            profile,
+            credential,
+        })
+    }
+}
+
+/// What a network's refresh plan needs to know of a stored grant.
+pub fn grant_info(credential: &models::CredentialState) -> GrantInfo {
+    crate::services::grant_info(
+        credential.refresh_token_key_id.is_some(),
+        credential.expires_at,
+        credential.issued_at,
+        credential.last_refreshed_at,
+        credential.refresh_expires_at,
+    )
+}
+
+/// The organization's warning window.
+pub fn window_of(organization: &models::Organization) -> chrono::Duration {
+    chrono::Duration::days(i64::from(organization.warning_window_days))
+}
