@@ -12,6 +12,7 @@ pub mod expired;
 pub mod extractors;
 pub mod health;
 pub mod idempotency;
+pub mod lru;
 pub mod metrics;
 pub mod middleware;
 pub mod oauth;

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod brands;
+pub mod data_versions;
 pub mod expired;
 pub mod grants;
 pub mod health;
