@@ -189,7 +189,10 @@ async fn a_write_announced_to_no_one_while_the_watch_was_down_is_seen() {
     assert_eq!(poll(&app, &token, BADGE, Some(&etag)).await.0, 304);
     // The dropdown is kept too, and not polled again until the watch is back.
     let (_, dropdown_tag, _) = poll(&app, &token, DROPDOWN, None).await;
-    assert_eq!(poll(&app, &token, DROPDOWN, Some(&dropdown_tag)).await.0, 304);
+    assert_eq!(
+        poll(&app, &token, DROPDOWN, Some(&dropdown_tag)).await.0,
+        304
+    );
 
     // Act: the watch's connection is ended, and another instance writes
     // while nothing listens, so the announcement reaches no one.
@@ -210,7 +213,10 @@ async fn a_write_announced_to_no_one_while_the_watch_was_down_is_seen() {
     assert_eq!(status, 304);
     assert_eq!(again, after_loss);
     let (status, _, body) = poll(&app, &token, DROPDOWN, Some(&dropdown_tag)).await;
-    assert_eq!(status, 200, "the dropdown kept before the loss is not given again");
+    assert_eq!(
+        status, 200,
+        "the dropdown kept before the loss is not given again"
+    );
     let listed = serde_json::from_str::<Value>(&body).unwrap();
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
     let reads = metric(&app, "tokenwarden_ready_version_reads_total").await;
@@ -304,7 +310,6 @@ mod an_eviction_under_load_lets_only_the_least_recently_used_go {
             eprintln!("skipped: {} is not set", crate::helpers::PG_ENV);
             return;
         }
-        super::an_eviction_under_load_lets_only_the_least_recently_used_go(Backend::Postgres)
-            .await;
+        super::an_eviction_under_load_lets_only_the_least_recently_used_go(Backend::Postgres).await;
     }
 }
