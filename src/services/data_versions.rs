@@ -238,11 +238,17 @@ async fn read_for_queued(shared: &Shared, state: &AppState, org: &str) {
 fn watch(shared: &Shared, woken: &Receiver<()>, target: &DatabaseTarget, timeout_secs: u64) {
     let mut watch: Option<VersionWatch> = None;
     let mut trusted = false;
+    // Said once per outage, not at every attempt to connect again.
+    let mut failing = false;
     loop {
         if watch.is_none() {
             match VersionWatch::open(target, timeout_secs) {
                 Ok(opened) => watch = Some(opened),
-                Err(error) => tracing::warn!(%error, "cannot watch data versions; polls read them"),
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(%error, "cannot watch data versions; polls read them");
+                }
+                Err(error) => tracing::debug!(%error, "cannot watch data versions yet"),
             }
         }
         if let Some(connection) = watch.as_mut() {
@@ -260,6 +266,9 @@ fn watch(shared: &Shared, woken: &Receiver<()>, target: &DatabaseTarget, timeout
                         // A new connection: what the last one taught may
                         // have missed what was announced while none listened.
                         trusted = true;
+                        if std::mem::take(&mut failing) {
+                            tracing::info!("watching data versions again");
+                        }
                         channel.opened += 1;
                         channel.generation = Some(channel.opened);
                         channel.learned.clear();
@@ -272,7 +281,9 @@ fn watch(shared: &Shared, woken: &Receiver<()>, target: &DatabaseTarget, timeout
                     channel.generation
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "lost the watch of data versions; polls read them");
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!(%error, "lost the watch of data versions; polls read them");
+                    }
                     watch = None;
                     trusted = false;
                     channel.generation = None;
