@@ -15,6 +15,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod html;
+pub mod lru;
 pub mod providers;
 pub mod sandbox;
 pub mod services;

@@ -12,7 +12,6 @@ pub mod expired;
 pub mod extractors;
 pub mod health;
 pub mod idempotency;
-pub mod lru;
 pub mod metrics;
 pub mod middleware;
 pub mod oauth;

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::conditional::{self, Representation};
-use super::lru::{Lru, LruStats};
 use crate::error::Error;
+use crate::lru::{Lru, LruStats};
 use crate::services::data_versions::DataVersions;
 use crate::services::ready::{self, Fresh};
 use crate::state::AppState;

@@ -1,7 +1,7 @@
 //! A store bounded by bytes that lets its least recently used entry go, one
-//! at a time, to make room (the ready answers, docs/rules.md#ready-answers).
-//! Dropping everything when full would make a working set a little larger
-//! than the budget miss on every poll.
+//! at a time, to make room (the ready answers, docs/rules.md#ready-answers,
+//! and the verdicts on bearer tokens). Dropping everything when full would
+//! make a working set a little larger than the budget miss on every poll.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
