@@ -233,6 +233,11 @@ def wrk(port, path, token, seconds, connections, extra_headers=()):
         args += ["-H", h]
     out = subprocess.run(args + [f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
                          check=True).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out):
+    """requests/s, p50, p99, bytes per answer and failures from wrk's --latency report."""
     result = {"non_2xx_3xx": 0, "errors": 0}
     for line in out.splitlines():
         m = re.match(r"\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)", line)

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod html;
+pub mod lru;
 pub mod providers;
 pub mod registry;
 pub mod sandbox;

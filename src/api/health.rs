@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::metrics::Metrics;
+use crate::api::ready::ReadyAnswers;
 use crate::error::{Error, clip};
 use crate::services::health;
 use crate::state::AppState;
@@ -158,7 +159,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
 /// networks refusing this deployment's client — `tokenwarden_network_misconfigured`
 /// and `tokenwarden_network_client_rejections_total` per configured network,
 /// the worker's `tokenwarden_worker_failed_ticks` and
-/// `tokenwarden_worker_last_successful_tick_seconds`, …)
+/// `tokenwarden_worker_last_successful_tick_seconds`, the ready answers'
+/// `tokenwarden_ready_answers_hits_total`, `…_misses_total`, `…_evictions_total`
+/// and `…_bytes`, …)
 /// in the Prometheus text exposition format, for a scraper. Needs no token: expose it only where operators can
 /// reach it.
 #[utoipa::path(
@@ -174,9 +177,14 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
     ))
 )]
 #[get("/metrics")]
-pub async fn metrics(metrics: web::Data<Metrics>, state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(
+    metrics: web::Data<Metrics>,
+    state: web::Data<AppState>,
+    ready: web::Data<ReadyAnswers>,
+) -> HttpResponse {
     metrics.observe_networks(&state.network_health, state.providers.names());
     metrics.observe_worker(&state.worker_health);
+    metrics.observe_ready(&ready.stats());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())

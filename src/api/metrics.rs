@@ -8,6 +8,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+use crate::api::ready::ReadyStats;
 use crate::registry::{NetworkHealth, WorkerHealth};
 
 pub struct Metrics {
@@ -24,8 +25,60 @@ pub struct Metrics {
     /// When the worker last ticked successfully (Unix seconds; 0 before the first).
     worker_last_success: IntGauge,
     worker_due_scan: Gauge,
+    /// The ready answers' hits, misses, evictions and bytes, the reads of a
+    /// data version, and the watch of data versions.
+    ready: ReadyMetrics,
     /// Two scrapes at once must not both add the same refusals.
     sync: Mutex<()>,
+}
+
+struct ReadyMetrics {
+    hits: IntCounter,
+    misses: IntCounter,
+    evictions: IntCounter,
+    bytes: IntGauge,
+    version_reads: IntCounter,
+    watches_opened: IntCounter,
+    watching: IntGauge,
+}
+
+impl ReadyMetrics {
+    fn new() -> Self {
+        let counter =
+            |name: &str, help: &str| IntCounter::new(name, help).expect("static metric definition");
+        let gauge =
+            |name: &str, help: &str| IntGauge::new(name, help).expect("static metric definition");
+        Self {
+            hits: counter(
+                "tokenwarden_ready_answers_hits_total",
+                "Polls answered from a kept ready answer",
+            ),
+            misses: counter(
+                "tokenwarden_ready_answers_misses_total",
+                "Polls whose answer was made again (none kept, or the kept one no longer held)",
+            ),
+            evictions: counter(
+                "tokenwarden_ready_answers_evictions_total",
+                "Kept answers let go, least recently used first, to stay within the budget",
+            ),
+            bytes: gauge(
+                "tokenwarden_ready_answers_bytes",
+                "Bytes of ready answers kept now (ready_answers.budget_bytes bounds it)",
+            ),
+            version_reads: counter(
+                "tokenwarden_ready_version_reads_total",
+                "Reads of an organization's data version from the database (polls learn it without reading while the watch is up)",
+            ),
+            watches_opened: counter(
+                "tokenwarden_ready_version_watches_opened_total",
+                "Connections that began watching data versions; more than one means the watch was lost and opened again",
+            ),
+            watching: gauge(
+                "tokenwarden_ready_version_watch_up",
+                "1 while this instance learns data versions from its watch connection, 0 while polls read them",
+            ),
+        }
+    }
 }
 
 impl Metrics {
@@ -78,6 +131,7 @@ impl Metrics {
             "How long the lifecycle worker's last scan for due credentials took (0 before the first)",
         )
         .expect("static metric definition");
+        let ready = ReadyMetrics::new();
         for metric in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -86,6 +140,13 @@ impl Metrics {
             Box::new(worker_failed_ticks.clone()),
             Box::new(worker_last_success.clone()),
             Box::new(worker_due_scan.clone()),
+            Box::new(ready.hits.clone()),
+            Box::new(ready.misses.clone()),
+            Box::new(ready.evictions.clone()),
+            Box::new(ready.bytes.clone()),
+            Box::new(ready.version_reads.clone()),
+            Box::new(ready.watches_opened.clone()),
+            Box::new(ready.watching.clone()),
         ] {
             registry.register(metric).expect("metric registered once");
         }
@@ -98,6 +159,7 @@ impl Metrics {
             worker_failed_ticks,
             worker_last_success,
             worker_due_scan,
+            ready,
             sync: Mutex::new(()),
         }
     }
@@ -136,6 +198,27 @@ impl Metrics {
             .set(seen.last_successful_tick.map_or(0, |t| t.timestamp()));
         self.worker_due_scan
             .set(seen.last_due_scan.map_or(0.0, |d| d.as_secs_f64()));
+    }
+
+    /// Brings the ready answers' series up to date with what they did.
+    pub fn observe_ready(&self, seen: &ReadyStats) {
+        let _one_at_a_time = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        let ready = &self.ready;
+        for (counter, total) in [
+            (&ready.hits, seen.kept.hits),
+            (&ready.misses, seen.kept.misses),
+            (&ready.evictions, seen.kept.evictions),
+            (&ready.version_reads, seen.version_reads),
+            (&ready.watches_opened, seen.watches_opened),
+        ] {
+            if total > counter.get() {
+                counter.inc_by(total - counter.get());
+            }
+        }
+        ready
+            .bytes
+            .set(i64::try_from(seen.kept.bytes).unwrap_or(i64::MAX));
+        ready.watching.set(i64::from(seen.watching));
     }
 
     /// The registry in the Prometheus text exposition format.

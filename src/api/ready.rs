@@ -3,29 +3,27 @@
 //! answer to the same request, with their `ETag`, kept per instance and given
 //! again while the organization's data version is the one they were read at
 //! and the clock has not reached the next instant at which a token's status
-//! changes (docs/rules.md#ready-answers). A poll then costs one indexed read
-//! of the version, shared by the polls of the organization that arrived
-//! before it started. Another instance's write moves the version in the
-//! database, so it is seen by the very next read here.
+//! changes (docs/rules.md#ready-answers). The version comes from
+//! `services::data_versions`, which learns of every committed change without
+//! reading it per poll; the answers are kept within a budget of bytes, the
+//! least recently used let go first.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::oneshot;
 
 use super::conditional::{self, Representation};
 use crate::domain::audience::Audience;
 use crate::error::Error;
+use crate::lru::{Lru, LruStats};
+use crate::services::data_versions::DataVersions;
 use crate::services::ready::{self, Fresh};
 use crate::state::AppState;
-
-/// The bytes kept by default: a few hundred dropdown pages.
-pub const DEFAULT_BUDGET: usize = 8 * 1024 * 1024;
 
 struct Ready {
     version: i64,
@@ -71,115 +69,91 @@ fn gzipped(audience: &Audience, body: &[u8]) -> Result<Representation, Error> {
     })
 }
 
-#[derive(Default)]
-struct Kept {
-    answers: HashMap<String, Ready>,
-    bytes: usize,
+/// What a kept answer is kept under: the audience and the request's
+/// path and query. A field added here makes answers that differ by it
+/// answers of their own.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct AnswerKey {
+    /// The organization, and the brands of a restricted token
+    /// (`Audience::key`): two audiences never share an answer.
+    pub audience: String,
+    pub target: String,
 }
 
-/// Polls of one organization waiting for a read of its data version.
-#[derive(Default)]
-struct Waiting {
-    /// A read is under way or about to start for those queued before it.
-    reading: bool,
-    queued: Vec<oneshot::Sender<Option<i64>>>,
+impl AnswerKey {
+    fn for_request(audience: &Audience, req: &HttpRequest) -> Self {
+        Self {
+            audience: audience.key(),
+            target: req
+                .uri()
+                .path_and_query()
+                .map_or("", |p| p.as_str())
+                .to_string(),
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.audience.len() + self.target.len()
+    }
+}
+
+/// What the ready answers did, for `/metrics`.
+pub struct ReadyStats {
+    pub kept: LruStats,
+    /// Reads of a data version from the database.
+    pub version_reads: u64,
+    /// Connections that watched data versions (a reconnect adds one).
+    pub watches_opened: u64,
+    /// Whether polls now learn data versions without reading them.
+    pub watching: bool,
 }
 
 /// The ready answers of this instance, within a budget of bytes, and the
-/// reads of data versions that polls share.
+/// data versions they are checked against.
 pub struct ReadyAnswers {
-    kept: Mutex<Kept>,
-    budget: usize,
-    versions: Mutex<HashMap<String, Waiting>>,
+    kept: Mutex<Lru<AnswerKey, Ready>>,
+    versions: DataVersions,
 }
 
 impl ReadyAnswers {
-    pub fn new(budget: usize) -> Self {
+    /// Answers kept within `budget` bytes, checked against `versions`.
+    pub fn new(budget: usize, versions: DataVersions) -> Self {
         Self {
-            kept: Mutex::new(Kept::default()),
-            budget,
-            versions: Mutex::new(HashMap::new()),
+            kept: Mutex::new(Lru::new(budget)),
+            versions,
         }
     }
 
-    /// The organization's data version as read after this call began. Polls
-    /// of one organization that arrive together share one read: a read
-    /// serves exactly the polls queued before it started, so each still
-    /// sees every write committed before it arrived (another instance's
-    /// too); polls that arrive during a read wait for the next one.
-    async fn current_version(self: &Arc<Self>, state: &AppState, org: &str) -> Result<i64, Error> {
-        let (sender, answer) = oneshot::channel();
-        let start_reader = {
-            let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
-            let waiting = versions.entry(org.to_string()).or_default();
-            waiting.queued.push(sender);
-            !std::mem::replace(&mut waiting.reading, true)
-        };
-        if start_reader {
-            // Its own task, so that no poll's cancellation strands the others.
-            let (answers, state, org) = (self.clone(), state.clone(), org.to_string());
-            tokio::spawn(async move { answers.read_versions(&state, &org).await });
-        }
-        match answer.await {
-            Ok(Some(version)) => Ok(version),
-            // The shared read failed: this poll reads on its own, so that it
-            // answers that read's own error.
-            _ => ready::data_version(state, org).await,
-        }
+    fn kept(&self) -> std::sync::MutexGuard<'_, Lru<AnswerKey, Ready>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Reads the version for each batch of queued polls until none is left.
-    async fn read_versions(&self, state: &AppState, org: &str) {
-        loop {
-            let batch = {
-                let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(waiting) = versions.get_mut(org) else {
-                    return;
-                };
-                if waiting.queued.is_empty() {
-                    versions.remove(org);
-                    return;
-                }
-                std::mem::take(&mut waiting.queued)
-            };
-            let version = ready::data_version(state, org).await.ok();
-            for poll in batch {
-                let _ = poll.send(version);
-            }
+    pub fn stats(&self) -> ReadyStats {
+        let versions = self.versions.stats();
+        ReadyStats {
+            kept: self.kept().stats(),
+            version_reads: versions.reads.load(Ordering::Relaxed),
+            watches_opened: versions.watches_opened.load(Ordering::Relaxed),
+            watching: versions.watching.load(Ordering::Relaxed),
         }
     }
 
     /// The kept representation `req` takes, while the answer still holds.
     fn get(
         &self,
-        key: &str,
+        key: &AnswerKey,
         current: i64,
         now: DateTime<Utc>,
         req: &HttpRequest,
     ) -> Option<Representation> {
-        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.answers
-            .get(key)
-            .filter(|r| ready::holds(r.version, r.valid_until, current, now))
-            .map(|r| r.for_request(req))
+        self.kept().get(key, |r| {
+            ready::holds(r.version, r.valid_until, current, now).then(|| r.for_request(req))
+        })
     }
 
-    fn put(&self, key: String, answer: Ready) {
-        let size = key.len() + answer.size();
-        if size > self.budget / 4 {
-            return;
-        }
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.bytes + size > self.budget {
-            // Answers are cheap to make again; dropping them all keeps the
-            // bound without bookkeeping on every hit.
-            kept.answers.clear();
-            kept.bytes = 0;
-        }
-        if let Some(old) = kept.answers.insert(key.clone(), answer) {
-            kept.bytes -= key.len() + old.size();
-        }
-        kept.bytes += size;
+    fn put(&self, key: AnswerKey, answer: Ready) {
+        let size = key.size() + answer.size();
+        self.kept().put(key, answer, size);
     }
 }
 
@@ -201,16 +175,10 @@ where
     conditional::check_if_none_match(req)?;
     let answers = req
         .app_data::<web::Data<ReadyAnswers>>()
-        .ok_or_else(|| Error::internal("the ready answers are not configured"))?
-        .clone()
-        .into_inner();
+        .ok_or_else(|| Error::internal("the ready answers are not configured"))?;
     let org = audience.organization_id();
-    let key = format!(
-        "{}\n{}",
-        audience.key(),
-        req.uri().path_and_query().map_or("", |p| p.as_str())
-    );
-    let current = answers.current_version(state, org).await?;
+    let key = AnswerKey::for_request(audience, req);
+    let current = answers.versions.current(state, org).await?;
     if let Some(kept) = answers.get(&key, current, state.now(), req) {
         return Ok(conditional::respond_with(req, kept));
     }

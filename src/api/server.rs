@@ -54,7 +54,11 @@ impl AppParts {
             jwt: web::Data::new(jwt),
             metrics: web::Data::new(Metrics::new()),
             ready: web::Data::new(crate::api::ready::ReadyAnswers::new(
-                crate::api::ready::DEFAULT_BUDGET,
+                settings.ready_answers.budget_bytes,
+                crate::services::data_versions::DataVersions::new(
+                    &settings.database_url(),
+                    settings.database.connect_timeout_secs,
+                ),
             )),
             openapi: Arc::new(api::openapi()),
             rate_limiter: crate::api::ratelimit::RateLimiter::new(

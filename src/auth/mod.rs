@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{JwtKeyAlgorithm, MAX_JWT_LEEWAY_SECS, Settings};
 use crate::domain::audience::Audience;
 use crate::error::Error;
+use crate::lru::Lru;
 
 /// The scopes a token may carry in its space-separated `scope` claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -219,7 +220,7 @@ pub struct JwtVerifier {
     /// bounds: a front end polls with one token, and its signature, header
     /// and claims are checked once, not at every poll. Keys come from the
     /// configuration, so a kept verdict holds until the token's own `exp`.
-    verified: Mutex<HashMap<String, Verified>>,
+    verified: Mutex<Lru<String, Verified>>,
 }
 
 /// A token's verdict, kept.
@@ -229,10 +230,14 @@ struct Verified {
     nbf: Option<i64>,
 }
 
-/// How many verdicts are kept; when full they are all let go.
-const VERIFIED_KEPT: usize = 1024;
-/// Longer tokens are verified every time (bounds what is kept to ~2 MiB).
+/// Bytes of verdicts kept (a few thousand front ends' tokens), the least
+/// recently used let go first: thousands of organizations polling at once
+/// must not each verify again because the others filled the store.
+const VERIFIED_BUDGET: usize = 4 * 1024 * 1024;
+/// Longer tokens are verified every time.
 const VERIFIED_MAX_TOKEN_LEN: usize = 2048;
+/// What a verdict holds besides its token, roughly.
+const VERDICT_BYTES: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
@@ -306,7 +311,7 @@ impl JwtVerifier {
             leeway: jwt.leeway_secs.min(MAX_JWT_LEEWAY_SECS),
             hs256,
             keys,
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(Lru::new(VERIFIED_BUDGET)),
         })
     }
 
@@ -315,28 +320,27 @@ impl JwtVerifier {
         let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
         let leeway = i64::try_from(self.leeway).unwrap_or(0);
         {
-            let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
             // The same bounds as a full check: `exp` and `nbf` with the leeway.
-            if let Some(kept) = verified.get(token)
-                && kept.exp >= now - leeway
-                && kept.nbf.is_none_or(|nbf| nbf <= now + leeway)
-            {
-                return Ok(kept.principal.clone());
+            let kept = verified.get(token, |kept| {
+                (kept.exp >= now - leeway && kept.nbf.is_none_or(|nbf| nbf <= now + leeway))
+                    .then(|| kept.principal.clone())
+            });
+            if let Some(principal) = kept {
+                return Ok(principal);
             }
         }
         let (principal, exp, nbf) = self.verify_fully(token)?;
         if token.len() <= VERIFIED_MAX_TOKEN_LEN {
             let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-            if verified.len() >= VERIFIED_KEPT {
-                verified.clear();
-            }
-            verified.insert(
+            verified.put(
                 token.to_string(),
                 Verified {
                     principal: principal.clone(),
                     exp,
                     nbf,
                 },
+                token.len() + VERDICT_BYTES,
             );
         }
         Ok(principal)

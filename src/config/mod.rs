@@ -75,6 +75,8 @@ pub struct Settings {
     pub cors: CorsSettings,
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    #[serde(default)]
+    pub ready_answers: ReadyAnswersSettings,
 }
 
 /// Values given on the command line; they override every other source.

@@ -250,3 +250,26 @@ impl Default for WebhookSettings {
 fn default_webhook_timeout() -> u64 {
     10
 }
+
+/// The answers each instance keeps ready for polling front ends
+/// (docs/rules.md#ready-answers).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyAnswersSettings {
+    /// Bytes of answers kept; the least recently used goes first. 0 keeps none.
+    #[serde(default = "default_ready_budget")]
+    pub budget_bytes: usize,
+}
+
+impl Default for ReadyAnswersSettings {
+    fn default() -> Self {
+        Self {
+            budget_bytes: default_ready_budget(),
+        }
+    }
+}
+
+/// A few hundred dropdown pages.
+fn default_ready_budget() -> usize {
+    8 * 1024 * 1024
+}

@@ -15,6 +15,7 @@ pub mod reconnect_links;
 pub mod rotation;
 pub mod schedule;
 pub mod schema;
+pub mod versions;
 pub mod webhook_outbox;
 pub mod webhooks;
 

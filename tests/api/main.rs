@@ -25,6 +25,7 @@ mod openapi;
 mod operations;
 mod organization;
 mod providers;
+mod ready_answers;
 mod renewal;
 mod scopes;
 mod shutdown;
