@@ -17,6 +17,12 @@ pub mod organizations;
 pub mod profiles;
 pub mod ready;
 pub mod reconnect_links;
+// `leader::run` is split once the lease guard (issue 17, item 2) has landed in
+// it; this expectation then goes unfulfilled and must be removed with it.
+#[expect(
+    clippy::too_many_lines,
+    reason = "leader::run is being changed on another branch; split after the merge"
+)]
 pub mod refresh;
 pub mod renewal;
 pub mod vault;

@@ -352,7 +352,7 @@ async fn links_and_replays_answer_only_their_audience(app: TestApp) {
         &app.org_id,
         "user-1",
         ALL_SCOPES,
-        Some(&[agency.a.clone()]),
+        Some(std::slice::from_ref(&agency.a)),
         Duration::from_secs(3600),
     );
     let reused = renew(same_user_restricted).await.unwrap();

@@ -53,17 +53,7 @@ async fn webhook_crud_round_trip(app: TestApp) {
     assert_eq!(page["next_cursor"], Value::Null);
 
     // The secret is sealed at rest.
-    let stored: Vec<u8> = {
-        let id = id.clone();
-        tokenwarden::db::run(app.pool(), move |conn| {
-            Ok(subs::table
-                .filter(subs::id.eq(id))
-                .select(subs::secret)
-                .first::<Vec<u8>>(conn)?)
-        })
-        .await
-        .unwrap()
-    };
+    let stored = stored_secret(&app, &id).await;
     assert!(!stored.windows(key.len()).any(|w| w == key.as_slice()));
     assert!(!stored.windows(20).any(|w| secret.as_bytes()[6..26] == *w));
 
@@ -127,18 +117,8 @@ async fn webhook_crud_round_trip(app: TestApp) {
     assert_problem(app.get(&location, &token).await, 404, "not-found").await;
 
     // Every change left an audit event.
-    let org = app.org_id.clone();
-    let actions: Vec<String> = tokenwarden::db::run(app.pool(), move |conn| {
-        tokenwarden::db::audit::list_audit_events(conn, &org, None, None, 100)
-    })
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|e| e.action)
-    .filter(|a| a.starts_with("webhook."))
-    .collect();
     assert_eq!(
-        actions,
+        webhook_audit_actions(&app).await,
         [
             "webhook.deleted",
             "webhook.updated",
@@ -146,6 +126,33 @@ async fn webhook_crud_round_trip(app: TestApp) {
             "webhook.created"
         ]
     );
+}
+
+/// The subscription's secret column as stored.
+async fn stored_secret(app: &TestApp, id: &str) -> Vec<u8> {
+    let id = id.to_owned();
+    tokenwarden::db::run(app.pool(), move |conn| {
+        Ok(subs::table
+            .filter(subs::id.eq(id))
+            .select(subs::secret)
+            .first::<Vec<u8>>(conn)?)
+    })
+    .await
+    .unwrap()
+}
+
+/// The organization's `webhook.*` audit actions, newest first.
+async fn webhook_audit_actions(app: &TestApp) -> Vec<String> {
+    let org = app.org_id.clone();
+    tokenwarden::db::run(app.pool(), move |conn| {
+        tokenwarden::db::audit::list_audit_events(conn, &org, None, None, 100)
+    })
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|e| e.action)
+    .filter(|a| a.starts_with("webhook."))
+    .collect()
 }
 
 async fn webhooks_need_the_advanced_plan_the_scope_and_the_tenant(app: TestApp) {
