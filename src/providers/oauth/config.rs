@@ -67,7 +67,7 @@ impl OAuthProvider {
         }
         let kind = s.kind;
         let p = preset(kind);
-        let endpoints = endpoints(name, s, &p, public_url, http)?;
+        let urls = endpoints(name, s, &p, public_url, http)?;
         let pointers = identity_pointers(name, s, &p)?;
         let (client_id, client_secret) = client_credentials(name, s)?;
         let scopes = scopes(name, s, &p)?;
@@ -90,23 +90,16 @@ impl OAuthProvider {
         }
         let lead = Duration::from_secs(s.refresh_lead_secs.unwrap_or(p.lead_secs));
         let callback = callback_url(public_url, name);
-        let Endpoints {
-            authorize_url,
-            token_url,
-            identity_url,
-            revoke_url,
-            exchange_url,
-            refresh_url,
-        } = endpoints;
-        let rfc7009_url = revoke_url
+        let rfc7009_url = urls
+            .revoke_url
             .as_ref()
             .filter(|_| matches!(p.revocation, Revocation::Rfc7009(_)));
         let client = protocol(&ClientSettings {
             client_id: &client_id,
             client_secret: &client_secret,
             client_auth: s.client_auth.unwrap_or(p.client_auth),
-            authorize_url: &authorize_url,
-            token_url: &token_url,
+            authorize_url: &urls.authorize_url,
+            token_url: &urls.token_url,
             rfc7009_url,
             callback: &callback,
         });
@@ -115,10 +108,10 @@ impl OAuthProvider {
             kind,
             preset: p,
             client,
-            revoke_url,
-            identity_url,
-            exchange_url,
-            refresh_url,
+            revoke_url: urls.revoke_url,
+            identity_url: urls.identity_url,
+            exchange_url: urls.exchange_url,
+            refresh_url: urls.refresh_url,
             subject_ptr: pointers.subject,
             handle_ptr: pointers.handle,
             display_ptr: pointers.display_name,
@@ -222,40 +215,28 @@ fn identity_pointers(
     s: &NetworkSettings,
     p: &Preset,
 ) -> Result<IdentityPointers, ConfigError> {
-    let generic = s.kind == NetworkKind::OAuth2;
-    let subject = match (&s.identity_subject, generic) {
-        (Some(p), _) => check_pointer(name, "identity_subject", p)?,
-        (None, true) => {
-            return Err(ConfigError::new(
-                name,
-                "identity_subject is required for kind = \"oauth2\"",
-            ));
-        }
-        (None, false) => p.subject.to_owned(),
+    let required = |field: &str, configured: &Option<String>, preset: &str| match configured {
+        Some(v) => check_pointer(name, field, v),
+        None if s.kind == NetworkKind::OAuth2 => Err(ConfigError::new(
+            name,
+            format!("{field} is required for kind = \"oauth2\""),
+        )),
+        None => Ok(preset.to_owned()),
     };
-    let handle = match (&s.identity_handle, generic) {
-        (Some(p), _) => check_pointer(name, "identity_handle", p)?,
-        (None, true) => {
-            return Err(ConfigError::new(
-                name,
-                "identity_handle is required for kind = \"oauth2\"",
-            ));
-        }
-        (None, false) => p.handle.to_owned(),
-    };
-    let display_name = match &s.identity_display_name {
-        Some(v) => Some(check_pointer(name, "identity_display_name", v)?),
-        None => p.display_name.map(str::to_owned),
-    };
-    let avatar = match &s.identity_avatar {
-        Some(v) => Some(check_pointer(name, "identity_avatar", v)?),
-        None => p.avatar.map(str::to_owned),
+    let optional = |field: &str, configured: &Option<String>, preset: Option<&str>| match configured
+    {
+        Some(v) => check_pointer(name, field, v).map(Some),
+        None => Ok(preset.map(str::to_owned)),
     };
     Ok(IdentityPointers {
-        subject,
-        handle,
-        display_name,
-        avatar,
+        subject: required("identity_subject", &s.identity_subject, p.subject)?,
+        handle: required("identity_handle", &s.identity_handle, p.handle)?,
+        display_name: optional(
+            "identity_display_name",
+            &s.identity_display_name,
+            p.display_name,
+        )?,
+        avatar: optional("identity_avatar", &s.identity_avatar, p.avatar)?,
     })
 }
 
