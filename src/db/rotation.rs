@@ -76,6 +76,26 @@ type SecretRow = (
 pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationReport> {
     let active = ring.active_key_id().to_string();
     let mut report = RotationReport::default();
+    rotate_credentials(conn, ring, &mut report)?;
+    rotate_oauth_states(conn, ring, &mut report)?;
+    rotate_webhook_secrets(conn, ring, &mut report)?;
+    tracing::info!(
+        active_key = %active,
+        resealed = report.resealed,
+        already_current = report.already_current,
+        skipped = report.skipped.len(),
+        "key rotation finished"
+    );
+    Ok(report)
+}
+
+/// Credentials' access and refresh tokens, each guarded by the ciphertext
+/// that was read, and the grant fingerprint refreshed under the active key.
+fn rotate_credentials(
+    conn: &mut DbConnection,
+    ring: &KeyRing,
+    report: &mut RotationReport,
+) -> Result<()> {
     let mut after = String::new();
     loop {
         let rows: Vec<SecretRow> = c::credentials
@@ -159,6 +179,15 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
             }
         }
     }
+    Ok(())
+}
+
+/// The PKCE verifiers of OAuth flows in progress.
+fn rotate_oauth_states(
+    conn: &mut DbConnection,
+    ring: &KeyRing,
+    report: &mut RotationReport,
+) -> Result<()> {
     let mut after = String::new();
     loop {
         let rows: Vec<(String, Vec<u8>, String)> = s::oauth_states
@@ -193,15 +222,7 @@ pub fn rotate_all(conn: &mut DbConnection, ring: &KeyRing) -> Result<RotationRep
             )?;
         }
     }
-    rotate_webhook_secrets(conn, ring, &mut report)?;
-    tracing::info!(
-        active_key = %active,
-        resealed = report.resealed,
-        already_current = report.already_current,
-        skipped = report.skipped.len(),
-        "key rotation finished"
-    );
-    Ok(report)
+    Ok(())
 }
 
 /// Webhook signing secrets (the current one and, during a rotation's

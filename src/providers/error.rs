@@ -278,75 +278,10 @@ pub(crate) fn classify_answer(
             ),
         };
     }
-    if let Some(e) = &err {
-        if let Some(n) = e.numeric
-            && (meta || n == 190)
-        {
-            // Meta answers a wrong app secret with code 1 and "Error validating client
-            // secret" (as developers report it; not reproduced against Meta here), and an
-            // unknown app id with 101: both are the deployment's, not the grant's.
-            if n == 101 || (n == 1 && e.detail.to_ascii_lowercase().contains("client secret")) {
-                return ProviderError::misconfigured(&format!("meta_{n}"), detail);
-            }
-            match n {
-                190 | 102 => return ProviderError::reauth(&format!("meta_{n}"), detail),
-                4 | 17 | 32 | 613 | 80001..=80009 => {
-                    return ProviderError::Transient {
-                        kind: TransientKind::RateLimited,
-                        retry_after,
-                        detail,
-                    };
-                }
-                1 | 2 => {
-                    return ProviderError::Transient {
-                        kind: TransientKind::Unavailable(status.as_u16()),
-                        retry_after,
-                        detail,
-                    };
-                }
-                _ => {}
-            }
-        }
-        if e.transient_hint {
-            return ProviderError::Transient {
-                kind: TransientKind::Unavailable(status.as_u16()),
-                retry_after,
-                detail,
-            };
-        }
-        if let Some(code) = e.code.as_deref() {
-            if REAUTH_CODES.contains(&code) {
-                return ProviderError::reauth(code, detail);
-            }
-            if CLIENT_CODES.contains(&code) {
-                return ProviderError::misconfigured(code, detail);
-            }
-            if code == "unauthenticated" && site != CallSite::Revocation {
-                return ProviderError::reauth("invalid_token", detail);
-            }
-            if UNAVAILABLE_CODES.contains(&code) {
-                return ProviderError::Transient {
-                    kind: TransientKind::Unavailable(status.as_u16()),
-                    retry_after,
-                    detail,
-                };
-            }
-            if RATE_CODES.contains(&code) {
-                return ProviderError::Transient {
-                    kind: TransientKind::RateLimited,
-                    retry_after,
-                    detail,
-                };
-            }
-            // X answers a spent or unknown refresh token with `invalid_request` and
-            // "Value passed for the token was invalid."
-            if site == CallSite::Refresh
-                && code == "invalid_request"
-                && e.detail.to_ascii_lowercase().contains("token was invalid")
-            {
-                return ProviderError::reauth("invalid_grant", detail);
-            }
-        }
+    if let Some(e) = &err
+        && let Some(classified) = classify_body_error(site, meta, status, e, retry_after, &detail)
+    {
+        return classified;
     }
     if status == StatusCode::UNAUTHORIZED {
         // At the token endpoint a bare 401 is client authentication failing (RFC 6749 §5.2);
@@ -371,6 +306,70 @@ pub(crate) fn classify_answer(
         code,
         detail,
     }
+}
+
+/// What an error named in the body says, when it says enough: Meta's numeric
+/// codes first, then a transient hint, then the OAuth and networks' codes.
+/// `None` leaves the answer to its bare status.
+fn classify_body_error(
+    site: CallSite,
+    meta: bool,
+    status: StatusCode,
+    e: &BodyError,
+    retry_after: Option<Duration>,
+    detail: &str,
+) -> Option<ProviderError> {
+    let transient = |kind| ProviderError::Transient {
+        kind,
+        retry_after,
+        detail: detail.to_owned(),
+    };
+    if let Some(n) = e.numeric
+        && (meta || n == 190)
+    {
+        // Meta answers a wrong app secret with code 1 and "Error validating client
+        // secret" (as developers report it; not reproduced against Meta here), and an
+        // unknown app id with 101: both are the deployment's, not the grant's.
+        if n == 101 || (n == 1 && e.detail.to_ascii_lowercase().contains("client secret")) {
+            return Some(ProviderError::misconfigured(&format!("meta_{n}"), detail));
+        }
+        match n {
+            190 | 102 => return Some(ProviderError::reauth(&format!("meta_{n}"), detail)),
+            4 | 17 | 32 | 613 | 80001..=80009 => {
+                return Some(transient(TransientKind::RateLimited));
+            }
+            1 | 2 => return Some(transient(TransientKind::Unavailable(status.as_u16()))),
+            _ => {}
+        }
+    }
+    if e.transient_hint {
+        return Some(transient(TransientKind::Unavailable(status.as_u16())));
+    }
+    let code = e.code.as_deref()?;
+    if REAUTH_CODES.contains(&code) {
+        return Some(ProviderError::reauth(code, detail));
+    }
+    if CLIENT_CODES.contains(&code) {
+        return Some(ProviderError::misconfigured(code, detail));
+    }
+    if code == "unauthenticated" && site != CallSite::Revocation {
+        return Some(ProviderError::reauth("invalid_token", detail));
+    }
+    if UNAVAILABLE_CODES.contains(&code) {
+        return Some(transient(TransientKind::Unavailable(status.as_u16())));
+    }
+    if RATE_CODES.contains(&code) {
+        return Some(transient(TransientKind::RateLimited));
+    }
+    // X answers a spent or unknown refresh token with `invalid_request` and
+    // "Value passed for the token was invalid."
+    if site == CallSite::Refresh
+        && code == "invalid_request"
+        && e.detail.to_ascii_lowercase().contains("token was invalid")
+    {
+        return Some(ProviderError::reauth("invalid_grant", detail));
+    }
+    None
 }
 
 /// Classify a transport failure. The error's URL is dropped (it may carry a token).

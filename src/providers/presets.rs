@@ -122,6 +122,10 @@ const GENERIC: Preset = Preset {
 };
 
 /// The preset of a kind. For `oauth2` and `sandbox` the URLs are empty (configured / derived).
+#[expect(
+    clippy::too_many_lines,
+    reason = "the table of networks: one preset per kind, each with its documented facts beside it"
+)]
 pub(crate) fn preset(kind: NetworkKind) -> Preset {
     match kind {
         NetworkKind::OAuth2 => GENERIC,

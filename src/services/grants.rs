@@ -10,7 +10,7 @@
 //! turns, and each ends by deleting the profile's credentials no account uses
 //! any more (`orphans::sweep_unused`), so none is left behind.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::json;
 
 mod orphans;
@@ -215,34 +215,7 @@ pub fn apply_fresh_grant(
     let (credential_id, expires_at, already_stored) =
         credential_for(conn, keys, &grant, &profile.id, now)?;
     let created = existing.is_none();
-    let account_id = match existing {
-        Some(account) => {
-            db::accounts::set_account_credential(
-                conn,
-                &account.id,
-                &credential_id,
-                at,
-                grant.source == GrantSource::Connect,
-            )?;
-            account.id
-        }
-        None => {
-            let account = Account {
-                id: new_id(),
-                organization_id: org.into(),
-                brand_id: grant.brand_id.into(),
-                profile_id: profile.id.clone(),
-                credential_id: Some(credential_id.clone()),
-                enabled: true,
-                connected_at: at,
-                last_renewed_at: None,
-                created_at: at,
-                updated_at: at,
-            };
-            db::accounts::insert_account(conn, &account)?;
-            account.id
-        }
-    };
+    let account_id = reconnect_or_create(conn, &grant, existing, &profile.id, &credential_id, at)?;
     insert_audit_event(
         conn,
         Audit {
@@ -269,11 +242,79 @@ pub fn apply_fresh_grant(
         now,
     )?;
 
-    // Propagation: the profile's other accounts in this organization not on
-    // the grant already.
-    let siblings: Vec<Sibling> = db::accounts::list_accounts_of_profile(conn, org, &profile.id)?
+    let propagated = propagate(
+        conn,
+        plan,
+        &grant,
+        &profile.id,
+        &account_id,
+        &credential_id,
+        now,
+    )?;
+    let orphans = orphans::sweep_unused(conn, keys, &profile.id)?.orphans;
+    Ok(GrantApplied {
+        account_id,
+        profile_id: profile.id,
+        credential_id,
+        created,
+        expires_at,
+        propagated,
+        orphans,
+    })
+}
+
+/// The account on the fresh grant: the brand's account of the profile
+/// reconnected in place, or a new one. Returns its id.
+fn reconnect_or_create(
+    conn: &mut DbConnection,
+    grant: &FreshGrant<'_>,
+    existing: Option<Account>,
+    profile_id: &str,
+    credential_id: &str,
+    at: NaiveDateTime,
+) -> Result<String> {
+    if let Some(account) = existing {
+        db::accounts::set_account_credential(
+            conn,
+            &account.id,
+            credential_id,
+            at,
+            grant.source == GrantSource::Connect,
+        )?;
+        return Ok(account.id);
+    }
+    let account = Account {
+        id: new_id(),
+        organization_id: grant.organization_id.into(),
+        brand_id: grant.brand_id.into(),
+        profile_id: profile_id.to_owned(),
+        credential_id: Some(credential_id.to_owned()),
+        enabled: true,
+        connected_at: at,
+        last_renewed_at: None,
+        created_at: at,
+        updated_at: at,
+    };
+    db::accounts::insert_account(conn, &account)?;
+    Ok(account.id)
+}
+
+/// Propagation: the profile's other accounts in this organization not on the
+/// grant already move onto it as the plan decides, each with its audit event.
+fn propagate(
+    conn: &mut DbConnection,
+    plan: Plan,
+    grant: &FreshGrant<'_>,
+    profile_id: &str,
+    account_id: &str,
+    credential_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<PropagationEntry>> {
+    let org = grant.organization_id;
+    let at = to_db_time(now);
+    let siblings: Vec<Sibling> = db::accounts::list_accounts_of_profile(conn, org, profile_id)?
         .into_iter()
-        .filter(|a| a.id != account_id && a.credential_id.as_deref() != Some(&credential_id))
+        .filter(|a| a.id != account_id && a.credential_id.as_deref() != Some(credential_id))
         .map(|a| Sibling {
             account_id: a.id,
             brand_id: a.brand_id,
@@ -287,7 +328,7 @@ pub fn apply_fresh_grant(
         .iter()
         .map(|s| s.account_id.as_str())
         .collect();
-    db::accounts::move_accounts_to_credential(conn, &switched, &credential_id, at)?;
+    db::accounts::move_accounts_to_credential(conn, &switched, credential_id, at)?;
     let moved: Vec<(String, String)> = decision
         .switch
         .iter()
@@ -302,7 +343,7 @@ pub fn apply_fresh_grant(
             outcome: AuditOutcome::Success,
             brand_id: None,
             account_id: None,
-            credential_id: Some(&credential_id),
+            credential_id: Some(credential_id),
             detail: Some(
                 json!({ "propagated_from_account": account_id, "propagated_from_brand": grant.brand_id }),
             ),
@@ -310,23 +351,13 @@ pub fn apply_fresh_grant(
         &moved,
         now,
     )?;
-    let propagated = moved
+    Ok(moved
         .into_iter()
         .map(|(account_id, brand_id)| PropagationEntry {
             account_id,
             brand_id,
         })
-        .collect();
-    let orphans = orphans::sweep_unused(conn, keys, &profile.id)?.orphans;
-    Ok(GrantApplied {
-        account_id,
-        profile_id: profile.id,
-        credential_id,
-        created,
-        expires_at,
-        propagated,
-        orphans,
-    })
+        .collect())
 }
 
 /// Removes an account; its credential goes too when no other account uses

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::account_view::{GrantOutcome, account_with_report};
-use super::grants::{FreshGrant, GrantSource, apply_fresh_grant};
+use super::grants::{FreshGrant, GrantApplied, GrantSource, apply_fresh_grant};
 use super::{revoke_later, upstream_error};
 use crate::crypto::Binding;
 use crate::db::models::OAuthState;
@@ -20,7 +20,7 @@ use crate::db::{self, oauth_states};
 use crate::domain::audience::Audience;
 use crate::domain::{new_id, to_db_time};
 use crate::error::{Error, FieldError, Result};
-use crate::providers::{ProviderError, new_pkce_verifier, pkce_challenge_s256};
+use crate::providers::{Identity, ProviderError, TokenSet, new_pkce_verifier, pkce_challenge_s256};
 use crate::state::AppState;
 use crate::telemetry::current_request_id;
 
@@ -194,6 +194,64 @@ pub async fn complete(
     network: &str,
     query: CallbackQuery,
 ) -> std::result::Result<Completed, Failed> {
+    let row = find_state(app, &query).await?;
+    let return_url = row.return_url.as_deref().and_then(|u| Url::parse(u).ok());
+    let return_url = return_url.as_ref();
+    let purpose = use_state(app, &row, network, return_url).await?;
+    let code = authorization_code(&query).map_err(|(reason, e)| fail(return_url, reason, e))?;
+    let provider = app.providers.get(network).ok_or_else(|| {
+        fail(
+            return_url,
+            "network_unavailable",
+            Error::NotFound(format!("no network named {network:?} is configured")),
+        )
+    })?;
+    let verifier = open_verifier(app, &row).map_err(|e| fail(return_url, "server_error", e))?;
+
+    // Network calls: no database connection is held here.
+    let tokens = provider.exchange_code(code, &verifier, app.now()).await;
+    app.network_health.observe(network, &tokens, app.now());
+    let tokens = tokens.map_err(|e| exchange_failure(return_url, network, &e))?;
+    let identity = provider
+        .identity(&tokens.access_token)
+        .await
+        .map_err(|e| exchange_failure(return_url, network, &e))?;
+
+    let (mut applied, outcome) = store_grant(app, &row, network, identity, tokens)
+        .await
+        .map_err(|e| match e {
+            Error::IdentityMismatch(_) => fail(return_url, "identity_mismatch", e),
+            Error::NotFound(_) => fail(return_url, "account_gone", e),
+            other => fail(return_url, "server_error", other),
+        })?;
+    revoke_later(app, std::mem::take(&mut applied.orphans));
+    let outcome = GrantOutcome {
+        propagation: audience_of(&row).report(outcome.propagation),
+        ..outcome
+    };
+    tracing::info!(
+        account = %applied.account_id,
+        network = %network,
+        created = applied.created,
+        propagated = applied.propagated.len(),
+        "authorization completed"
+    );
+    Ok(Completed {
+        organization_id: row.organization_id,
+        brand_id: row.brand_id,
+        account_id: applied.account_id,
+        purpose,
+        return_url: return_url.cloned(),
+        outcome,
+    })
+}
+
+/// The stored state the callback names. Before it is found there is no
+/// return URL to send the browser to.
+async fn find_state(
+    app: &AppState,
+    query: &CallbackQuery,
+) -> std::result::Result<OAuthState, Failed> {
     let Some(state) = query
         .state
         .as_deref()
@@ -206,7 +264,7 @@ pub async fn complete(
         ));
     };
     let hash = hash_state(state);
-    let row = db::run(&app.pool, move |conn| {
+    db::run(&app.pool, move |conn| {
         oauth_states::find_oauth_state_by_hash(conn, &hash)
     })
     .await
@@ -217,9 +275,17 @@ pub async fn complete(
             "invalid_state",
             Error::InvalidState("unknown state: start the authorization again".into()),
         )
-    })?;
-    let return_url = row.return_url.as_deref().and_then(|u| Url::parse(u).ok());
-    let return_url = return_url.as_ref();
+    })
+}
+
+/// Checks the state was issued for this network and spends its single use;
+/// returns why the authorization was started.
+async fn use_state(
+    app: &AppState,
+    row: &OAuthState,
+    network: &str,
+    return_url: Option<&Url>,
+) -> std::result::Result<Purpose, Failed> {
     if row.network != network {
         return Err(fail(
             return_url,
@@ -257,34 +323,39 @@ pub async fn complete(
             )
         });
     }
+    Ok(purpose)
+}
+
+/// The code the network granted, or what the network answered instead (with
+/// the reason the browser is told).
+fn authorization_code(query: &CallbackQuery) -> std::result::Result<&str, (&'static str, Error)> {
     if let Some(error) = query.error.as_deref() {
         let reason = if error == "access_denied" {
             "access_denied"
         } else {
             "network_error"
         };
-        return Err(fail(
-            return_url,
+        return Err((
             reason,
             Error::GrantRejected(format!(
                 "the network answered {error:?}; nothing was changed"
             )),
         ));
     }
-    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
-        return Err(fail(
-            return_url,
-            "missing_code",
-            Error::BadRequest("the callback has no code".into()),
-        ));
-    };
-    let provider = app.providers.get(network).ok_or_else(|| {
-        fail(
-            return_url,
-            "network_unavailable",
-            Error::NotFound(format!("no network named {network:?} is configured")),
-        )
-    })?;
+    query
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            (
+                "missing_code",
+                Error::BadRequest("the callback has no code".into()),
+            )
+        })
+}
+
+/// The PKCE verifier sealed with the state.
+fn open_verifier(app: &AppState, row: &OAuthState) -> Result<String> {
     let verifier = app
         .keys
         .decrypt(
@@ -295,24 +366,19 @@ pub async fn complete(
                 field: PKCE_VERIFIER_FIELD,
             },
         )
-        .map_err(|e| {
-            fail(
-                return_url,
-                "server_error",
-                Error::internal(format!("oauth state {}: {e}", row.id)),
-            )
-        })?;
-    let verifier = String::from_utf8_lossy(&verifier).to_string();
+        .map_err(|e| Error::internal(format!("oauth state {}: {e}", row.id)))?;
+    Ok(String::from_utf8_lossy(&verifier).to_string())
+}
 
-    // Network calls: no database connection is held here.
-    let tokens = provider.exchange_code(code, &verifier, app.now()).await;
-    app.network_health.observe(network, &tokens, app.now());
-    let tokens = tokens.map_err(|e| exchange_failure(return_url, network, &e))?;
-    let identity = provider
-        .identity(&tokens.access_token)
-        .await
-        .map_err(|e| exchange_failure(return_url, network, &e))?;
-
+/// Stores the grant (a re-authorization when the state names an account) and
+/// reads the account as the answer shows it, in one write transaction.
+async fn store_grant(
+    app: &AppState,
+    row: &OAuthState,
+    network: &str,
+    identity: Identity,
+    tokens: TokenSet,
+) -> Result<(GrantApplied, GrantOutcome)> {
     let keys = app.keys.clone();
     let org = row.organization_id.clone();
     let brand = row.brand_id.clone();
@@ -321,7 +387,7 @@ pub async fn complete(
     let actor = row.actor.clone();
     let providers = app.providers.clone();
     let at = app.now();
-    let applied = db::run(&app.pool, move |conn| {
+    db::run(&app.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             let applied = apply_fresh_grant(
                 conn,
@@ -353,39 +419,18 @@ pub async fn complete(
         })
     })
     .await
-    .map_err(|e| match e {
-        Error::IdentityMismatch(_) => fail(return_url, "identity_mismatch", e),
-        Error::NotFound(_) => fail(return_url, "account_gone", e),
-        other => fail(return_url, "server_error", other),
-    })?;
-    let (mut applied, outcome) = applied;
-    revoke_later(app, std::mem::take(&mut applied.orphans));
-    let audience = match &row.brands {
+}
+
+/// The brands whose accounts the answer may name: those of the token that
+/// started the authorization (stored with the state), or the whole organization.
+fn audience_of(row: &OAuthState) -> Audience {
+    match &row.brands {
         None => Audience::organization(row.organization_id.clone()),
         Some(brands) => Audience::brands(
             row.organization_id.clone(),
             brands.split_whitespace().map(str::to_string),
         ),
-    };
-    let outcome = GrantOutcome {
-        propagation: audience.report(outcome.propagation),
-        ..outcome
-    };
-    tracing::info!(
-        account = %applied.account_id,
-        network = %network,
-        created = applied.created,
-        propagated = applied.propagated.len(),
-        "authorization completed"
-    );
-    Ok(Completed {
-        organization_id: row.organization_id,
-        brand_id: row.brand_id,
-        account_id: applied.account_id,
-        purpose,
-        return_url: return_url.cloned(),
-        outcome,
-    })
+    }
 }
 
 fn exchange_failure(return_url: Option<&Url>, network: &str, error: &ProviderError) -> Failed {

@@ -10,12 +10,15 @@
 //! brands. Other outcomes add at most one read (and a re-authorization the
 //! insert of its `state`).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::accounts::{AccountView, PropagationReport, account_with_report, report_from};
 use super::oauth::{Purpose, StartRequest, Started};
-use super::refresh::{RefreshRequest, Settled, claim, new_owner, refresh_claimed};
+use super::refresh::{Claim, RefreshRequest, Settled, Snapshot, claim, new_owner, refresh_claimed};
 use crate::db::accounts::AccountRow;
+use crate::db::models::{Account, Profile};
 use crate::db::{self, DbConnection};
 use crate::domain::audience::Audience;
 use crate::domain::token_status::{CredentialStatus, TokenStatus};
@@ -73,28 +76,8 @@ pub struct RenewRequest<'a> {
 
 /// Renews one account's token.
 pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewal> {
-    // The one read before the network call: the account, and the lease on
-    // its credential with the row read after taking it.
     let owner = new_owner(state);
-    let (audience, b, a, own, app) = (
-        request.audience.clone(),
-        request.brand_id.map(str::to_string),
-        request.account_id.to_string(),
-        owner.clone(),
-        state.clone(),
-    );
-    let (row, claimed) = db::run(&state.pool, move |conn| {
-        let row = find_account(conn, &audience, b.as_deref(), &a)?;
-        let wanted = row.0.enabled && row.2.stored_status()? != CredentialStatus::ReauthRequired;
-        let claimed = if wanted {
-            Some(claim(conn, &app, &row.2.id, &own)?)
-        } else {
-            None
-        };
-        Ok((row, claimed))
-    })
-    .await?;
-    let (account, profile, credential) = row;
+    let ((account, profile, credential), claimed) = read_and_claim(state, &request, &owner).await?;
     if !account.enabled {
         return Err(Error::Conflict(
             "the account is disabled; enable it before renewing its token".into(),
@@ -122,14 +105,71 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
         .settle(&profile.network)?,
     };
     let replaced = matches!(settled, Settled::Replaced);
-    let (outcome, snapshot) = match settled {
+    let (outcome, snapshot) = outcome_of(state, &request, settled, &account, &profile).await?;
+    let (view, report) = account_now(state, &request, snapshot, &account.id).await?;
+    let outcome = if replaced {
+        renewed_by_replacement(&view)?
+    } else {
+        outcome
+    };
+    Ok(Renewal {
+        network: profile.network,
+        // Propagation follows the plan across every brand; the answer names
+        // only the brands the caller reaches (docs/rules.md#tenant-scoping).
+        propagation: match outcome {
+            RenewalOutcome::Renewed { .. } => request.audience.report(report),
+            _ => PropagationReport::default(),
+        },
+        outcome,
+        account: view,
+    })
+}
+
+/// The one read before the network call: the account, and the lease on its
+/// credential with the row read after taking it (none when the account is
+/// disabled or its grant already needs the user).
+async fn read_and_claim(
+    state: &AppState,
+    request: &RenewRequest<'_>,
+    owner: &str,
+) -> Result<(AccountRow, Option<Claim>)> {
+    let (audience, b, a, own, app) = (
+        request.audience.clone(),
+        request.brand_id.map(str::to_string),
+        request.account_id.to_string(),
+        owner.to_owned(),
+        state.clone(),
+    );
+    db::run(&state.pool, move |conn| {
+        let row = find_account(conn, &audience, b.as_deref(), &a)?;
+        let wanted = row.0.enabled && row.2.stored_status()? != CredentialStatus::ReauthRequired;
+        let claimed = if wanted {
+            Some(claim(conn, &app, &row.2.id, &own)?)
+        } else {
+            None
+        };
+        Ok((row, claimed))
+    })
+    .await
+}
+
+/// The renewal's outcome from how the refresh settled (a re-authorization
+/// starts its authorization here), with the write-back's snapshot if any.
+async fn outcome_of(
+    state: &AppState,
+    request: &RenewRequest<'_>,
+    settled: Settled,
+    account: &Account,
+    profile: &Profile,
+) -> Result<(RenewalOutcome, Option<Arc<Snapshot>>)> {
+    Ok(match settled {
         Settled::Renewed {
             expires_at,
             snapshot,
         } => (RenewalOutcome::Renewed { expires_at }, snapshot),
         Settled::NotDue { earliest } => (RenewalOutcome::NotDue { earliest }, None),
         // A fresh grant reached the account while this refresh ran: what
-        // the account holds now decides the answer (read below).
+        // the account holds now decides the answer (read after this).
         Settled::Replaced => (
             RenewalOutcome::NotDue {
                 earliest: state.now(),
@@ -155,60 +195,56 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
             },
             None,
         ),
-    };
-    // What the answer needs: the write-back's snapshot of the profile's
-    // accounts when this call stored the grant, else one more read.
-    let (view, report) = match snapshot {
+    })
+}
+
+/// What the answer needs: the write-back's snapshot of the profile's
+/// accounts when this call stored the grant, else one more read.
+async fn account_now(
+    state: &AppState,
+    request: &RenewRequest<'_>,
+    snapshot: Option<Arc<Snapshot>>,
+    account_id: &str,
+) -> Result<(AccountView, PropagationReport)> {
+    match snapshot {
         Some(snapshot) => report_from(
             &snapshot.organization,
             &state.providers,
             snapshot.accounts.clone(),
-            &account.id,
+            account_id,
             state.now(),
-        )?,
+        ),
         None => {
             let (o, a, providers, at) = (
                 request.audience.organization_id().to_string(),
-                account.id.clone(),
+                account_id.to_owned(),
                 state.providers.clone(),
                 state.now(),
             );
             db::run(&state.pool, move |conn| {
                 account_with_report(conn, &providers, &o, &a, at)
             })
-            .await?
+            .await
         }
-    };
-    let outcome = if replaced {
-        // Renewed by the fresh grant that replaced the credential, when the
-        // account now holds a valid one; otherwise the caller asks again.
-        if matches!(
-            view.status,
-            TokenStatus::Expired | TokenStatus::ReauthRequired
-        ) {
-            return Err(Error::RefreshBusy {
-                retry_after: std::time::Duration::from_secs(1),
-            });
-        }
-        RenewalOutcome::Renewed {
-            expires_at: view
-                .credential
-                .expires_at
-                .map(crate::domain::from_db_time)
-                .unwrap_or(DateTime::<Utc>::MAX_UTC),
-        }
-    } else {
-        outcome
-    };
-    Ok(Renewal {
-        network: profile.network,
-        // Propagation follows the plan across every brand; the answer names
-        // only the brands the caller reaches (docs/rules.md#tenant-scoping).
-        propagation: match outcome {
-            RenewalOutcome::Renewed { .. } => request.audience.report(report),
-            _ => PropagationReport::default(),
-        },
-        outcome,
-        account: view,
+    }
+}
+
+/// Renewed by the fresh grant that replaced the credential, when the account
+/// now holds a valid one; otherwise the caller asks again.
+fn renewed_by_replacement(view: &AccountView) -> Result<RenewalOutcome> {
+    if matches!(
+        view.status,
+        TokenStatus::Expired | TokenStatus::ReauthRequired
+    ) {
+        return Err(Error::RefreshBusy {
+            retry_after: std::time::Duration::from_secs(1),
+        });
+    }
+    Ok(RenewalOutcome::Renewed {
+        expires_at: view
+            .credential
+            .expires_at
+            .map(crate::domain::from_db_time)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
     })
 }

@@ -34,14 +34,20 @@ pub enum Backend {
 /// `name::sqlite` always runs; `name::postgres` runs when
 /// `TOKENWARDEN_TEST_POSTGRES_URL` is set (as `.ci/run` does) and otherwise
 /// says it was skipped.
+///
+/// `on_both_backends!(spawn = path; name, …)` hands each test what
+/// `path(backend).await` returns instead: an instance set up otherwise
+/// (`crate::webhooks::dev_app`) or a fixture around one (`super::Meta::spawn`).
+/// The path is read inside the generated `mod name`, so it starts at `crate`
+/// or `super`.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    (spawn = $spawn:path; $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                    let app = $spawn($crate::helpers::Backend::Sqlite).await;
                     super::$name(app).await;
                 }
 
@@ -51,11 +57,14 @@ macro_rules! on_both_backends {
                         eprintln!("skipped: {} is not set", $crate::helpers::PG_ENV);
                         return;
                     }
-                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
+                    let app = $spawn($crate::helpers::Backend::Postgres).await;
                     super::$name(app).await;
                 }
             }
         )*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(spawn = $crate::helpers::TestApp::spawn; $($name),*);
     };
 }
 

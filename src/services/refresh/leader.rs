@@ -45,44 +45,16 @@ pub(super) struct Lead {
 pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Error> {
     let Lead {
         request,
-        mut lease,
+        lease,
         mut row,
         started,
     } = lead;
     let id = request.credential_id.clone();
     let owner = lease.owner().to_string();
-    // A grant renewed earlier that is not stored yet is the live one: its
-    // refresh token may already be spent at the network.
-    if let Some((expires_at, written)) = store_pending(app, &request, &owner, &row).await? {
-        // Every way the write-back ends leaves the lease released.
-        lease.cleared();
-        match written {
-            WriteBack::Stored(snapshot) if expires_at > app.now() => {
-                return Ok(RefreshOutcome::Renewed {
-                    expires_at,
-                    by_us: true,
-                    snapshot: snapshot.map(Arc::new),
-                });
-            }
-            // Stored after its access token expired (kept in the journal
-            // past it, by a process killed mid write-back say): `renewed`
-            // promises a valid token, so the grant's refresh token renews it
-            // now. The write released the lease; it is taken again.
-            WriteBack::Stored(_) => {
-                let (state, i, o) = (app.clone(), id.clone(), owner.clone());
-                let claimed = db::run(&app.pool, move |conn| claim(conn, &state, &i, &o)).await?;
-                if !claimed.taken {
-                    return Ok(RefreshOutcome::Busy {
-                        retry_after: std::time::Duration::from_secs(1),
-                    });
-                }
-                lease = LeaseGuard::new(app, &id, &owner);
-                row = *claimed.row;
-            }
-            WriteBack::Unused => return Ok(RefreshOutcome::Replaced),
-            WriteBack::Superseded => return superseded(app, &id).await,
-        }
-    }
+    let lease = match settle_pending(app, &request, lease, &mut row).await? {
+        Pending::Settled(outcome) => return Ok(outcome),
+        Pending::GoOn(lease) => lease,
+    };
     if row.stored_status()? == CredentialStatus::ReauthRequired {
         lease.release().await?;
         return Ok(dead(&row));
@@ -116,39 +88,10 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
         }
         RefreshPlan::NeedsReauthorization(reason) => {
             let expired = grant.expires_at <= at;
-            let (i, o, r, req, keys) = (
-                id.clone(),
-                owner.clone(),
-                reason.as_str().to_string(),
-                request.clone(),
-                app.keys.clone(),
-            );
-            let orphans = db::run(&app.pool, move |conn| {
-                db::write_transaction(conn, |conn| {
-                    if expired {
-                        // Announced like any other dead grant: the audit trail
-                        // and, through it, the `token.reauth_required` webhook.
-                        creds::mark_reauth_required(conn, &i, &r, to_db_time(at))?;
-                        audit_credential(
-                            conn,
-                            &req,
-                            AuditAction::TokenReauthRequired,
-                            AuditOutcome::Failure,
-                            json!({ "reason": r }),
-                            at,
-                        )?;
-                    } else {
-                        creds::release_lease(conn, &i, &o)?;
-                    }
-                    sweep_if_unused(conn, &keys, &i)
-                })
-            })
-            .await?;
+            let outcome =
+                needs_reauthorization(app, &request, &owner, reason.as_str(), expired, at).await?;
             lease.cleared();
-            revoke_later(app, orphans);
-            return Ok(RefreshOutcome::ReauthRequired {
-                reason: reason.as_str().into(),
-            });
+            return Ok(outcome);
         }
     }
     let (access, refresh_token) = match try_open_tokens(&app.keys, &row) {
@@ -206,45 +149,155 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
             Err(misconfigured(&row.network, &error))
         }
         Err(error) => {
-            let code = error.code();
-            let reauth = matches!(error, ProviderError::ReauthRequired { .. });
-            let (r, req, keys) = (code.clone(), request.clone(), app.keys.clone());
-            let orphans = db::run(&app.pool, move |conn| {
-                db::write_transaction(conn, |conn| {
-                    if reauth {
-                        creds::mark_reauth_required(conn, &req.credential_id, &r, to_db_time(at))?;
-                    } else {
-                        creds::record_transient_failure(
-                            conn,
-                            &req.credential_id,
-                            &r,
-                            to_db_time(at),
-                            FAILING_AFTER,
-                        )?;
-                    }
-                    let (action, outcome) = if reauth {
-                        (AuditAction::TokenReauthRequired, AuditOutcome::Failure)
-                    } else {
-                        (AuditAction::TokenRefreshFailed, AuditOutcome::Failure)
-                    };
-                    audit_credential(conn, &req, action, outcome, json!({ "reason": r }), at)?;
-                    sweep_if_unused(conn, &keys, &req.credential_id)
-                })
-            })
-            .await?;
+            let outcome = record_failure(app, &request, &error, at).await?;
             lease.cleared();
-            revoke_later(app, orphans);
-            if reauth {
-                return Ok(RefreshOutcome::ReauthRequired { reason: code });
-            }
-            let (kind, retry_after) = upstream_kind(&error);
-            Ok(RefreshOutcome::Transient {
-                kind,
-                retry_after,
-                detail: error.to_string(),
-            })
+            Ok(outcome)
         }
     }
+}
+
+/// What became of a grant renewed earlier and not stored yet.
+enum Pending {
+    /// It answers the refresh.
+    Settled(RefreshOutcome),
+    /// The refresh goes on under this lease: there was none, or it was stored
+    /// after its access token expired (the lease taken again, the row read anew).
+    GoOn(LeaseGuard),
+}
+
+/// Stores a grant renewed earlier that is not stored yet: it is the live
+/// one, its refresh token may already be spent at the network.
+async fn settle_pending(
+    app: &AppState,
+    request: &RefreshRequest,
+    lease: LeaseGuard,
+    row: &mut Credential,
+) -> Result<Pending, Error> {
+    let (id, owner) = (request.credential_id.clone(), lease.owner().to_string());
+    let Some((expires_at, written)) = store_pending(app, request, &owner, row).await? else {
+        return Ok(Pending::GoOn(lease));
+    };
+    // Every way the write-back ends leaves the lease released.
+    lease.cleared();
+    match written {
+        WriteBack::Stored(snapshot) if expires_at > app.now() => {
+            Ok(Pending::Settled(RefreshOutcome::Renewed {
+                expires_at,
+                by_us: true,
+                snapshot: snapshot.map(Arc::new),
+            }))
+        }
+        // Stored after its access token expired (kept in the journal past
+        // it, by a process killed mid write-back say): `renewed` promises a
+        // valid token, so the grant's refresh token renews it now. The write
+        // released the lease; it is taken again.
+        WriteBack::Stored(_) => {
+            let (state, i, o) = (app.clone(), id.clone(), owner.clone());
+            let claimed = db::run(&app.pool, move |conn| claim(conn, &state, &i, &o)).await?;
+            if !claimed.taken {
+                return Ok(Pending::Settled(RefreshOutcome::Busy {
+                    retry_after: std::time::Duration::from_secs(1),
+                }));
+            }
+            *row = *claimed.row;
+            Ok(Pending::GoOn(LeaseGuard::new(app, &id, &owner)))
+        }
+        WriteBack::Unused => Ok(Pending::Settled(RefreshOutcome::Replaced)),
+        WriteBack::Superseded => superseded(app, &id).await.map(Pending::Settled),
+    }
+}
+
+/// A grant the network can no longer renew silently: an expired one is
+/// marked `reauth_required` and announced like any other dead grant; one
+/// still valid only lets its lease go. Either way the credential goes if no
+/// account uses it any more. Ends the lease.
+async fn needs_reauthorization(
+    app: &AppState,
+    request: &RefreshRequest,
+    owner: &str,
+    reason: &str,
+    expired: bool,
+    at: DateTime<Utc>,
+) -> Result<RefreshOutcome, Error> {
+    let (i, o, r, req, keys) = (
+        request.credential_id.clone(),
+        owner.to_string(),
+        reason.to_string(),
+        request.clone(),
+        app.keys.clone(),
+    );
+    let orphans = db::run(&app.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            if expired {
+                // Announced like any other dead grant: the audit trail
+                // and, through it, the `token.reauth_required` webhook.
+                creds::mark_reauth_required(conn, &i, &r, to_db_time(at))?;
+                audit_credential(
+                    conn,
+                    &req,
+                    AuditAction::TokenReauthRequired,
+                    AuditOutcome::Failure,
+                    json!({ "reason": r }),
+                    at,
+                )?;
+            } else {
+                creds::release_lease(conn, &i, &o)?;
+            }
+            sweep_if_unused(conn, &keys, &i)
+        })
+    })
+    .await?;
+    revoke_later(app, orphans);
+    Ok(RefreshOutcome::ReauthRequired {
+        reason: reason.into(),
+    })
+}
+
+/// Records a refresh the network refused: `reauth_required` for a dead
+/// grant, a transient failure otherwise (counted towards `refresh_failing`),
+/// with its audit event, in one transaction that also ends the lease.
+async fn record_failure(
+    app: &AppState,
+    request: &RefreshRequest,
+    error: &ProviderError,
+    at: DateTime<Utc>,
+) -> Result<RefreshOutcome, Error> {
+    let code = error.code();
+    let reauth = matches!(error, ProviderError::ReauthRequired { .. });
+    let (r, req, keys) = (code.clone(), request.clone(), app.keys.clone());
+    let orphans = db::run(&app.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            if reauth {
+                creds::mark_reauth_required(conn, &req.credential_id, &r, to_db_time(at))?;
+            } else {
+                creds::record_transient_failure(
+                    conn,
+                    &req.credential_id,
+                    &r,
+                    to_db_time(at),
+                    FAILING_AFTER,
+                )?;
+            }
+            let (action, outcome) = if reauth {
+                (AuditAction::TokenReauthRequired, AuditOutcome::Failure)
+            } else {
+                (AuditAction::TokenRefreshFailed, AuditOutcome::Failure)
+            };
+            audit_credential(conn, &req, action, outcome, json!({ "reason": r }), at)?;
+            sweep_if_unused(conn, &keys, &req.credential_id)
+        })
+    })
+    .await?;
+    revoke_later(app, orphans);
+    if reauth {
+        return Ok(RefreshOutcome::ReauthRequired { reason: code });
+    }
+    let (kind, retry_after) = upstream_kind(error);
+    Ok(RefreshOutcome::Transient {
+        kind,
+        retry_after,
+        detail: error.to_string(),
+    })
 }
 
 /// What a refresh whose grant lost to one stored first answers: the

@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use tokenwarden::db::schema::webhook_subscriptions as subs;
 
-use crate::helpers::{ALL_SCOPES, Backend, TestApp, assert_problem, postgres_enabled};
-use crate::webhooks::production_app;
+use crate::helpers::{ALL_SCOPES, TestApp, assert_problem};
+use crate::on_both_backends;
 
 async fn create(app: &TestApp, token: &str, url: &str) -> reqwest::Response {
     app.client
@@ -121,27 +121,8 @@ async fn a_plan_without_webhooks_learns_nothing_of_a_target(app: TestApp) {
     assert_eq!(stored_targets(&app).await, [public]);
 }
 
-macro_rules! in_production {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(production_app(Backend::Sqlite).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if postgres_enabled() {
-                    super::$name(production_app(Backend::Postgres).await).await;
-                }
-            }
-        }
-    )*};
-}
-
-in_production!(
+on_both_backends!(
+    spawn = crate::webhooks::production_app;
     targets_behind_ipv6_translation_are_judged_by_where_they_lead,
     a_plan_without_webhooks_learns_nothing_of_a_target,
 );

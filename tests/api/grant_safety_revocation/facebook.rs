@@ -7,7 +7,8 @@ use tokenwarden::providers::{NetworkKind, NetworkSettings};
 
 use super::meta_graph::MetaGraph;
 use super::{assert_every_grant_is_held, brand_in, disconnect, id, later, renew};
-use crate::helpers::{ALL_SCOPES, Backend, TestApp, postgres_enabled};
+use crate::helpers::{ALL_SCOPES, Backend, TestApp};
+use crate::on_both_backends;
 
 /// The stub of Meta's Graph API configured as the `facebook` network of a fresh instance.
 pub(super) struct Meta {
@@ -56,33 +57,10 @@ impl Meta {
     }
 }
 
-/// `on_both_backends!` for tests that need the Meta stub configured at start.
-macro_rules! with_meta_on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(super::Meta::spawn(super::Backend::Sqlite).await).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if !super::postgres_enabled() {
-                        eprintln!("skipped: {} is not set", crate::helpers::PG_ENV);
-                        return;
-                    }
-                    super::$name(super::Meta::spawn(super::Backend::Postgres).await).await;
-                }
-            }
-        )*
-    };
-}
-pub(super) use with_meta_on_both_backends;
-
 // ------------------------------------------------------------------ Facebook
 
-with_meta_on_both_backends!(
+on_both_backends!(
+    spawn = super::Meta::spawn;
     replacing_a_facebook_grant_never_deauthorizes_the_person,
     disconnecting_a_facebook_account_keeps_the_person_authorized_elsewhere,
     disconnecting_the_last_facebook_grant_still_deauthorizes_the_app,

@@ -11,10 +11,11 @@ use secrecy::ExposeSecret;
 use tokenwarden::db::models::Credential;
 use tokenwarden::db::schema::{accounts, credentials};
 
-use super::facebook::{Meta, with_meta_on_both_backends};
+use super::facebook::Meta;
 use super::{assert_every_grant_is_held, brand_in, disconnect, later, renew};
 use crate::grant_safety_engine::{Instance, journal_entries};
-use crate::helpers::{ALL_SCOPES, Backend, fail_writebacks, postgres_enabled};
+use crate::helpers::{ALL_SCOPES, fail_writebacks};
+use crate::on_both_backends;
 use crate::renewal::set_plan;
 
 /// A renew sent now and answered later; its status.
@@ -113,7 +114,8 @@ async fn account_credentials(app: &crate::helpers::TestApp) -> BTreeSet<Option<S
     .unwrap()
 }
 
-with_meta_on_both_backends!(
+on_both_backends!(
+    spawn = super::Meta::spawn;
     a_lost_refresh_never_revokes_a_person_still_stored_elsewhere,
     a_reconnect_during_a_refresh_keeps_the_person_authorized,
     the_worker_never_deauthorizes_a_person_it_refreshes_twice_in_one_tick,

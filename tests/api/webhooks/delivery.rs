@@ -13,7 +13,7 @@ use super::{
     verify_with_library,
 };
 use crate::helpers::TestApp;
-use crate::on_both_backends_dev;
+use crate::on_both_backends;
 
 async fn a_connect_is_announced_signed(app: TestApp) {
     // Arrange
@@ -270,7 +270,8 @@ async fn two_instances_deliver_each_message_once(app: TestApp) {
     assert_eq!(deliveries(&app, &id).await.len(), 12);
 }
 
-on_both_backends_dev!(
+on_both_backends!(
+    spawn = crate::webhooks::dev_app;
     a_connect_is_announced_signed,
     failed_deliveries_are_retried_with_backoff,
     a_subscription_failing_for_days_is_disabled,

@@ -10,7 +10,7 @@ use tokenwarden::db;
 
 use super::{Receiver, post, state, subscribe, verify_with_library};
 use crate::helpers::TestApp;
-use crate::on_both_backends_dev;
+use crate::on_both_backends;
 
 async fn key_rotation_keeps_webhook_secrets_usable(app: TestApp) {
     // Arrange: a subscription whose secret is sealed under the first key.
@@ -57,4 +57,6 @@ async fn key_rotation_keeps_webhook_secrets_usable(app: TestApp) {
     assert!(received.iter().all(|r| verify_with_library(&secret, r)));
 }
 
-on_both_backends_dev!(key_rotation_keeps_webhook_secrets_usable);
+on_both_backends!(
+    spawn = crate::webhooks::dev_app;
+    key_rotation_keeps_webhook_secrets_usable);

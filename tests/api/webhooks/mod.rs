@@ -121,33 +121,6 @@ pub async fn dev_app(backend: Backend) -> TestApp {
     TestApp::spawn_with(backend, |settings| settings.dev = true).await
 }
 
-/// Generates the sqlite and postgres tests of `async fn name(app)` on a
-/// development-mode instance.
-#[macro_export]
-macro_rules! on_both_backends_dev {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let app = $crate::webhooks::dev_app($crate::helpers::Backend::Sqlite).await;
-                    super::$name(app).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if !$crate::helpers::postgres_enabled() {
-                        eprintln!("skipped: {} is not set", $crate::helpers::PG_ENV);
-                        return;
-                    }
-                    let app = $crate::webhooks::dev_app($crate::helpers::Backend::Postgres).await;
-                    super::$name(app).await;
-                }
-            }
-        )*
-    };
-}
-
 pub fn state(app: &TestApp) -> &AppState {
     app.parts.state.get_ref()
 }

@@ -8,7 +8,7 @@ use tokenwarden::db::schema::webhook_messages as messages;
 
 use super::{Receiver, subscribe};
 use crate::helpers::{Backend, TestApp};
-use crate::on_both_backends_dev;
+use crate::on_both_backends;
 
 /// `(event_type, payload)` of every queued message, oldest first.
 async fn outbox(app: &TestApp) -> Vec<(String, Value)> {
@@ -146,7 +146,8 @@ async fn transitions_are_announced(app: TestApp) {
     assert!(super::signed_by(&secret, &received[0]));
 }
 
-on_both_backends_dev!(
+on_both_backends!(
+    spawn = crate::webhooks::dev_app;
     a_change_and_its_messages_commit_or_roll_back_together,
     transitions_are_announced,
 );

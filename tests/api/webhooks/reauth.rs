@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{Receiver, subscribe, tick_now, verify_with_library};
 use crate::grant_safety_revocation::sandbox_grant;
 use crate::helpers::TestApp;
-use crate::on_both_backends_dev;
+use crate::on_both_backends;
 
 async fn an_expired_grant_without_refresh_is_announced_as_reauth_required(app: TestApp) {
     // Arrange: a subscriber, and an import of an access token alone, valid a minute.
@@ -52,4 +52,6 @@ async fn an_expired_grant_without_refresh_is_announced_as_reauth_required(app: T
     assert!(verify_with_library(&secret, &received[0]));
 }
 
-on_both_backends_dev!(an_expired_grant_without_refresh_is_announced_as_reauth_required);
+on_both_backends!(
+    spawn = crate::webhooks::dev_app;
+    an_expired_grant_without_refresh_is_announced_as_reauth_required);

@@ -7,7 +7,7 @@ use tokenwarden::db::schema::webhook_subscriptions as subs;
 
 use super::{Receiver, subscribe};
 use crate::helpers::{ALL_SCOPES, Backend, TestApp, assert_problem};
-use crate::on_both_backends_dev;
+use crate::on_both_backends;
 
 async fn webhook_crud_round_trip(app: TestApp) {
     let token = app.admin_token();
@@ -53,17 +53,7 @@ async fn webhook_crud_round_trip(app: TestApp) {
     assert_eq!(page["next_cursor"], Value::Null);
 
     // The secret is sealed at rest.
-    let stored: Vec<u8> = {
-        let id = id.clone();
-        tokenwarden::db::run(app.pool(), move |conn| {
-            Ok(subs::table
-                .filter(subs::id.eq(id))
-                .select(subs::secret)
-                .first::<Vec<u8>>(conn)?)
-        })
-        .await
-        .unwrap()
-    };
+    let stored = stored_secret(&app, &id).await;
     assert!(!stored.windows(key.len()).any(|w| w == key.as_slice()));
     assert!(!stored.windows(20).any(|w| secret.as_bytes()[6..26] == *w));
 
@@ -127,18 +117,8 @@ async fn webhook_crud_round_trip(app: TestApp) {
     assert_problem(app.get(&location, &token).await, 404, "not-found").await;
 
     // Every change left an audit event.
-    let org = app.org_id.clone();
-    let actions: Vec<String> = tokenwarden::db::run(app.pool(), move |conn| {
-        tokenwarden::db::audit::list_audit_events(conn, &org, None, None, 100)
-    })
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|e| e.action)
-    .filter(|a| a.starts_with("webhook."))
-    .collect();
     assert_eq!(
-        actions,
+        webhook_audit_actions(&app).await,
         [
             "webhook.deleted",
             "webhook.updated",
@@ -146,6 +126,33 @@ async fn webhook_crud_round_trip(app: TestApp) {
             "webhook.created"
         ]
     );
+}
+
+/// The subscription's secret column as stored.
+async fn stored_secret(app: &TestApp, id: &str) -> Vec<u8> {
+    let id = id.to_owned();
+    tokenwarden::db::run(app.pool(), move |conn| {
+        Ok(subs::table
+            .filter(subs::id.eq(id))
+            .select(subs::secret)
+            .first::<Vec<u8>>(conn)?)
+    })
+    .await
+    .unwrap()
+}
+
+/// The organization's `webhook.*` audit actions, newest first.
+async fn webhook_audit_actions(app: &TestApp) -> Vec<String> {
+    let org = app.org_id.clone();
+    tokenwarden::db::run(app.pool(), move |conn| {
+        tokenwarden::db::audit::list_audit_events(conn, &org, None, None, 100)
+    })
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|e| e.action)
+    .filter(|a| a.starts_with("webhook."))
+    .collect()
 }
 
 async fn webhooks_need_the_advanced_plan_the_scope_and_the_tenant(app: TestApp) {
@@ -225,7 +232,7 @@ async fn create_refused(app: &TestApp, url: &str) -> String {
 }
 
 /// Outside development mode: https only, and no address inside a network.
-async fn targets_inside_a_network_are_refused(app: TestApp) {
+async fn targets_inside_a_network_are_refused_in_production(app: TestApp) {
     for (url, because) in [
         ("http://127.0.0.1:9/hooks", "https"),
         ("https://127.0.0.1/hooks", "private"),
@@ -292,24 +299,12 @@ async fn rotation_answers_a_new_secret_and_an_overlap(app: TestApp) {
     assert_eq!(fetched["previous_secret_expires_at"], Value::Null);
 }
 
-mod targets_inside_a_network_are_refused_in_production {
-    use crate::helpers::{Backend, postgres_enabled};
-    use crate::webhooks::production_app;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::targets_inside_a_network_are_refused(production_app(Backend::Sqlite).await).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if postgres_enabled() {
-            super::targets_inside_a_network_are_refused(production_app(Backend::Postgres).await)
-                .await;
-        }
-    }
-}
-on_both_backends_dev!(
+on_both_backends!(
+    spawn = crate::webhooks::production_app;
+    targets_inside_a_network_are_refused_in_production,
+);
+on_both_backends!(
+    spawn = crate::webhooks::dev_app;
     webhooks_need_the_advanced_plan_the_scope_and_the_tenant,
     webhook_crud_round_trip,
     development_mode_allows_loopback_only,
