@@ -236,11 +236,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let url = settings.database_url();
             let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let pool = db::connect(&url, &PoolOptions::default())?;
-                let mut conn = pool.get()?;
-                let report = db::rotation::rotate_all(&mut conn, &ring)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let left = db::rotation::count_not_under(&mut conn, ring.active_key_id())
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (report, left) = db::run_blocking(&pool, |conn| {
+                    let report = db::rotation::rotate_all(conn, &ring)?;
+                    let left = db::rotation::count_not_under(conn, ring.active_key_id())?;
+                    Ok((report, left))
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
                 Ok((report, left, ring.active_key_id().to_string()))
             })
             .await??;

@@ -169,20 +169,30 @@ impl Client<'_> {
 }
 
 /// Moves an account's stored expiry into the past, as if time had passed.
-fn expire(pool: &Pool, org: &str, account: &str, ago: chrono::Duration) -> anyhow::Result<()> {
-    let mut conn = pool.get()?;
-    let (_, _, credential) = db::accounts::find_account_by_id(&mut conn, org, account)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .context("an account to expire")?;
+async fn expire(
+    pool: &Pool,
+    org: &str,
+    account: &str,
+    ago: chrono::Duration,
+) -> anyhow::Result<()> {
+    let (org, account) = (org.to_string(), account.to_string());
     let at = to_db_time(now() - ago);
-    db::credentials::update_credential_expiry(
-        &mut conn,
-        &credential.id,
-        at,
-        at - chrono::Duration::days(60),
-    )
+    let found = db::run(pool, move |conn| {
+        let Some((_, _, credential)) = db::accounts::find_account_by_id(conn, &org, &account)?
+        else {
+            return Ok(false);
+        };
+        db::credentials::update_credential_expiry(
+            conn,
+            &credential.id,
+            at,
+            at - chrono::Duration::days(60),
+        )?;
+        Ok(true)
+    })
+    .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(())
+    found.then_some(()).context("an account to expire")
 }
 
 /// Seeds both organizations through the running server at `base`.
@@ -257,21 +267,21 @@ pub async fn seed(
             &advanced,
             account,
             chrono::Duration::hours(3 + i64::try_from(i).unwrap_or(0)),
-        )?;
+        )
+        .await?;
     }
     let (o, sa) = (starter.clone(), ps_a.clone());
-    let starter_rows = {
-        let mut conn = pool.get()?;
-        let profile = db::accounts::find_account_by_id(&mut conn, &o, &sa)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .context("starter account")?
-            .1
-            .id;
-        db::accounts::list_accounts_of_profile(&mut conn, &o, &profile)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-    };
+    let starter_rows = db::run(pool, move |conn| {
+        let Some((_, profile, _)) = db::accounts::find_account_by_id(conn, &o, &sa)? else {
+            return Ok(None);
+        };
+        db::accounts::list_accounts_of_profile(conn, &o, &profile.id).map(Some)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?
+    .context("starter account")?;
     for row in &starter_rows {
-        expire(pool, &o, &row.id, chrono::Duration::hours(1))?;
+        expire(pool, &starter, &row.id, chrono::Duration::hours(1)).await?;
     }
     // The owner of @oldpage changed their password: the network refuses the
     // grant, and a renewal attempt finds out.

@@ -165,7 +165,6 @@ impl ManageConnection for Manager {
 }
 
 pub type Pool = r2d2::Pool<Manager>;
-pub type PooledConnection = r2d2::PooledConnection<Manager>;
 
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
@@ -258,15 +257,25 @@ where
     // The request id lives in a task-local; carry it onto the blocking thread
     // so audit rows written there record it.
     let request_id = crate::telemetry::current_request_id();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
-        match request_id {
-            Some(id) => crate::telemetry::REQUEST_ID.sync_scope(id, || f(&mut conn)),
-            None => f(&mut conn),
-        }
+    tokio::task::spawn_blocking(move || match request_id {
+        Some(id) => crate::telemetry::REQUEST_ID.sync_scope(id, || run_blocking(&pool, f)),
+        None => run_blocking(&pool, f),
     })
     .await
     .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
+}
+
+/// The one door to the pool: runs `f` on a pooled connection, on the calling
+/// thread. Only for code that is already off the async runtime (start-up
+/// before it serves, the CLI's `spawn_blocking` work); async code calls
+/// [`run`], which comes through here on a blocking thread, because taking a
+/// connection may wait and must never stall a runtime worker.
+pub fn run_blocking<T, F>(pool: &Pool, f: F) -> Result<T, Error>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, Error>,
+{
+    let mut conn = pool.get()?;
+    f(&mut conn)
 }
 
 /// [`run`] with the closure in one [`write_transaction`]: the shape of a

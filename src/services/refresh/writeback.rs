@@ -400,8 +400,15 @@ enum Replayed {
 }
 
 fn replay_one(app: &AppState, owner: &str, grant: &PendingGrant) -> Result<Replayed, Error> {
-    let mut conn = app.pool.get()?;
-    let conn = &mut *conn;
+    db::run_blocking(&app.pool, |conn| replay_on(conn, app, owner, grant))
+}
+
+fn replay_on(
+    conn: &mut DbConnection,
+    app: &AppState,
+    owner: &str,
+    grant: &PendingGrant,
+) -> Result<Replayed, Error> {
     let id = &grant.credential_id;
     if !creds::take_lease(conn, id, owner, lease_seconds(app))? {
         return Ok(match creds::find_credential_by_id(conn, id)? {
