@@ -133,17 +133,24 @@ pub enum BlockedCapability {
 /// its own record: only a re-authorization replaces it.
 pub const UNDECRYPTABLE: &str = "undecryptable";
 
-/// The reason shown beside a status: what the network said for
-/// `reauth_required` and `refresh_failing`, `expired` (or the stored reason)
-/// once the token expired, nothing otherwise.
+/// The reason shown beside a status: a dead token's [`dead_reason`], what the
+/// network said for `refresh_failing`, nothing otherwise.
 pub fn reason(status: TokenStatus, stored_reason: Option<&str>) -> Option<String> {
     match status {
-        TokenStatus::ReauthRequired | TokenStatus::RefreshFailing => {
-            stored_reason.map(str::to_string)
+        TokenStatus::ReauthRequired | TokenStatus::Expired => {
+            Some(dead_reason(status, stored_reason))
         }
-        TokenStatus::Expired => Some(stored_reason.unwrap_or("expired").to_string()),
+        TokenStatus::RefreshFailing => stored_reason.map(str::to_string),
         _ => None,
     }
+}
+
+/// Why a dead token (`reauth_required` or `expired`) is dead: the stored
+/// reason (what the network said, or [`UNDECRYPTABLE`]), else the status's
+/// own name. The only place this is decided, so the account, the dropdown,
+/// the renew answer and the vault's refusal name the same reason.
+pub fn dead_reason(status: TokenStatus, stored_reason: Option<&str>) -> String {
+    stored_reason.unwrap_or(status.as_str()).to_string()
 }
 
 pub fn blocked(status: TokenStatus) -> Vec<BlockedCapability> {

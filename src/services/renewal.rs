@@ -21,7 +21,7 @@ use crate::db::accounts::AccountRow;
 use crate::db::models::{Account, Profile};
 use crate::db::{self, DbConnection};
 use crate::domain::audience::Audience;
-use crate::domain::token_status::{CredentialStatus, TokenStatus};
+use crate::domain::token_status::{self, CredentialStatus, TokenStatus};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -85,10 +85,10 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
     }
     let settled = match claimed {
         None => Settled::ReauthRequired {
-            reason: credential
-                .status_reason
-                .clone()
-                .unwrap_or_else(|| CredentialStatus::ReauthRequired.as_str().into()),
+            reason: token_status::dead_reason(
+                TokenStatus::ReauthRequired,
+                credential.status_reason.as_deref(),
+            ),
         },
         Some(claimed) => refresh_claimed(
             state,

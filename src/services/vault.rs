@@ -12,7 +12,7 @@ use crate::db::credentials::try_open_tokens;
 use crate::db::{self};
 use crate::domain::audience::Audience;
 use crate::domain::renewal::renew_href;
-use crate::domain::token_status::CredentialStatus;
+use crate::domain::token_status::{self, CredentialStatus, TokenStatus};
 use crate::domain::{from_db_time, shift};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -54,12 +54,10 @@ pub async fn read_access_token(
         renew_href: renew_href(&account.brand_id, &account.id),
     };
     if credential.stored_status()? == CredentialStatus::ReauthRequired {
-        return Err(reauth(
-            credential
-                .status_reason
-                .as_deref()
-                .unwrap_or(CredentialStatus::ReauthRequired.as_str()),
-        ));
+        return Err(reauth(&token_status::dead_reason(
+            TokenStatus::ReauthRequired,
+            credential.status_reason.as_deref(),
+        )));
     }
     let at = state.now();
     let expires_at = credential.expires_at.map(from_db_time);
@@ -110,10 +108,18 @@ pub async fn read_access_token(
     .await?;
     let row_expires = row.expires_at.map(from_db_time);
     let now = state.now();
-    if row.stored_status()? == CredentialStatus::ReauthRequired
-        || row_expires.is_some_and(|e| e <= now)
-    {
-        return Err(reauth(row.status_reason.as_deref().unwrap_or("expired")));
+    let dead = if row.stored_status()? == CredentialStatus::ReauthRequired {
+        Some(TokenStatus::ReauthRequired)
+    } else {
+        row_expires
+            .is_some_and(|e| e <= now)
+            .then_some(TokenStatus::Expired)
+    };
+    if let Some(status) = dead {
+        return Err(reauth(&token_status::dead_reason(
+            status,
+            row.status_reason.as_deref(),
+        )));
     }
     let access = match try_open_tokens(&state.keys, &row) {
         Ok((access, _)) => access,

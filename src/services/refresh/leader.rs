@@ -15,7 +15,7 @@ use crate::db::credentials::try_open_tokens;
 use crate::db::models::Credential;
 use crate::db::{self, credentials as creds};
 use crate::domain::audit::{AuditAction, AuditOutcome};
-use crate::domain::token_status::{CredentialStatus, UNDECRYPTABLE};
+use crate::domain::token_status::{self, CredentialStatus, TokenStatus, UNDECRYPTABLE};
 use crate::domain::{from_db_time, to_db_time};
 use crate::error::Error;
 use crate::providers::{GrantInfo, ProviderError, RefreshPlan};
@@ -385,9 +385,9 @@ pub(super) fn settled_by_someone_else(
 /// The outcome of a credential stored as `reauth_required`.
 fn dead(row: &Credential) -> RefreshOutcome {
     RefreshOutcome::ReauthRequired {
-        reason: row
-            .status_reason
-            .clone()
-            .unwrap_or_else(|| "invalid_grant".into()),
+        reason: token_status::dead_reason(
+            TokenStatus::ReauthRequired,
+            row.status_reason.as_deref(),
+        ),
     }
 }

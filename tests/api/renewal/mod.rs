@@ -2,6 +2,7 @@
 //! URL; a fresh grant propagated to the profile's other brands on the Advanced plan; one refresh
 //! at a time per credential; nothing lost when a write fails; network failures classified.
 
+mod dead_reasons;
 mod expired_tokens;
 mod failures;
 mod fault_matrix;
