@@ -428,27 +428,15 @@ def table(results, args, machine):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--brands", type=int, default=1000)
-    parser.add_argument("--profiles", type=int, default=20, help="profiles per brand")
-    parser.add_argument("--expired-share", type=float, default=0.05)
-    parser.add_argument("--renews", type=int, default=21)
-    parser.add_argument("--credentials", type=int, default=1_000_000)
-    parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--postgres", default=os.environ.get("TOKENWARDEN_TEST_POSTGRES_URL",
-                                                             "postgres://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--skip-build", action="store_true")
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
-    args = parser.parse_args()
+def run_on_each_backend(args, run_backend):
+    """Installs wrk if missing, builds the release binary unless --skip-build, and runs
+    run_backend(backend, url, args) for each of --backends (a fresh PostgreSQL database
+    for postgres, dropped afterwards). Returns {backend: what run_backend returned}."""
     if not shutil.which("wrk"):
         print("installing wrk from Debian's packages", file=sys.stderr)
         subprocess.check_call(["apt-get", "install", "-y", "-q", "wrk"], stdout=subprocess.DEVNULL)
     if not args.skip_build:
         subprocess.check_call(["cargo", "build", "--release", "--locked", "-q"], cwd=ROOT)
-
     results = {}
     for backend in args.backends.split(","):
         url, pg_db = None, None
@@ -464,6 +452,25 @@ def main():
             if pg_db:
                 subprocess.call(["psql", args.postgres, "-qc", f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)"],
                                 stdout=subprocess.DEVNULL)
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--brands", type=int, default=1000)
+    parser.add_argument("--profiles", type=int, default=20, help="profiles per brand")
+    parser.add_argument("--expired-share", type=float, default=0.05)
+    parser.add_argument("--renews", type=int, default=21)
+    parser.add_argument("--credentials", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--postgres", default=os.environ.get("TOKENWARDEN_TEST_POSTGRES_URL",
+                                                             "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
+    args = parser.parse_args()
+    results = run_on_each_backend(args, run_backend)
 
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     machine = (f"{os.cpu_count()} cores ({cpu}), {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "

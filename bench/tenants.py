@@ -32,8 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as bench  # noqa: E402  (the shared server, client and wrk helpers)
@@ -265,27 +263,7 @@ def main():
     parser.add_argument("--note", default="", help="a sentence about the machine's state, for the results")
     parser.add_argument("--out", default=os.path.join(bench.ROOT, "bench", "tenants-results.md"))
     args = parser.parse_args()
-    if not bench.shutil.which("wrk"):
-        print("installing wrk from Debian's packages", file=sys.stderr)
-        subprocess.check_call(["apt-get", "install", "-y", "-q", "wrk"], stdout=subprocess.DEVNULL)
-    if not args.skip_build:
-        subprocess.check_call(["cargo", "build", "--release", "--locked", "-q"], cwd=bench.ROOT)
-
-    results = {}
-    for backend in args.backends.split(","):
-        url, pg_db = None, None
-        if backend == "postgres":
-            pg_db = "tw_bench_" + uuid.uuid4().hex[:12]
-            subprocess.check_call(["psql", args.postgres, "-qc", f"CREATE DATABASE {pg_db}"],
-                                  stdout=subprocess.DEVNULL)
-            url = urllib.parse.urlunsplit(urllib.parse.urlsplit(args.postgres)._replace(path="/" + pg_db))
-        try:
-            print(f"{backend}: seeding and measuring", file=sys.stderr)
-            results[backend] = run_backend(backend, url, args)
-        finally:
-            if pg_db:
-                subprocess.call(["psql", args.postgres, "-qc", f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)"],
-                                stdout=subprocess.DEVNULL)
+    results = bench.run_on_each_backend(args, run_backend)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load = open("/proc/loadavg").read().split()[:3]
     head = (f"# Many organizations polling: results\n\nMachine: {os.cpu_count()} cores. Date: {when}. "
