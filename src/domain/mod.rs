@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clock;
 pub mod pagination;
 pub mod plan;
+pub mod profile_kind;
 pub mod propagation;
 pub mod renewal;
 pub mod token_status;

@@ -167,6 +167,56 @@ pub enum RefreshPlan {
     NeedsReauthorization(ReauthReason),
 }
 
+/// What a person manages at a network, and publishes as (SPEC 4a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetKind {
+    /// A Facebook Page (or the Instagram professional account linked to it).
+    Page,
+    /// A LinkedIn organization page the member administers.
+    Organization,
+    /// A YouTube channel.
+    Channel,
+    /// A Google Business Profile location.
+    Location,
+}
+
+/// How an asset's token comes from its manager's grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetTokens {
+    /// The network hands out a token per asset, derived from the person's token (Facebook Page
+    /// tokens from `/me/accounts`); it is stored sealed per asset.
+    Derived,
+    /// The person's grant itself is used with the asset's id (LinkedIn organizations, YouTube
+    /// channels, Google locations).
+    Shared,
+}
+
+/// One asset the person manages, as the network listed it.
+#[derive(Clone)]
+pub struct ManagedAsset {
+    /// The asset's id at the network (a Page id, an organization URN's id, a channel id).
+    pub external_id: String,
+    pub kind: AssetKind,
+    pub name: String,
+    pub handle: Option<String>,
+    pub picture_url: Option<String>,
+    /// The asset's own token when [`AssetTokens::Derived`]; `None` for shared assets.
+    pub token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for ManagedAsset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedAsset")
+            .field("external_id", &self.external_id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("handle", &self.handle)
+            .field("picture_url", &self.picture_url)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
 /// What tokenwarden asks of a network. Implemented by [`OAuthProvider`] for every kind.
 pub trait Provider: Send + Sync + std::fmt::Debug {
     /// The network's configured name (`[networks.<name>]`).
@@ -210,6 +260,21 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn default_access_lifetime(&self) -> Duration;
     /// How long before `expires_at` to refresh proactively.
     fn refresh_lead(&self) -> Duration;
+    /// Whether the network's profiles are assets a person manages, and how their tokens come
+    /// from the person's grant; `None` when the profiles are the people themselves.
+    fn assets(&self) -> Option<AssetTokens> {
+        None
+    }
+    /// Every asset the person behind `access_token` manages, following the network's
+    /// pagination to the end (Graph's `paging.next`). A page of results that lacks what a
+    /// derived asset needs (its token) fails the whole listing: nothing is half-read.
+    fn list_assets<'a>(
+        &'a self,
+        access_token: &'a SecretString,
+    ) -> ProviderFuture<'a, Vec<ManagedAsset>> {
+        let _ = access_token;
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// A new PKCE verifier (RFC 7636 §4.1): 43 characters from 256 random bits.
