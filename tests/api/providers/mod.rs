@@ -1,6 +1,8 @@
 //! The network layer over real HTTP: the sandbox network and local fakes of the presets.
 
+mod assets;
 mod config;
+mod linkedin_fake;
 mod outbound;
 mod presets;
 mod sandbox_network;
