@@ -11,7 +11,8 @@
 //! `{public_url}/v1/oauth/callback/sandbox`). Two identities exist from the start:
 //! `sandbox-alice` (`alice`) and `sandbox-bob` (`bob`); Alice manages three Pages
 //! ([`SandboxOptions::default`]), which a sandbox network lists when it is configured with
-//! `assets_url = "{public_url}/sandbox/me/accounts"` ([`assets_url`]).
+//! `assets_url = "{public_url}/sandbox/me/accounts"` ([`assets_url`]), as
+//! `ProviderRegistry::add_sandbox_pages` registers network `sandbox_pages`.
 //!
 //! | route | what |
 //! |---|---|
@@ -107,10 +108,7 @@ impl SandboxPage {
 
 /// The `assets_url` of a sandbox network whose profiles are the Pages its people manage.
 pub fn assets_url(public_url: &Url) -> String {
-    format!(
-        "{}/sandbox/me/accounts",
-        public_url.as_str().trim_end_matches('/')
-    )
+    crate::providers::sandbox_assets_url(public_url)
 }
 
 /// Start-up options.
@@ -147,11 +145,14 @@ impl Default for SandboxOptions {
 }
 
 impl SandboxOptions {
-    /// Defaults, with tokenwarden's sandbox callback `{public_url}/v1/oauth/callback/sandbox`
-    /// registered.
+    /// Defaults, with tokenwarden's sandbox callbacks `{public_url}/v1/oauth/callback/sandbox`
+    /// and `…/sandbox_pages` registered.
     pub fn for_public_url(public_url: &Url) -> Self {
         SandboxOptions {
-            redirect_uris: vec![callback_url(public_url, "sandbox").to_string()],
+            redirect_uris: vec![
+                callback_url(public_url, "sandbox").to_string(),
+                callback_url(public_url, crate::providers::SANDBOX_PAGES_NETWORK).to_string(),
+            ],
             ..SandboxOptions::default()
         }
     }

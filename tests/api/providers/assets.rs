@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokenwarden::providers::{
     AssetKind, AssetTokens, HttpSettings, ManagedAsset, NetworkKind, NetworkSettings, Provider,
-    ProviderError, ProviderRegistry, TransientKind, new_pkce_verifier,
+    ProviderError, ProviderRegistry, SANDBOX_PAGES_NETWORK, TransientKind, new_pkce_verifier,
 };
 use url::Url;
 
@@ -495,19 +495,23 @@ fn sandbox_pages() -> Sandbox {
     let base = super::start(move |cfg| {
         cfg.service(sandbox::scope(s.clone()));
     });
-    state.register_redirect_uri(tokenwarden::providers::callback_url(&base, "sandbox").as_str());
-    let mut settings = NetworkSettings::new(NetworkKind::Sandbox);
-    settings.assets_url = Some(format!("{}?limit=1", sandbox::assets_url(&base)));
-    let reg = ProviderRegistry::from_settings(
-        &BTreeMap::from([("sandbox".to_owned(), settings)]),
-        &base,
-        &HttpSettings::default(),
-    )
-    .expect("sandbox with Pages");
+    // The callbacks the sandbox registers for its public URL include `sandbox_pages`'s.
+    for uri in SandboxOptions::for_public_url(&base).redirect_uris {
+        state.register_redirect_uri(&uri);
+    }
+    let mut reg = ProviderRegistry::default();
+    reg.add_sandbox(&base, &HttpSettings::default()).unwrap();
+    reg.add_sandbox_pages(&base, &HttpSettings::default())
+        .expect("sandbox with Pages");
+    assert!(
+        reg.add_sandbox_pages(&base, &HttpSettings::default())
+            .is_err()
+    );
+    assert_eq!(reg.get("sandbox").unwrap().assets(), None);
     Sandbox {
         base,
         state,
-        provider: reg.get("sandbox").expect("provider"),
+        provider: reg.get(SANDBOX_PAGES_NETWORK).expect("provider"),
         browser: no_redirect_client(),
     }
 }
@@ -538,9 +542,30 @@ async fn the_sandbox_lists_the_pages_a_person_manages_with_tokens_per_grant() {
         names(&pages),
         ["Alice's Bakery", "Alice's Books", "Alice's Bikes"]
     );
-    assert_eq!(sbx.state.calls().accounts, 3, "one Page a page");
+    assert_eq!(sbx.state.calls().accounts, 1);
     let first = page_tokens(&pages);
     assert!(first.iter().all(|t| sbx.state.page_token_live(t)));
+
+    // Shaped as Graph's: `limit`, cursors, `paging.next` absent on the last page.
+    let mut next = Some(format!("{}?limit=1", sandbox::assets_url(&sbx.base)));
+    let mut seen = Vec::new();
+    while let Some(url) = next.take() {
+        let page: Value = sbx
+            .browser
+            .get(&url)
+            .bearer_auth(grant.access_token.expose_secret())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
+        assert!(page["paging"]["cursors"]["after"].is_string(), "{page}");
+        seen.push(page["data"][0]["access_token"].as_str().unwrap().to_owned());
+        next = page["paging"]["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, first, "the same Page tokens, one a page");
 
     // A refresh keeps the grant, and so its Page tokens.
     let refreshed = p
