@@ -614,3 +614,58 @@ async fn the_sandbox_lists_the_pages_a_person_manages_with_tokens_per_grant() {
     let bob = sbx.connect("sandbox-bob").await;
     assert!(p.list_assets(&bob.access_token).await.unwrap().is_empty());
 }
+
+#[actix_web::test]
+async fn a_next_page_gets_the_persons_token_and_a_redirect_is_never_followed() {
+    let fake = Fake::default();
+    let base = fake.start();
+    let fb = preset_at(
+        NetworkKind::Facebook,
+        &base,
+        &HttpSettings::default(),
+        |s| {
+            s.assets_url = Some(
+                base.join("/me/accounts?fields=id,name,access_token")
+                    .unwrap()
+                    .to_string(),
+            );
+        },
+    );
+    let next = base
+        .join("/me/accounts?fields=id,name,access_token&after=c1&access_token=EAA-someone-else")
+        .unwrap();
+    fake.on(
+        "/me/accounts",
+        200,
+        json!({"data": [{"id": "1", "name": "One", "access_token": "EAAP1"}],
+               "paging": {"cursors": {"before": "c0", "after": "c1"}, "next": next.as_str()}}),
+    )
+    .on(
+        "/me/accounts",
+        200,
+        json!({"data": [{"id": 2, "name": "Two", "access_token": "EAAP2"}],
+               "paging": {"cursors": {"before": "c1", "after": "c2"}}}),
+    );
+
+    let pages = fb
+        .list_assets(&secret("EAA-person"))
+        .await
+        .expect("listing");
+
+    assert_eq!(names(&pages), ["One", "Two"]);
+    assert_eq!(pages[1].external_id, "2", "a numeric id is read as text");
+    let seen = fake.seen_on("/me/accounts");
+    assert_eq!(seen[1].query["after"], "c1");
+    assert!(
+        seen.iter().all(|s| s.query["access_token"] == "EAA-person"),
+        "{seen:?}"
+    );
+
+    let target = Fake::default();
+    let target_url = target.start();
+    let to = target_url.join("/me/accounts").unwrap().to_string();
+    fake.on_raw("/me/accounts", 302, &[("location", to.as_str())], "");
+    let e = fb.list_assets(&secret("EAA-person")).await.unwrap_err();
+    assert_eq!(rejected_code(&e), "redirect", "{e:?}");
+    assert!(target.seen().is_empty(), "the redirect target was called");
+}
