@@ -8,8 +8,11 @@ mod failures;
 mod fault_matrix;
 mod propagation;
 mod reauthorization;
+mod reconnect_links;
+pub(crate) mod refresh_engine;
 mod single_flight;
 mod statements;
+mod undecryptable;
 
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use serde_json::{Value, json};

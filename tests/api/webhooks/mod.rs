@@ -8,6 +8,7 @@ mod key_rotation;
 mod outbox;
 mod reauth;
 mod subscriptions;
+mod targets;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

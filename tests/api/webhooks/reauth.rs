@@ -5,9 +5,9 @@
 use serde_json::json;
 
 use super::{Receiver, subscribe, tick_now, verify_with_library};
-use crate::grant_safety_revocation::sandbox_grant;
 use crate::helpers::TestApp;
 use crate::on_both_backends;
+use crate::revocation::sandbox_grant;
 
 async fn an_expired_grant_without_refresh_is_announced_as_reauth_required(app: TestApp) {
     // Arrange: a subscriber, and an import of an access token alone, valid a minute.

@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 use tokenwarden::providers::{NetworkKind, NetworkSettings};
 
-use super::meta_graph::MetaGraph;
 use super::{assert_every_grant_is_held, brand_in, disconnect, id, later, renew};
+use crate::fakes::meta_graph::MetaGraph;
 use crate::helpers::{ALL_SCOPES, Backend, TestApp};
 use crate::on_both_backends;
 

@@ -12,9 +12,9 @@ use tokenwarden::db::schema::{accounts, idempotency_records};
 use tokenwarden::sandbox::{Endpoint, FailureMode};
 use tokenwarden::state::AppState;
 
-use crate::grant_safety_revocation::sandbox_grant;
 use crate::helpers::{TestApp, assert_problem};
 use crate::on_both_backends;
+use crate::revocation::sandbox_grant;
 
 /// The longest pause a network (or this service) may impose: a day.
 const DAY_SECS: u64 = 86_400;

@@ -7,7 +7,6 @@
 mod facebook;
 mod fingerprints;
 mod lost_refresh;
-mod meta_graph;
 
 use std::collections::{BTreeMap, BTreeSet};
 

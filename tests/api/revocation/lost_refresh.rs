@@ -13,9 +13,9 @@ use tokenwarden::db::schema::{accounts, credentials};
 
 use super::facebook::Meta;
 use super::{assert_every_grant_is_held, brand_in, disconnect, later, renew};
-use crate::grant_safety_engine::{Instance, journal_entries};
 use crate::helpers::{ALL_SCOPES, fail_writebacks};
 use crate::on_both_backends;
+use crate::renewal::refresh_engine::{Instance, journal_entries};
 use crate::renewal::set_plan;
 
 /// A renew sent now and answered later; its status.
