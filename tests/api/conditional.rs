@@ -9,11 +9,11 @@ use crate::helpers::TestApp;
 use crate::on_both_backends;
 
 async fn poll(app: &TestApp, path: &str, etag: Option<&str>) -> (StatusCode, String, String) {
-    let mut request = app.client.get(app.url(path)).bearer_auth(app.admin_token());
+    let mut request = app.get(path).bearer(app.admin_token());
     if let Some(etag) = etag {
         request = request.header("If-None-Match", etag);
     }
-    let response = request.send().await.unwrap();
+    let response = request.send().await;
     let status = response.status();
     let etag = response
         .headers()
@@ -59,13 +59,11 @@ async fn a_poll_sees_every_change_and_nothing_else(app: TestApp) {
     // A write (disabling the account) is a new answer too.
     let (_, summary, _) = poll(&app, "/v1/expired-tokens/summary", None).await;
     let response = app
-        .client
-        .patch(app.url(&format!("/v1/brands/{brand}/accounts/{account}")))
-        .bearer_auth(app.admin_token())
+        .patch(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(app.admin_token())
         .json(&json!({ "enabled": false }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let (status, after, body) = poll(&app, "/v1/expired-tokens/summary", Some(&summary)).await;
     assert_eq!(status, 200);
@@ -150,23 +148,19 @@ async fn every_shown_change_moves_the_data_version_and_a_lease_does_not(app: Tes
     let after_connect = version_of(&app).await;
     assert!(after_connect > after_brand, "a connect");
     let response = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
-        .bearer_auth(app.admin_token())
+        .post(format!("/v1/brands/{brand}/accounts/{account}/renew"))
+        .bearer(app.admin_token())
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let after_renew = version_of(&app).await;
     assert!(after_renew > after_connect, "a renewal");
     let response = app
-        .client
-        .patch(app.url("/v1/organization"))
-        .bearer_auth(app.admin_token())
+        .patch("/v1/organization")
+        .bearer(app.admin_token())
         .json(&json!({ "warning_window_days": 3 }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let after_window = version_of(&app).await;
     assert!(after_window > after_renew, "the warning window");

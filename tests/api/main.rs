@@ -7,6 +7,7 @@ mod auth;
 mod brand_scope;
 mod brands;
 mod cli;
+mod client;
 mod conditional;
 mod conformance;
 mod cors;
