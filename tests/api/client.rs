@@ -2,13 +2,15 @@
 //! `app.delete(path)` (or `app.request(method, path)` for any other method; the
 //! same on `app.client`, a clone of which goes into spawned tasks) return a
 //! [`Request`] that takes `.bearer(token)`, `.header(name, value)` and
-//! `.json(&body)`, and `.send().await` answers the `reqwest::Response` (status,
-//! headers, `json()`, `text()`), so that a test reads as the call a client makes.
+//! `.json(&body)` (or `.form(&fields)`), and `.send().await` answers the
+//! `reqwest::Response` (status, headers, `json()`, `text()`), so that a test
+//! reads as the call a client makes.
 //!
-//! A path starting with `/` is on the app under test; anything else is taken as
-//! a whole URL (an authorization URL, a callback the sandbox redirected to,
-//! another instance). Every request goes through the app's client: no
-//! redirects followed, a 30 s timeout.
+//! A path starting with `/` is on the server the client was made for (the app
+//! under test, or a `serve` or `demo` process a test started); anything else is
+//! taken as a whole URL (an authorization URL, a callback the sandbox
+//! redirected to, another instance). `app.client` follows no redirects and
+//! gives up after 30 s.
 //!
 //! Tests that send what a careful client would not (raw bytes, bad headers,
 //! a connection that is expected to fail) use the escape hatches: `.body(…)`,
@@ -121,6 +123,14 @@ impl Request {
     pub fn json(self, body: &impl Serialize) -> Self {
         Self {
             inner: self.inner.json(body),
+        }
+    }
+
+    /// A form body (`application/x-www-form-urlencoded`), as a network's
+    /// token endpoint or the sandbox's pages take it.
+    pub fn form(self, form: &impl Serialize) -> Self {
+        Self {
+            inner: self.inner.form(form),
         }
     }
 

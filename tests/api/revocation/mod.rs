@@ -49,16 +49,14 @@ pub(crate) async fn sandbox_grant(app: &TestApp, subject: &str) -> (String, Stri
         .into_owned();
     let response = app
         .post("/sandbox/token")
-        .raw(|r| {
-            r.form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &redirect),
-                ("code_verifier", &verifier),
-                ("client_id", tokenwarden::sandbox::CLIENT_ID),
-                ("client_secret", tokenwarden::sandbox::CLIENT_SECRET),
-            ])
-        })
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect),
+            ("code_verifier", &verifier),
+            ("client_id", tokenwarden::sandbox::CLIENT_ID),
+            ("client_secret", tokenwarden::sandbox::CLIENT_SECRET),
+        ])
         .send()
         .await;
     assert_eq!(response.status(), 200, "sandbox code exchange");
