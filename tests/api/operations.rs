@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{Backend, TestApp, assert_problem};
 use crate::on_both_backends;
 
 async fn health_readiness_metrics_and_request_ids(app: TestApp) {
@@ -126,4 +126,32 @@ async fn organizations_have_a_request_budget(backend: crate::helpers::Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_sqlite() {
     organizations_have_a_request_budget(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_grant_journal_makes_the_instance_not_ready_until_it_is_writable() {
+    // Arrange: where the journal's folder belongs, a file (a full or
+    // read-only disk answers the same way to the journal's writes).
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let journal = app
+        .dir
+        .path()
+        .join(tokenwarden::services::refresh::journal::JOURNAL_DIR);
+    assert!(!journal.exists());
+    std::fs::write(&journal, b"not a folder").unwrap();
+
+    // Act
+    let blocked = app.get("/readyz").send().await;
+
+    // Assert: not ready, saying why; ready again once it can be written.
+    let problem = assert_problem(blocked, 503, "service-unavailable").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("grant journal")),
+        "{problem}"
+    );
+    std::fs::remove_file(&journal).unwrap();
+    let ready = app.get("/readyz").send().await;
+    assert_eq!(ready.status(), 200);
 }

@@ -1,7 +1,6 @@
-//! Smaller promises: key ids are unique however fast keys are made, an
-//! `Idempotency-Key` answer is replayed only to the user who made it, a
-//! reconnect link is spent only by an authorization that started, and an
-//! instance that cannot journal renewed grants says it is not ready.
+//! Reconnect links and replays: a reconnect link is spent only by an
+//! authorization that started, and an `Idempotency-Key` answer is replayed
+//! only to the user who made it.
 
 use diesel::prelude::*;
 use serde_json::Value;
@@ -10,24 +9,6 @@ use tokenwarden::db::schema::{idempotency_records, oauth_states};
 use crate::helpers::{ALL_SCOPES, Backend, TestApp, assert_problem};
 use crate::on_both_backends;
 use crate::renewal::connect_in;
-
-#[test]
-fn keys_made_in_one_second_have_distinct_ids() {
-    // Arrange + Act: more keys than one second's worth of names.
-    let entries: Vec<String> = (0..20)
-        .map(|_| {
-            use secrecy::ExposeSecret;
-            tokenwarden::crypto::KeyRing::generate_entry()
-                .expose_secret()
-                .to_string()
-        })
-        .collect();
-
-    // Assert: a ring holding all of them loads, with twenty ids.
-    let ring = tokenwarden::crypto::KeyRing::parse(&secrecy::SecretString::from(entries.join(",")))
-        .expect("a ring of generated keys loads");
-    assert_eq!(ring.key_ids().len(), 20);
-}
 
 async fn an_idempotent_answer_is_replayed_only_to_the_user_who_asked(app: TestApp) {
     // Arrange: two users of one organization; the first renews with a key.
@@ -194,31 +175,3 @@ on_both_backends!(
     a_reconnect_link_whose_start_failed_still_works,
     concurrent_uses_of_a_reconnect_link_start_one_authorization,
 );
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unwritable_grant_journal_makes_the_instance_not_ready_until_it_is_writable() {
-    // Arrange: where the journal's folder belongs, a file (a full or
-    // read-only disk answers the same way to the journal's writes).
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let journal = app
-        .dir
-        .path()
-        .join(tokenwarden::services::refresh::journal::JOURNAL_DIR);
-    assert!(!journal.exists());
-    std::fs::write(&journal, b"not a folder").unwrap();
-
-    // Act
-    let blocked = app.get("/readyz").send().await;
-
-    // Assert: not ready, saying why; ready again once it can be written.
-    let problem = assert_problem(blocked, 503, "service-unavailable").await;
-    assert!(
-        problem["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("grant journal")),
-        "{problem}"
-    );
-    std::fs::remove_file(&journal).unwrap();
-    let ready = app.get("/readyz").send().await;
-    assert_eq!(ready.status(), 200);
-}
