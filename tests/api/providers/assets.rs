@@ -16,11 +16,11 @@ use tokenwarden::providers::{
 };
 use url::Url;
 
-use super::linkedin_fake::{Acl, LinkedInOrgs};
 use super::{
     Fake, Sandbox, assert_reauth, assert_transient, no_redirect_client, preset_at, secret,
 };
-use crate::grant_safety_revocation::meta_graph::{AccountsFault, MetaGraph};
+use crate::fakes::linkedin_orgs::{Acl, LinkedInOrgs};
+use crate::fakes::meta_graph::{AccountsFault, MetaGraph};
 use tokenwarden::sandbox::{
     self, Endpoint, FailureMode, SandboxOptions, SandboxPage, SandboxState,
 };
@@ -508,11 +508,15 @@ fn sandbox_pages() -> Sandbox {
             .is_err()
     );
     assert_eq!(reg.get("sandbox").unwrap().assets(), None);
+    let browser = crate::client::Client::new(
+        no_redirect_client(),
+        base.as_str().trim_end_matches('/').to_string(),
+    );
     Sandbox {
         base,
         state,
         provider: reg.get(SANDBOX_PAGES_NETWORK).expect("provider"),
-        browser: no_redirect_client(),
+        browser,
     }
 }
 
@@ -547,16 +551,15 @@ async fn the_sandbox_lists_the_pages_a_person_manages_with_tokens_per_grant() {
     assert!(first.iter().all(|t| sbx.state.page_token_live(t)));
 
     // Shaped as Graph's: `limit`, cursors, `paging.next` absent on the last page.
-    let mut next = Some(format!("{}?limit=1", sandbox::assets_url(&sbx.base)));
+    let mut next = Some("/sandbox/me/accounts?limit=1".to_owned());
     let mut seen = Vec::new();
     while let Some(url) = next.take() {
         let page: Value = sbx
             .browser
             .get(&url)
-            .bearer_auth(grant.access_token.expose_secret())
+            .bearer(grant.access_token.expose_secret())
             .send()
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();

@@ -70,7 +70,7 @@ impl LinkedInOrgs {
 
     pub fn start(&self) -> Url {
         let me = self.clone();
-        super::start(move |cfg| {
+        crate::providers::start(move |cfg| {
             let me = me.clone();
             cfg.default_service(web::to(move |req: HttpRequest| {
                 let me = me.clone();
