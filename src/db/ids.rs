@@ -4,11 +4,11 @@
 //! is a fault reported as such rather than an id nobody issued.
 
 use diesel::backend::Backend;
+use diesel::deserialize::FromSqlRow;
 use diesel::deserialize::{self, FromSql};
+use diesel::expression::AsExpression;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
-use diesel::deserialize::FromSqlRow;
-use diesel::expression::AsExpression;
 
 use crate::domain::ids::{
     AccountId, AuditEventId, BrandId, CredentialId, OAuthStateId, OrganizationId, ProfileId,

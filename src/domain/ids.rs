@@ -11,8 +11,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
 /// The text form of a UUID: 36 ASCII bytes, lower-case, hyphenated.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -167,7 +167,10 @@ pub struct OrganizationId(String);
 
 impl OrganizationId {
     /// A new time-ordered id (UUIDv7).
-    #[expect(clippy::new_without_default, reason = "a default id would be a random one nobody asked for")]
+    #[expect(
+        clippy::new_without_default,
+        reason = "a default id would be a random one nobody asked for"
+    )]
     pub fn new() -> Self {
         Self(uuid::Uuid::now_v7().to_string())
     }

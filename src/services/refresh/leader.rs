@@ -2,6 +2,7 @@
 //! with no connection held, and stores what the network returned — or
 //! records the failure — in one transaction.
 
+use crate::domain::ids::CredentialId;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -139,7 +140,7 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
                     snapshot: snapshot.map(Arc::new),
                 }),
                 WriteBack::Unused => Ok(RefreshOutcome::Replaced),
-                WriteBack::Superseded => superseded(app, &id).await,
+                WriteBack::Superseded => superseded(app, id).await,
             }
         }
         Err(error) if error.is_misconfigured() => {
@@ -193,17 +194,17 @@ async fn settle_pending(
         // released the lease; it is taken again.
         WriteBack::Stored(_) => {
             let (state, i, o) = (app.clone(), id.clone(), owner.clone());
-            let claimed = db::run(&app.pool, move |conn| claim(conn, &state, &i, &o)).await?;
+            let claimed = db::run(&app.pool, move |conn| claim(conn, &state, i, &o)).await?;
             if !claimed.taken {
                 return Ok(Pending::Settled(RefreshOutcome::Busy {
                     retry_after: std::time::Duration::from_secs(1),
                 }));
             }
             *row = *claimed.row;
-            Ok(Pending::GoOn(LeaseGuard::new(app, &id, &owner)))
+            Ok(Pending::GoOn(LeaseGuard::new(app, id, &owner)))
         }
         WriteBack::Unused => Ok(Pending::Settled(RefreshOutcome::Replaced)),
-        WriteBack::Superseded => superseded(app, &id).await.map(Pending::Settled),
+        WriteBack::Superseded => superseded(app, id).await.map(Pending::Settled),
     }
 }
 
@@ -231,7 +232,7 @@ async fn needs_reauthorization(
             if expired {
                 // Announced like any other dead grant: the audit trail
                 // and, through it, the `token.reauth_required` webhook.
-                creds::mark_reauth_required(conn, &i, &r, to_db_time(at))?;
+                creds::mark_reauth_required(conn, i, &r, to_db_time(at))?;
                 audit_credential(
                     conn,
                     &req,
@@ -241,9 +242,9 @@ async fn needs_reauthorization(
                     at,
                 )?;
             } else {
-                creds::release_lease(conn, &i, &o)?;
+                creds::release_lease(conn, i, &o)?;
             }
-            sweep_if_unused(conn, &keys, &i)
+            sweep_if_unused(conn, &keys, i)
         })
     })
     .await?;
@@ -268,11 +269,11 @@ async fn record_failure(
     let orphans = db::run(&app.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             if reauth {
-                creds::mark_reauth_required(conn, &req.credential_id, &r, to_db_time(at))?;
+                creds::mark_reauth_required(conn, req.credential_id, &r, to_db_time(at))?;
             } else {
                 creds::record_transient_failure(
                     conn,
-                    &req.credential_id,
+                    req.credential_id,
                     &r,
                     to_db_time(at),
                     FAILING_AFTER,
@@ -284,7 +285,7 @@ async fn record_failure(
                 (AuditAction::TokenRefreshFailed, AuditOutcome::Failure)
             };
             audit_credential(conn, &req, action, outcome, json!({ "reason": r }), at)?;
-            sweep_if_unused(conn, &keys, &req.credential_id)
+            sweep_if_unused(conn, &keys, req.credential_id)
         })
     })
     .await?;
@@ -302,10 +303,9 @@ async fn record_failure(
 
 /// What a refresh whose grant lost to one stored first answers: the
 /// credential as it is now.
-async fn superseded(app: &AppState, id: &str) -> Result<RefreshOutcome, Error> {
-    let i = id.to_string();
+async fn superseded(app: &AppState, id: CredentialId) -> Result<RefreshOutcome, Error> {
     let stored = db::run(&app.pool, move |conn| {
-        creds::find_credential_by_id(conn, &i)
+        creds::find_credential_by_id(conn, id)
     })
     .await?;
     Ok(match stored {
@@ -330,7 +330,7 @@ pub(crate) async fn condemn_undecryptable(
     let req = request.clone();
     db::run(&app.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            creds::mark_reauth_required(conn, &req.credential_id, UNDECRYPTABLE, to_db_time(at))?;
+            creds::mark_reauth_required(conn, req.credential_id, UNDECRYPTABLE, to_db_time(at))?;
             audit_credential(
                 conn,
                 &req,

@@ -4,6 +4,7 @@
 //! bounded in time and in how much of the answer is read. No connection is
 //! held while the receiver is called.
 
+use crate::domain::ids::WebhookAttemptId;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -13,8 +14,8 @@ use super::target::{TargetPolicy, resolve};
 use crate::db::webhook_outbox::{AttemptRecord, WebhookMessage, record_attempt};
 use crate::db::webhooks::{WebhookAttempt, WebhookSubscription, open_secrets};
 use crate::db::{self};
+use crate::domain::to_db_time;
 use crate::domain::webhooks::{AttemptOutcome, DISABLE_AFTER, retry_delay, secret_key, sign};
-use crate::domain::{new_id, to_db_time};
 use crate::error::{Error, clip};
 use crate::state::AppState;
 
@@ -148,7 +149,7 @@ pub async fn deliver(
     let result = send(
         app,
         &subscription.url,
-        &message.id,
+        message.id.as_str(),
         &message.payload,
         &secrets,
         now,
@@ -164,7 +165,7 @@ pub async fn deliver(
     };
     let record = AttemptRecord {
         attempt: WebhookAttempt {
-            id: new_id(),
+            id: WebhookAttemptId::new(),
             organization_id: message.organization_id.clone(),
             subscription_id: subscription.id.clone(),
             message_id: message.id.clone(),
