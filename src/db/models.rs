@@ -205,7 +205,10 @@ impl std::fmt::Debug for OAuthState {
 
 /// A stored status that names no [`CredentialStatus`] is a fault in the
 /// data, reported as such rather than read as some default.
-pub(super) fn parse_status(id: &str, status: &str) -> crate::error::Result<CredentialStatus> {
+pub(super) fn parse_status(
+    id: CredentialId,
+    status: &str,
+) -> crate::error::Result<CredentialStatus> {
     status
         .parse()
         .map_err(|e| crate::error::Error::internal(format!("credential {id}: {e}")))
@@ -213,12 +216,12 @@ pub(super) fn parse_status(id: &str, status: &str) -> crate::error::Result<Crede
 
 impl Credential {
     pub fn stored_status(&self) -> crate::error::Result<CredentialStatus> {
-        parse_status(self.id.as_str(), &self.status)
+        parse_status(self.id, &self.status)
     }
 }
 
 impl CredentialState {
     pub fn stored_status(&self) -> crate::error::Result<CredentialStatus> {
-        parse_status(self.id.as_str(), &self.status)
+        parse_status(self.id, &self.status)
     }
 }

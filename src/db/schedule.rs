@@ -33,7 +33,7 @@ pub struct WorkItem {
 
 impl WorkItem {
     pub fn stored_status(&self) -> Result<crate::domain::token_status::CredentialStatus> {
-        super::models::parse_status(self.id.as_str(), &self.status)
+        super::models::parse_status(self.id, &self.status)
     }
 }
 

@@ -4,7 +4,7 @@
 //! bounded in time and in how much of the answer is read. No connection is
 //! held while the receiver is called.
 
-use crate::domain::ids::WebhookAttemptId;
+use crate::domain::ids::{WebhookAttemptId, WebhookMessageId};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -67,11 +67,16 @@ impl Sent {
 /// The `webhook-signature` header: one `v1,…` entry per live secret,
 /// space-separated, so a receiver holding either secret of a rotation
 /// accepts the message.
-pub fn signature_header(secrets: &[SecretString], id: &str, timestamp: i64, body: &str) -> String {
+pub fn signature_header(
+    secrets: &[SecretString],
+    id: WebhookMessageId,
+    timestamp: i64,
+    body: &str,
+) -> String {
     secrets
         .iter()
         .filter_map(|s| secret_key(s.expose_secret()))
-        .map(|key| sign(&key, id, timestamp, body))
+        .map(|key| sign(&key, id.as_str(), timestamp, body))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -81,7 +86,7 @@ pub fn signature_header(secrets: &[SecretString], id: &str, timestamp: i64, body
 async fn send(
     app: &AppState,
     url: &str,
-    id: &str,
+    id: WebhookMessageId,
     body: &str,
     secrets: &[SecretString],
     now: DateTime<Utc>,
@@ -103,7 +108,7 @@ async fn send(
     let mut response = client
         .post(target.url)
         .header("content-type", "application/json")
-        .header("webhook-id", id)
+        .header("webhook-id", id.as_str())
         .header("webhook-timestamp", timestamp.to_string())
         .header(
             "webhook-signature",
@@ -149,7 +154,7 @@ pub async fn deliver(
     let result = send(
         app,
         &subscription.url,
-        message.id.as_str(),
+        message.id,
         &message.payload,
         &secrets,
         now,
