@@ -125,7 +125,7 @@ fn account_rows() -> _ {
 fn predicates(filter: &AccountFilter) -> Vec<Predicate> {
     let mut predicates: Vec<Predicate> = Vec::new();
     if let Some(brand) = &filter.brand_id {
-        predicates.push(Box::new(a::brand_id.eq(brand.clone())));
+        predicates.push(Box::new(a::brand_id.eq(*brand)));
     }
     if let Some(brands) = &filter.brands {
         predicates.push(Box::new(a::brand_id.eq_any(brands.clone())));

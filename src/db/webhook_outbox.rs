@@ -200,9 +200,9 @@ pub fn announce_audits(
         if event == WebhookEvent::TokenRenewed
             && let (Some(account), Some(credential)) = (row.account_id, row.credential_id)
         {
-            if !siblings.contains_key(&credential) {
+            if let std::collections::hash_map::Entry::Vacant(e) = siblings.entry(credential) {
                 let accounts = accounts_sharing_profile(conn, &row.organization_id, credential)?;
-                siblings.insert(credential, accounts);
+                e.insert(accounts);
             }
             data["propagation"] =
                 propagation_report(plan, &siblings[&credential], account, credential);

@@ -82,7 +82,7 @@ pub fn report_from(
         .into_iter()
         .next()
         .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
-    let fresh_credential = row.2.id.clone();
+    let fresh_credential = row.2.id;
     let siblings = siblings
         .into_iter()
         .map(|(account, _, credential)| {

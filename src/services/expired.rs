@@ -40,7 +40,7 @@ impl ExpiredFilter {
             statuses.push(TokenStatus::Expiring);
         }
         AccountFilter {
-            brand_id: self.brand_id.clone(),
+            brand_id: self.brand_id,
             brands: audience
                 .brand_ids()
                 .map(|brands| brands.iter().cloned().collect()),

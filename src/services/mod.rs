@@ -231,7 +231,7 @@ mod tests {
 
     fn orphan(token_held_elsewhere: bool, identity_held_elsewhere: bool) -> Orphan {
         Orphan {
-            credential_id: "c".into(),
+            credential_id: crate::domain::ids::CredentialId::new(),
             network: "n".into(),
             token: SecretString::from("t".to_string()),
             token_held_elsewhere,

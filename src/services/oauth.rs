@@ -306,7 +306,7 @@ async fn use_state(
             Error::internal(format!("oauth state {}: {e}", row.id)),
         )
     })?;
-    let (id, at) = (row.id.clone(), to_db_time(app.now()));
+    let (id, at) = (row.id, to_db_time(app.now()));
     let consumed = db::run(&app.pool, move |conn| {
         oauth_states::consume_oauth_state(conn, id, at)
     })
@@ -387,7 +387,7 @@ async fn store_grant(
     let org = row.organization_id.clone();
     let brand = row.brand_id;
     let network_name = network.to_string();
-    let expected = row.account_id.clone();
+    let expected = row.account_id;
     let actor = row.actor.clone();
     let providers = app.providers.clone();
     let at = app.now();

@@ -162,7 +162,7 @@ pub async fn open(state: &AppState, token: &str) -> Result<Started> {
     .await?;
     // Whoever opens the link has no login: the callback's answer names no
     // brand but the link's own.
-    let audience = Audience::brands(link.organization_id.clone(), [link.brand_id.clone()]);
+    let audience = Audience::brands(link.organization_id.clone(), [link.brand_id]);
     let Prepared {
         state: oauth_state,
         started,

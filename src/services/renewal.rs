@@ -95,7 +95,7 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
             state,
             RefreshRequest {
                 organization_id: request.audience.organization_id().clone(),
-                credential_id: credential.id.clone(),
+                credential_id: credential.id,
                 actor: request.actor.to_string(),
                 snapshot: true,
             },
@@ -215,14 +215,13 @@ async fn account_now(
             state.now(),
         ),
         None => {
-            let (o, a, providers, at) = (
+            let (o, providers, at) = (
                 request.audience.organization_id().clone(),
-                account_id.to_owned(),
                 state.providers.clone(),
                 state.now(),
             );
             db::run(&state.pool, move |conn| {
-                account_with_report(conn, &providers, &o, a, at)
+                account_with_report(conn, &providers, &o, account_id, at)
             })
             .await
         }

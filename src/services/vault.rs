@@ -73,7 +73,7 @@ pub async fn read_access_token(
             state,
             RefreshRequest {
                 organization_id: org.clone(),
-                credential_id: credential.id.clone(),
+                credential_id: credential.id,
                 actor: actor.to_string(),
                 snapshot: false,
             },
@@ -99,7 +99,7 @@ pub async fn read_access_token(
     }
     // The account's credential as it is now (account_id fresh grant may have
     // replaced the one read above while the refresh ran).
-    let (o, account_id) = (org.clone(), account.id.clone());
+    let (o, account_id) = (org.clone(), account.id);
     let row = db::run(&state.pool, move |conn| {
         let (_, _, current) = db::accounts::find_account_by_id(conn, &o, account_id)?
             .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
@@ -128,7 +128,7 @@ pub async fn read_access_token(
         Err(error) if error.is_not_this_records() => {
             let request = RefreshRequest {
                 organization_id: org.clone(),
-                credential_id: row.id.clone(),
+                credential_id: row.id,
                 actor: actor.to_string(),
                 snapshot: false,
             };

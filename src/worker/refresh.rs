@@ -117,7 +117,7 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
         app,
         RefreshRequest {
             organization_id: row.organization_id.clone(),
-            credential_id: row.id.clone(),
+            credential_id: row.id,
             actor: ACTOR.into(),
             snapshot: false,
         },
@@ -189,7 +189,7 @@ async fn after_transient(
     detail: &str,
 ) -> Result<Handled, Error> {
     let (id, org, detail) = (
-        claimed.id.clone(),
+        claimed.id,
         claimed.organization_id.clone(),
         detail.to_string(),
     );

@@ -63,7 +63,7 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
                         &keys,
                         NewGrant {
                             organization_id: org.clone(),
-                            profile_id: profile.id.clone(),
+                            profile_id: profile.id,
                             network: "sandbox".into(),
                             access_token: SecretString::from("access".to_string()),
                             refresh_token: None,
@@ -78,7 +78,7 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
                     let account = Account {
                         id: AccountId::new(),
                         organization_id: org.clone(),
-                        brand_id: brand.id.clone(),
+                        brand_id: brand.id,
                         profile_id: profile.id,
                         credential_id: Some(credential.id),
                         enabled,
@@ -132,7 +132,7 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
         let computed: BTreeSet<AccountId> = expected
             .iter()
             .filter(|(_, s)| *s == status)
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| *id)
             .collect();
         assert!(!computed.is_empty(), "{status:?} occurs in the matrix");
         assert_eq!(listed, computed, "{status:?}");

@@ -304,11 +304,13 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    const CREDENTIAL: &str = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b10";
+
     fn grant() -> PendingGrant {
         PendingGrant {
-            credential_id: "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b10".into(),
-            organization_id: "org".into(),
-            profile_id: "profile".into(),
+            credential_id: CREDENTIAL.parse().unwrap(),
+            organization_id: OrganizationId::named("org"),
+            profile_id: ProfileId::new(),
             network: "sandbox".into(),
             actor: "user-1".into(),
             from_version: 3,
@@ -332,10 +334,10 @@ mod tests {
         assert!(!raw.contains("plain"), "{raw}");
         assert_eq!(journal.pending(), vec![path.clone()]);
         assert_eq!(
-            journal.pending_for("0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b10"),
+            journal.pending_for(CREDENTIAL.parse().unwrap()),
             vec![path.clone()]
         );
-        assert!(journal.pending_for("other").is_empty());
+        assert!(journal.pending_for(CredentialId::new()).is_empty());
         let opened = journal.open(&keys, &path).unwrap();
         assert_eq!(opened.from_version, 3);
         assert_eq!(opened.grant_token().expose_secret(), "rt-plain-0123456789");

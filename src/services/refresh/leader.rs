@@ -50,7 +50,7 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
         mut row,
         started,
     } = lead;
-    let id = request.credential_id.clone();
+    let id = request.credential_id;
     let owner = lease.owner().to_string();
     let lease = match settle_pending(app, &request, lease, &mut row).await? {
         Pending::Settled(outcome) => return Ok(outcome),
@@ -114,9 +114,9 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
     match answer {
         Ok(tokens) => {
             let grant = Arc::new(PendingGrant {
-                credential_id: id.clone(),
+                credential_id: id,
                 organization_id: request.organization_id.clone(),
-                profile_id: row.profile_id.clone(),
+                profile_id: row.profile_id,
                 network: row.network.clone(),
                 actor: request.actor.clone(),
                 from_version: row.version,
@@ -174,7 +174,7 @@ async fn settle_pending(
     lease: LeaseGuard,
     row: &mut Credential,
 ) -> Result<Pending, Error> {
-    let (id, owner) = (request.credential_id.clone(), lease.owner().to_string());
+    let (id, owner) = (request.credential_id, lease.owner().to_string());
     let Some((expires_at, written)) = store_pending(app, request, &owner, row).await? else {
         return Ok(Pending::GoOn(lease));
     };
@@ -193,8 +193,8 @@ async fn settle_pending(
         // valid token, so the grant's refresh token renews it now. The write
         // released the lease; it is taken again.
         WriteBack::Stored(_) => {
-            let (state, i, o) = (app.clone(), id.clone(), owner.clone());
-            let claimed = db::run(&app.pool, move |conn| claim(conn, &state, i, &o)).await?;
+            let (state, o) = (app.clone(), owner.clone());
+            let claimed = db::run(&app.pool, move |conn| claim(conn, &state, id, &o)).await?;
             if !claimed.taken {
                 return Ok(Pending::Settled(RefreshOutcome::Busy {
                     retry_after: std::time::Duration::from_secs(1),
@@ -220,8 +220,8 @@ async fn needs_reauthorization(
     expired: bool,
     at: DateTime<Utc>,
 ) -> Result<RefreshOutcome, Error> {
-    let (i, o, r, req, keys) = (
-        request.credential_id.clone(),
+    let id = request.credential_id;
+    let (o, r, req, keys) = (
         owner.to_string(),
         reason.to_string(),
         request.clone(),
@@ -232,7 +232,7 @@ async fn needs_reauthorization(
             if expired {
                 // Announced like any other dead grant: the audit trail
                 // and, through it, the `token.reauth_required` webhook.
-                creds::mark_reauth_required(conn, i, &r, to_db_time(at))?;
+                creds::mark_reauth_required(conn, id, &r, to_db_time(at))?;
                 audit_credential(
                     conn,
                     &req,
@@ -242,9 +242,9 @@ async fn needs_reauthorization(
                     at,
                 )?;
             } else {
-                creds::release_lease(conn, i, &o)?;
+                creds::release_lease(conn, id, &o)?;
             }
-            sweep_if_unused(conn, &keys, i)
+            sweep_if_unused(conn, &keys, id)
         })
     })
     .await?;

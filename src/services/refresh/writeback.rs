@@ -205,7 +205,7 @@ pub(super) async fn write_back(
         let (s, req, profile, keys, o, at, lease) = (
             sealed.clone(),
             request.clone(),
-            grant.profile_id.clone(),
+            grant.profile_id,
             app.keys.clone(),
             owner.to_string(),
             app.now(),
@@ -255,8 +255,8 @@ pub(super) async fn write_back(
             Err(error) => {
                 tracing::error!(credential = %request.credential_id, error = %error,
                     "storing a refreshed grant failed repeatedly; it stays in the journal");
-                let (i, o) = (request.credential_id.clone(), owner.to_string());
-                let _ = db::run(&app.pool, move |conn| creds::release_lease(conn, i, &o)).await;
+                let (id, o) = (request.credential_id, owner.to_string());
+                let _ = db::run(&app.pool, move |conn| creds::release_lease(conn, id, &o)).await;
                 return Err(not_stored_yet("the database did not take it"));
             }
         }
@@ -302,7 +302,7 @@ fn lost_orphan(
         },
     };
     Ok(Orphan {
-        credential_id: grant.credential_id.clone(),
+        credential_id: grant.credential_id,
         network: grant.network.clone(),
         token: grant.grant_token().clone(),
         token_held_elsewhere: held.token,
@@ -320,7 +320,7 @@ pub(super) async fn store_pending(
     owner: &str,
     row: &Credential,
 ) -> Result<Option<(DateTime<Utc>, WriteBack)>, Error> {
-    let (journal, id) = (journal(app), row.id.clone());
+    let (journal, id) = (journal(app), row.id);
     let entries = tokio::task::spawn_blocking(move || journal.pending_for(id))
         .await
         .map_err(|e| Error::internal(format!("grant journal: {e}")))?;
@@ -424,7 +424,7 @@ fn replay_on(
     {
         let request = RefreshRequest {
             organization_id: grant.organization_id.clone(),
-            credential_id: id.clone(),
+            credential_id: id,
             actor: grant.actor.clone(),
             snapshot: false,
         };

@@ -172,8 +172,8 @@ pub async fn deliver(
         attempt: WebhookAttempt {
             id: WebhookAttemptId::new(),
             organization_id: message.organization_id.clone(),
-            subscription_id: subscription.id.clone(),
-            message_id: message.id.clone(),
+            subscription_id: subscription.id,
+            message_id: message.id,
             event_type: message.event_type.clone(),
             attempt,
             outcome: if delivered {
