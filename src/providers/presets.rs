@@ -56,6 +56,18 @@ impl Revocation {
     }
 }
 
+/// How a preset asks its network about a token ([`crate::providers::Provider::introspect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IntrospectionStyle {
+    None,
+    /// Graph's `debug_token?input_token=…` with the app token `app_id|app_secret`.
+    MetaDebugToken,
+    /// RFC 7662: POST `token=…&token_type_hint=access_token` with client authentication.
+    Rfc7662,
+    /// Google's `tokeninfo?access_token=…`: 200 with `scope` and `exp`, or 400 `invalid_token`.
+    GoogleTokenInfo,
+}
+
 /// How the access token is presented to the identity endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TokenPresentation {
@@ -90,6 +102,10 @@ pub(crate) struct Preset {
     pub revocation: Revocation,
     pub identity_token: TokenPresentation,
     pub authorize_extra: &'static [(&'static str, &'static str)],
+    pub introspection: IntrospectionStyle,
+    /// The introspection endpoint when the network has a well-known one (the sandbox's is
+    /// derived from the public URL).
+    pub introspection_url: Option<&'static str>,
 }
 
 const GENERIC: Preset = Preset {
@@ -119,6 +135,10 @@ const GENERIC: Preset = Preset {
     revocation: Revocation::Rfc7009(RevocationScope::Grant),
     identity_token: TokenPresentation::Bearer,
     authorize_extra: &[],
+    // LinkedIn, X, TikTok and Pinterest document no introspection tokenwarden could use
+    // (LinkedIn's `introspectToken` is not RFC 7662 to the letter and was not tried).
+    introspection: IntrospectionStyle::None,
+    introspection_url: None,
 };
 
 /// The preset of a kind. For `oauth2` and `sandbox` the URLs are empty (configured / derived).
@@ -128,7 +148,11 @@ const GENERIC: Preset = Preset {
 )]
 pub(crate) fn preset(kind: NetworkKind) -> Preset {
     match kind {
-        NetworkKind::OAuth2 => GENERIC,
+        // RFC 7662 once the operator names an `introspection_url`.
+        NetworkKind::OAuth2 => Preset {
+            introspection: IntrospectionStyle::Rfc7662,
+            ..GENERIC
+        },
         NetworkKind::Sandbox => Preset {
             subject: "/sub",
             handle: "/preferred_username",
@@ -140,6 +164,8 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // Its revocation ends the grant of a refresh token, an access token
             // alone (src/sandbox/server.rs); tested.
             revocation: Revocation::Rfc7009(RevocationScope::Grant),
+            // RFC 7662 at `{public_url}/sandbox/introspect` (src/sandbox/server.rs); tested.
+            introspection: IntrospectionStyle::Rfc7662,
             ..GENERIC
         },
         NetworkKind::Facebook => Preset {
@@ -165,6 +191,11 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             upgrade: Upgrade::FbExchange,
             revocation: Revocation::MetaPermissions,
             identity_token: TokenPresentation::Query,
+            // Graph API "Debug Token" (developers.facebook.com/docs/graph-api/reference/
+            // debug_token): `is_valid`, `expires_at` (0: never), `data_access_expires_at`,
+            // `scopes`, `granular_scopes`, `error.code/subcode`; asked with the app token.
+            introspection: IntrospectionStyle::MetaDebugToken,
+            introspection_url: Some("https://graph.facebook.com/v21.0/debug_token"),
             ..GENERIC
         },
         NetworkKind::Instagram => Preset {
@@ -196,6 +227,9 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // person (as on Facebook), never right for one credential.
             revocation: Revocation::None,
             identity_token: TokenPresentation::Query,
+            // Meta documents `debug_token` on Graph for Facebook Login tokens; whether it reads
+            // Instagram Login tokens is unverified, so only a configured URL is asked.
+            introspection: IntrospectionStyle::MetaDebugToken,
             ..GENERIC
         },
         NetworkKind::Threads => Preset {
@@ -223,6 +257,8 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // As Instagram: none.
             revocation: Revocation::None,
             identity_token: TokenPresentation::Query,
+            // As Instagram: `debug_token` only at a configured URL (unverified for Threads).
+            introspection: IntrospectionStyle::MetaDebugToken,
             ..GENERIC
         },
         NetworkKind::LinkedIn => Preset {
@@ -314,6 +350,11 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // the app's access for that Google account, every grant of it.
             // From its documentation; untested.
             revocation: Revocation::Rfc7009(RevocationScope::App),
+            // "OAuth 2.0 for Web Server Applications", token validation: `tokeninfo` answers a
+            // live token's `scope`/`exp` and 400 `invalid_token` for a dead one. From its
+            // documentation; not tried against Google.
+            introspection: IntrospectionStyle::GoogleTokenInfo,
+            introspection_url: Some("https://oauth2.googleapis.com/tokeninfo"),
             ..GENERIC
         },
         NetworkKind::Pinterest => Preset {

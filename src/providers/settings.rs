@@ -125,6 +125,9 @@ pub struct NetworkSettings {
     /// `th_refresh_token`; Facebook's `fb_exchange_token` uses `token_url`).
     #[serde(default)]
     pub refresh_url: Option<String>,
+    /// Where a token is introspected (Meta's `debug_token`, RFC 7662).
+    #[serde(default)]
+    pub introspection_url: Option<String>,
     /// JSON pointer (RFC 6901) of the subject in the identity answer, e.g. `/sub`.
     #[serde(default)]
     pub identity_subject: Option<String>,
@@ -170,6 +173,7 @@ impl NetworkSettings {
             identity_url: None,
             exchange_url: None,
             refresh_url: None,
+            introspection_url: None,
             identity_subject: None,
             identity_handle: None,
             identity_display_name: None,

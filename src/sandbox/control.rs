@@ -19,6 +19,7 @@ pub enum Endpoint {
     Token,
     Revoke,
     Userinfo,
+    Introspect,
 }
 
 /// A failure the next call of an endpoint answers with.
@@ -60,6 +61,7 @@ pub struct CallCounts {
     pub refresh: u64,
     pub revoke: u64,
     pub userinfo: u64,
+    pub introspect: u64,
 }
 
 impl SandboxState {

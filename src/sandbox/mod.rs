@@ -18,12 +18,13 @@
 //! | `POST /sandbox/token` | `authorization_code` (single-use code, `redirect_uri` and PKCE verifier checked) and `refresh_token` (rotating; spending an old refresh token revokes the whole grant and answers `invalid_grant`). |
 //! | `POST /sandbox/revoke` | RFC 7009; a refresh token revokes its grant, an access token itself. Always 200 for an authenticated client. |
 //! | `GET /sandbox/userinfo` | Bearer token → `{sub, preferred_username, name, picture}`; 401 `invalid_token` otherwise. |
+//! | `POST /sandbox/introspect` | RFC 7662 for an authenticated client: `token=…` (any `token_type_hint`) → `{active: true, scope, client_id, username, sub, token_type, exp}` for a live access or refresh token, `{active: false}` for any other (expired, revoked, unknown). |
 //! | `GET\|POST /sandbox/control/identities` | list / create-or-replace `{subject, handle, display_name, avatar_url?}`. |
 //! | `GET\|PUT /sandbox/control/settings` | `{access_token_lifetime_secs, refresh_token_lifetime_secs}`. |
 //! | `POST /sandbox/control/grants/{subject}/expire` | expire the access tokens of the subject's grants (refresh still works). |
-//! | `POST /sandbox/control/grants/{subject}/revoke` | revoke the subject's grants. |
-//! | `POST /sandbox/control/failures` | queue `{endpoint: token\|revoke\|userinfo, mode, count}`; `mode` is `{"type":"status","status":503}`, `{"type":"rate_limited","retry_after_secs":7}`, `{"type":"slow","delay_ms":2000}`, `{"type":"malformed"}` or `{"type":"invalid_grant"}`. `DELETE` clears. |
-//! | `GET\|DELETE /sandbox/control/calls` | per-endpoint call counters `{authorize, token, refresh, revoke, userinfo}` / reset them. |
+//! | `POST /sandbox/control/grants/{subject}/revoke` | revoke the subject's grants: every token of them dies at the network, as a password change or a removed app does on a real one. |
+//! | `POST /sandbox/control/failures` | queue `{endpoint: token\|revoke\|userinfo\|introspect, mode, count}`; `mode` is `{"type":"status","status":503}`, `{"type":"rate_limited","retry_after_secs":7}`, `{"type":"slow","delay_ms":2000}`, `{"type":"malformed"}` or `{"type":"invalid_grant"}`. `DELETE` clears. |
+//! | `GET\|DELETE /sandbox/control/calls` | per-endpoint call counters `{authorize, token, refresh, revoke, userinfo, introspect}` / reset them. |
 //! | `POST /sandbox/control/redirect-uris` | register `{"uri": "…"}`. |
 //!
 //! Every control action is also a method of [`SandboxState`].
@@ -347,6 +348,7 @@ pub fn scope(state: web::Data<SandboxState>) -> actix_web::Scope {
         .service(server::token_endpoint)
         .service(server::revoke_endpoint)
         .service(server::userinfo)
+        .service(server::introspect_endpoint)
         .service(control::ctl_identities)
         .service(control::ctl_add_identity)
         .service(control::ctl_settings)

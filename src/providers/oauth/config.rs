@@ -8,7 +8,9 @@ use url::Url;
 use super::client::{ClientSettings, protocol};
 use super::{OAuthProvider, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 use crate::providers::http::Outbound;
-use crate::providers::presets::{Preset, RefreshStyle, Revocation, Upgrade, preset};
+use crate::providers::presets::{
+    IntrospectionStyle, Preset, RefreshStyle, Revocation, Upgrade, preset,
+};
 use crate::providers::registry::callback_url;
 use crate::providers::settings::{
     ConfigError, HttpSettings, NetworkKind, NetworkSettings, check_outbound_url,
@@ -41,6 +43,7 @@ struct Endpoints {
     revoke_url: Option<Url>,
     exchange_url: Option<Url>,
     refresh_url: Option<Url>,
+    introspection_url: Option<Url>,
 }
 
 /// The JSON pointers that read an identity answer.
@@ -94,6 +97,10 @@ impl OAuthProvider {
             .revoke_url
             .as_ref()
             .filter(|_| matches!(p.revocation, Revocation::Rfc7009(_)));
+        let rfc7662_url = urls
+            .introspection_url
+            .as_ref()
+            .filter(|_| p.introspection == IntrospectionStyle::Rfc7662);
         let client = protocol(&ClientSettings {
             client_id: &client_id,
             client_secret: &client_secret,
@@ -101,6 +108,7 @@ impl OAuthProvider {
             authorize_url: &urls.authorize_url,
             token_url: &urls.token_url,
             rfc7009_url,
+            rfc7662_url,
             callback: &callback,
         });
         Ok(OAuthProvider {
@@ -112,6 +120,7 @@ impl OAuthProvider {
             identity_url: urls.identity_url,
             exchange_url: urls.exchange_url,
             refresh_url: urls.refresh_url,
+            introspection_url: urls.introspection_url,
             subject_ptr: pointers.subject,
             handle_ptr: pointers.handle,
             display_ptr: pointers.display_name,
@@ -152,12 +161,13 @@ fn endpoints(
         }
     };
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let (d_auth, d_token, d_revoke, d_ident) = if kind == NetworkKind::Sandbox {
+    let (d_auth, d_token, d_revoke, d_ident, d_introspect) = if kind == NetworkKind::Sandbox {
         (
             Some(sandbox("authorize")),
             Some(sandbox("token")),
             Some(sandbox("revoke")),
             Some(sandbox("userinfo")),
+            Some(sandbox("introspect")),
         )
     } else {
         (
@@ -165,6 +175,7 @@ fn endpoints(
             non_empty(p.token_url),
             p.revoke_url.map(str::to_owned),
             non_empty(p.identity_url),
+            p.introspection_url.map(str::to_owned),
         )
     };
     let required = |field: &str, u: Option<Url>| {
@@ -198,6 +209,13 @@ fn endpoints(
     if matches!(p.upgrade, Upgrade::Meta { .. }) && exchange_url.is_none() {
         return Err(ConfigError::new(name, "exchange_url is required"));
     }
+    let introspection_url = url("introspection_url", &s.introspection_url, d_introspect)?;
+    if p.introspection == IntrospectionStyle::None && introspection_url.is_some() {
+        return Err(ConfigError::new(
+            name,
+            format!("introspection_url does not apply to kind = \"{kind}\""),
+        ));
+    }
     Ok(Endpoints {
         authorize_url,
         token_url,
@@ -205,6 +223,7 @@ fn endpoints(
         revoke_url,
         exchange_url,
         refresh_url,
+        introspection_url,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The network layer over real HTTP: the sandbox network and local fakes of the presets.
 
 mod config;
+mod introspection;
 mod outbound;
 mod presets;
 mod sandbox_network;
