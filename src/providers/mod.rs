@@ -93,7 +93,8 @@ pub enum Introspection {
         /// `expires_at: 0`, a Page token) or the network does not say (RFC 7662 without `exp`).
         expires_at: Option<DateTime<Utc>>,
         /// The scopes the token holds, when the network says (Meta's `scopes` with the names
-        /// of its `granular_scopes`, RFC 7662 `scope`, Google's `scope`).
+        /// of its `granular_scopes`, less those a Page token's Page is not a target of;
+        /// RFC 7662 `scope`; Google's `scope`).
         scopes: Option<Vec<String>>,
         /// Meta: when the app loses access to the person's data unless they use it again
         /// (`data_access_expires_at`, 90 days); a second expiry, see

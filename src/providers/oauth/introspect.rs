@@ -141,7 +141,7 @@ impl OAuthProvider {
                     reason: meta_reason(num("code"), num("subcode")),
                     detail: sanitize_detail(
                         &without_nul(message),
-                        &call_secrets(input, &app_token),
+                        &[input, app_token.expose_secret()],
                     ),
                 })
             }
@@ -194,10 +194,6 @@ impl OAuthProvider {
     }
 }
 
-fn call_secrets<'a>(input: &'a str, app_token: &'a SecretString) -> [&'a str; 2] {
-    [input, app_token.expose_secret()]
-}
-
 /// GET `url` through the call and read a JSON answer; anything else is classified.
 async fn get_json(call: &Call<'_>, url: Url) -> Result<Value, ProviderError> {
     let req = call.client().get(url).header(ACCEPT, "application/json");
@@ -224,12 +220,34 @@ fn meta_time(v: Option<&Value>) -> Option<DateTime<Utc>> {
 }
 
 /// `scopes` with the names of `granular_scopes`, once each; `None` when Graph named neither.
+/// A Page token (`profile_id`) loses a granular scope whose `target_ids` leave its Page out: the
+/// person granted it for other Pages only, and Graph still lists it in `scopes`.
 fn meta_scopes(data: &Value) -> Option<Vec<String>> {
     let plain = data.get("scopes").and_then(Value::as_array);
     let granular = data.get("granular_scopes").and_then(Value::as_array);
     if plain.is_none() && granular.is_none() {
         return None;
     }
+    let page = data.get("profile_id").and_then(|v| {
+        v.as_str()
+            .map(str::to_owned)
+            .or_else(|| v.as_i64().map(|n| n.to_string()))
+    });
+    let elsewhere = |g: &Value| -> bool {
+        let (Some(page), Some(targets)) = (&page, g.get("target_ids").and_then(Value::as_array))
+        else {
+            return false;
+        };
+        !targets.iter().any(|t| {
+            t.as_str() == Some(page.as_str()) || t.as_i64().is_some_and(|n| n.to_string() == *page)
+        })
+    };
+    let not_here: Vec<&str> = granular
+        .into_iter()
+        .flatten()
+        .filter(|g| elsewhere(g))
+        .filter_map(|g| g.get("scope").and_then(Value::as_str))
+        .collect();
     let mut scopes: Vec<String> = Vec::new();
     let names = plain.into_iter().flatten().filter_map(Value::as_str).chain(
         granular
@@ -237,7 +255,7 @@ fn meta_scopes(data: &Value) -> Option<Vec<String>> {
             .flatten()
             .filter_map(|g| g.get("scope").and_then(Value::as_str)),
     );
-    for name in names {
+    for name in names.filter(|n| !not_here.contains(n)) {
         let name = without_nul(name);
         if !name.is_empty() && !scopes.contains(&name) {
             scopes.push(name);
@@ -299,6 +317,28 @@ mod tests {
             ["pages_show_list", "public_profile", "pages_manage_posts"]
         );
         assert_eq!(meta_scopes(&json!({})), None);
+    }
+
+    #[test]
+    fn a_page_token_lacks_a_scope_granted_for_other_pages_only() {
+        let page_token = |page: Value| {
+            json!({
+                "type": "PAGE", "profile_id": page,
+                "scopes": ["pages_show_list", "pages_manage_posts"],
+                "granular_scopes": [
+                    {"scope": "pages_show_list", "target_ids": ["55", "66"]},
+                    {"scope": "pages_manage_posts", "target_ids": ["66"]}
+                ]
+            })
+        };
+        assert_eq!(
+            meta_scopes(&page_token(json!("55"))).unwrap(),
+            ["pages_show_list"]
+        );
+        assert_eq!(
+            meta_scopes(&page_token(json!(66))).unwrap(),
+            ["pages_show_list", "pages_manage_posts"]
+        );
     }
 
     #[test]
