@@ -1,10 +1,12 @@
 //! Plain types and rules of the product: token status, plans and their
-//! feature matrix, propagation, renewal methods, audit vocabulary, pagination
-//! cursors, and time. Nothing here knows HTTP or SQL, and nothing does I/O.
+//! feature matrix, capabilities and second expiries (`health`), propagation,
+//! renewal methods, audit vocabulary, pagination cursors, and time. Nothing
+//! here knows HTTP or SQL, and nothing does I/O.
 
 pub mod audience;
 pub mod audit;
 pub mod clock;
+pub mod health;
 pub mod ids;
 pub mod pagination;
 pub mod plan;

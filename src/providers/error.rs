@@ -150,6 +150,9 @@ pub(crate) enum CallSite {
     Refresh,
     Resource,
     Revocation,
+    /// A token introspection endpoint: the client (or Meta's app token) authenticates there,
+    /// so a bare 401 is the client's, as at the token endpoint.
+    Introspection,
 }
 
 /// Error codes (RFC 6749 §5.2, RFC 6750 §3.1 and network-specific) that mean the grant is dead.
@@ -287,7 +290,7 @@ pub(crate) fn classify_answer(
         // At the token endpoint a bare 401 is client authentication failing (RFC 6749 §5.2);
         // elsewhere it is the access token.
         return match site {
-            CallSite::Token | CallSite::Refresh => {
+            CallSite::Token | CallSite::Refresh | CallSite::Introspection => {
                 ProviderError::misconfigured("invalid_client", detail)
             }
             CallSite::Resource | CallSite::Revocation => {

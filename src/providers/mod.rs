@@ -37,6 +37,7 @@
 //! [`redact_url`]; error details go through [`redact::sanitize_detail`]. No type here prints a
 //! token in `Debug`.
 
+mod capabilities;
 mod error;
 mod http;
 mod oauth;
@@ -53,6 +54,7 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use url::Url;
 
+pub use capabilities::{capability_health, required_scopes};
 pub use error::{ProviderError, TransientKind};
 pub use oauth::OAuthProvider;
 pub(crate) use oauth::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
@@ -79,6 +81,42 @@ pub struct TokenSet {
     pub refresh_expires_at: Option<DateTime<Utc>>,
     /// Granted scopes (the answer's `scope`, else the requested ones).
     pub scopes: Vec<String>,
+    /// The scopes the network said it granted (the answer's `scope` or Instagram's
+    /// `permissions`); `None` when the answer did not say. Capability health
+    /// ([`capability_health`]) is judged on these, never on what was asked for: a person may
+    /// untick a permission on the consent screen and the grant still succeeds.
+    pub granted_scopes: Option<Vec<String>>,
+}
+
+/// What a network says of a token when asked ([`Provider::introspect`]): Meta's `debug_token`,
+/// RFC 7662 token introspection, Google's `tokeninfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Introspection {
+    /// The network accepts the token.
+    Valid {
+        /// When the network says the token expires; `None` when it never does (Meta's
+        /// `expires_at: 0`, a Page token) or the network does not say (RFC 7662 without `exp`).
+        expires_at: Option<DateTime<Utc>>,
+        /// The scopes the token holds, when the network says (Meta's `scopes` with the names
+        /// of its `granular_scopes`, less those a Page token's Page is not a target of;
+        /// RFC 7662 `scope`; Google's `scope`).
+        scopes: Option<Vec<String>>,
+        /// Meta: when the app loses access to the person's data unless they use it again
+        /// (`data_access_expires_at`, 90 days); a second expiry, see
+        /// [`crate::domain::health::reauthorize_by`]. `None` elsewhere.
+        data_access_expires_at: Option<DateTime<Utc>>,
+    },
+    /// The network says, definitely, that the token no longer works (`is_valid: false`,
+    /// `active: false`, Google's `invalid_token`): the grant is dead and only its owner can
+    /// renew it.
+    Invalid {
+        /// A stable code for the reason, stored and announced: Meta's error subcode meaning
+        /// (`password_changed`, `app_removed`, `session_invalidated`, …, else `meta_<code>` or
+        /// `meta_<code>_<subcode>`), `inactive` for RFC 7662, `invalid_token` for Google.
+        reason: String,
+        /// The network's own words (scrubbed of tokens), for the audit trail; may be empty.
+        detail: String,
+    },
 }
 
 /// Who the access token belongs to at the network.
@@ -279,6 +317,47 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     ) -> ProviderFuture<'a, Vec<ManagedAsset>> {
         let _ = access_token;
         Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Whether [`Provider::introspect`] asks the network anything: Meta presets with an
+    /// `introspection_url` (Facebook's defaults to Graph's `debug_token`), `oauth2` networks and
+    /// the sandbox with one (RFC 7662), YouTube and Google Business Profile (Google's
+    /// `tokeninfo`). Without it, a token's death is learned only from a refusal.
+    fn supports_introspection(&self) -> bool {
+        false
+    }
+    /// Ask the network whether `access_token` still works, and what it may do. A definite
+    /// verdict is `Ok`: [`Introspection::Valid`] or [`Introspection::Invalid`]. Every failure to
+    /// get one is an `Err` and never a verdict on the token: timeouts, 5xx, 429 (with
+    /// `retry_after`), an unreadable answer are [`ProviderError::Transient`]; the network
+    /// refusing this deployment's client or app token is [`ProviderError::Misconfigured`];
+    /// anything else [`ProviderError::Rejected`]. `Err(ReauthRequired)` never comes from here.
+    /// Without introspection: `Rejected { code: "introspection_unsupported" }`, nothing sent.
+    fn introspect<'a>(
+        &'a self,
+        access_token: &'a SecretString,
+    ) -> ProviderFuture<'a, Introspection> {
+        let _ = access_token;
+        Box::pin(async {
+            Err(ProviderError::Rejected {
+                status: None,
+                code: "introspection_unsupported".into(),
+                detail: "the network has no introspection configured".into(),
+            })
+        })
+    }
+    /// The authorization URL that asks again for `missing_scopes` a grant lacks (a refresh
+    /// cannot add scopes): the configured scopes plus the missing ones, with Meta's
+    /// `auth_type=rerequest` (its consent screen otherwise skips permissions once declined)
+    /// and Google's `include_granted_scopes=true` (incremental authorization). With no missing
+    /// scopes it is [`Provider::authorization_url`].
+    fn reauthorization_url(
+        &self,
+        state: &str,
+        pkce_challenge_s256: &str,
+        missing_scopes: &[String],
+    ) -> Url {
+        let _ = missing_scopes;
+        self.authorization_url(state, pkce_challenge_s256)
     }
 }
 

@@ -56,6 +56,18 @@ impl Revocation {
     }
 }
 
+/// How a preset asks its network about a token ([`crate::providers::Provider::introspect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IntrospectionStyle {
+    None,
+    /// Graph's `debug_token?input_token=…` with the app token `app_id|app_secret`.
+    MetaDebugToken,
+    /// RFC 7662: POST `token=…&token_type_hint=access_token` with client authentication.
+    Rfc7662,
+    /// Google's `tokeninfo?access_token=…`: 200 with `scope` and `exp`, or 400 `invalid_token`.
+    GoogleTokenInfo,
+}
+
 /// How the access token is presented to the identity endpoint.
 /// How a preset lists the assets a person manages (SPEC 4a), read by `oauth/assets.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +133,9 @@ pub(crate) struct Preset {
     /// Where the assets are listed; `None` on a preset with assets: only when configured.
     pub assets_url: Option<&'static str>,
     pub asset_details_url: Option<&'static str>,
+    pub introspection: IntrospectionStyle,
+    /// The introspection endpoint when the network has a well-known one (the sandbox's is
+    /// derived from the public URL).
     pub introspection_url: Option<&'static str>,
 }
 
@@ -154,6 +169,9 @@ const GENERIC: Preset = Preset {
     assets: AssetStyle::None,
     assets_url: None,
     asset_details_url: None,
+    // LinkedIn, X, TikTok and Pinterest document no introspection tokenwarden could use
+    // (LinkedIn's `introspectToken` is not RFC 7662 to the letter and was not tried).
+    introspection: IntrospectionStyle::None,
     introspection_url: None,
 };
 
@@ -164,7 +182,11 @@ const GENERIC: Preset = Preset {
 )]
 pub(crate) fn preset(kind: NetworkKind) -> Preset {
     match kind {
-        NetworkKind::OAuth2 => GENERIC,
+        // RFC 7662 once the operator names an `introspection_url`.
+        NetworkKind::OAuth2 => Preset {
+            introspection: IntrospectionStyle::Rfc7662,
+            ..GENERIC
+        },
         NetworkKind::Sandbox => Preset {
             subject: "/sub",
             handle: "/preferred_username",
@@ -179,6 +201,8 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // Pages shaped as Graph's, once a sandbox network names its `assets_url`: the
             // sandbox's plain network stays a network of people.
             assets: AssetStyle::GraphAccounts,
+            // RFC 7662 at `{public_url}/sandbox/introspect` (src/sandbox/server.rs); tested.
+            introspection: IntrospectionStyle::Rfc7662,
             ..GENERIC
         },
         NetworkKind::Facebook => Preset {
@@ -210,6 +234,10 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             assets_url: Some(
                 "https://graph.facebook.com/v21.0/me/accounts?fields=id,name,access_token,tasks,picture",
             ),
+            // Graph API "Debug Token" (developers.facebook.com/docs/graph-api/reference/
+            // debug_token): `is_valid`, `expires_at` (0: never), `data_access_expires_at`,
+            // `scopes`, `granular_scopes`, `error.code/subcode`; asked with the app token.
+            introspection: IntrospectionStyle::MetaDebugToken,
             introspection_url: Some("https://graph.facebook.com/v21.0/debug_token"),
             ..GENERIC
         },
@@ -242,6 +270,9 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // person (as on Facebook), never right for one credential.
             revocation: Revocation::None,
             identity_token: TokenPresentation::Query,
+            // Meta documents `debug_token` on Graph for Facebook Login tokens; whether it reads
+            // Instagram Login tokens is unverified, so only a configured URL is asked.
+            introspection: IntrospectionStyle::MetaDebugToken,
             ..GENERIC
         },
         NetworkKind::Threads => Preset {
@@ -269,6 +300,8 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // As Instagram: none.
             revocation: Revocation::None,
             identity_token: TokenPresentation::Query,
+            // As Instagram: `debug_token` only at a configured URL (unverified for Threads).
+            introspection: IntrospectionStyle::MetaDebugToken,
             ..GENERIC
         },
         NetworkKind::LinkedIn => Preset {
@@ -372,6 +405,11 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             assets_url: Some(
                 "https://www.googleapis.com/youtube/v3/channels?part=snippet&mine=true&maxResults=50",
             ),
+            // "OAuth 2.0 for Web Server Applications", token validation: `tokeninfo` answers a
+            // live token's `scope`/`exp` and 400 `invalid_token` for a dead one. From its
+            // documentation; not tried against Google.
+            introspection: IntrospectionStyle::GoogleTokenInfo,
+            introspection_url: Some("https://oauth2.googleapis.com/tokeninfo"),
             ..GENERIC
         },
         NetworkKind::GoogleBusiness => Preset {
@@ -404,6 +442,11 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             assets: AssetStyle::GoogleLocations,
             assets_url: Some("https://mybusinessaccountmanagement.googleapis.com/v1/accounts"),
             asset_details_url: Some("https://mybusinessbusinessinformation.googleapis.com/v1/"),
+            // "OAuth 2.0 for Web Server Applications", token validation: `tokeninfo` answers a
+            // live token's `scope`/`exp` and 400 `invalid_token` for a dead one. From its
+            // documentation; not tried against Google.
+            introspection: IntrospectionStyle::GoogleTokenInfo,
+            introspection_url: Some("https://oauth2.googleapis.com/tokeninfo"),
             ..GENERIC
         },
         NetworkKind::Pinterest => Preset {

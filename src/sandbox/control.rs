@@ -21,6 +21,7 @@ pub enum Endpoint {
     Userinfo,
     /// `GET /sandbox/me/accounts`, the Pages a person manages.
     Accounts,
+    Introspect,
 }
 
 /// A failure the next call of an endpoint answers with.
@@ -64,6 +65,7 @@ pub struct CallCounts {
     pub userinfo: u64,
     /// `GET /sandbox/me/accounts`.
     pub accounts: u64,
+    pub introspect: u64,
 }
 
 impl SandboxState {

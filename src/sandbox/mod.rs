@@ -22,13 +22,14 @@
 //! | `POST /sandbox/revoke` | RFC 7009; a refresh token revokes its grant, an access token itself. Always 200 for an authenticated client. |
 //! | `GET /sandbox/userinfo` | Bearer token → `{sub, preferred_username, name, picture}`; 401 `invalid_token` otherwise. |
 //! | `GET /sandbox/me/accounts` | the Pages the token's person manages, shaped as Graph's `/me/accounts` (`data[]` of `{id, name, access_token, tasks, picture}`, `limit`/`after`, `paging.cursors`, `paging.next` absent on the last page); Bearer or `access_token` in the query; a dead token answers Graph's error 190. Each grant has its own Page tokens: a re-authorization issues new ones, a refresh keeps them, a revoked grant ends them. |
+//! | `POST /sandbox/introspect` | RFC 7662 for an authenticated client: `token=…` (any `token_type_hint`) → `{active: true, scope, client_id, username, sub, token_type, exp}` for a live access or refresh token, `{active: false}` for any other (expired, revoked, unknown). |
 //! | `GET\|PUT /sandbox/control/pages/{subject}` | the Pages a person manages, `[{id, name, picture_url?}]`. |
 //! | `GET\|POST /sandbox/control/identities` | list / create-or-replace `{subject, handle, display_name, avatar_url?}`. |
 //! | `GET\|PUT /sandbox/control/settings` | `{access_token_lifetime_secs, refresh_token_lifetime_secs}`. |
 //! | `POST /sandbox/control/grants/{subject}/expire` | expire the access tokens of the subject's grants (refresh still works). |
-//! | `POST /sandbox/control/grants/{subject}/revoke` | revoke the subject's grants. |
-//! | `POST /sandbox/control/failures` | queue `{endpoint: token\|revoke\|userinfo\|accounts, mode, count}`; `mode` is `{"type":"status","status":503}`, `{"type":"rate_limited","retry_after_secs":7}`, `{"type":"slow","delay_ms":2000}`, `{"type":"malformed"}` or `{"type":"invalid_grant"}`. `DELETE` clears. |
-//! | `GET\|DELETE /sandbox/control/calls` | per-endpoint call counters `{authorize, token, refresh, revoke, userinfo, accounts}` / reset them. |
+//! | `POST /sandbox/control/grants/{subject}/revoke` | revoke the subject's grants: every token of them dies at the network, as a password change or a removed app does on a real one. |
+//! | `POST /sandbox/control/failures` | queue `{endpoint: token\|revoke\|userinfo\|accounts\|introspect, mode, count}`; `mode` is `{"type":"status","status":503}`, `{"type":"rate_limited","retry_after_secs":7}`, `{"type":"slow","delay_ms":2000}`, `{"type":"malformed"}` or `{"type":"invalid_grant"}`. `DELETE` clears. |
+//! | `GET\|DELETE /sandbox/control/calls` | per-endpoint call counters `{authorize, token, refresh, revoke, userinfo, accounts, introspect}` / reset them. |
 //! | `POST /sandbox/control/redirect-uris` | register `{"uri": "…"}`. |
 //!
 //! Every control action is also a method of [`SandboxState`].
@@ -439,6 +440,7 @@ pub fn scope(state: web::Data<SandboxState>) -> actix_web::Scope {
         .service(accounts::me_accounts)
         .service(accounts::ctl_pages)
         .service(accounts::ctl_put_pages)
+        .service(server::introspect_endpoint)
         .service(control::ctl_identities)
         .service(control::ctl_add_identity)
         .service(control::ctl_settings)

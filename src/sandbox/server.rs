@@ -1,5 +1,5 @@
 //! The sandbox's OAuth 2.0 endpoints: authorize (the page and its form), token (code exchange
-//! and rotating refresh), revoke and userinfo. Each counts its calls and, except authorize,
+//! and rotating refresh), revoke, RFC 7662 introspection and userinfo. Each counts its calls and, except authorize,
 //! first answers any failure queued for it through the control API.
 
 use std::collections::HashMap;
@@ -423,4 +423,68 @@ pub(super) async fn userinfo(st: web::Data<SandboxState>, req: HttpRequest) -> H
             ))
             .json(json!({"error": "invalid_token", "error_description": "invalid, expired or revoked access token"})),
     }
+}
+
+/// RFC 7662 §2: a protected resource (here, tokenwarden) asks whether a token is active. Only an
+/// authenticated client may ask (§2.1); every token that is not live answers `active: false`
+/// and nothing more (§2.2).
+#[actix_web::post("/introspect")]
+pub(super) async fn introspect_endpoint(
+    st: web::Data<SandboxState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    st.lock().calls.introspect += 1;
+    if let Err(resp) = injected(&st, Endpoint::Introspect).await {
+        return resp;
+    }
+    let p = match params(&body) {
+        Ok(p) => p,
+        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e),
+    };
+    if let Err(resp) = client_ok(&req, &p) {
+        return *resp;
+    }
+    let Some(token) = p.get("token").filter(|t| !t.is_empty()) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is required",
+        );
+    };
+    let g = st.lock();
+    let now = Utc::now();
+    let live = |grant: u64| g.grants.get(&grant).filter(|gr| !gr.revoked);
+    let found = match g.access.get(token.as_str()) {
+        Some(a) if a.expires_at > now => live(a.grant).map(|gr| (gr, Some(a.expires_at))),
+        Some(_) => None,
+        None => g
+            .refresh
+            .get(token.as_str())
+            .filter(|r| r.current && r.expires_at.is_none_or(|t| t > now))
+            .and_then(|r| live(r.grant).map(|gr| (gr, r.expires_at))),
+    };
+    let answer = match found {
+        Some((grant, exp)) => {
+            let handle = g.identities.get(&grant.subject).map(|i| i.handle.clone());
+            let mut body = json!({
+                "active": true,
+                "scope": grant.scopes,
+                "client_id": CLIENT_ID,
+                "sub": grant.subject,
+                "token_type": "Bearer",
+            });
+            if let Some(h) = handle {
+                body["username"] = json!(h);
+            }
+            if let Some(exp) = exp {
+                body["exp"] = json!(exp.timestamp());
+            }
+            body
+        }
+        None => json!({"active": false}),
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer)
 }

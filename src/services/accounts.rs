@@ -223,6 +223,8 @@ pub async fn import(
         expires_at,
         refresh_expires_at: None,
         scopes: import.scopes,
+        // What the importer says was granted is not the network's word.
+        granted_scopes: None,
     };
     let (keys, providers) = (state.keys.clone(), state.providers.clone());
     let (o, n, actor) = (org.clone(), import.network, actor.to_string());

@@ -7,8 +7,8 @@ use oauth2::basic::{
 };
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RevocableToken, RevocationUrl, Scope, TokenUrl,
+    EndpointNotSet, EndpointSet, IntrospectionUrl, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RevocableToken, RevocationUrl, Scope, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -21,7 +21,8 @@ use crate::providers::error::{CallSite, ProviderError};
 use crate::providers::settings::ClientAuth;
 
 /// `oauth2`'s client as tokenwarden uses it: the networks' token answers, authorization and
-/// token endpoints always set, RFC 7009 revocation where the network has it.
+/// token endpoints always set, RFC 7662 introspection and RFC 7009 revocation where the network
+/// has them.
 pub(super) type Protocol = oauth2::Client<
     BasicErrorResponse,
     TokenAnswer,
@@ -30,7 +31,7 @@ pub(super) type Protocol = oauth2::Client<
     BasicRevocationErrorResponse,
     EndpointSet,
     EndpointNotSet,
-    EndpointNotSet,
+    EndpointMaybeSet,
     EndpointMaybeSet,
     EndpointSet,
 >;
@@ -44,6 +45,8 @@ pub(super) struct ClientSettings<'a> {
     pub token_url: &'a Url,
     /// The RFC 7009 endpoint; `None` when the network revokes another way or not at all.
     pub rfc7009_url: Option<&'a Url>,
+    /// The RFC 7662 endpoint; `None` when the network introspects another way or not at all.
+    pub rfc7662_url: Option<&'a Url>,
     pub callback: &'a Url,
 }
 
@@ -58,6 +61,7 @@ pub(super) fn protocol(s: &ClientSettings<'_>) -> Protocol {
         })
         .set_auth_uri(AuthUrl::from_url(s.authorize_url.clone()))
         .set_token_uri(TokenUrl::from_url(s.token_url.clone()))
+        .set_introspection_url_option(s.rfc7662_url.cloned().map(IntrospectionUrl::from_url))
         .set_revocation_url_option(
             s.rfc7009_url
                 .map(|u| RevocationUrl::from_url(spelling::https_spelling(u))),
@@ -112,6 +116,47 @@ impl OAuthProvider {
         }
         let (url, _state) = request.url();
         spelling::client_id_in_query(url, self.preset.client_id_param)
+    }
+
+    /// The authorization URL asking again for `missing` scopes (see
+    /// [`crate::providers::Provider::reauthorization_url`]).
+    pub(super) fn reauthorize(&self, state: &str, challenge: &str, missing: &[String]) -> Url {
+        let url = self.authorize(state, challenge);
+        if missing.is_empty() {
+            return url;
+        }
+        let separator = self.preset.scope_separator;
+        let mut scopes = self.scopes.clone();
+        for s in missing {
+            if !scopes.contains(s) {
+                scopes.push(s.clone());
+            }
+        }
+        let mut extra: Vec<(&str, &str)> = Vec::new();
+        if self.meta() {
+            // Meta's dialog skips permissions the person declined before unless asked so.
+            extra.push(("auth_type", "rerequest"));
+        }
+        if self
+            .preset
+            .authorize_extra
+            .contains(&("include_granted_scopes", "true"))
+        {
+            // Google: the new grant keeps the scopes granted before (incremental authorization).
+            extra.push(("include_granted_scopes", "true"));
+        }
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .into_owned()
+            .filter(|(k, _)| k != "scope" && !extra.iter().any(|(e, _)| e == k))
+            .collect();
+        let mut out = url.clone();
+        out.query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs)
+            .append_pair("scope", &scopes.join(separator))
+            .extend_pairs(extra);
+        out
     }
 
     /// RFC 6749 §4.1.3 with the PKCE verifier (RFC 7636 §4.5).

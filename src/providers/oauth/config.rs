@@ -8,7 +8,9 @@ use url::Url;
 use super::client::{ClientSettings, protocol};
 use super::{OAuthProvider, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 use crate::providers::http::Outbound;
-use crate::providers::presets::{AssetStyle, Preset, RefreshStyle, Revocation, Upgrade, preset};
+use crate::providers::presets::{
+    AssetStyle, IntrospectionStyle, Preset, RefreshStyle, Revocation, Upgrade, preset,
+};
 use crate::providers::registry::callback_url;
 use crate::providers::settings::{
     ConfigError, HttpSettings, NetworkKind, NetworkSettings, check_outbound_url,
@@ -97,6 +99,10 @@ impl OAuthProvider {
             .revoke_url
             .as_ref()
             .filter(|_| matches!(p.revocation, Revocation::Rfc7009(_)));
+        let rfc7662_url = urls
+            .introspection_url
+            .as_ref()
+            .filter(|_| p.introspection == IntrospectionStyle::Rfc7662);
         let client = protocol(&ClientSettings {
             client_id: &client_id,
             client_secret: &client_secret,
@@ -104,6 +110,7 @@ impl OAuthProvider {
             authorize_url: &urls.authorize_url,
             token_url: &urls.token_url,
             rfc7009_url,
+            rfc7662_url,
             callback: &callback,
         });
         Ok(OAuthProvider {
@@ -158,12 +165,13 @@ fn endpoints(
         }
     };
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let (d_auth, d_token, d_revoke, d_ident) = if kind == NetworkKind::Sandbox {
+    let (d_auth, d_token, d_revoke, d_ident, d_introspect) = if kind == NetworkKind::Sandbox {
         (
             Some(sandbox("authorize")),
             Some(sandbox("token")),
             Some(sandbox("revoke")),
             Some(sandbox("userinfo")),
+            Some(sandbox("introspect")),
         )
     } else {
         (
@@ -171,6 +179,7 @@ fn endpoints(
             non_empty(p.token_url),
             p.revoke_url.map(str::to_owned),
             non_empty(p.identity_url),
+            p.introspection_url.map(str::to_owned),
         )
     };
     let required = |field: &str, u: Option<Url>| {
@@ -223,11 +232,13 @@ fn endpoints(
     if needs_details && assets_url.is_some() && asset_details_url.is_none() {
         return Err(ConfigError::new(name, "asset_details_url is required"));
     }
-    let introspection_url = url(
-        "introspection_url",
-        &s.introspection_url,
-        p.introspection_url.map(str::to_owned),
-    )?;
+    let introspection_url = url("introspection_url", &s.introspection_url, d_introspect)?;
+    if p.introspection == IntrospectionStyle::None && introspection_url.is_some() {
+        return Err(ConfigError::new(
+            name,
+            format!("introspection_url does not apply to kind = \"{kind}\""),
+        ));
+    }
     Ok(Endpoints {
         authorize_url,
         token_url,

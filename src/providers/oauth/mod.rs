@@ -11,12 +11,15 @@
 //! * `quirks` holds what the crate cannot express: Meta's GET extension grants and permission
 //!   revocation; `spelling` what it builds respelled: TikTok's `client_key`, RFC 7009 on
 //!   loopback `http`.
-//! * `identity` reads who a token belongs to; `assets` lists what the person manages.
+//! * `identity` reads who a token belongs to; `assets` lists what the person manages;
+//!   `introspect` asks the network whether a token still works (RFC 7662, Meta's `debug_token`,
+//!   Google's `tokeninfo`).
 
 mod assets;
 mod client;
 mod config;
 mod identity;
+mod introspect;
 mod quirks;
 mod spelling;
 #[cfg(test)]
@@ -36,8 +39,8 @@ use super::http::Outbound;
 use super::presets::{Preset, RefreshStyle, Revocation, Upgrade};
 use super::settings::NetworkKind;
 use super::{
-    GrantInfo, Identity, Provider, ProviderFuture, ReauthReason, RefreshFlavour, RefreshPlan,
-    RevocationScope, TokenSet,
+    GrantInfo, Identity, Introspection, Provider, ProviderFuture, ReauthReason, RefreshFlavour,
+    RefreshPlan, RevocationScope, TokenSet,
 };
 
 /// The well-known client of the sandbox network.
@@ -62,10 +65,7 @@ pub struct OAuthProvider {
     assets_url: Option<Url>,
     /// LinkedIn's organization lookup, Google's Business Information API base.
     asset_details_url: Option<Url>,
-    #[expect(
-        dead_code,
-        reason = "issue 19's introspection reads it; checked at start-up now"
-    )]
+    /// Where tokens are introspected, in the preset's style (RFC 7662 also inside `client`).
     introspection_url: Option<Url>,
     subject_ptr: String,
     handle_ptr: String,
@@ -135,6 +135,9 @@ impl OAuthProvider {
                 // The long-lived answer rarely repeats the scopes; the code answer said them.
                 if long.scopes == self.scopes {
                     long.scopes = set.scopes.clone();
+                }
+                if long.granted_scopes.is_none() {
+                    long.granted_scopes = set.granted_scopes.clone();
                 }
                 Ok(long)
             }
@@ -321,5 +324,25 @@ impl Provider for OAuthProvider {
         access_token: &'a SecretString,
     ) -> ProviderFuture<'a, Vec<super::ManagedAsset>> {
         Box::pin(self.do_list_assets(access_token))
+    }
+
+    fn supports_introspection(&self) -> bool {
+        self.introspection_style().is_some()
+    }
+
+    fn introspect<'a>(
+        &'a self,
+        access_token: &'a SecretString,
+    ) -> ProviderFuture<'a, Introspection> {
+        Box::pin(self.do_introspect(access_token))
+    }
+
+    fn reauthorization_url(
+        &self,
+        state: &str,
+        pkce_challenge_s256: &str,
+        missing_scopes: &[String],
+    ) -> Url {
+        self.reauthorize(state, pkce_challenge_s256, missing_scopes)
     }
 }

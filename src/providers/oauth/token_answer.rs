@@ -94,21 +94,24 @@ impl TokenAnswer {
             (None, Some(_)) => defaults.refresh_lifetime.map(after),
             (None, None) => None,
         };
-        let scopes = match self.scopes() {
-            // Stored as text, which holds no U+0000 on PostgreSQL.
-            Some(granted) => granted
+        // Stored as text, which holds no U+0000 on PostgreSQL.
+        let granted_scopes: Option<Vec<String>> = self.scopes().map(|granted| {
+            granted
                 .iter()
                 .map(|s| crate::providers::without_nul(s.as_str()))
                 .filter(|s| !s.is_empty())
-                .collect(),
-            None => defaults.scopes.to_vec(),
-        };
+                .collect()
+        });
+        let scopes = granted_scopes
+            .clone()
+            .unwrap_or_else(|| defaults.scopes.to_vec());
         TokenSet {
             access_token: SecretString::from(self.access_token.into_secret()),
             refresh_token,
             expires_at,
             refresh_expires_at,
             scopes,
+            granted_scopes,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod assets;
 mod config;
+mod introspection;
 mod outbound;
 mod presets;
 mod sandbox_network;
