@@ -2,10 +2,9 @@
 // when the person who signed in manages Pages (or organizations, channels, locations) — choose
 // which of them to connect, from the list tokenwarden reads from the network.
 import { newIdempotencyKey, seg } from './api.js';
-import { describeError, h, picture, profileName } from './dom.js';
+import { KIND_TEXT, describeError, h, picture, profileName } from './dom.js';
 import { openPopup, authorize, unfinished } from './popup.js';
 
-const KIND_TEXT = { page: 'Page', organization: 'organization', channel: 'channel', location: 'location', person: 'profile' };
 const notify = (node) => document.getElementById('accounts-notice').replaceChildren(node);
 
 // The Connect button's dialog: which network, then the network's sign-in.

@@ -24,6 +24,7 @@ export const handle = (profile) => (profile.handle.startsWith('@') ? profile.han
 
 // A person is known by their handle; what a person manages (a Page, an organization, a
 // channel, a location) by its name, as the network shows it to the suite's users.
+export const KIND_TEXT = { page: 'Page', organization: 'Organization', channel: 'Channel', location: 'Location', person: 'Profile' };
 const isAsset = (profile) => profile.kind != null && profile.kind !== 'person';
 export const profileName = (profile) =>
   (isAsset(profile) && profile.display_name ? profile.display_name : handle(profile));
@@ -32,7 +33,10 @@ export const profileName = (profile) =>
 // for an asset the person whose grant reaches it — whom to ask for a re-authorization.
 export function profileBlock(profile) {
   const name = profileName(profile);
-  const other = isAsset(profile) ? `${profile.kind} · ${handle(profile)}` : profile.display_name;
+  // An asset without a handle of its own carries its name as handle (Facebook Pages, say).
+  const other = isAsset(profile)
+    ? [KIND_TEXT[profile.kind] ?? profile.kind, profile.handle !== profile.display_name && handle(profile)].filter(Boolean).join(' · ')
+    : profile.display_name;
   return h('div', { class: 'profile' },
     picture(profile.avatar_url, name),
     h('div', {},
