@@ -438,9 +438,17 @@ async fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
         .clone()
         .ok_or_else(|| anyhow::anyhow!("the demo needs the sandbox network"))?;
     let seeded = crate::demo::seed(&base, &parts.state.pool, &sandbox, &minter).await?;
+    let networks: Vec<String> = parts.state.providers.names().map(str::to_string).collect();
     println!(
         "{}",
-        crate::demo::guide(&base, &frontend_origin, &seeded, &minter, dir.path())
+        crate::demo::guide(
+            &base,
+            &frontend_origin,
+            &networks,
+            &seeded,
+            &minter,
+            dir.path()
+        )
     );
     let result = server.await?;
     // Both servers stop on Ctrl-C; this covers the API stopping on its own.

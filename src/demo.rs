@@ -329,26 +329,31 @@ pub async fn seed(
 
 /// The front end's address for the Advanced organization. The API's URL
 /// and the token ride in the fragment: browsers never send it to a server,
-/// so the token stays out of access logs and `Referer` headers.
-fn frontend_url(frontend_origin: &str, base: &str, token: &str) -> String {
+/// so the token stays out of access logs and `Referer` headers. The
+/// configured networks ride along for the page's Connect button, as a suite
+/// knows which networks it set up.
+fn frontend_url(frontend_origin: &str, base: &str, token: &str, networks: &[String]) -> String {
     let fragment = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("api", base)
         .append_pair("token", token)
+        .append_pair("networks", &networks.join(","))
         .finish();
     format!("{frontend_origin}/#{fragment}")
 }
 
-/// The guide printed after seeding.
+/// The guide printed after seeding. `networks` are the configured networks'
+/// names, for the front end's Connect button.
 pub fn guide(
     base: &str,
     frontend_origin: &str,
+    networks: &[String],
     seeded: &Seeded,
     minter: &TokenMinter,
     dir: &Path,
 ) -> String {
     let day = Duration::from_secs(24 * 3600);
     let adv = minter.mint(&seeded.advanced_org, "demo-user", DEMO_SCOPES, day);
-    let frontend = frontend_url(frontend_origin, base, &adv);
+    let frontend = frontend_url(frontend_origin, base, &adv, networks);
     let start = minter.mint(&seeded.starter_org, "demo-user", DEMO_SCOPES, day);
     let s = &seeded.silent;
     let r = &seeded.reauth;

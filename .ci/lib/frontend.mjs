@@ -4,7 +4,9 @@
 //   node .ci/lib/frontend.mjs OUTDIR FRONTEND_URL
 // FRONTEND_URL is the one `tokenwarden demo` prints (#api=…&token=…). The numbers checked are
 // the demo's seeded Acme Agency (README, "A five-minute tour"): @northwindcoffee expired in two
-// brands and @oldpage needing reauthorization make 3 listed tokens.
+// brands and @oldpage needing reauthorization make 3 listed tokens; @copperleafbooks, expiring in
+// Northwind Coffee and Copperleaf Books, is what Manage Accounts' row menu renews, disconnects
+// and the Connect button connects again.
 // Fails when the page shows a rejected fetch (the browser refusing an answer without CORS
 // permission), a request to the API fails, or a step does not render what it should.
 import { chromium } from 'playwright-core';
@@ -52,6 +54,159 @@ async function noRefusals(page, when) {
   if (problems.length) throw new Error(`${when}: ${problems.join(' | ')}`);
 }
 
+// The API as a client other than the page sees it, to check what the page did.
+const fragment = new URLSearchParams(new URL(frontendUrl).hash.slice(1));
+async function api(path) {
+  const response = await fetch(apiOrigin + path, { headers: { Authorization: `Bearer ${fragment.get('token')}` } });
+  return { status: response.status, body: response.status === 204 ? null : await response.json().catch(() => null) };
+}
+const focused = (page) => page.evaluate(() => document.activeElement?.getAttribute('aria-label') || document.activeElement?.textContent);
+
+// Manage Accounts' row menu (⋯): the keyboard, then each entry, each checked on screen and
+// through the API. Northwind Coffee is selected; @copperleafbooks is expiring there and in
+// Copperleaf Books, each on its own grant.
+async function rowMenu(page) {
+  const brandId = await page.locator('#brand-select').inputValue();
+  const row = (handle) => page.locator('#accounts tbody tr', { hasText: handle });
+  const accountId = async (handle) => row(handle).getAttribute('data-account-id');
+  const account = async (handle) => api(`/v1/brands/${brandId}/accounts/${await accountId(handle)}`);
+
+  step('row menu: ⋯ is a button with aria-haspopup; Enter opens it on its first item, Escape closes it and focus returns');
+  const opener = row('@copperleafbooks').getByRole('button', { name: 'Actions for @copperleafbooks' });
+  if ((await opener.getAttribute('aria-haspopup')) !== 'menu') throw new Error('the ⋯ button does not say it opens a menu');
+  const menu = row('@copperleafbooks').getByRole('menu');
+  await opener.focus();
+  await page.keyboard.press('Enter');
+  await menu.waitFor();
+  const entries = await menu.getByRole('menuitem').allTextContents();
+  if (entries.join('|') !== 'Renew Token|Disconnect|Reconnect link') throw new Error(`menu entries: ${entries}`);
+  if ((await focused(page)) !== 'Renew Token') throw new Error(`opening focused ${await focused(page)}`);
+  await page.keyboard.press('ArrowDown');
+  if ((await focused(page)) !== 'Disconnect') throw new Error(`ArrowDown focused ${await focused(page)}`);
+  await shot(page, 'frontend-6-row-menu');
+  await page.keyboard.press('Escape');
+  await menu.waitFor({ state: 'hidden' });
+  if ((await focused(page)) !== 'Actions for @copperleafbooks') throw new Error(`Escape left focus on ${await focused(page)}`);
+  if ((await opener.getAttribute('aria-expanded')) !== 'false') throw new Error('aria-expanded stayed true');
+
+  step('row menu → Renew Token: @copperleafbooks renewed in Northwind Coffee, propagated to Copperleaf Books');
+  const before = await account('@copperleafbooks');
+  if (before.body?.token_status !== 'expiring') throw new Error(`expected an expiring token first: ${JSON.stringify(before.body)}`);
+  await opener.click();
+  await menu.getByRole('menuitem', { name: 'Renew Token' }).click();
+  const renewed = page.locator('#accounts-notice [data-outcome=renewed]', { hasText: '@copperleafbooks' });
+  await renewed.waitFor({ timeout: 15000 });
+  const notice = await renewed.textContent();
+  if (!notice.includes('Also renewed in: Copperleaf Books')) throw new Error(`no propagation shown: ${notice}`);
+  step(`notice: ${notice}`);
+  await row('@copperleafbooks').locator('.status.active').waitFor();
+  const after = await account('@copperleafbooks');
+  if (after.body?.token_status !== 'active' || after.body.last_renewed_at === before.body.last_renewed_at) {
+    throw new Error(`the API does not show the renewal: ${JSON.stringify(after.body)}`);
+  }
+  step(`API: token_status ${after.body.token_status}, last_renewed_at ${after.body.last_renewed_at}`);
+  await noRefusals(page, 'renewing from the row menu');
+
+  step('row menu → Reconnect link: a single-use link for @northwindcoffee, shown and copied');
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(frontendUrl).origin });
+  await row('@northwindcoffee').getByRole('button', { name: 'Actions for @northwindcoffee' }).click();
+  await row('@northwindcoffee').getByRole('menuitem', { name: 'Reconnect link' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Reconnect link for @northwindcoffee' });
+  await dialog.waitFor({ timeout: 15000 });
+  const link = await dialog.getByRole('textbox', { name: 'Reconnect link' }).inputValue();
+  if (!link.startsWith(`${apiOrigin}/v1/reconnect/`)) throw new Error(`not a reconnect link: ${link}`);
+  await dialog.getByRole('button', { name: 'Copy' }).click();
+  await dialog.getByText('Copied.').waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  if (copied !== link) throw new Error(`the clipboard holds ${copied}, not the link`);
+  await shot(page, 'frontend-7-reconnect-link');
+  // The owner's page: it names the profile, and showing it does not spend the link.
+  const owner = await fetch(link);
+  const ownerPage = await owner.text();
+  if (owner.status !== 200 || !ownerPage.includes('Reconnect')) throw new Error(`the link's page: ${owner.status}`);
+  step(`API: GET the link → ${owner.status}, the owner's page to reconnect`);
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  if ((await focused(page)) !== 'Actions for @northwindcoffee') throw new Error(`closing left focus on ${await focused(page)}`);
+  await noRefusals(page, 'making a reconnect link');
+
+  step('row menu → Disconnect asks first: Cancel keeps @copperleafbooks, Disconnect removes it from Northwind Coffee only');
+  const copperleafId = await accountId('@copperleafbooks');
+  const disconnect = async () => {
+    await opener.click();
+    await menu.getByRole('menuitem', { name: 'Disconnect' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Disconnect @copperleafbooks?' });
+    await confirm.waitFor();
+    return confirm;
+  };
+  await (await disconnect()).getByRole('button', { name: 'Cancel' }).click();
+  if ((await api(`/v1/brands/${brandId}/accounts/${copperleafId}`)).status !== 200) throw new Error('Cancel disconnected');
+  const confirm = await disconnect();
+  await shot(page, 'frontend-8-disconnect-confirm');
+  await confirm.getByRole('button', { name: 'Disconnect' }).click();
+  await page.locator('#accounts-notice [data-outcome=disconnected]', { hasText: '@copperleafbooks' }).waitFor({ timeout: 15000 });
+  await row('@copperleafbooks').waitFor({ state: 'detached' });
+  const gone = await api(`/v1/brands/${brandId}/accounts/${copperleafId}`);
+  if (gone.status !== 404) throw new Error(`the disconnected account answers ${gone.status}`);
+  const profiles = await api('/v1/profiles?limit=100');
+  const kept = profiles.body.data.find((p) => p.handle.replace(/^@/, '') === 'copperleafbooks');
+  if (kept?.brands.length !== 1 || kept.brands[0].brand_name !== 'Copperleaf Books') {
+    throw new Error(`the profile should stay in Copperleaf Books only: ${JSON.stringify(kept)}`);
+  }
+  step(`API: the account answers ${gone.status}; @copperleafbooks stays in ${kept.brands[0].brand_name}`);
+  await noRefusals(page, 'disconnecting');
+}
+
+// The sandbox's sign-in in a popup: choose `subject` and approve; the popup then follows the
+// callback's redirect to callback.html, which closes it.
+let authorizeCsp = '';
+browser.on('response', (r) => {
+  if (new URL(r.url()).pathname.endsWith('/sandbox/authorize')) authorizeCsp = r.headers()['content-security-policy'] ?? '';
+});
+async function approve(popup, subject, screenshot) {
+  watch(popup, 'popup');
+  await popup.waitForURL(/\/sandbox\/authorize/, { timeout: 15000 });
+  await popup.locator(`input[name=subject][value=${subject}]`).check();
+  if (screenshot) await shot(popup, screenshot);
+  const closed = popup.waitForEvent('close', { timeout: 15000 });
+  if (authorizeCsp.includes("form-action 'self'")) {
+    // Chromium applies form-action to every redirect that follows the form's POST, so with this
+    // policy Approve cannot end on the front end's origin (the return_url): the browser blocks
+    // the callback's redirect. Until the sandbox's page allows it (src/sandbox/pages.rs), approve
+    // with the sandbox's scripted approval, a plain GET in the same popup, which then follows
+    // the same redirects to callback.html.
+    console.log("- WORKAROUND: the sandbox's authorize page sends CSP form-action 'self'; approving with auto_approve instead of the button");
+    const approval = `${popup.url()}&auto_approve=${subject}`;
+    await popup.evaluate((url) => { window.location.href = url; }, approval).catch(() => {});
+  } else {
+    await popup.getByRole('button', { name: 'Approve' }).click();
+  }
+  await closed;
+}
+
+// The Connect button for a person's profile: the network in a dialog, the sign-in in a popup,
+// a new row. @copperleafbooks was just disconnected from Northwind Coffee; it comes back.
+async function connectPerson(page) {
+  step('Connect a profile: choose the network, sign in as @copperleafbooks in the popup, a new row in Northwind Coffee');
+  const brandId = await page.locator('#brand-select').inputValue();
+  await page.getByRole('button', { name: 'Connect a profile' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Connect a profile to Northwind Coffee' });
+  await dialog.waitFor();
+  await dialog.getByLabel('Network').selectOption('sandbox');
+  const popupOpened = page.waitForEvent('popup');
+  await dialog.getByRole('button', { name: 'Sign in at the network' }).click();
+  await approve(await popupOpened, 'sandbox-copperleaf');
+  const connected = page.locator('#accounts-notice [data-outcome=connected]', { hasText: '@copperleafbooks' });
+  await connected.waitFor({ timeout: 15000 });
+  step(`notice: ${await connected.textContent()}`);
+  await page.locator('#accounts tbody tr', { hasText: '@copperleafbooks' }).locator('.status.active').waitFor();
+  const listed = await api(`/v1/brands/${brandId}/accounts?limit=100`);
+  const back = listed.body.data.find((a) => a.profile.handle.replace(/^@/, '') === 'copperleafbooks');
+  if (back?.token_status !== 'active') throw new Error(`the API does not list the connected account: ${JSON.stringify(back)}`);
+  step(`API: @copperleafbooks in Northwind Coffee again, ${back.token_status}`);
+  await noRefusals(page, 'connecting');
+}
+
 let failed = false;
 try {
   const page = await browser.newPage();
@@ -93,31 +248,9 @@ try {
   await shot(page, 'frontend-2-after-renew');
 
   step('Renew @oldpage: the grant is dead, the sandbox sign-in opens in a popup');
-  let authorizeCsp = '';
-  browser.on('response', (r) => {
-    if (new URL(r.url()).pathname.endsWith('/sandbox/authorize')) authorizeCsp = r.headers()['content-security-policy'] ?? '';
-  });
   const popupOpened = page.waitForEvent('popup');
   await items(page).filter({ hasText: '@oldpage' }).getByRole('button', { name: 'Renew' }).click();
-  const popup = await popupOpened;
-  watch(popup, 'popup');
-  await popup.waitForURL(/\/sandbox\/authorize/, { timeout: 15000 });
-  await popup.locator('input[name=subject][value=sandbox-oldpage]').check();
-  await shot(popup, 'frontend-3-popup-authorize');
-  const closed = popup.waitForEvent('close', { timeout: 15000 });
-  if (authorizeCsp.includes("form-action 'self'")) {
-    // Chromium applies form-action to every redirect that follows the form's POST, so with this
-    // policy Approve cannot end on the front end's origin (the return_url): the browser blocks
-    // the callback's redirect. Until the sandbox's page allows it (src/sandbox/pages.rs), approve
-    // with the sandbox's scripted approval, a plain GET in the same popup, which then follows
-    // the same redirects to callback.html.
-    console.log("- WORKAROUND: the sandbox's authorize page sends CSP form-action 'self'; approving with auto_approve instead of the button");
-    const approve = `${popup.url()}&auto_approve=sandbox-oldpage`;
-    await popup.evaluate((url) => { window.location.href = url; }, approve).catch(() => {});
-  } else {
-    await popup.getByRole('button', { name: 'Approve' }).click();
-  }
-  await closed;
+  await approve(await popupOpened, 'sandbox-oldpage', 'frontend-3-popup-authorize');
   step('the popup reached callback.html, told the page, and closed');
   const reauthorized = page.locator('#renew-notice [data-outcome=renewed]', { hasText: '@oldpage' });
   await reauthorized.waitFor({ timeout: 15000 });
@@ -140,11 +273,14 @@ try {
   await page.locator('#accounts tbody tr:not(.disabled)', { hasText: '@copperleafbooks' }).waitFor();
   await noRefusals(page, 'enabling');
 
+  await rowMenu(page);
+  await connectPerson(page);
+
   // Error answers need CORS headers too, or the page could not read them: a token the API
   // refuses must be shown as the readable 401 problem, not as a rejected fetch.
   step('a problem answer is shown readably: connect with a token the API refuses');
   await page.fill('#api-token', 'not-a-jwt');
-  await page.getByRole('button', { name: 'Connect' }).click();
+  await page.getByRole('button', { name: 'Use this connection' }).click();
   const problem = page.locator('#errors .problem').first();
   await problem.waitFor({ timeout: 15000 });
   const shown = await problem.textContent();
@@ -152,7 +288,7 @@ try {
   step(`shown: ${shown}`);
   problems.splice(0); // the 401s the browser logged as failed loads were the point here
   if (await page.locator('.network-error').count()) throw new Error('the 401 reached the page as a rejected fetch');
-  await shot(page, 'frontend-6-problem');
+  await shot(page, 'frontend-9-problem');
   await page.close();
 
   // The check above means something only if a refusal shows: the same page from an origin the
@@ -163,7 +299,7 @@ try {
   const refused = await browser.newPage();
   await refused.goto(other.href, { waitUntil: 'networkidle', timeout: 30000 });
   await refused.locator('.network-error').first().waitFor({ timeout: 15000 });
-  await shot(refused, 'frontend-7-other-origin-refused');
+  await shot(refused, 'frontend-10-other-origin-refused');
   await refused.close();
   console.log('front end: every step passed');
 } catch (e) {

@@ -4,7 +4,9 @@
 # in cors.allowed_origins; Debian's Chromium, driven by the pinned playwright-core
 # (.ci/lib/frontend.mjs), loads it and checks the badge and dropdown against the seeded data,
 # renews @northwindcoffee silently (with propagation), renews @oldpage through the sandbox's
-# sign-in in a popup, disables and enables an account, and checks that the same page on an
+# sign-in in a popup, disables and enables an account, drives Manage Accounts' row menu (the
+# keyboard, Renew Token, Reconnect link, Disconnect; each outcome checked on screen and through
+# the API), connects a profile with the Connect button, and checks that the same page on an
 # origin the API does not allow is refused. Any fetch the browser rejects fails the step.
 # Screenshots go to .ci/out/screenshots/frontend-*.png.
 set -euo pipefail

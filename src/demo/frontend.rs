@@ -50,6 +50,10 @@ const ASSETS: &[Asset] = &[
     Asset::new("expired.js", JS, include_str!("frontend/expired.js")),
     Asset::new("accounts.js", JS, include_str!("frontend/accounts.js")),
     Asset::new("callback.js", JS, include_str!("frontend/callback.js")),
+    Asset::new("popup.js", JS, include_str!("frontend/popup.js")),
+    Asset::new("renew.js", JS, include_str!("frontend/renew.js")),
+    Asset::new("menu.js", JS, include_str!("frontend/menu.js")),
+    Asset::new("connect.js", JS, include_str!("frontend/connect.js")),
 ];
 
 /// The origin browsers will send from the page served at `address`. A
@@ -66,11 +70,14 @@ pub fn origin(address: SocketAddr, api_host: &str) -> String {
 /// The page's Content-Security-Policy. Scripts and styles come only from
 /// this server (no inline code, so injected markup cannot run), and
 /// `connect-src` names the one API the page may call: a script that got in
-/// anyway could not send the bearer token anywhere else.
+/// anyway could not send the bearer token anywhere else. Pictures of
+/// profiles and Pages come from the networks' servers (any HTTPS host) or,
+/// in the demo, from the sandbox on the API's origin.
 pub fn content_security_policy(api_origin: &str) -> String {
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src {api_origin}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; \
+         img-src 'self' data: https: {api_origin}; connect-src {api_origin}; \
+         form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
 }
 

@@ -152,6 +152,10 @@ async fn the_front_end_serves_its_pages_and_every_module_with_the_right_content_
         "expired.js",
         "accounts.js",
         "callback.js",
+        "popup.js",
+        "renew.js",
+        "menu.js",
+        "connect.js",
     ] {
         assert!(modules.contains(expected), "{expected} in {modules:?}");
     }

@@ -73,6 +73,7 @@ export function createClient({ baseUrl, token, onAnswer }) {
     get: (path) => request('GET', path),
     post: (path, body, options = {}) => request('POST', path, { ...options, body }),
     patch: (path, body) => request('PATCH', path, { body }),
+    delete: (path) => request('DELETE', path),
   };
 }
 

@@ -2,6 +2,7 @@
 // badge, the dropdown and Manage Accounts, all loaded from the API on another origin.
 import { createClient } from './api.js';
 import { loadAccounts, loadBrands } from './accounts.js';
+import { startConnect } from './connect.js';
 import { describeError } from './dom.js';
 import { loadExpired } from './expired.js';
 
@@ -14,7 +15,12 @@ const $ = (id) => document.getElementById(id);
 function readConnection() {
   const fragment = new URLSearchParams(location.hash.slice(1));
   if (fragment.has('token')) {
-    const connection = { api: fragment.get('api') ?? '', token: fragment.get('token') };
+    const connection = {
+      api: fragment.get('api') ?? '',
+      token: fragment.get('token'),
+      // The networks the deployment configured, for the Connect button's choice.
+      networks: (fragment.get('networks') ?? '').split(',').filter(Boolean),
+    };
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify(connection));
     history.replaceState(null, '', location.pathname + location.search);
     return connection;
@@ -26,11 +32,12 @@ function readConnection() {
   }
 }
 
-// What the modules share: the client, brand names for the propagation report, and how to
-// reload after a change.
+// What the modules share: the client, brand names for the propagation report, the networks
+// to offer for connecting, and how to reload after a change.
 const ctx = {
   api: null,
   brandNames: new Map(),
+  networks: [],
   notify: (node) => $('renew-notice').replaceChildren(node),
   refreshExpired: () => guarded(loadExpired(ctx)),
   refresh: () => Promise.all([guarded(loadExpired(ctx)), guarded(loadAccounts(ctx))]),
@@ -54,19 +61,20 @@ function showAnswer(response, method, path) {
     ` · RateLimit ${header('RateLimit')}`;
 }
 
-async function connect({ api, token }) {
+async function connect({ api, token, networks }) {
   // Nothing of the previous connection stays on screen as if it were this one's.
-  for (const id of ['errors', 'expired-list', 'renew-notice', 'brand-select']) $(id).replaceChildren();
+  for (const id of ['errors', 'expired-list', 'renew-notice', 'accounts-notice', 'brand-select']) $(id).replaceChildren();
   document.querySelector('#accounts tbody').replaceChildren();
   $('badge-count').textContent = '…';
   if (!api || !token) return;
   ctx.api = createClient({ baseUrl: api, token, onAnswer: showAnswer });
+  ctx.networks = networks ?? [];
   await Promise.all([guarded(loadExpired(ctx)), guarded(loadBrands(ctx))]);
 }
 
 $('connection').addEventListener('submit', (event) => {
   event.preventDefault();
-  const connection = { api: $('api-base').value.trim(), token: $('api-token').value.trim() };
+  const connection = { ...initial, api: $('api-base').value.trim(), token: $('api-token').value.trim() };
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(connection));
   connect(connection);
 });
@@ -77,7 +85,11 @@ $('badge').addEventListener('click', () => {
   $('badge').setAttribute('aria-expanded', String(open));
 });
 
-$('brand-select').addEventListener('change', () => guarded(loadAccounts(ctx)));
+$('brand-select').addEventListener('change', () => {
+  $('accounts-notice').replaceChildren();
+  guarded(loadAccounts(ctx));
+});
+$('connect-profile').addEventListener('click', () => startConnect(ctx));
 
 const initial = readConnection();
 $('api-base').value = initial.api ?? '';

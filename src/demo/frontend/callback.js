@@ -1,11 +1,15 @@
-// The end of a re-authorization in the popup. tokenwarden's OAuth callback has already stored
-// the new grant and redirected here (the renewal's return_url) with either
-// `tokenwarden_status=renewed&account_id=…` or `tokenwarden_error=<reason>`.
+// The end of an authorization in the popup. tokenwarden's OAuth callback has already stored
+// the grant and redirected here (the return_url) with either
+// `tokenwarden_status=connected|reconnected|renewed&account_id=…`,
+// `tokenwarden_status=select&connection_id=…` (a person who manages Pages: the opener lists
+// them to choose from), or `tokenwarden_error=<reason>`.
 const params = new URLSearchParams(location.search);
 const message = {
   type: 'tokenwarden:callback',
   status: params.get('tokenwarden_status'),
   accountId: params.get('account_id'),
+  brandId: params.get('brand_id'),
+  connectionId: params.get('connection_id'),
   error: params.get('tokenwarden_error'),
 };
 

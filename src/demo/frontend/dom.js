@@ -22,6 +22,38 @@ export function h(tag, props = {}, ...children) {
 // Networks differ in whether a handle carries its "@"; the suite shows it the same way for all.
 export const handle = (profile) => (profile.handle.startsWith('@') ? profile.handle : `@${profile.handle}`);
 
+// A person is known by their handle; what a person manages (a Page, an organization, a
+// channel, a location) by its name, as the network shows it to the suite's users.
+export const KIND_TEXT = { page: 'Page', organization: 'Organization', channel: 'Channel', location: 'Location', person: 'Profile' };
+const isAsset = (profile) => profile.kind != null && profile.kind !== 'person';
+export const profileName = (profile) =>
+  (isAsset(profile) && profile.display_name ? profile.display_name : handle(profile));
+
+// The profile as the dropdown and Manage Accounts show it: picture, name, the other name, and
+// for an asset the person whose grant reaches it — whom to ask for a re-authorization.
+export function profileBlock(profile) {
+  const name = profileName(profile);
+  // An asset without a handle of its own carries its name as handle (Facebook Pages, say).
+  const other = isAsset(profile)
+    ? [KIND_TEXT[profile.kind] ?? profile.kind, profile.handle !== profile.display_name && handle(profile)].filter(Boolean).join(' · ')
+    : profile.display_name;
+  return h('div', { class: 'profile' },
+    picture(profile.avatar_url, name),
+    h('div', {},
+      h('strong', { class: 'profile-name' }, name),
+      other && h('div', { class: 'hint' }, other),
+      profile.manager && h('div', { class: 'manager' }, `managed by ${profile.manager.name}`)));
+}
+
+// A network's picture, or the name's first letter when there is none (or it fails to load).
+export function picture(url, name) {
+  const letter = h('span', { class: 'avatar letter', 'aria-hidden': 'true' }, (name.replace(/^@/, '')[0] ?? '?').toUpperCase());
+  if (!url) return letter;
+  const img = h('img', { class: 'avatar', src: url, alt: '', loading: 'lazy', referrerpolicy: 'no-referrer' });
+  img.addEventListener('error', () => img.replaceWith(letter));
+  return img;
+}
+
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 const UNITS = [['day', 86400], ['hour', 3600], ['minute', 60], ['second', 1]];
 
