@@ -298,7 +298,8 @@ def consolidation(server, brands):
 
     brand_ids = in_parallel(server.port, list(range(brands)), make_brand)
     status, body, _, _ = c.request("POST", "/sandbox/control/identities", None,
-                                   {"subject": "bench-consolidate", "handle": "benchconsolidate"})
+                                   {"subject": "bench-consolidate", "handle": "benchconsolidate",
+                                    "display_name": "bench-consolidate"})
     assert status in (200, 201), (status, body)
     plan = lambda p: c.request("PATCH", f"/v1/organizations/{org['id']}", admin, {"plan": p})
     settings = lambda secs: c.request("PUT", "/sandbox/control/settings", None,
