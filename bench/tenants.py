@@ -189,6 +189,9 @@ def run_backend(backend, url, args):
             ("dropdown_one", DROPDOWN, one),
             ("badge_one", BADGE, one),
             ("healthz_again", "/healthz", None),
+            # The same script's cost on the client side (wrk builds each request in Lua), for
+            # the ratio of what the server does per poll.
+            ("healthz_lua", "/healthz", every),
         ]
         for name, path, tokens in plan:
             if tokens:
@@ -231,6 +234,7 @@ def table(results, args):
                  "dropdown_one": ("dropdown, one organization, gzip", None),
                  "badge_one": ("badge, one organization, gzip", None),
                  "healthz_again": ("`/healthz` again", None),
+                 "healthz_lua": ("`/healthz` through bench/tenants.lua (its per-request cost in wrk)", None),
                  "badge_all_writing": (f"badge, {args.organizations:,} organizations, while a second "
                                        "process writes", "badge_one")}
         for key, (label, versus) in names.items():
@@ -239,6 +243,11 @@ def table(results, args):
             lines.append(f"| {label} | {m.get('rps', 0):,.0f} | {m.get('p50_ms', float('nan')):.2f} ms | "
                          f"{m.get('p99_ms', float('nan')):.2f} ms | {m.get('rps', 0) / ceiling:.3f} | {against} | "
                          f"{m['bytes_per_answer']:,.0f} | {m['non_2xx_3xx'] + m['errors']} |")
+        lua = r["healthz_lua"]["rps"]
+        lines.append(f"\nAgainst `/healthz` asked through the same script ({lua:,.0f} req/s): dropdown "
+                     f"{r['dropdown_all']['rps'] / lua:.3f} and badge {r['badge_all']['rps'] / lua:.3f} "
+                     f"({args.organizations:,} organizations), {r['dropdown_one']['rps'] / lua:.3f} and "
+                     f"{r['badge_one']['rps'] / lua:.3f} (one organization).")
         lines.append(f"\nPeak RSS of the serving process (before the writing run): {r['rss_mib']:.0f} MiB. "
                      f"Its ready answers before the runs (after {'no' if args.cold else 'one'} poll of each "
                      f"organization's dropdown and badge): {r['counters_before']}; after the polls: "

@@ -149,6 +149,15 @@ pub fn delete_credential(conn: &mut DbConnection, id: CredentialId) -> Result<()
     Ok(())
 }
 
+/// Deletes credentials, one DELETE per thousand (a sweep's statements do
+/// not grow with the number of brands it consolidates).
+pub fn delete_credentials(conn: &mut DbConnection, ids: &[CredentialId]) -> Result<()> {
+    for chunk in ids.chunks(1000) {
+        diesel::delete(c::credentials.filter(c::id.eq_any(chunk))).execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Credentials of the organization with ids in `ids`.
 pub fn list_credentials(conn: &mut DbConnection, ids: &[CredentialId]) -> Result<Vec<Credential>> {
     Ok(c::credentials

@@ -124,6 +124,15 @@ impl DatabaseTarget {
     }
 }
 
+/// The page cache of each pooled SQLite connection, in KiB. SQLite's default
+/// (2,000 KiB) fills on every connection of the pool as reads wander over a
+/// database of many organizations: with 2,000 organizations polling, the
+/// SQLite process peaked at 69 MiB against PostgreSQL's 46, and at 53 MiB
+/// with this cache. Pages the kernel's file cache keeps anyway need no second
+/// copy per connection: polls read no database while kept answers hold, and
+/// a page missed here is one `pread` of a cached file.
+const SQLITE_CACHE_KIB: u32 = 512;
+
 /// r2d2 manager that opens the backend named by the URL scheme and sets the
 /// SQLite pragmas on every new connection.
 #[derive(Debug, Clone)]
@@ -147,7 +156,8 @@ impl ManageConnection for Manager {
                 // busy_timeout first: switching to WAL needs the lock.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -{SQLITE_CACHE_KIB};",
                     self.busy_timeout_ms
                 ))
                 .map_err(r2d2::Error::QueryError)?;

@@ -154,23 +154,29 @@ pub fn lock_credentials_of_profile(conn: &mut DbConnection, profile: ProfileId) 
 /// takes the profile, so waiting here could deadlock. Leaves out, too, every
 /// credential whose refresh lease is held (by the database's clock): its
 /// refresh is at the network, and the grant it brings back must find its row.
+/// The rows come whole, so that a sweep of many makes no read per row.
 pub fn lock_unused_credentials_of_profile(
     conn: &mut DbConnection,
     profile: ProfileId,
-) -> Result<Vec<CredentialId>> {
+) -> Result<Vec<Credential>> {
     use crate::db::schema::accounts::dsl as a;
+    // Built once per backend: the whole row's selection is typed by it.
+    macro_rules! unused {
+        ($unleased:expr) => {
+            c::credentials
+                .filter(c::profile_id.eq(profile))
+                .filter($unleased)
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    a::accounts.filter(a::credential_id.eq(c::id.nullable())),
+                )))
+                .select(Credential::as_select())
+                .order(c::id.asc())
+        };
+    }
     let unleased = lease_free(conn);
-    let unused = c::credentials
-        .filter(c::profile_id.eq(profile))
-        .filter(unleased)
-        .filter(diesel::dsl::not(diesel::dsl::exists(
-            a::accounts.filter(a::credential_id.eq(c::id.nullable())),
-        )))
-        .select(c::id)
-        .order(c::id.asc());
     Ok(match conn {
-        DbConnection::Postgresql(pg) => unused.for_update().skip_locked().load(pg)?,
-        DbConnection::Sqlite(lite) => unused.load(lite)?,
+        DbConnection::Postgresql(pg) => unused!(unleased).for_update().skip_locked().load(pg)?,
+        DbConnection::Sqlite(lite) => unused!(unleased).load(lite)?,
     })
 }
 

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use super::Orphan;
 use crate::crypto::KeyRing;
 use crate::db::credentials as creds;
+use crate::db::models::Credential;
 use crate::db::{self, DbConnection};
 use crate::error::Result;
 
@@ -36,37 +37,54 @@ pub(super) fn sweep_unused(
     keys: &KeyRing,
     profile: ProfileId,
 ) -> Result<Swept> {
+    // A consolidation sweeps one credential per brand: the rows come in one
+    // read and go in one DELETE, and what stays stored of the identity is
+    // read and opened once for all of them.
+    let unused = creds::lock_unused_credentials_of_profile(conn, profile)?;
+    let Some(first) = unused.first() else {
+        return Ok(Swept::default());
+    };
+    let owner = (first.organization_id.clone(), first.profile_id);
+    let mut opened = Vec::with_capacity(unused.len());
+    for row in unused {
+        let tokens = creds::open_readable(keys, &row)?;
+        opened.push((row, tokens));
+    }
+    let ids: Vec<CredentialId> = opened.iter().map(|(row, _)| row.id).collect();
+    creds::delete_credentials(conn, &ids)?;
     let mut removed = Vec::new();
     let mut unreadable = Vec::new();
-    for id in creds::lock_unused_credentials_of_profile(conn, profile)? {
-        let Some(row) = creds::find_credential_by_id(conn, id)? else {
-            continue;
-        };
-        let tokens = creds::open_readable(keys, &row)?;
-        creds::delete_credential(conn, id)?;
+    for (row, tokens) in opened {
         match tokens {
             Some((access, refresh)) => removed.push((row, access, refresh)),
             None => {
-                tracing::warn!(credential = %id, network = %row.network,
+                tracing::warn!(credential = %row.id, network = %row.network,
                     "an unused credential whose tokens cannot be read was deleted; not revoked (its grant cannot be read)");
-                unreadable.push(id);
+                unreadable.push(row.id);
             }
         }
     }
-    let mut orphans = Vec::new();
+    if removed.is_empty() {
+        return Ok(Swept {
+            orphans: Vec::new(),
+            unreadable,
+        });
+    }
+    // Every row is the profile's: one identity, judged after every delete.
+    let stored = match db::profiles::find_profile(conn, &owner.0, owner.1)? {
+        Some(p) => Some(StoredGrants::of_identity(
+            conn,
+            keys,
+            &p.network,
+            &p.external_id,
+        )?),
+        // The profile went with the rows; nothing of it is stored.
+        None => None,
+    };
+    let mut orphans = Vec::with_capacity(removed.len());
     for (row, access, refresh) in removed {
-        let identity = db::profiles::find_profile(conn, &row.organization_id, row.profile_id)?
-            .map(|p| (p.network, p.external_id));
-        let held = match identity {
-            Some((network, external_id)) => holders(
-                conn,
-                keys,
-                &network,
-                &external_id,
-                &access,
-                refresh.as_ref(),
-            )?,
-            // The profile went with the row; nothing of it is stored.
+        let held = match &stored {
+            Some(stored) => stored.holders(keys, &access, refresh.as_ref())?,
             None => Holders::default(),
         };
         orphans.push(Orphan {
@@ -106,26 +124,78 @@ pub fn holders(
     access: &SecretString,
     refresh: Option<&SecretString>,
 ) -> Result<Holders> {
-    let stored = creds::list_credentials_of_identity(conn, network, external_id)?;
-    let mine: Vec<String> = std::iter::once(access)
-        .chain(refresh)
-        .map(|t| keys.fingerprint(t))
-        .collect();
-    let mut token = false;
-    for row in &stored {
-        let Some((a, r)) = creds::open_readable(keys, row)? else {
-            continue;
-        };
-        if std::iter::once(&a)
-            .chain(r.as_ref())
-            .any(|t| mine.contains(&keys.fingerprint(t)))
-        {
-            token = true;
-            break;
-        }
+    StoredGrants::of_identity(conn, keys, network, external_id)?.holders(keys, access, refresh)
+}
+
+/// What is stored of a network identity, in every organization, opened once
+/// to judge any number of grants by (see [`holders`]).
+struct StoredGrants {
+    /// Each stored credential in the order read: the fingerprints of its
+    /// tokens, `None` when they are not its row's, or the row when opening
+    /// it failed otherwise (an error only when a judgement reaches it).
+    rows: Vec<Opened>,
+}
+
+enum Opened {
+    Fingerprints(Vec<String>),
+    Unreadable,
+    Failed(Box<Credential>),
+}
+
+impl StoredGrants {
+    fn of_identity(
+        conn: &mut DbConnection,
+        keys: &KeyRing,
+        network: &str,
+        external_id: &str,
+    ) -> Result<Self> {
+        let rows = creds::list_credentials_of_identity(conn, network, external_id)?
+            .into_iter()
+            .map(|row| match creds::open_readable(keys, &row) {
+                Ok(Some((a, r))) => Opened::Fingerprints(
+                    std::iter::once(&a)
+                        .chain(r.as_ref())
+                        .map(|t| keys.fingerprint(t))
+                        .collect(),
+                ),
+                Ok(None) => Opened::Unreadable,
+                Err(_) => Opened::Failed(Box::new(row)),
+            })
+            .collect();
+        Ok(Self { rows })
     }
-    Ok(Holders {
-        token,
-        identity: !stored.is_empty(),
-    })
+
+    /// The judgement of one grant, row by row as a single lookup makes it: the
+    /// first row holding one of its tokens settles it, and a row that fails to
+    /// open before that fails it.
+    fn holders(
+        &self,
+        keys: &KeyRing,
+        access: &SecretString,
+        refresh: Option<&SecretString>,
+    ) -> Result<Holders> {
+        let mine: Vec<String> = std::iter::once(access)
+            .chain(refresh)
+            .map(|t| keys.fingerprint(t))
+            .collect();
+        let mut token = false;
+        for row in &self.rows {
+            match row {
+                Opened::Fingerprints(theirs) => {
+                    if theirs.iter().any(|f| mine.contains(f)) {
+                        token = true;
+                        break;
+                    }
+                }
+                Opened::Unreadable => {}
+                Opened::Failed(row) => {
+                    creds::open_readable(keys, row)?;
+                }
+            }
+        }
+        Ok(Holders {
+            token,
+            identity: !self.rows.is_empty(),
+        })
+    }
 }
