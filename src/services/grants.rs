@@ -84,8 +84,8 @@ pub struct GrantApplied {
     /// Replaced grants to revoke after commit.
     pub orphans: Vec<Orphan>,
     /// The organization and the profile's accounts as the change left them:
-    /// what the answer is built from, and the webhooks were
-    /// (`account_view::report_from`).
+    /// the change's webhooks were built from it, and so is the answer
+    /// (`account_view::report_from`), so both report the same propagation.
     pub snapshot: Snapshot,
 }
 
@@ -258,7 +258,7 @@ pub fn apply_fresh_grant(
     )?;
     let orphans = orphans::sweep_unused(conn, keys, &profile.id)?.orphans;
     let snapshot = Snapshot {
-        organization: crate::services::account_view::find_organization(conn, org)?,
+        organization: super::account_view::find_organization(conn, org)?,
         accounts: db::accounts::list_account_rows_of_profile(conn, org, &profile.id)?,
     };
     announce::audited(conn, &audit, Some(&snapshot), now)?;
