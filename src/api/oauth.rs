@@ -96,8 +96,8 @@ pub async fn oauth_callback(
                     url,
                     &[
                         ("tokenwarden_status", status_text),
-                        ("account_id", &done.account_id),
-                        ("brand_id", &done.brand_id),
+                        ("account_id", done.account_id.as_str()),
+                        ("brand_id", done.brand_id.as_str()),
                     ],
                 );
                 return HttpResponse::SeeOther()

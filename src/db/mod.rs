@@ -7,6 +7,7 @@ pub mod audit;
 pub mod brands;
 pub mod credentials;
 pub mod idempotency;
+pub mod ids;
 pub mod models;
 pub mod oauth_states;
 pub mod organizations;

@@ -1,5 +1,8 @@
 //! Rows as stored. Times are UTC without zone (see `domain::to_db_time`).
 
+use crate::domain::ids::{
+    AccountId, AuditEventId, BrandId, CredentialId, OAuthStateId, OrganizationId, ProfileId,
+};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -10,7 +13,7 @@ use crate::domain::token_status::CredentialStatus;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organizations)]
 pub struct Organization {
-    pub id: String,
+    pub id: OrganizationId,
     pub name: String,
     pub plan: String,
     pub warning_window_days: i32,
@@ -44,8 +47,8 @@ pub struct OrganizationChanges {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = brands)]
 pub struct Brand {
-    pub id: String,
-    pub organization_id: String,
+    pub id: BrandId,
+    pub organization_id: OrganizationId,
     pub name: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -56,9 +59,9 @@ pub struct Brand {
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = credentials)]
 pub struct Credential {
-    pub id: String,
-    pub organization_id: String,
-    pub profile_id: String,
+    pub id: CredentialId,
+    pub organization_id: OrganizationId,
+    pub profile_id: ProfileId,
     pub network: String,
     pub access_token: Vec<u8>,
     pub access_token_key_id: String,
@@ -103,8 +106,8 @@ impl std::fmt::Debug for Credential {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::profiles)]
 pub struct Profile {
-    pub id: String,
-    pub organization_id: String,
+    pub id: ProfileId,
+    pub organization_id: OrganizationId,
     pub network: String,
     pub external_id: String,
     pub handle: String,
@@ -121,14 +124,14 @@ pub struct Profile {
 // rows in one INSERT (`db::insert_all`) instead of one statement per row.
 #[diesel(treat_none_as_default_value = false)]
 pub struct AuditEvent {
-    pub id: String,
-    pub organization_id: String,
+    pub id: AuditEventId,
+    pub organization_id: OrganizationId,
     pub actor: String,
     pub action: String,
     pub outcome: String,
-    pub brand_id: Option<String>,
-    pub account_id: Option<String>,
-    pub credential_id: Option<String>,
+    pub brand_id: Option<BrandId>,
+    pub account_id: Option<AccountId>,
+    pub credential_id: Option<CredentialId>,
     pub detail: Option<String>,
     pub request_id: Option<String>,
     pub created_at: NaiveDateTime,
@@ -137,11 +140,11 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::accounts)]
 pub struct Account {
-    pub id: String,
-    pub organization_id: String,
-    pub brand_id: String,
-    pub profile_id: String,
-    pub credential_id: Option<String>,
+    pub id: AccountId,
+    pub organization_id: OrganizationId,
+    pub brand_id: BrandId,
+    pub profile_id: ProfileId,
+    pub credential_id: Option<CredentialId>,
     pub enabled: bool,
     pub connected_at: NaiveDateTime,
     pub last_renewed_at: Option<NaiveDateTime>,
@@ -154,7 +157,7 @@ pub struct Account {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = credentials)]
 pub struct CredentialState {
-    pub id: String,
+    pub id: CredentialId,
     pub network: String,
     pub status: String,
     pub status_reason: Option<String>,
@@ -171,11 +174,11 @@ pub struct CredentialState {
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::oauth_states)]
 pub struct OAuthState {
-    pub id: String,
+    pub id: OAuthStateId,
     pub state_hash: String,
-    pub organization_id: String,
-    pub brand_id: String,
-    pub account_id: Option<String>,
+    pub organization_id: OrganizationId,
+    pub brand_id: BrandId,
+    pub account_id: Option<AccountId>,
     pub network: String,
     pub purpose: String,
     pub pkce_verifier: Vec<u8>,
@@ -202,7 +205,10 @@ impl std::fmt::Debug for OAuthState {
 
 /// A stored status that names no [`CredentialStatus`] is a fault in the
 /// data, reported as such rather than read as some default.
-pub(super) fn parse_status(id: &str, status: &str) -> crate::error::Result<CredentialStatus> {
+pub(super) fn parse_status(
+    id: CredentialId,
+    status: &str,
+) -> crate::error::Result<CredentialStatus> {
     status
         .parse()
         .map_err(|e| crate::error::Error::internal(format!("credential {id}: {e}")))
@@ -210,12 +216,12 @@ pub(super) fn parse_status(id: &str, status: &str) -> crate::error::Result<Crede
 
 impl Credential {
     pub fn stored_status(&self) -> crate::error::Result<CredentialStatus> {
-        parse_status(&self.id, &self.status)
+        parse_status(self.id, &self.status)
     }
 }
 
 impl CredentialState {
     pub fn stored_status(&self) -> crate::error::Result<CredentialStatus> {
-        parse_status(&self.id, &self.status)
+        parse_status(self.id, &self.status)
     }
 }

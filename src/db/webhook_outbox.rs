@@ -13,6 +13,7 @@ use super::schema::webhook_attempts::dsl as t;
 use super::schema::webhook_messages::dsl as m;
 use super::schema::webhook_subscriptions::dsl as w;
 use super::webhooks::{WebhookAttempt, WebhookSubscription};
+use crate::domain::ids::{OrganizationId, WebhookId, WebhookMessageId};
 use crate::domain::webhooks::{AttemptOutcome, MessageStatus};
 use crate::error::Result;
 
@@ -23,9 +24,9 @@ use crate::error::Result;
 // rows in one INSERT (`db::insert_all`) instead of one statement per row.
 #[diesel(treat_none_as_default_value = false)]
 pub struct WebhookMessage {
-    pub id: String,
-    pub organization_id: String,
-    pub subscription_id: String,
+    pub id: WebhookMessageId,
+    pub organization_id: OrganizationId,
+    pub subscription_id: WebhookId,
     pub event_type: String,
     pub payload: String,
     pub status: String,

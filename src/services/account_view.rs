@@ -3,6 +3,7 @@
 //! that shows an account (managing accounts, the OAuth callback, renewals,
 //! ready answers).
 
+use crate::domain::ids::{AccountId, OrganizationId};
 use chrono::{DateTime, Utc};
 
 use crate::db::accounts::AccountRow;
@@ -39,7 +40,10 @@ pub struct GrantOutcome {
 }
 
 /// The organization, or 404.
-pub fn find_organization(conn: &mut DbConnection, org: &str) -> Result<models::Organization> {
+pub fn find_organization(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+) -> Result<models::Organization> {
     db::organizations::find_organization(conn, org)?
         .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))
 }
@@ -49,14 +53,14 @@ pub fn find_organization(conn: &mut DbConnection, org: &str) -> Result<models::O
 pub fn account_with_report(
     conn: &mut DbConnection,
     providers: &ProviderRegistry,
-    org: &str,
-    account_id: &str,
+    org: &OrganizationId,
+    account_id: AccountId,
     at: DateTime<Utc>,
 ) -> Result<(AccountView, PropagationReport)> {
     let organization = find_organization(conn, org)?;
     let row = db::accounts::find_account_by_id(conn, org, account_id)?
-        .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
-    let siblings = db::accounts::list_account_rows_of_profile(conn, org, &row.1.id)?;
+        .ok_or_else(|| no_account(account_id))?;
+    let siblings = db::accounts::list_account_rows_of_profile(conn, org, row.1.id)?;
     report_from(&organization, providers, siblings, account_id, at)
 }
 
@@ -66,7 +70,7 @@ pub fn report_from(
     organization: &models::Organization,
     providers: &ProviderRegistry,
     accounts: Vec<AccountRow>,
-    account_id: &str,
+    account_id: AccountId,
     at: DateTime<Utc>,
 ) -> Result<(AccountView, PropagationReport)> {
     let report = propagation_report(organization, &accounts, account_id, at)?;
@@ -86,12 +90,12 @@ pub fn report_from(
 pub fn propagation_report(
     organization: &models::Organization,
     accounts: &[AccountRow],
-    account_id: &str,
+    account_id: AccountId,
     at: DateTime<Utc>,
 ) -> Result<PropagationReport> {
     let plan = organization.plan()?;
     let window = window_of(organization);
-    let fresh_credential = &accounts
+    let fresh_credential = accounts
         .iter()
         .find(|(a, _, _)| a.id == account_id)
         .ok_or_else(|| no_account(account_id))?
@@ -103,10 +107,10 @@ pub fn propagation_report(
         .map(|(account, _, credential)| {
             Ok(SiblingAfter {
                 status: status_at(account, credential, at, window)?,
-                shares_grant: &credential.id == fresh_credential,
+                shares_grant: credential.id == fresh_credential,
                 sibling: Sibling {
-                    account_id: account.id.clone(),
-                    brand_id: account.brand_id.clone(),
+                    account_id: account.id,
+                    brand_id: account.brand_id,
                     enabled: account.enabled,
                 },
             })
@@ -115,7 +119,7 @@ pub fn propagation_report(
     Ok(propagation::report(plan, siblings))
 }
 
-fn no_account(account_id: &str) -> Error {
+fn no_account(account_id: AccountId) -> Error {
     Error::NotFound(format!("no account with id {account_id}"))
 }
 

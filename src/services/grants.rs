@@ -10,6 +10,7 @@
 //! turns, and each ends by deleting the profile's credentials no account uses
 //! any more (`orphans::sweep_unused`), so none is left behind.
 
+use crate::domain::ids::{AccountId, BrandId, CredentialId, OrganizationId, ProfileId};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::json;
 
@@ -29,7 +30,7 @@ use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::plan::Plan;
 use crate::domain::propagation::{Sibling, decide};
 use crate::domain::token_status::CredentialStatus;
-use crate::domain::{from_db_time, new_id, to_db_time};
+use crate::domain::{from_db_time, to_db_time};
 use crate::error::{Error, Result};
 use crate::providers::{Identity, TokenSet};
 use crate::registry::Snapshot;
@@ -54,29 +55,29 @@ impl GrantSource {
 }
 
 pub struct FreshGrant<'a> {
-    pub organization_id: &'a str,
-    pub brand_id: &'a str,
+    pub organization_id: &'a OrganizationId,
+    pub brand_id: BrandId,
     pub network: &'a str,
     pub identity: &'a Identity,
     pub tokens: &'a TokenSet,
     pub actor: &'a str,
     pub source: GrantSource,
     /// For a re-authorization: the account it must land on (its profile must be the identity).
-    pub expected_account: Option<&'a str>,
+    pub expected_account: Option<AccountId>,
 }
 
 /// Another brand's account of the same profile and what happened to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PropagationEntry {
-    pub account_id: String,
-    pub brand_id: String,
+    pub account_id: AccountId,
+    pub brand_id: BrandId,
 }
 
 #[derive(Debug)]
 pub struct GrantApplied {
-    pub account_id: String,
-    pub profile_id: String,
-    pub credential_id: String,
+    pub account_id: AccountId,
+    pub profile_id: ProfileId,
+    pub credential_id: CredentialId,
     pub created: bool,
     pub expires_at: DateTime<Utc>,
     /// Other brands' accounts now on the fresh grant.
@@ -89,7 +90,7 @@ pub struct GrantApplied {
     pub snapshot: Snapshot,
 }
 
-fn plan_of(conn: &mut DbConnection, org: &str) -> Result<Plan> {
+fn plan_of(conn: &mut DbConnection, org: &OrganizationId) -> Result<Plan> {
     db::organizations::find_organization(conn, org)?
         .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))?
         .plan()
@@ -109,12 +110,12 @@ fn credential_for(
     conn: &mut DbConnection,
     keys: &KeyRing,
     grant: &FreshGrant<'_>,
-    profile: &str,
+    profile: ProfileId,
     now: DateTime<Utc>,
-) -> Result<(String, DateTime<Utc>, bool)> {
+) -> Result<(CredentialId, DateTime<Utc>, bool)> {
     let fresh = NewGrant {
-        organization_id: grant.organization_id.into(),
-        profile_id: profile.into(),
+        organization_id: grant.organization_id.clone(),
+        profile_id: profile,
         network: grant.network.into(),
         access_token: grant.tokens.access_token.clone(),
         refresh_token: grant.tokens.refresh_token.clone(),
@@ -131,7 +132,7 @@ fn credential_for(
         &fingerprint,
     )? {
         if stored.stored_status()? == CredentialStatus::ReauthRequired {
-            db::credentials::revive_credential(conn, keys, &stored.id, &fresh, now)?;
+            db::credentials::revive_credential(conn, keys, stored.id, &fresh, now)?;
             return Ok((stored.id, grant.tokens.expires_at, true));
         }
         let expires_at = stored
@@ -211,9 +212,9 @@ pub fn apply_fresh_grant(
     )?;
 
     let existing =
-        db::accounts::find_account_in_brand(conn, grant.brand_id, InBrand::OfProfile(&profile.id))?;
+        db::accounts::find_account_in_brand(conn, grant.brand_id, InBrand::OfProfile(profile.id))?;
     if let Some(expected) = grant.expected_account
-        && existing.as_ref().map(|a| a.id.as_str()) != Some(expected)
+        && existing.as_ref().map(|a| a.id) != Some(expected)
     {
         return Err(Error::IdentityMismatch(
             "the network authorized a different identity than this account's profile".into(),
@@ -221,17 +222,17 @@ pub fn apply_fresh_grant(
     }
 
     let (credential_id, expires_at, already_stored) =
-        credential_for(conn, keys, &grant, &profile.id, now)?;
+        credential_for(conn, keys, &grant, profile.id, now)?;
     let created = existing.is_none();
-    let account_id = reconnect_or_create(conn, &grant, existing, &profile.id, &credential_id, at)?;
+    let account_id = reconnect_or_create(conn, &grant, existing, profile.id, credential_id, at)?;
     let audit = Audit {
         organization_id: org,
         actor: grant.actor,
         action: grant.source.action(created),
         outcome: AuditOutcome::Success,
         brand_id: Some(grant.brand_id),
-        account_id: Some(&account_id),
-        credential_id: Some(&credential_id),
+        account_id: Some(account_id),
+        credential_id: Some(credential_id),
         detail: Some({
             let mut detail = json!({
                 "network": grant.network,
@@ -251,24 +252,24 @@ pub fn apply_fresh_grant(
         conn,
         plan,
         &grant,
-        &profile.id,
-        &account_id,
-        &credential_id,
+        profile.id,
+        account_id,
+        credential_id,
         now,
     )?;
-    let orphans = orphans::sweep_unused(conn, keys, &profile.id)?.orphans;
+    let orphans = orphans::sweep_unused(conn, keys, profile.id)?.orphans;
     let snapshot = Snapshot {
         organization: super::account_view::find_organization(conn, org)?,
-        accounts: db::accounts::list_account_rows_of_profile(conn, org, &profile.id)?,
+        accounts: db::accounts::list_account_rows_of_profile(conn, org, profile.id)?,
     };
     announce::audited(conn, &audit, Some(&snapshot), now)?;
-    let moved: Vec<(String, String)> = propagated
+    let moved: Vec<(AccountId, BrandId)> = propagated
         .iter()
-        .map(|p| (p.account_id.clone(), p.brand_id.clone()))
+        .map(|p| (p.account_id, p.brand_id))
         .collect();
     announce::audited_for_accounts(
         conn,
-        &propagated_audit(&grant, &account_id, &credential_id),
+        &propagated_audit(&grant, account_id, credential_id),
         &moved,
         Some(&snapshot),
         now,
@@ -291,14 +292,14 @@ fn reconnect_or_create(
     conn: &mut DbConnection,
     grant: &FreshGrant<'_>,
     existing: Option<Account>,
-    profile_id: &str,
-    credential_id: &str,
+    profile_id: ProfileId,
+    credential_id: CredentialId,
     at: NaiveDateTime,
-) -> Result<String> {
+) -> Result<AccountId> {
     if let Some(account) = existing {
         db::accounts::set_account_credential(
             conn,
-            &account.id,
+            account.id,
             credential_id,
             at,
             grant.source == GrantSource::Connect,
@@ -306,11 +307,11 @@ fn reconnect_or_create(
         return Ok(account.id);
     }
     let account = Account {
-        id: new_id(),
-        organization_id: grant.organization_id.into(),
-        brand_id: grant.brand_id.into(),
-        profile_id: profile_id.to_owned(),
-        credential_id: Some(credential_id.to_owned()),
+        id: AccountId::new(),
+        organization_id: grant.organization_id.clone(),
+        brand_id: grant.brand_id,
+        profile_id,
+        credential_id: Some(credential_id),
         enabled: true,
         connected_at: at,
         last_renewed_at: None,
@@ -327,16 +328,16 @@ fn propagate(
     conn: &mut DbConnection,
     plan: Plan,
     grant: &FreshGrant<'_>,
-    profile_id: &str,
-    account_id: &str,
-    credential_id: &str,
+    profile_id: ProfileId,
+    account_id: AccountId,
+    credential_id: CredentialId,
     now: DateTime<Utc>,
 ) -> Result<Vec<PropagationEntry>> {
     let org = grant.organization_id;
     let at = to_db_time(now);
     let siblings: Vec<Sibling> = db::accounts::list_accounts_of_profile(conn, org, profile_id)?
         .into_iter()
-        .filter(|a| a.id != account_id && a.credential_id.as_deref() != Some(credential_id))
+        .filter(|a| a.id != account_id && a.credential_id != Some(credential_id))
         .map(|a| Sibling {
             account_id: a.id,
             brand_id: a.brand_id,
@@ -345,16 +346,12 @@ fn propagate(
         .collect();
     let decision = decide(plan, siblings);
     // One UPDATE and one INSERT for the siblings, whatever their number.
-    let switched: Vec<&str> = decision
-        .switch
-        .iter()
-        .map(|s| s.account_id.as_str())
-        .collect();
+    let switched: Vec<AccountId> = decision.switch.iter().map(|s| s.account_id).collect();
     db::accounts::move_accounts_to_credential(conn, &switched, credential_id, at)?;
-    let moved: Vec<(String, String)> = decision
+    let moved: Vec<(AccountId, BrandId)> = decision
         .switch
         .iter()
-        .map(|s| (s.account_id.clone(), s.brand_id.clone()))
+        .map(|s| (s.account_id, s.brand_id))
         .collect();
     insert_audit_events_for_accounts(
         conn,
@@ -374,8 +371,8 @@ fn propagate(
 /// The audit event of each account a fresh grant reached by propagation.
 fn propagated_audit<'a>(
     grant: &FreshGrant<'a>,
-    account_id: &'a str,
-    credential_id: &'a str,
+    account_id: AccountId,
+    credential_id: CredentialId,
 ) -> Audit<'a> {
     Audit {
         organization_id: grant.organization_id,
@@ -396,9 +393,9 @@ fn propagated_audit<'a>(
 pub fn disconnect(
     conn: &mut DbConnection,
     keys: &KeyRing,
-    org: &str,
-    brand: &str,
-    account_id: &str,
+    org: &OrganizationId,
+    brand: BrandId,
+    account_id: AccountId,
     actor: &str,
     at: DateTime<Utc>,
 ) -> Result<Vec<Orphan>> {
@@ -408,17 +405,17 @@ pub fn disconnect(
         id: account_id,
     };
     let account = db::accounts::find_account_in_brand(conn, brand, which)?.ok_or_else(not_found)?;
-    turns::take_existing_profile(conn, &account.profile_id)?;
+    turns::take_existing_profile(conn, account.profile_id)?;
     // Read again now that the profile is taken: a fresh grant or a
     // propagation may have moved the account, or a disconnect removed it.
     let account = db::accounts::find_account_in_brand(conn, brand, which)?.ok_or_else(not_found)?;
-    let profile = db::profiles::find_profile(conn, org, &account.profile_id)?
+    let profile = db::profiles::find_profile(conn, org, account.profile_id)?
         .ok_or_else(|| Error::internal(format!("account {account_id} has no profile")))?;
-    db::accounts::delete_account(conn, &account.id)?;
-    let swept = orphans::sweep_unused(conn, keys, &profile.id)?;
-    let mine = |id: &str| account.credential_id.as_deref() == Some(id);
-    let unreadable = swept.unreadable.iter().any(|c| mine(c));
-    let released = unreadable || swept.orphans.iter().any(|o| mine(&o.credential_id));
+    db::accounts::delete_account(conn, account.id)?;
+    let swept = orphans::sweep_unused(conn, keys, profile.id)?;
+    let mine = |id: CredentialId| account.credential_id == Some(id);
+    let unreadable = swept.unreadable.iter().any(|&c| mine(c));
+    let released = unreadable || swept.orphans.iter().any(|o| mine(o.credential_id));
     announce::record(
         conn,
         Audit {
@@ -427,8 +424,8 @@ pub fn disconnect(
             action: AuditAction::AccountDisconnected,
             outcome: AuditOutcome::Success,
             brand_id: Some(brand),
-            account_id: Some(&account.id),
-            credential_id: account.credential_id.as_deref(),
+            account_id: Some(account.id),
+            credential_id: account.credential_id,
             detail: Some({
                 let mut detail = json!({
                     "network": profile.network,
@@ -463,16 +460,16 @@ pub fn disconnect(
 pub fn sweep_if_unused(
     conn: &mut DbConnection,
     keys: &KeyRing,
-    credential: &str,
+    credential: CredentialId,
 ) -> Result<Vec<Orphan>> {
     let Some(row) = db::credentials::find_credential_by_id(conn, credential)? else {
         return Ok(Vec::new());
     };
-    db::profiles::lock_profile(conn, &row.profile_id)?;
+    db::profiles::lock_profile(conn, row.profile_id)?;
     if db::accounts::count_accounts_using_credential(conn, credential)? > 0 {
         return Ok(Vec::new());
     }
-    Ok(orphans::sweep_unused(conn, keys, &row.profile_id)?.orphans)
+    Ok(orphans::sweep_unused(conn, keys, row.profile_id)?.orphans)
 }
 
 /// Propagation after a refresh in place: on plans with cross-brand renewal, every
@@ -482,9 +479,9 @@ pub fn sweep_if_unused(
 pub fn switch_profile_to_credential(
     conn: &mut DbConnection,
     keys: &KeyRing,
-    org: &str,
-    profile: &str,
-    credential: &str,
+    org: &OrganizationId,
+    profile: ProfileId,
+    credential: CredentialId,
     at: DateTime<Utc>,
 ) -> Result<Vec<Orphan>> {
     // The write-back already holds the credential's row; the profile comes
@@ -501,24 +498,20 @@ pub fn switch_profile_to_credential(
     let plan = plan_of(conn, org)?;
     let others: Vec<Account> = db::accounts::list_accounts_of_profile(conn, org, profile)?
         .into_iter()
-        .filter(|a| a.credential_id.as_deref() != Some(credential))
+        .filter(|a| a.credential_id != Some(credential))
         .collect();
     let decision = decide(
         plan,
         others
             .iter()
             .map(|a| Sibling {
-                account_id: a.id.clone(),
-                brand_id: a.brand_id.clone(),
+                account_id: a.id,
+                brand_id: a.brand_id,
                 enabled: a.enabled,
             })
             .collect(),
     );
-    let switched: Vec<&str> = decision
-        .switch
-        .iter()
-        .map(|s| s.account_id.as_str())
-        .collect();
+    let switched: Vec<AccountId> = decision.switch.iter().map(|s| s.account_id).collect();
     db::accounts::move_accounts_to_credential(conn, &switched, credential, to_db_time(at))?;
     db::accounts::touch_renewed(conn, credential, to_db_time(at))?;
     Ok(orphans::sweep_unused(conn, keys, profile)?.orphans)

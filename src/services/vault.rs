@@ -4,6 +4,7 @@
 //! needs renewal: a publisher holding posts for a token that would have
 //! carried them loses more than one that learns the token is ending.
 
+use crate::domain::ids::AccountId;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
@@ -33,13 +34,13 @@ pub struct AccessToken {
 pub async fn read_access_token(
     state: &AppState,
     audience: &Audience,
-    account_id: &str,
+    account_id: AccountId,
     actor: &str,
 ) -> Result<AccessToken> {
     let org = audience.organization_id();
-    let (reader, a) = (audience.clone(), account_id.to_string());
+    let reader = audience.clone();
     let (account, profile, credential) = db::run(&state.pool, move |conn| {
-        super::renewal::find_account(conn, &reader, None, &a)
+        super::renewal::find_account(conn, &reader, None, account_id)
     })
     .await?;
     if !account.enabled {
@@ -51,7 +52,7 @@ pub async fn read_access_token(
         detail: format!(
             "the account's grant cannot be used ({reason}); its owner must re-authorize"
         ),
-        renew_href: renew_href(&account.brand_id, &account.id),
+        renew_href: renew_href(account.brand_id, account.id),
     };
     if credential.stored_status()? == CredentialStatus::ReauthRequired {
         return Err(reauth(&token_status::dead_reason(
@@ -71,8 +72,8 @@ pub async fn read_access_token(
         let settled = match refresh(
             state,
             RefreshRequest {
-                organization_id: org.to_string(),
-                credential_id: credential.id.clone(),
+                organization_id: org.clone(),
+                credential_id: credential.id,
                 actor: actor.to_string(),
                 snapshot: false,
             },
@@ -80,7 +81,7 @@ pub async fn read_access_token(
         .await
         {
             Ok(outcome) => outcome.settle(&profile.network),
-            // Like a network hiccup: the grant is fine, the deployment is not.
+            // Like account_id network hiccup: the grant is fine, the deployment is not.
             Err(error @ Error::NetworkMisconfigured { .. }) => Err(error),
             Err(error) => return Err(error),
         };
@@ -96,13 +97,13 @@ pub async fn read_access_token(
             Err(error) => return Err(error),
         }
     }
-    // The account's credential as it is now (a fresh grant may have
+    // The account's credential as it is now (account_id fresh grant may have
     // replaced the one read above while the refresh ran).
-    let (o, a) = (org.to_string(), account.id.clone());
+    let (o, account_id) = (org.clone(), account.id);
     let row = db::run(&state.pool, move |conn| {
-        let (_, _, current) = db::accounts::find_account_by_id(conn, &o, &a)?
-            .ok_or_else(|| Error::NotFound(format!("no account with id {a}")))?;
-        db::credentials::find_credential(conn, &o, &current.id)?
+        let (_, _, current) = db::accounts::find_account_by_id(conn, &o, account_id)?
+            .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
+        db::credentials::find_credential(conn, &o, current.id)?
             .ok_or_else(|| Error::NotFound(format!("no credential {}", current.id)))
     })
     .await?;
@@ -126,8 +127,8 @@ pub async fn read_access_token(
         // Never handed out, and the credential is re-authorization's.
         Err(error) if error.is_not_this_records() => {
             let request = RefreshRequest {
-                organization_id: org.to_string(),
-                credential_id: row.id.clone(),
+                organization_id: org.clone(),
+                credential_id: row.id,
                 actor: actor.to_string(),
                 snapshot: false,
             };

@@ -2,6 +2,7 @@
 //! transaction, and judged there, by what stays stored, for the revocation
 //! that follows the commit (docs/rules.md#propagation).
 
+use crate::domain::ids::{CredentialId, ProfileId};
 use secrecy::SecretString;
 
 use super::Orphan;
@@ -15,7 +16,7 @@ use crate::error::Result;
 #[derive(Debug, Default)]
 pub(super) struct Swept {
     pub orphans: Vec<Orphan>,
-    pub unreadable: Vec<String>,
+    pub unreadable: Vec<CredentialId>,
 }
 
 /// Deletes every credential of the profile that no account uses and returns
@@ -33,16 +34,16 @@ pub(super) struct Swept {
 pub(super) fn sweep_unused(
     conn: &mut DbConnection,
     keys: &KeyRing,
-    profile: &str,
+    profile: ProfileId,
 ) -> Result<Swept> {
     let mut removed = Vec::new();
     let mut unreadable = Vec::new();
     for id in creds::lock_unused_credentials_of_profile(conn, profile)? {
-        let Some(row) = creds::find_credential_by_id(conn, &id)? else {
+        let Some(row) = creds::find_credential_by_id(conn, id)? else {
             continue;
         };
         let tokens = creds::open_readable(keys, &row)?;
-        creds::delete_credential(conn, &id)?;
+        creds::delete_credential(conn, id)?;
         match tokens {
             Some((access, refresh)) => removed.push((row, access, refresh)),
             None => {
@@ -54,7 +55,7 @@ pub(super) fn sweep_unused(
     }
     let mut orphans = Vec::new();
     for (row, access, refresh) in removed {
-        let identity = db::profiles::find_profile(conn, &row.organization_id, &row.profile_id)?
+        let identity = db::profiles::find_profile(conn, &row.organization_id, row.profile_id)?
             .map(|p| (p.network, p.external_id));
         let held = match identity {
             Some((network, external_id)) => holders(

@@ -6,7 +6,7 @@
 
 use crate::db::models::Profile;
 use crate::db::{self, DbConnection};
-use crate::domain::new_id;
+use crate::domain::ids::{OrganizationId, ProfileId};
 use crate::error::{Error, Result};
 use crate::providers::Identity;
 
@@ -14,7 +14,7 @@ use crate::providers::Identity;
 /// credentials' rows, then its own, on PostgreSQL. A refresh's write-back
 /// holds its credential before it takes the profile, so the credentials come
 /// first here. `false` when the profile is gone.
-pub(super) fn take_existing_profile(conn: &mut DbConnection, profile: &str) -> Result<bool> {
+pub(super) fn take_existing_profile(conn: &mut DbConnection, profile: ProfileId) -> Result<bool> {
     db::credentials::lock_credentials_of_profile(conn, profile)?;
     db::profiles::lock_profile(conn, profile)
 }
@@ -25,7 +25,7 @@ pub(super) fn take_existing_profile(conn: &mut DbConnection, profile: &str) -> R
 /// one identity take turns instead of failing on the unique identity.
 pub(super) fn take_profile(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     network: &str,
     identity: &Identity,
     expected_account: bool,
@@ -33,7 +33,7 @@ pub(super) fn take_profile(
 ) -> Result<Profile> {
     match db::profiles::find_profile_by_identity(conn, org, network, &identity.subject)? {
         Some(found) => {
-            db::credentials::lock_credentials_of_profile(conn, &found.id)?;
+            db::credentials::lock_credentials_of_profile(conn, found.id)?;
         }
         None if expected_account => {
             return Err(Error::IdentityMismatch(
@@ -43,8 +43,8 @@ pub(super) fn take_profile(
         None => db::profiles::insert_profile_if_absent(
             conn,
             &Profile {
-                id: new_id(),
-                organization_id: org.into(),
+                id: ProfileId::new(),
+                organization_id: org.clone(),
                 network: network.into(),
                 external_id: identity.subject.clone(),
                 handle: identity.handle.clone(),
@@ -59,7 +59,7 @@ pub(super) fn take_profile(
         .ok_or_else(|| Error::internal("a profile vanished while it was being stored"))?;
     db::profiles::update_profile_identity(
         conn,
-        &profile.id,
+        profile.id,
         &identity.handle,
         identity.display_name.as_deref(),
         identity.avatar_url.as_deref(),

@@ -1,6 +1,7 @@
 //! Who asked for a refresh, and the audit trail it leaves (and the webhooks
 //! that announces) on every account that uses the credential.
 
+use crate::domain::ids::{CredentialId, OrganizationId};
 use chrono::{DateTime, Utc};
 
 use crate::db::audit::{Audit, insert_audit_events_for_accounts};
@@ -13,8 +14,8 @@ use crate::services::webhooks::announce;
 /// Who asked, for the audit trail, and what the answer needs.
 #[derive(Debug, Clone)]
 pub struct RefreshRequest {
-    pub organization_id: String,
-    pub credential_id: String,
+    pub organization_id: OrganizationId,
+    pub credential_id: CredentialId,
     pub actor: String,
     /// Read the profile's accounts in the write-back's transaction.
     pub snapshot: bool,
@@ -56,7 +57,7 @@ fn record(
     after: Option<&Snapshot>,
     at: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let accounts = db::accounts::list_accounts_using_credential(conn, &request.credential_id)?;
+    let accounts = db::accounts::list_accounts_using_credential(conn, request.credential_id)?;
     let audit = Audit {
         organization_id: &request.organization_id,
         actor: &request.actor,
@@ -64,7 +65,7 @@ fn record(
         outcome,
         brand_id: None,
         account_id: None,
-        credential_id: Some(&request.credential_id),
+        credential_id: Some(request.credential_id),
         detail: Some(detail),
     };
     insert_audit_events_for_accounts(conn, audit.clone(), &accounts, at)?;

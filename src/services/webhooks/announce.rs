@@ -16,7 +16,7 @@ use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::webhook_outbox::{WebhookMessage, insert_messages};
 use crate::db::webhooks::WebhookSubscription;
 use crate::db::{self, DbConnection, models};
-use crate::domain::new_id;
+use crate::domain::ids::{AccountId, BrandId, OrganizationId, WebhookId, WebhookMessageId};
 use crate::domain::to_db_time;
 use crate::domain::webhooks::{MessageStatus, TEST_EVENT, WebhookEvent, events_from_text};
 use crate::error::{Error, Result};
@@ -52,13 +52,13 @@ pub fn audited(
 pub fn audited_for_accounts(
     conn: &mut DbConnection,
     audit: &Audit<'_>,
-    accounts: &[(String, String)],
+    accounts: &[(AccountId, BrandId)],
     after: Option<&Snapshot>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let targets: Vec<Target<'_>> = accounts
+    let targets: Vec<Target> = accounts
         .iter()
-        .map(|(account, brand)| Target {
+        .map(|&(account, brand)| Target {
             brand: Some(brand),
             account: Some(account),
         })
@@ -67,9 +67,9 @@ pub fn audited_for_accounts(
 }
 
 /// Whom one announcement is about.
-struct Target<'a> {
-    brand: Option<&'a str>,
-    account: Option<&'a str>,
+struct Target {
+    brand: Option<BrandId>,
+    account: Option<AccountId>,
 }
 
 /// The messages of one audited change: one per target and subscription that
@@ -78,7 +78,7 @@ struct Target<'a> {
 fn announce(
     conn: &mut DbConnection,
     audit: &Audit<'_>,
-    targets: &[Target<'_>],
+    targets: &[Target],
     after: Option<&Snapshot>,
     at: DateTime<Utc>,
 ) -> Result<()> {
@@ -127,7 +127,7 @@ fn announce(
             data["propagation"] = report_body(&renewal_report(after, account, at)?);
         }
         for subscription in &subscriptions {
-            messages.push(message(org, subscription, event.as_str(), &data, at));
+            messages.push(message(org, *subscription, event.as_str(), &data, at));
         }
     }
     insert_messages(conn, &messages)
@@ -135,7 +135,11 @@ fn announce(
 
 /// The enabled subscriptions of the organization that picked `event`, the
 /// plan not yet judged. One query.
-fn picked(conn: &mut DbConnection, org: &str, event: WebhookEvent) -> Result<Vec<String>> {
+fn picked(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+    event: WebhookEvent,
+) -> Result<Vec<WebhookId>> {
     let mut ids = Vec::new();
     for (id, events) in db::webhooks::list_enabled_subscription_events(conn, org)? {
         let events = events_from_text(&events)
@@ -149,12 +153,16 @@ fn picked(conn: &mut DbConnection, org: &str, event: WebhookEvent) -> Result<Vec
 
 /// The organization and the renewed account's profile as they are now, for a
 /// renewal whose caller read no snapshot (no answer is built from it).
-fn snapshot_of(conn: &mut DbConnection, org: &str, account: Option<&str>) -> Result<Snapshot> {
+fn snapshot_of(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+    account: Option<AccountId>,
+) -> Result<Snapshot> {
     let account = account.ok_or_else(|| Error::internal("a renewal names no account"))?;
     let organization = find_organization(conn, org)?;
     let (_, profile, _) = db::accounts::find_account_by_id(conn, org, account)?
         .ok_or_else(|| Error::internal(format!("the renewed account {account} is not stored")))?;
-    let accounts = db::accounts::list_account_rows_of_profile(conn, org, &profile.id)?;
+    let accounts = db::accounts::list_account_rows_of_profile(conn, org, profile.id)?;
     Ok(Snapshot {
         organization,
         accounts,
@@ -162,7 +170,11 @@ fn snapshot_of(conn: &mut DbConnection, org: &str, account: Option<&str>) -> Res
 }
 
 /// The report the API's answer shows for `account`, from the same snapshot.
-fn renewal_report(after: &Snapshot, account: &str, at: DateTime<Utc>) -> Result<PropagationReport> {
+fn renewal_report(
+    after: &Snapshot,
+    account: AccountId,
+    at: DateTime<Utc>,
+) -> Result<PropagationReport> {
     if !after.accounts.iter().any(|(a, _, _)| a.id == account) {
         return Err(Error::internal(format!(
             "the renewed account {account} is not in its profile's snapshot"
@@ -201,7 +213,7 @@ pub fn refresh_failing(
     }
     let mut messages = Vec::new();
     for (account, brand) in
-        db::accounts::list_enabled_accounts_using_credential(conn, &credential.id)?
+        db::accounts::list_enabled_accounts_using_credential(conn, credential.id)?
     {
         let data = json!({
             "organization_id": org,
@@ -213,7 +225,7 @@ pub fn refresh_failing(
             "expires_at": credential.expires_at.map(crate::domain::from_db_time),
         });
         for subscription in &subscriptions {
-            messages.push(message(org, subscription, event.as_str(), &data, at));
+            messages.push(message(org, *subscription, event.as_str(), &data, at));
         }
     }
     insert_messages(conn, &messages)
@@ -226,7 +238,7 @@ pub fn test_message(
     subscription: &WebhookSubscription,
     actor: &str,
     at: DateTime<Utc>,
-) -> Result<String> {
+) -> Result<WebhookMessageId> {
     let data = json!({
         "organization_id": subscription.organization_id,
         "webhook_id": subscription.id,
@@ -234,7 +246,7 @@ pub fn test_message(
     });
     let row = message(
         &subscription.organization_id,
-        &subscription.id,
+        subscription.id,
         TEST_EVENT,
         &data,
         at,
@@ -245,8 +257,8 @@ pub fn test_message(
 
 /// One message in Standard Webhooks' payload shape; `data` never holds a token.
 fn message(
-    org: &str,
-    subscription: &str,
+    org: &OrganizationId,
+    subscription: WebhookId,
     event_type: &str,
     data: &Value,
     at: DateTime<Utc>,
@@ -254,9 +266,9 @@ fn message(
     let payload = json!({ "type": event_type, "timestamp": at, "data": data });
     let now = to_db_time(at);
     WebhookMessage {
-        id: new_id(),
-        organization_id: org.into(),
-        subscription_id: subscription.into(),
+        id: WebhookMessageId::new(),
+        organization_id: org.clone(),
+        subscription_id: subscription,
         event_type: event_type.into(),
         payload: payload.to_string(),
         status: MessageStatus::Pending.as_str().into(),
