@@ -12,7 +12,7 @@ use crate::telemetry::current_request_id;
 
 /// What happened, to whom; the id and request id are filled in, the time is
 /// the caller's (the application's clock).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Audit<'a> {
     pub organization_id: &'a OrganizationId,
     pub actor: &'a str,
@@ -69,7 +69,7 @@ pub fn insert_audit_event(
     at: DateTime<Utc>,
 ) -> Result<()> {
     let row = row_of(&audit, audit.brand_id, audit.account_id, at);
-    store(conn, &audit, &[row], at)
+    store(conn, &[row])
 }
 
 /// Stores the event once for each `(account, brand)` — a change of a grant
@@ -86,19 +86,13 @@ pub fn insert_audit_events_for_accounts(
         .iter()
         .map(|&(account, brand)| row_of(&audit, Some(brand), Some(account), at))
         .collect();
-    store(conn, &audit, &rows, at)
+    store(conn, &rows)
 }
 
-fn store(
-    conn: &mut DbConnection,
-    audit: &Audit<'_>,
-    rows: &[AuditEvent],
-    at: DateTime<Utc>,
-) -> Result<()> {
-    super::insert_all::<AuditEvent, _>(conn, e::audit_events, rows)?;
-    // Every audited change is announced to webhook subscribers by the same
-    // transaction (docs/rules.md#webhooks).
-    super::webhook_outbox::announce_audits(conn, audit.action, rows, audit.detail.as_ref(), at)
+/// Only the audit rows: the webhook messages a change announces are decided
+/// by `services::webhooks::announce` (docs/rules.md#webhooks).
+fn store(conn: &mut DbConnection, rows: &[AuditEvent]) -> Result<()> {
+    super::insert_all::<AuditEvent, _>(conn, e::audit_events, rows)
 }
 
 /// Audit events of the organization, optionally of one account, newest first.

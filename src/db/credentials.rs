@@ -351,16 +351,19 @@ pub fn mark_reauth_required(
 }
 
 /// A transient failure: counted; after `failing_after` in a row a still-valid
-/// credential reports `refresh_failing`. The lease is released.
+/// credential reports `refresh_failing`. The lease is released. Returns the
+/// row as it was before when this failure turned its stored status into
+/// `refresh_failing`, which the caller announces
+/// (`services::webhooks::announce::refresh_failing`).
 pub fn record_transient_failure(
     conn: &mut DbConnection,
     id: CredentialId,
     reason: &str,
     now: chrono::NaiveDateTime,
     failing_after: i32,
-) -> Result<()> {
+) -> Result<Option<Credential>> {
     let row = find_credential_by_id(conn, id)?;
-    let Some(row) = row else { return Ok(()) };
+    let Some(row) = row else { return Ok(None) };
     let failures = row.failure_count + 1;
     let still_valid = row.expires_at.is_none_or(|e| e > now);
     let status = if failures >= failing_after
@@ -389,15 +392,7 @@ pub fn record_transient_failure(
             c::updated_at.eq(now),
         ))
         .execute(conn)?;
-    if changed && status == Stored::RefreshFailing.as_str() {
-        super::webhook_outbox::announce_refresh_failing(
-            conn,
-            &row,
-            reason,
-            crate::domain::from_db_time(now),
-        )?;
-    }
-    Ok(())
+    Ok((changed && status == Stored::RefreshFailing.as_str()).then_some(row))
 }
 
 /// Moves a credential's issue and expiry times without a new grant (status

@@ -146,6 +146,20 @@ pub fn find_subscription(
         .optional()?)
 }
 
+/// `(id, events)` of the organization's enabled subscriptions, oldest first:
+/// what deciding who hears an event reads (`services::webhooks::announce`).
+pub fn list_enabled_subscription_events(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+) -> Result<Vec<(WebhookId, String)>> {
+    Ok(w::webhook_subscriptions
+        .filter(w::organization_id.eq(org))
+        .filter(w::enabled.eq(true))
+        .select((w::id, w::events))
+        .order(w::id.asc())
+        .load(conn)?)
+}
+
 /// Up to `limit` subscriptions of the organization with ids after `after`, oldest first.
 pub fn list_subscriptions(
     conn: &mut DbConnection,

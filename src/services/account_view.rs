@@ -59,7 +59,7 @@ pub fn account_with_report(
 ) -> Result<(AccountView, PropagationReport)> {
     let organization = find_organization(conn, org)?;
     let row = db::accounts::find_account_by_id(conn, org, account_id)?
-        .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
+        .ok_or_else(|| no_account(account_id))?;
     let siblings = db::accounts::list_account_rows_of_profile(conn, org, row.1.id)?;
     report_from(&organization, providers, siblings, account_id, at)
 }
@@ -73,21 +73,40 @@ pub fn report_from(
     account_id: AccountId,
     at: DateTime<Utc>,
 ) -> Result<(AccountView, PropagationReport)> {
+    let report = propagation_report(organization, &accounts, account_id, at)?;
+    let row = accounts
+        .into_iter()
+        .find(|(a, _, _)| a.id == account_id)
+        .ok_or_else(|| no_account(account_id))?;
     let ctx = StatusContext::for_organization(organization, providers, at);
+    Ok((ctx.view(row)?, report))
+}
+
+/// Who shares the grant `account_id` now holds and who was left and why,
+/// from the profile's accounts as stored (`accounts` holds every account of
+/// the profile): the one report, for the answers that show it and for the
+/// `token.renewed` webhook (`services::webhooks::announce`), so that both
+/// say the same of one change.
+pub fn propagation_report(
+    organization: &models::Organization,
+    accounts: &[AccountRow],
+    account_id: AccountId,
+    at: DateTime<Utc>,
+) -> Result<PropagationReport> {
     let plan = organization.plan()?;
-    let (mine, siblings): (Vec<AccountRow>, Vec<AccountRow>) = accounts
-        .into_iter()
-        .partition(|(a, _, _)| a.id == account_id);
-    let row = mine
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
-    let fresh_credential = row.2.id;
-    let siblings = siblings
-        .into_iter()
+    let window = window_of(organization);
+    let fresh_credential = accounts
+        .iter()
+        .find(|(a, _, _)| a.id == account_id)
+        .ok_or_else(|| no_account(account_id))?
+        .2
+        .id;
+    let siblings = accounts
+        .iter()
+        .filter(|(a, _, _)| a.id != account_id)
         .map(|(account, _, credential)| {
             Ok(SiblingAfter {
-                status: ctx.status(&account, &credential)?,
+                status: status_at(account, credential, at, window)?,
                 shares_grant: credential.id == fresh_credential,
                 sibling: Sibling {
                     account_id: account.id,
@@ -97,7 +116,29 @@ pub fn report_from(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok((ctx.view(row)?, propagation::report(plan, siblings)))
+    Ok(propagation::report(plan, siblings))
+}
+
+fn no_account(account_id: AccountId) -> Error {
+    Error::NotFound(format!("no account with id {account_id}"))
+}
+
+/// The account's token status at `now` (docs/rules.md#token-status).
+fn status_at(
+    account: &models::Account,
+    credential: &models::CredentialState,
+    now: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Result<TokenStatus> {
+    Ok(token_status::compute(
+        account.enabled,
+        StoredState {
+            status: Some(credential.stored_status()?),
+            expires_at: credential.expires_at.map(from_db_time),
+        },
+        now,
+        window,
+    ))
 }
 
 /// What working out a status needs besides the row.
@@ -125,15 +166,7 @@ impl StatusContext<'_> {
         account: &models::Account,
         credential: &models::CredentialState,
     ) -> Result<TokenStatus> {
-        Ok(token_status::compute(
-            account.enabled,
-            StoredState {
-                status: Some(credential.stored_status()?),
-                expires_at: credential.expires_at.map(from_db_time),
-            },
-            self.now,
-            self.window,
-        ))
+        status_at(account, credential, self.now, self.window)
     }
 
     /// Whether the credential can be renewed without the user right now.

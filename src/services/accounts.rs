@@ -245,8 +245,13 @@ pub async fn import(
                 },
                 at,
             )?;
-            let (account, propagation) =
-                account_with_report(conn, &providers, &o, applied.account_id, at)?;
+            let (account, propagation) = report_from(
+                &applied.snapshot.organization,
+                &providers,
+                applied.snapshot.accounts.clone(),
+                applied.account_id,
+                at,
+            )?;
             let outcome = GrantOutcome {
                 created: applied.created,
                 account,

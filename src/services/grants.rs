@@ -19,6 +19,7 @@ mod turns;
 
 pub use self::orphans::{Holders, holders};
 pub use super::Orphan;
+use super::webhooks::announce;
 use crate::crypto::KeyRing;
 use crate::db::accounts::InBrand;
 use crate::db::audit::{Audit, insert_audit_event, insert_audit_events_for_accounts};
@@ -32,6 +33,7 @@ use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, to_db_time};
 use crate::error::{Error, Result};
 use crate::providers::{Identity, TokenSet};
+use crate::registry::Snapshot;
 
 /// How the grant arrived, for the audit trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,10 @@ pub struct GrantApplied {
     pub propagated: Vec<PropagationEntry>,
     /// Replaced grants to revoke after commit.
     pub orphans: Vec<Orphan>,
+    /// The organization and the profile's accounts as the change left them:
+    /// the change's webhooks were built from it, and so is the answer
+    /// (`account_view::report_from`), so both report the same propagation.
+    pub snapshot: Snapshot,
 }
 
 fn plan_of(conn: &mut DbConnection, org: &OrganizationId) -> Result<Plan> {
@@ -175,7 +181,9 @@ pub fn normalize_identity(identity: &Identity) -> Result<Identity> {
 
 /// Upserts the profile, stores the credential, creates or reconnects the
 /// account in place, and lets the plan decide which of the profile's other
-/// accounts move onto the fresh grant. Call inside a write transaction.
+/// accounts move onto the fresh grant, each change audited; then reads the
+/// profile as it now is and announces the audited changes from it. Call
+/// inside a write transaction.
 pub fn apply_fresh_grant(
     conn: &mut DbConnection,
     keys: &KeyRing,
@@ -217,31 +225,28 @@ pub fn apply_fresh_grant(
         credential_for(conn, keys, &grant, profile.id, now)?;
     let created = existing.is_none();
     let account_id = reconnect_or_create(conn, &grant, existing, profile.id, credential_id, at)?;
-    insert_audit_event(
-        conn,
-        Audit {
-            organization_id: org,
-            actor: grant.actor,
-            action: grant.source.action(created),
-            outcome: AuditOutcome::Success,
-            brand_id: Some(grant.brand_id),
-            account_id: Some(account_id),
-            credential_id: Some(credential_id),
-            detail: Some({
-                let mut detail = json!({
-                    "network": grant.network,
-                    "profile_id": profile.id,
-                    "handle": identity.handle,
-                    "expires_at": expires_at,
-                });
-                if already_stored {
-                    detail["grant_already_stored"] = json!(true);
-                }
-                detail
-            }),
-        },
-        now,
-    )?;
+    let audit = Audit {
+        organization_id: org,
+        actor: grant.actor,
+        action: grant.source.action(created),
+        outcome: AuditOutcome::Success,
+        brand_id: Some(grant.brand_id),
+        account_id: Some(account_id),
+        credential_id: Some(credential_id),
+        detail: Some({
+            let mut detail = json!({
+                "network": grant.network,
+                "profile_id": profile.id,
+                "handle": identity.handle,
+                "expires_at": expires_at,
+            });
+            if already_stored {
+                detail["grant_already_stored"] = json!(true);
+            }
+            detail
+        }),
+    };
+    insert_audit_event(conn, audit.clone(), now)?;
 
     let propagated = propagate(
         conn,
@@ -253,6 +258,22 @@ pub fn apply_fresh_grant(
         now,
     )?;
     let orphans = orphans::sweep_unused(conn, keys, profile.id)?.orphans;
+    let snapshot = Snapshot {
+        organization: super::account_view::find_organization(conn, org)?,
+        accounts: db::accounts::list_account_rows_of_profile(conn, org, profile.id)?,
+    };
+    announce::audited(conn, &audit, Some(&snapshot), now)?;
+    let moved: Vec<(AccountId, BrandId)> = propagated
+        .iter()
+        .map(|p| (p.account_id, p.brand_id))
+        .collect();
+    announce::audited_for_accounts(
+        conn,
+        &propagated_audit(&grant, account_id, credential_id),
+        &moved,
+        Some(&snapshot),
+        now,
+    )?;
     Ok(GrantApplied {
         account_id,
         profile_id: profile.id,
@@ -261,6 +282,7 @@ pub fn apply_fresh_grant(
         expires_at,
         propagated,
         orphans,
+        snapshot,
     })
 }
 
@@ -333,18 +355,7 @@ fn propagate(
         .collect();
     insert_audit_events_for_accounts(
         conn,
-        Audit {
-            organization_id: org,
-            actor: grant.actor,
-            action: AuditAction::AccountRenewed,
-            outcome: AuditOutcome::Success,
-            brand_id: None,
-            account_id: None,
-            credential_id: Some(credential_id),
-            detail: Some(
-                json!({ "propagated_from_account": account_id, "propagated_from_brand": grant.brand_id }),
-            ),
-        },
+        propagated_audit(grant, account_id, credential_id),
         &moved,
         now,
     )?;
@@ -355,6 +366,26 @@ fn propagate(
             brand_id,
         })
         .collect())
+}
+
+/// The audit event of each account a fresh grant reached by propagation.
+fn propagated_audit<'a>(
+    grant: &FreshGrant<'a>,
+    account_id: AccountId,
+    credential_id: CredentialId,
+) -> Audit<'a> {
+    Audit {
+        organization_id: grant.organization_id,
+        actor: grant.actor,
+        action: AuditAction::AccountRenewed,
+        outcome: AuditOutcome::Success,
+        brand_id: None,
+        account_id: None,
+        credential_id: Some(credential_id),
+        detail: Some(
+            json!({ "propagated_from_account": account_id, "propagated_from_brand": grant.brand_id }),
+        ),
+    }
 }
 
 /// Removes an account; its credential goes too when no other account uses
@@ -385,7 +416,7 @@ pub fn disconnect(
     let mine = |id: CredentialId| account.credential_id == Some(id);
     let unreadable = swept.unreadable.iter().any(|&c| mine(c));
     let released = unreadable || swept.orphans.iter().any(|o| mine(o.credential_id));
-    insert_audit_event(
+    announce::record(
         conn,
         Audit {
             organization_id: org,

@@ -11,7 +11,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::account_view::{GrantOutcome, account_with_report};
+use super::account_view::{GrantOutcome, report_from};
 use super::grants::{FreshGrant, GrantApplied, GrantSource, apply_fresh_grant};
 use super::{revoke_later, upstream_error};
 use crate::crypto::Binding;
@@ -412,8 +412,13 @@ async fn store_grant(
                 },
                 at,
             )?;
-            let (account, propagation) =
-                account_with_report(conn, &providers, &org, applied.account_id, at)?;
+            let (account, propagation) = report_from(
+                &applied.snapshot.organization,
+                &providers,
+                applied.snapshot.accounts.clone(),
+                applied.account_id,
+                at,
+            )?;
             let outcome = GrantOutcome {
                 created: applied.created,
                 account,

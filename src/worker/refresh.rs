@@ -13,7 +13,7 @@ use super::{
     backoff,
 };
 use crate::db;
-use crate::db::audit::{Audit, insert_audit_event};
+use crate::db::audit::Audit;
 use crate::db::schedule::{self as creds, WorkItem};
 use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::token_status::CredentialStatus;
@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::providers::MAX_RETRY_AFTER;
 use crate::providers::RefreshPlan;
 use crate::services::refresh::{self as engine, RefreshOutcome, RefreshRequest};
+use crate::services::webhooks::announce;
 use crate::state::AppState;
 
 /// What happened to one claimed credential.
@@ -210,7 +211,7 @@ async fn after_transient(
                 return Ok(Some((false, row.failure_count)));
             }
             for (account, brand) in db::accounts::list_accounts_using_credential(conn, id)? {
-                insert_audit_event(
+                announce::record(
                     conn,
                     Audit {
                         organization_id: &org,

@@ -6,12 +6,13 @@ use serde_json::json;
 
 use super::{ACTOR, TRANSITION_BATCH, TickReport, Transition, transition};
 use crate::db;
-use crate::db::audit::{Audit, insert_audit_event};
+use crate::db::audit::Audit;
 use crate::db::schedule::{self as creds, WorkItem};
 use crate::domain::audit::AuditOutcome;
 use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, to_db_time};
 use crate::error::Error;
+use crate::services::webhooks::announce;
 use crate::state::AppState;
 
 pub(super) async fn store_transitions(
@@ -79,7 +80,7 @@ async fn store_transition(
             for (account, brand) in
                 db::accounts::list_enabled_accounts_using_credential(conn, row.id)?
             {
-                insert_audit_event(
+                announce::record(
                     conn,
                     Audit {
                         organization_id: &row.organization_id,

@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::providers::{GrantInfo, ProviderError, RefreshPlan};
 use crate::registry::RefreshOutcome;
 use crate::services::grants::sweep_if_unused;
+use crate::services::webhooks::announce;
 use crate::services::{misconfigured, revoke_later, upstream_kind};
 use crate::state::AppState;
 
@@ -270,14 +271,14 @@ async fn record_failure(
         db::write_transaction(conn, |conn| {
             if reauth {
                 creds::mark_reauth_required(conn, req.credential_id, &r, to_db_time(at))?;
-            } else {
-                creds::record_transient_failure(
-                    conn,
-                    req.credential_id,
-                    &r,
-                    to_db_time(at),
-                    FAILING_AFTER,
-                )?;
+            } else if let Some(before) = creds::record_transient_failure(
+                conn,
+                req.credential_id,
+                &r,
+                to_db_time(at),
+                FAILING_AFTER,
+            )? {
+                announce::refresh_failing(conn, &before, &r, at)?;
             }
             let (action, outcome) = if reauth {
                 (AuditAction::TokenReauthRequired, AuditOutcome::Failure)

@@ -21,12 +21,11 @@ use serde_json::json;
 
 use super::journal::{Journal, PendingGrant};
 use super::lease::{lease_seconds, new_owner, release};
-use super::request::{RefreshRequest, audit_credential};
+use super::request::{RefreshRequest, audit_renewal};
 use crate::crypto::{Binding, KeyRing};
 use crate::db::credentials::{ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD, RefreshedSecrets, Written};
 use crate::db::models::Credential;
 use crate::db::{self, DbConnection, credentials as creds};
-use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::to_db_time;
 use crate::error::Error;
 use crate::registry::Snapshot;
@@ -153,14 +152,6 @@ fn store(
             request.credential_id,
             at,
         )?;
-        audit_credential(
-            conn,
-            request,
-            AuditAction::AccountRenewed,
-            AuditOutcome::Success,
-            json!({ "method": "refresh" }),
-            at,
-        )?;
         let snapshot = if request.snapshot {
             let organization =
                 db::organizations::find_organization(conn, &request.organization_id)?.ok_or_else(
@@ -183,6 +174,15 @@ fn store(
         } else {
             None
         };
+        // The webhooks' propagation report is read from the snapshot the
+        // answer is built from (when none is asked for, `announce` reads one).
+        audit_renewal(
+            conn,
+            request,
+            json!({ "method": "refresh" }),
+            snapshot.as_ref(),
+            at,
+        )?;
         Ok((Written::Stored, orphans, snapshot))
     })
 }

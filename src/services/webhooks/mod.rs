@@ -1,9 +1,11 @@
 //! Lifecycle webhooks (docs/rules.md#webhooks): an organization's
 //! subscriptions, their secrets (shown once, rotated with an overlap), test
-//! messages and the record of delivery attempts. The outbox is written by the
-//! changes themselves (`db::webhook_outbox`); the worker delivers it through
+//! messages and the record of delivery attempts. What each change announces
+//! is decided by [`announce`] in the change's own transaction and stored in
+//! the outbox (`db::webhook_outbox`); the worker delivers it through
 //! [`delivery`].
 
+pub mod announce;
 pub mod delivery;
 pub mod target;
 
@@ -330,7 +332,7 @@ pub async fn send_test(
                 "the webhook is disabled; enable it first".into(),
             ));
         }
-        db::webhook_outbox::enqueue_test(conn, &row, &actor, now)
+        announce::test_message(conn, &row, &actor, now)
     })
     .await
 }

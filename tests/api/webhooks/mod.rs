@@ -3,6 +3,7 @@
 //! signatures checked by an independent Standard Webhooks implementation
 //! (the `standardwebhooks` crate) and by HMAC computed here.
 
+mod announce;
 mod delivery;
 mod key_rotation;
 mod outbox;

@@ -27,7 +27,7 @@ async fn outbox(app: &TestApp) -> Vec<(String, Value)> {
 
 /// Makes every `account.renewed` audit insert fail while on: a fault inside
 /// the transaction of a connect with propagation, after its
-/// `account.connected` message was written.
+/// `account.connected` audit event was written.
 async fn fail_renewed_audits(app: &TestApp, on: bool) {
     let pool = app.pool().clone();
     let postgres = app.backend == Backend::Postgres;
@@ -71,7 +71,7 @@ async fn a_change_and_its_messages_commit_or_roll_back_together(app: TestApp) {
     );
 
     // Act: connecting her in the second brand fails while propagating to the
-    // first, after its own `account.connected` message was written.
+    // first, after its own `account.connected` audit event was written.
     fail_renewed_audits(&app, true).await;
     let token = app.admin_token();
     let url = app.start_connect(&token, &second, "sandbox", None).await;
