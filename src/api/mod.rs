@@ -6,6 +6,7 @@ pub mod account_events;
 pub mod accounts;
 pub mod brands;
 pub mod conditional;
+pub mod connections;
 pub mod cors;
 pub mod examples;
 pub mod expired;
@@ -118,6 +119,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
                 .configure(organization::configure)
                 .configure(brands::configure)
                 .configure(accounts::configure)
+                .configure(connections::configure)
                 .configure(account_events::configure)
                 .configure(renewal::configure)
                 .configure(reconnect::configure)

@@ -86,6 +86,9 @@ pub struct Credential {
     /// `fingerprint_version` equals `version`.
     pub token_fingerprint: Option<String>,
     pub fingerprint_version: Option<i64>,
+    /// For an asset's credential: the manager's credential it came from
+    /// (docs/rules.md#assets), which stays stored while this one does.
+    pub derived_from_credential_id: Option<String>,
 }
 
 impl std::fmt::Debug for Credential {
@@ -112,6 +115,22 @@ pub struct Profile {
     pub avatar_url: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// What the profile is at its network (`ProfileKind`'s text).
+    pub kind: String,
+    /// For an asset: the person profile whose grant reaches it.
+    pub manager_profile_id: Option<String>,
+    /// The manager's network id and name, as they were when the asset was last connected.
+    pub manager_external_id: Option<String>,
+    pub manager_name: Option<String>,
+}
+
+impl Profile {
+    /// The stored kind; a value that does not parse is an error, never a default.
+    pub fn kind(&self) -> crate::error::Result<crate::domain::profile_kind::ProfileKind> {
+        self.kind
+            .parse()
+            .map_err(|e| crate::error::Error::internal(format!("profile {}: {e}", self.id)))
+    }
 }
 
 /// One audit event. Read-only through the API; never holds a token.
@@ -218,4 +237,24 @@ impl CredentialState {
     pub fn stored_status(&self) -> crate::error::Result<CredentialStatus> {
         parse_status(&self.id, &self.status)
     }
+}
+
+/// A person's grant just authorized, waiting for the assets to connect to be
+/// chosen (docs/rules.md#assets). Holds no secret: the grant is the credential.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::connections)]
+pub struct Connection {
+    pub id: String,
+    pub organization_id: String,
+    /// The brand the connect started in, where the chosen assets are connected.
+    pub brand_id: String,
+    pub network: String,
+    /// The person's profile and credential.
+    pub profile_id: String,
+    pub credential_id: String,
+    pub scopes: String,
+    pub return_url: Option<String>,
+    pub actor: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
 }

@@ -22,10 +22,11 @@ use crate::crypto::KeyRing;
 use crate::db::accounts::InBrand;
 use crate::db::audit::{Audit, insert_audit_event, insert_audit_events_for_accounts};
 use crate::db::credentials::{NewGrant, grant_fingerprint, seal_new_credential};
-use crate::db::models::Account;
+use crate::db::models::{Account, Profile};
 use crate::db::{self, DbConnection};
 use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::plan::Plan;
+use crate::domain::profile_kind::ProfileKind;
 use crate::domain::propagation::{Sibling, decide};
 use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, new_id, to_db_time};
@@ -61,6 +62,20 @@ pub struct FreshGrant<'a> {
     pub source: GrantSource,
     /// For a re-authorization: the account it must land on (its profile must be the identity).
     pub expected_account: Option<&'a str>,
+    /// For an asset connected from a person's grant: its kind, manager and token model
+    /// (docs/rules.md#assets); `None` for a person.
+    pub asset: Option<AssetOf<'a>>,
+}
+
+/// What makes a fresh grant an asset's: the identity is the asset, the tokens are its own
+/// (a derived Page token) or a copy of its manager's (shared), and the credential names the
+/// manager's credential it came from.
+pub struct AssetOf<'a> {
+    pub kind: ProfileKind,
+    pub manager: &'a Profile,
+    pub manager_credential_id: &'a str,
+    /// The asset token's expiry: `None` for a Page token, which has none on the clock.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Another brand's account of the same profile and what happened to it.
@@ -76,7 +91,7 @@ pub struct GrantApplied {
     pub profile_id: String,
     pub credential_id: String,
     pub created: bool,
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
     /// Other brands' accounts now on the fresh grant.
     pub propagated: Vec<PropagationEntry>,
     /// Replaced grants to revoke after commit.
@@ -99,13 +114,17 @@ fn plan_of(conn: &mut DbConnection, org: &str) -> Result<Plan> {
 /// fresh tokens: the network has just accepted the grant, so that mark is out
 /// of date.
 /// `true` with the id when the grant was already stored.
-fn credential_for(
+pub(super) fn credential_for(
     conn: &mut DbConnection,
     keys: &KeyRing,
     grant: &FreshGrant<'_>,
     profile: &str,
     now: DateTime<Utc>,
-) -> Result<(String, DateTime<Utc>, bool)> {
+) -> Result<(String, Option<DateTime<Utc>>, bool)> {
+    let fresh_expiry = match &grant.asset {
+        Some(asset) => asset.expires_at,
+        None => Some(grant.tokens.expires_at),
+    };
     let fresh = NewGrant {
         organization_id: grant.organization_id.into(),
         profile_id: profile.into(),
@@ -113,7 +132,7 @@ fn credential_for(
         access_token: grant.tokens.access_token.clone(),
         refresh_token: grant.tokens.refresh_token.clone(),
         scopes: grant.tokens.scopes.clone(),
-        expires_at: Some(grant.tokens.expires_at),
+        expires_at: fresh_expiry,
         refresh_expires_at: grant.tokens.refresh_expires_at,
     };
     let fingerprint = grant_fingerprint(keys, &fresh.access_token, fresh.refresh_token.as_ref());
@@ -126,17 +145,18 @@ fn credential_for(
     )? {
         if stored.stored_status()? == CredentialStatus::ReauthRequired {
             db::credentials::revive_credential(conn, keys, &stored.id, &fresh, now)?;
-            return Ok((stored.id, grant.tokens.expires_at, true));
+            return Ok((stored.id, fresh_expiry, true));
         }
-        let expires_at = stored
-            .expires_at
-            .map(from_db_time)
-            .unwrap_or(grant.tokens.expires_at);
+        let expires_at = stored.expires_at.map(from_db_time).or(fresh_expiry);
         return Ok((stored.id, expires_at, true));
     }
-    let credential = seal_new_credential(keys, fresh, now);
+    let mut credential = seal_new_credential(keys, fresh, now);
+    credential.derived_from_credential_id = grant
+        .asset
+        .as_ref()
+        .map(|a| a.manager_credential_id.to_string());
     db::credentials::insert_credential(conn, &credential)?;
-    Ok((credential.id, grant.tokens.expires_at, false))
+    Ok((credential.id, fresh_expiry, false))
 }
 
 /// Holds what a network says about an identity to the bounds the API
@@ -199,6 +219,7 @@ pub fn apply_fresh_grant(
         grant.network,
         identity,
         grant.expected_account.is_some(),
+        grant.asset.as_ref(),
         at,
     )?;
 
@@ -261,6 +282,32 @@ pub fn apply_fresh_grant(
         propagated,
         orphans,
     })
+}
+
+/// Stores a person's grant without connecting them in a brand (a network
+/// with assets: docs/rules.md#assets): the person's profile, taken for the
+/// change, and the credential holding the grant (one grant, one credential).
+/// Returns both; the caller keeps the credential in use (a connection).
+pub fn store_manager_grant(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    grant: &FreshGrant<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Profile, String)> {
+    let identity = &normalize_identity(grant.identity)?;
+    let profile = turns::take_profile(
+        conn,
+        grant.organization_id,
+        grant.network,
+        identity,
+        false,
+        None,
+        to_db_time(now),
+    )?;
+    let (credential_id, _, _) = credential_for(conn, keys, grant, &profile.id, now)?;
+    let profile = db::profiles::find_profile(conn, grant.organization_id, &profile.id)?
+        .ok_or_else(|| Error::internal("a profile vanished while it was being stored"))?;
+    Ok((profile, credential_id))
 }
 
 /// The account on the fresh grant: the brand's account of the profile
@@ -420,6 +467,19 @@ pub fn disconnect(
         at,
     )?;
     Ok(swept.orphans)
+}
+
+/// Takes the profile and deletes its credentials nothing uses any more,
+/// returning them for revocation (a connection that expired, say).
+pub fn sweep_profile(
+    conn: &mut DbConnection,
+    keys: &KeyRing,
+    profile: &str,
+) -> Result<Vec<Orphan>> {
+    if !turns::take_existing_profile(conn, profile)? {
+        return Ok(Vec::new());
+    }
+    Ok(orphans::sweep_unused(conn, keys, profile)?.orphans)
 }
 
 /// Deletes `credential` once no account uses it, returning it for

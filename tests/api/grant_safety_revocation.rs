@@ -7,7 +7,7 @@
 mod facebook;
 mod fingerprints;
 mod lost_refresh;
-mod meta_graph;
+pub(crate) mod meta_graph;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -9,6 +9,7 @@ mod brands;
 mod cli;
 mod conditional;
 mod conformance;
+mod connections;
 mod cors;
 mod database_faults;
 mod dead_ends;

@@ -154,6 +154,7 @@ pub fn lock_unused_credentials_of_profile(
     profile: &str,
 ) -> Result<Vec<String>> {
     use crate::db::schema::accounts::dsl as a;
+    use crate::db::schema::connections::dsl as k;
     let unleased = lease_free(conn);
     let unused = c::credentials
         .filter(c::profile_id.eq(profile))
@@ -161,12 +162,25 @@ pub fn lock_unused_credentials_of_profile(
         .filter(diesel::dsl::not(diesel::dsl::exists(
             a::accounts.filter(a::credential_id.eq(c::id.nullable())),
         )))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            k::connections.filter(k::credential_id.eq(c::id)),
+        )))
         .select(c::id)
         .order(c::id.asc());
-    Ok(match conn {
+    let unused: Vec<String> = match conn {
         DbConnection::Postgresql(pg) => unused.for_update().skip_locked().load(pg)?,
         DbConnection::Sqlite(lite) => unused.load(lite)?,
-    })
+    };
+    // A manager's credential is in use while an asset's credential came from it
+    // (docs/rules.md#assets).
+    let sources: Vec<Option<String>> = c::credentials
+        .filter(c::derived_from_credential_id.eq_any(&unused))
+        .select(c::derived_from_credential_id)
+        .load(conn)?;
+    Ok(unused
+        .into_iter()
+        .filter(|id| !sources.iter().flatten().any(|s| s == id))
+        .collect())
 }
 
 /// Stores a fresh grant over the credential that holds the same grant but

@@ -30,6 +30,12 @@ pub(super) struct Swept {
 /// (docs/rules.md#single-flight-refresh): deleted from under it, the grant the
 /// network is returning would be stored nowhere. The refresh's end removes it
 /// (`switch_profile_to_credential`, `super::sweep_if_unused`).
+///
+/// A manager's credential that an asset's credential came from, or that a
+/// connection waits on, is in use (docs/rules.md#assets). An asset's own
+/// credential goes unrevoked: a derived Page token is never revoked alone, and
+/// a shared one is its manager's grant. Its manager's credential may be left
+/// unused by it, and is swept after it, by the same rules.
 pub(super) fn sweep_unused(
     conn: &mut DbConnection,
     keys: &KeyRing,
@@ -37,10 +43,20 @@ pub(super) fn sweep_unused(
 ) -> Result<Swept> {
     let mut removed = Vec::new();
     let mut unreadable = Vec::new();
+    let mut managers = Vec::new();
     for id in creds::lock_unused_credentials_of_profile(conn, profile)? {
         let Some(row) = creds::find_credential_by_id(conn, &id)? else {
             continue;
         };
+        if let Some(manager_credential) = &row.derived_from_credential_id {
+            creds::delete_credential(conn, &id)?;
+            tracing::info!(credential = %id, network = %row.network,
+                "an asset's unused credential was deleted; not revoked (it is its manager's grant's)");
+            if let Some(manager) = creds::find_credential_by_id(conn, manager_credential)? {
+                managers.push(manager.profile_id);
+            }
+            continue;
+        }
         let tokens = creds::open_readable(keys, &row)?;
         creds::delete_credential(conn, &id)?;
         match tokens {
@@ -75,6 +91,14 @@ pub(super) fn sweep_unused(
             token_held_elsewhere: held.token,
             identity_held_elsewhere: held.identity,
         });
+    }
+    managers.sort();
+    managers.dedup();
+    for manager in managers.into_iter().filter(|m| m != profile) {
+        super::turns::take_existing_profile(conn, &manager)?;
+        let swept = sweep_unused(conn, keys, &manager)?;
+        orphans.extend(swept.orphans);
+        unreadable.extend(swept.unreadable);
     }
     Ok(Swept {
         orphans,

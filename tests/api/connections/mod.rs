@@ -1,0 +1,405 @@
+//! Connect with selection: a person's Facebook grant, the Pages they manage listed from Graph
+//! (`/me/accounts`, paginated), the chosen ones connected as Page accounts with their own Page
+//! tokens, over real HTTP against local stubs of Graph, on both backends.
+
+mod pages;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokenwarden::providers::{NetworkKind, NetworkSettings, ProviderRegistry};
+
+use self::pages::{FacebookPages, PagesGraph};
+use crate::brand_scope::restricted;
+use crate::grant_safety_revocation::meta_graph::MetaGraph;
+use crate::helpers::{Backend, RETURN_URL, TestApp, assert_problem};
+use crate::on_both_backends;
+
+/// An instance whose `facebook` network is the preset against the Meta Graph stub, with Pages
+/// read from the Pages stub; the person `fb-1` manages three Pages (two answers of Graph).
+pub struct Fb {
+    app: TestApp,
+    meta: MetaGraph,
+    pages: PagesGraph,
+}
+
+impl Fb {
+    async fn spawn(backend: Backend) -> Self {
+        let (meta, pages) = (MetaGraph::default(), PagesGraph::default());
+        let (meta_base, pages_base) = (meta.start(), pages.start());
+        let accounts_url = pages_base.join("/me/accounts").unwrap();
+        let app = TestApp::spawn_with_networks(
+            backend,
+            |s| {
+                let j = |p: &str| Some(meta_base.join(p).unwrap().to_string());
+                let mut n = NetworkSettings::new(NetworkKind::Facebook);
+                n.client_id = Some("meta-app".into());
+                n.client_secret = Some(secrecy::SecretString::from("meta-app-secret".to_string()));
+                n.authorize_url = j("/dialog/oauth");
+                n.token_url = j("/token");
+                n.identity_url = j("/me?fields=id,name");
+                n.revoke_url = j("/me/permissions");
+                s.networks.insert("facebook".into(), n);
+            },
+            move |registry: &mut ProviderRegistry| {
+                let preset = registry.get("facebook").expect("facebook configured");
+                registry.insert(Arc::new(FacebookPages {
+                    preset,
+                    accounts_url,
+                }));
+            },
+        )
+        .await;
+        pages.manage(
+            "fb-1",
+            &[
+                ("p-1", "Northwind Coffee"),
+                ("p-2", "Harbor Bakery"),
+                ("p-3", "Quay Books"),
+            ],
+        );
+        Fb { app, meta, pages }
+    }
+
+    /// `person` approves the app at Meta for a connect started in `brand`; the callback's answer.
+    async fn authorize(
+        &self,
+        brand: &str,
+        person: &str,
+        return_url: Option<&str>,
+    ) -> reqwest::Response {
+        let app = &self.app;
+        let auth = app
+            .start_connect(&app.admin_token(), brand, "facebook", return_url)
+            .await;
+        let state = url::Url::parse(&auth)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let callback = format!(
+            "{}/v1/oauth/callback/facebook?code={}&state={state}",
+            app.address,
+            MetaGraph::code_for(person)
+        );
+        app.client.get(callback).send().await.unwrap()
+    }
+
+    /// A connection of `person` in `brand`; its id.
+    async fn connection(&self, brand: &str, person: &str) -> String {
+        let response = self.authorize(brand, person, None).await;
+        assert_eq!(response.status(), 200, "facebook callback");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "select", "{body}");
+        body["connection_id"].as_str().unwrap().to_string()
+    }
+
+    async fn select(
+        &self,
+        token: &str,
+        connection: &str,
+        ids: Value,
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .app
+            .client
+            .post(
+                self.app
+                    .url(&format!("/v1/connections/{connection}/accounts")),
+            )
+            .bearer_auth(token)
+            .json(&json!({ "external_ids": ids }));
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn vault(&self, account: &str) -> Value {
+        let response = self
+            .app
+            .post(
+                &format!("/v1/accounts/{account}/access-token"),
+                &self.app.admin_token(),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "vault read");
+        response.json().await.unwrap()
+    }
+}
+
+on_both_backends!(
+    spawn = super::Fb::spawn;
+    a_person_connects_the_pages_they_choose_and_the_vault_hands_out_page_tokens,
+    a_selection_with_an_idempotency_key_is_answered_once,
+    an_expired_connection_is_gone_and_its_grant_revoked,
+    a_token_of_another_brand_cannot_see_the_connection,
+    a_page_the_person_does_not_manage_is_refused_and_nothing_is_connected,
+    the_callback_sends_the_browser_to_select_with_the_connection,
+);
+
+on_both_backends!(a_person_network_still_connects_the_person);
+
+async fn a_person_connects_the_pages_they_choose_and_the_vault_hands_out_page_tokens(fb: Fb) {
+    // Arrange: fb-1 authorizes in a brand; nothing is connected yet.
+    let (app, token) = (&fb.app, fb.app.admin_token());
+    let north = app.new_brand("North").await;
+    let connection = fb.connection(&north, "fb-1").await;
+    assert_eq!(
+        app.counts().await,
+        (1, 0, 1),
+        "the person and their grant, no account"
+    );
+
+    // Act: list what fb-1 manages, connect two Pages.
+    let listed: Value = app
+        .get(&format!("/v1/connections/{connection}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let selected = fb
+        .select(&token, &connection, json!(["p-1", "p-3"]), None)
+        .await;
+
+    // Assert: every Page across Graph's pages, then two Page accounts with their own tokens.
+    assert_eq!(
+        listed["manager"],
+        json!({"name": "Page of fb-1", "external_id": "fb-1"})
+    );
+    let ids: Vec<&str> = listed["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["external_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["p-1", "p-2", "p-3"], "{listed}");
+    assert_eq!(listed["assets"][0]["kind"], "page");
+    assert_eq!(listed["assets"][0]["name"], "Northwind Coffee");
+    assert_eq!(
+        listed["assets"][0]["picture_url"],
+        "https://cdn.example.test/p-1.png"
+    );
+    assert_eq!(listed["assets"][0]["connected_in"], json!([]));
+    assert_eq!(selected.status(), 201);
+    let body: Value = selected.json().await.unwrap();
+    let accounts = body["data"].as_array().unwrap();
+    assert_eq!(accounts.len(), 2);
+    let first = &accounts[0];
+    assert_eq!(first["brand_id"], north.as_str());
+    assert_eq!(first["profile"]["external_id"], "p-1");
+    assert_eq!(first["profile"]["kind"], "page");
+    assert_eq!(first["profile"]["display_name"], "Northwind Coffee");
+    assert_eq!(
+        first["profile"]["avatar_url"],
+        "https://cdn.example.test/p-1.png"
+    );
+    assert_eq!(
+        first["profile"]["manager"],
+        json!({"name": "Page of fb-1", "external_id": "fb-1"})
+    );
+    assert_eq!(first["token_status"], "active");
+    assert_eq!(
+        first["expires_at"],
+        Value::Null,
+        "a Page token has no expiry on the clock"
+    );
+    assert_eq!(
+        app.counts().await,
+        (3, 2, 3),
+        "the person and two Pages, each its own credential"
+    );
+
+    let page_1 = fb.vault(first["id"].as_str().unwrap()).await;
+    let page_3 = fb.vault(accounts[1]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        page_1["access_token"],
+        PagesGraph::page_token("p-1", "fb-1")
+    );
+    assert_eq!(
+        page_3["access_token"],
+        PagesGraph::page_token("p-3", "fb-1")
+    );
+    let id_1 = page_1["token_id"].as_str().unwrap();
+    assert_eq!(id_1.len(), 32);
+    assert_ne!(page_1["token_id"], page_3["token_id"]);
+    assert_eq!(
+        fb.vault(first["id"].as_str().unwrap()).await["token_id"],
+        id_1,
+        "same token, same id"
+    );
+
+    let again: Value = app
+        .get(&format!("/v1/connections/{connection}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["assets"][0]["connected_in"], json!([north]));
+    assert_eq!(again["assets"][1]["connected_in"], json!([]));
+}
+
+async fn a_selection_with_an_idempotency_key_is_answered_once(fb: Fb) {
+    // Arrange
+    let (app, token) = (&fb.app, fb.app.admin_token());
+    let north = app.new_brand("North").await;
+    let connection = fb.connection(&north, "fb-1").await;
+
+    // Act: the same selection twice with one key, then another selection with that key.
+    let first = fb
+        .select(&token, &connection, json!(["p-2"]), Some("pick-1"))
+        .await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let replay = fb
+        .select(&token, &connection, json!(["p-2"]), Some("pick-1"))
+        .await;
+    let other = fb
+        .select(&token, &connection, json!(["p-1"]), Some("pick-1"))
+        .await;
+
+    // Assert
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.json::<Value>().await.unwrap(), first);
+    assert_problem(other, 422, "idempotency-key-reused").await;
+    assert_eq!(
+        app.counts().await,
+        (2, 1, 2),
+        "one Page account, connected once"
+    );
+}
+
+async fn an_expired_connection_is_gone_and_its_grant_revoked(fb: Fb) {
+    // Arrange: fb-1 authorizes and chooses nothing.
+    let (app, token) = (&fb.app, fb.app.admin_token());
+    let north = app.new_brand("North").await;
+    let connection = fb.connection(&north, "fb-1").await;
+
+    // Act: an hour passes; the worker runs.
+    app.advance(chrono::Duration::minutes(61));
+    let listed = app
+        .get(&format!("/v1/connections/{connection}"), &token)
+        .await;
+    let selected = fb.select(&token, &connection, json!(["p-1"]), None).await;
+    let report = tokenwarden::worker::tick(&app.parts.state, app.now())
+        .await
+        .unwrap();
+    app.revocations_settled().await;
+
+    // Assert: 404 both, the connection and the grant gone, and with no other grant of the
+    // person stored anywhere, the app de-authorized for them.
+    assert_problem(listed, 404, "not-found").await;
+    assert_problem(selected, 404, "not-found").await;
+    assert_eq!(report.connections_deleted, 1);
+    assert_eq!(
+        app.counts().await,
+        (1, 0, 0),
+        "the person's profile stays, their grant goes"
+    );
+    assert_eq!(fb.meta.deauthorizations(), ["fb-1"]);
+}
+
+async fn a_token_of_another_brand_cannot_see_the_connection(fb: Fb) {
+    // Arrange: a connection started in North; a token that reaches Harbor only.
+    let app = &fb.app;
+    let (north, harbor) = (app.new_brand("North").await, app.new_brand("Harbor").await);
+    let connection = fb.connection(&north, "fb-1").await;
+    let harbor_token = restricted(app, &[&harbor]);
+    let north_token = restricted(app, &[&north]);
+
+    // Act
+    let listed = app
+        .get(&format!("/v1/connections/{connection}"), &harbor_token)
+        .await;
+    let selected = fb
+        .select(&harbor_token, &connection, json!(["p-1"]), None)
+        .await;
+    let own = app
+        .get(&format!("/v1/connections/{connection}"), &north_token)
+        .await;
+
+    // Assert: the very 404 of a connection that does not exist; its own brand's token sees it.
+    let body = assert_problem(listed, 404, "not-found").await;
+    let unknown_id = uuid::Uuid::now_v7().to_string();
+    let unknown = app
+        .get(&format!("/v1/connections/{unknown_id}"), &harbor_token)
+        .await;
+    let unknown = assert_problem(unknown, 404, "not-found").await;
+    assert_eq!(
+        body["detail"].as_str().unwrap().replace(&connection, "ID"),
+        unknown["detail"]
+            .as_str()
+            .unwrap()
+            .replace(&unknown_id, "ID")
+    );
+    assert_problem(selected, 404, "not-found").await;
+    assert_eq!(own.status(), 200);
+    assert_eq!(app.counts().await.1, 0, "nothing connected");
+}
+
+async fn a_page_the_person_does_not_manage_is_refused_and_nothing_is_connected(fb: Fb) {
+    // Arrange: fb-2 manages another Page than fb-1.
+    let (app, token) = (&fb.app, fb.app.admin_token());
+    fb.pages.manage("fb-2", &[("p-9", "Elsewhere")]);
+    let north = app.new_brand("North").await;
+    let connection = fb.connection(&north, "fb-1").await;
+
+    // Act: a Page of fb-1's, a Page of fb-2's, and one named twice.
+    let refused = fb
+        .select(&token, &connection, json!(["p-1", "p-9"]), None)
+        .await;
+    let twice = fb
+        .select(&token, &connection, json!(["p-1", "p-1"]), None)
+        .await;
+    let none = fb.select(&token, &connection, json!([]), None).await;
+
+    // Assert
+    let body = assert_problem(refused, 422, "validation-failed").await;
+    assert_eq!(body["errors"][0]["pointer"], "/external_ids/1", "{body}");
+    let body = assert_problem(twice, 422, "validation-failed").await;
+    assert_eq!(body["errors"][0]["pointer"], "/external_ids/1", "{body}");
+    assert_problem(none, 422, "validation-failed").await;
+    assert_eq!(app.counts().await, (1, 0, 1), "nothing connected");
+}
+
+async fn the_callback_sends_the_browser_to_select_with_the_connection(fb: Fb) {
+    // Arrange
+    let app = &fb.app;
+    let north = app.new_brand("North").await;
+
+    // Act
+    let response = fb.authorize(&north, "fb-1", Some(RETURN_URL)).await;
+
+    // Assert: 303 to the return URL naming the connection, which lists the Pages.
+    assert_eq!(response.status(), 303);
+    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(RETURN_URL));
+    let query: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    assert_eq!(query["tokenwarden_status"], "select");
+    let listed = app
+        .get(
+            &format!("/v1/connections/{}", query["connection_id"]),
+            &app.admin_token(),
+        )
+        .await;
+    assert_eq!(listed.status(), 200);
+}
+
+async fn a_person_network_still_connects_the_person(app: TestApp) {
+    // Arrange
+    let north = app.new_brand("North").await;
+
+    // Act: the sandbox's profiles are people.
+    let body = app.connect_sandbox(&north, "sandbox-alice").await;
+
+    // Assert: connected at once, a person without a manager.
+    assert_eq!(body["status"], "connected");
+    assert_eq!(body["account"]["profile"]["kind"], "person");
+    assert_eq!(body["account"]["profile"]["manager"], Value::Null);
+    assert_eq!(app.counts().await, (1, 1, 1));
+}
