@@ -117,7 +117,7 @@ pub async fn oauth_callback(
                     .finish();
             }
             match GrantResult::new(status, done.outcome) {
-                Ok(result) => HttpResponse::Ok().json(CallbackResult::Stored(result)),
+                Ok(result) => HttpResponse::Ok().json(CallbackResult::Stored(Box::new(result))),
                 Err(e) => e.error_response(),
             }
         }

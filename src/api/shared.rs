@@ -270,7 +270,7 @@ pub enum SelectStatus {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum CallbackResult {
-    Stored(GrantResult),
+    Stored(Box<GrantResult>),
     Select(SelectionStart),
 }
 

@@ -28,9 +28,6 @@ use crate::state::AppState;
 /// How long a connection waits for its assets to be chosen.
 pub const CONNECTION_TTL_MINUTES: i64 = 60;
 
-/// At most this many assets are connected by one selection.
-pub const MAX_SELECTION: usize = 100;
-
 /// What a profile of an asset of this kind is.
 pub fn profile_kind(kind: AssetKind) -> ProfileKind {
     match kind {

@@ -257,6 +257,15 @@ pub fn apply_fresh_grant(
                 if already_stored {
                     detail["grant_already_stored"] = json!(true);
                 }
+                if let Some(asset) = &grant.asset {
+                    // The audit trail and webhooks name the asset and whom to ask.
+                    detail["kind"] = json!(asset.kind);
+                    detail["name"] = json!(identity.display_name);
+                    detail["manager"] = json!({
+                        "name": asset.manager.display_name.as_deref().unwrap_or(&asset.manager.handle),
+                        "external_id": asset.manager.external_id,
+                    });
+                }
                 detail
             }),
         },

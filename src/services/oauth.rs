@@ -175,7 +175,7 @@ pub struct Completed {
 /// assets to be chosen (docs/rules.md#assets).
 #[derive(Debug)]
 pub enum Callback {
-    Stored(Completed),
+    Stored(Box<Completed>),
     Select(Selecting),
 }
 
@@ -270,14 +270,14 @@ pub async fn complete(
         propagated = applied.propagated.len(),
         "authorization completed"
     );
-    Ok(Callback::Stored(Completed {
+    Ok(Callback::Stored(Box::new(Completed {
         organization_id: row.organization_id,
         brand_id: row.brand_id,
         account_id: applied.account_id,
         purpose,
         return_url: return_url.cloned(),
         outcome,
-    }))
+    })))
 }
 
 /// The stored state the callback names. Before it is found there is no

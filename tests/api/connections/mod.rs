@@ -141,7 +141,10 @@ on_both_backends!(
     the_callback_sends_the_browser_to_select_with_the_connection,
 );
 
-on_both_backends!(a_person_network_still_connects_the_person);
+on_both_backends!(
+    a_person_network_still_connects_the_person,
+    a_connect_with_an_idempotency_key_answers_one_authorization,
+);
 
 async fn a_person_connects_the_pages_they_choose_and_the_vault_hands_out_page_tokens(fb: Fb) {
     // Arrange: fb-1 authorizes in a brand; nothing is connected yet.
@@ -212,6 +215,23 @@ async fn a_person_connects_the_pages_they_choose_and_the_vault_hands_out_page_to
         (3, 2, 3),
         "the person and two Pages, each its own credential"
     );
+    let events: Value = app
+        .get(
+            &format!(
+                "/v1/brands/{north}/accounts/{}/events",
+                first["id"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let connected = &events["data"][0];
+    assert_eq!(connected["action"], "account.connected", "{events}");
+    assert_eq!(connected["detail"]["kind"], "page");
+    assert_eq!(connected["detail"]["name"], "Northwind Coffee");
+    assert_eq!(connected["detail"]["manager"]["external_id"], "fb-1");
 
     let page_1 = fb.vault(first["id"].as_str().unwrap()).await;
     let page_3 = fb.vault(accounts[1]["id"].as_str().unwrap()).await;
@@ -402,4 +422,32 @@ async fn a_person_network_still_connects_the_person(app: TestApp) {
     assert_eq!(body["account"]["profile"]["kind"], "person");
     assert_eq!(body["account"]["profile"]["manager"], Value::Null);
     assert_eq!(app.counts().await, (1, 1, 1));
+}
+
+async fn a_connect_with_an_idempotency_key_answers_one_authorization(app: TestApp) {
+    // Arrange
+    let (north, token) = (app.new_brand("North").await, app.admin_token());
+    let connect = |body: Value| {
+        app.client
+            .post(app.url(&format!("/v1/brands/{north}/accounts/connect")))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "connect-1")
+            .json(&body)
+            .send()
+    };
+
+    // Act: the same connect twice with one key, then another connect with it.
+    let first = connect(json!({"network": "sandbox"})).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let replay = connect(json!({"network": "sandbox"})).await.unwrap();
+    let other = connect(json!({"network": "sandbox", "return_url": RETURN_URL}))
+        .await
+        .unwrap();
+
+    // Assert: one authorization; the key cannot start another.
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.json::<Value>().await.unwrap(), first);
+    assert_problem(other, 422, "idempotency-key-reused").await;
 }

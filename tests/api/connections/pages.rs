@@ -21,9 +21,12 @@ use url::Url;
 /// Pages per answer of the stub: small, so that listings follow `paging.next`.
 const PAGE_SIZE: usize = 2;
 
+/// Each person's Pages: (id, name).
+type Managed = HashMap<String, Vec<(String, String)>>;
+
 #[derive(Clone, Default)]
 pub struct PagesGraph {
-    inner: Arc<Mutex<HashMap<String, Vec<(String, String)>>>>,
+    inner: Arc<Mutex<Managed>>,
 }
 
 impl PagesGraph {
