@@ -139,6 +139,8 @@ on_both_backends!(
     a_token_of_another_brand_cannot_see_the_connection,
     a_page_the_person_does_not_manage_is_refused_and_nothing_is_connected,
     the_callback_sends_the_browser_to_select_with_the_connection,
+    the_person_is_deauthorized_only_with_their_last_page,
+    a_page_connected_in_a_second_brand_follows_the_plan,
 );
 
 on_both_backends!(
@@ -450,4 +452,105 @@ async fn a_connect_with_an_idempotency_key_answers_one_authorization(app: TestAp
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(replay.json::<Value>().await.unwrap(), first);
     assert_problem(other, 422, "idempotency-key-reused").await;
+}
+
+async fn disconnect(app: &TestApp, token: &str, brand: &str, account: &str) -> u16 {
+    let path = format!("/v1/brands/{brand}/accounts/{account}");
+    let response = app.client.delete(app.url(&path)).bearer_auth(token).send();
+    response.await.unwrap().status().as_u16()
+}
+
+/// The accounts of a selection's answer, by id.
+async fn selected_ids(response: reqwest::Response) -> Vec<String> {
+    assert_eq!(response.status(), 201, "selection");
+    let body: Value = response.json().await.unwrap();
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn the_person_is_deauthorized_only_with_their_last_page(fb: Fb) {
+    // Arrange: two Pages of fb-1 connected; the connection runs out.
+    let (app, token) = (&fb.app, fb.app.admin_token());
+    let north = app.new_brand("North").await;
+    let connection = fb.connection(&north, "fb-1").await;
+    let pages = selected_ids(
+        fb.select(&token, &connection, json!(["p-1", "p-2"]), None)
+            .await,
+    )
+    .await;
+    app.advance(chrono::Duration::minutes(61));
+    let report = tokenwarden::worker::tick(&app.parts.state, app.now())
+        .await
+        .unwrap();
+    app.revocations_settled().await;
+    assert_eq!(report.connections_deleted, 1);
+    assert_eq!(
+        app.counts().await,
+        (3, 2, 3),
+        "the Pages keep the person's grant"
+    );
+
+    // Act: one Page disconnected, then the other.
+    assert_eq!(disconnect(app, &token, &north, &pages[0]).await, 204);
+    app.revocations_settled().await;
+    let after_one = (app.counts().await, fb.meta.deauthorizations());
+    assert_eq!(disconnect(app, &token, &north, &pages[1]).await, 204);
+    app.revocations_settled().await;
+
+    // Assert: a Page token is never revoked alone; the person's grant goes with the last Page.
+    assert_eq!(after_one, ((3, 1, 2), Vec::<String>::new()));
+    assert_eq!(app.counts().await, (3, 0, 0));
+    assert_eq!(fb.meta.deauthorizations(), ["fb-1"]);
+}
+
+async fn a_page_connected_in_a_second_brand_follows_the_plan(fb: Fb) {
+    // Arrange: p-1 connected in North; fb-1 connects again from Harbor.
+    let (app, token) = (&fb.app, fb.app.admin_token());
+    let (north, harbor) = (app.new_brand("North").await, app.new_brand("Harbor").await);
+    let first = fb.connection(&north, "fb-1").await;
+    let in_north = selected_ids(fb.select(&token, &first, json!(["p-1"]), None).await).await;
+    let second = fb.connection(&harbor, "fb-1").await;
+
+    // Act
+    let listed: Value = app
+        .get(&format!("/v1/connections/{second}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let in_harbor = selected_ids(fb.select(&token, &second, json!(["p-1"]), None).await).await;
+    app.revocations_settled().await;
+
+    // Assert: the listing names North; the Page is an account in both brands, one Page
+    // profile, and the app is never de-authorized for the person on the way.
+    assert_eq!(listed["assets"][0]["connected_in"], json!([north]));
+    assert_ne!(in_north, in_harbor);
+    let profile: Value = app
+        .get(
+            &format!("/v1/brands/{harbor}/accounts/{}", in_harbor[0]),
+            &token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let profile_id = profile["profile"]["id"].as_str().unwrap();
+    let shown: Value = app
+        .get(&format!("/v1/profiles/{profile_id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["kind"], "page");
+    assert_eq!(shown["manager"]["external_id"], "fb-1");
+    assert_eq!(shown["enabled_in"], 2, "{shown}");
+    assert_eq!(
+        fb.vault(&in_north[0]).await["access_token"],
+        PagesGraph::page_token("p-1", "fb-1")
+    );
+    assert!(fb.meta.deauthorizations().is_empty());
 }
