@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokenwarden::providers::{NetworkKind, NetworkSettings, ProviderRegistry};
 
-use self::pages::{FacebookPages, PagesGraph};
+use self::pages::{Assets, FacebookPages, PagesGraph};
 use crate::brand_scope::restricted;
 use crate::grant_safety_revocation::meta_graph::MetaGraph;
 use crate::helpers::{Backend, RETURN_URL, TestApp, assert_problem};
@@ -45,7 +45,7 @@ impl Fb {
                 let preset = registry.get("facebook").expect("facebook configured");
                 registry.insert(Arc::new(FacebookPages {
                     preset,
-                    accounts_url,
+                    assets: Assets::Pages(accounts_url),
                 }));
             },
         )
@@ -142,6 +142,30 @@ on_both_backends!(
     the_person_is_deauthorized_only_with_their_last_page,
     a_page_connected_in_a_second_brand_follows_the_plan,
 );
+
+on_both_backends!(
+    spawn = super::channels;
+    a_shared_asset_publishes_with_its_managers_grant,
+);
+
+/// An instance whose sandbox network's people manage two channels each, shared with their grant.
+async fn channels(backend: Backend) -> TestApp {
+    TestApp::spawn_with_networks(
+        backend,
+        |_| {},
+        |registry: &mut ProviderRegistry| {
+            let preset = registry.get("sandbox").expect("sandbox");
+            registry.insert(Arc::new(FacebookPages {
+                preset,
+                assets: Assets::Channels(vec![
+                    ("ch-1".into(), "Morning Show".into()),
+                    ("ch-2".into(), "Evening Show".into()),
+                ]),
+            }));
+        },
+    )
+    .await
+}
 
 on_both_backends!(
     a_person_network_still_connects_the_person,
@@ -553,4 +577,62 @@ async fn a_page_connected_in_a_second_brand_follows_the_plan(fb: Fb) {
         PagesGraph::page_token("p-1", "fb-1")
     );
     assert!(fb.meta.deauthorizations().is_empty());
+}
+
+async fn a_shared_asset_publishes_with_its_managers_grant(app: TestApp) {
+    // Arrange: sandbox-alice authorizes; her grant reaches two channels.
+    let (north, token) = (app.new_brand("North").await, app.admin_token());
+    let url = app.start_connect(&token, &north, "sandbox", None).await;
+    let callback = app.approve_at_sandbox(&url, "sandbox-alice").await;
+    let body: Value = app
+        .client
+        .get(callback)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let connection = body["connection_id"].as_str().unwrap().to_string();
+
+    // Act: connect one channel; read its token and the grant's.
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/connections/{connection}/accounts")))
+        .bearer_auth(&token)
+        .json(&json!({"external_ids": ["ch-2"]}))
+        .send()
+        .await
+        .unwrap();
+    let accounts = selected_ids(response).await;
+    let vault = app
+        .post(
+            &format!("/v1/accounts/{}/access-token", accounts[0]),
+            &token,
+        )
+        .await;
+    let vault: Value = vault.json().await.unwrap();
+
+    // Assert: the channel's account hands out the person's live grant, named by its token id.
+    let whose: Value = app
+        .client
+        .get(app.url("/sandbox/userinfo"))
+        .bearer_auth(vault["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "select");
+    assert_eq!(
+        app.counts().await,
+        (2, 1, 2),
+        "alice, the channel, each a credential"
+    );
+    assert_eq!(
+        whose["sub"], "sandbox-alice",
+        "the vault answers alice's grant"
+    );
+    assert_eq!(vault["token_id"].as_str().unwrap().len(), 32);
 }

@@ -123,11 +123,20 @@ impl PagesGraph {
     }
 }
 
-/// The `facebook` preset, with Pages read from [`PagesGraph`].
+/// A configured network (a preset, over real HTTP) that also has assets: Facebook Pages read
+/// from [`PagesGraph`], or channels shared with the person's grant, listed as given.
 #[derive(Debug)]
 pub struct FacebookPages {
     pub preset: Arc<dyn Provider>,
-    pub accounts_url: Url,
+    pub assets: Assets,
+}
+
+#[derive(Debug)]
+pub enum Assets {
+    /// Derived Page tokens from `GET {url}` (Graph's `/me/accounts`).
+    Pages(Url),
+    /// Shared: these channels (id, name) for whoever signed in.
+    Channels(Vec<(String, String)>),
 }
 
 fn malformed(detail: &str) -> ProviderError {
@@ -140,8 +149,24 @@ fn malformed(detail: &str) -> ProviderError {
 
 impl FacebookPages {
     async fn pages(&self, token: &SecretString) -> Result<Vec<ManagedAsset>, ProviderError> {
+        let url = match &self.assets {
+            Assets::Pages(url) => url.clone(),
+            Assets::Channels(channels) => {
+                return Ok(channels
+                    .iter()
+                    .map(|(id, name)| ManagedAsset {
+                        external_id: id.clone(),
+                        kind: AssetKind::Channel,
+                        name: name.clone(),
+                        handle: None,
+                        picture_url: None,
+                        token: None,
+                    })
+                    .collect());
+            }
+        };
         let client = reqwest::Client::new();
-        let mut url = self.accounts_url.clone();
+        let mut url = url;
         url.query_pairs_mut()
             .append_pair("fields", "id,name,access_token,tasks,picture")
             .append_pair("access_token", token.expose_secret());
@@ -236,7 +261,10 @@ impl Provider for FacebookPages {
         self.preset.refresh_lead()
     }
     fn assets(&self) -> Option<AssetTokens> {
-        Some(AssetTokens::Derived)
+        Some(match self.assets {
+            Assets::Pages(_) => AssetTokens::Derived,
+            Assets::Channels(_) => AssetTokens::Shared,
+        })
     }
     fn list_assets<'a>(
         &'a self,
