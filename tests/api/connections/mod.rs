@@ -141,6 +141,7 @@ on_both_backends!(
     the_callback_sends_the_browser_to_select_with_the_connection,
     the_person_is_deauthorized_only_with_their_last_page,
     a_page_connected_in_a_second_brand_follows_the_plan,
+    a_failing_listing_connects_nothing_and_keeps_the_connection,
 );
 
 on_both_backends!(
@@ -635,4 +636,29 @@ async fn a_shared_asset_publishes_with_its_managers_grant(app: TestApp) {
         "the vault answers alice's grant"
     );
     assert_eq!(vault["token_id"].as_str().unwrap().len(), 32);
+}
+
+async fn a_failing_listing_connects_nothing_and_keeps_the_connection(fb: Fb) {
+    // Arrange: a connection; then Graph's /me/accounts fails.
+    let (app, token) = (&fb.app, fb.app.admin_token());
+    let north = app.new_brand("North").await;
+    let connection = fb.connection(&north, "fb-1").await;
+    fb.pages.fail(true);
+
+    // Act
+    let listed = app
+        .get(&format!("/v1/connections/{connection}"), &token)
+        .await;
+    let selected = fb.select(&token, &connection, json!(["p-1"]), None).await;
+    fb.pages.fail(false);
+    let retried = fb.select(&token, &connection, json!(["p-1"]), None).await;
+
+    // Assert: a network error with a retry, nothing stored, the person's grant untouched;
+    // the same selection works once Graph answers again.
+    assert!(listed.headers().contains_key("retry-after"));
+    assert_problem(listed, 502, "network-error").await;
+    assert_problem(selected, 502, "network-error").await;
+    assert_eq!(retried.status(), 201);
+    assert_eq!(app.counts().await, (2, 1, 2));
+    assert!(fb.meta.deauthorizations().is_empty());
 }

@@ -27,6 +27,8 @@ type Managed = HashMap<String, Vec<(String, String)>>;
 #[derive(Clone, Default)]
 pub struct PagesGraph {
     inner: Arc<Mutex<Managed>>,
+    /// Graph's answers to `/me/accounts` are its transient error (HTTP 500, code 2).
+    failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PagesGraph {
@@ -39,6 +41,11 @@ impl PagesGraph {
                 .map(|(id, name)| (id.to_string(), name.to_string()))
                 .collect(),
         );
+    }
+
+    /// `/me/accounts` answers Graph's transient error from now on (or stops to).
+    pub fn fail(&self, on: bool) {
+        self.failing.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The Page token Graph hands out for `page` to `person`.
@@ -72,6 +79,11 @@ impl PagesGraph {
     }
 
     fn answer(&self, req: &HttpRequest, addr: std::net::SocketAddr) -> HttpResponse {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return HttpResponse::InternalServerError().json(json!({
+                "error": {"message": "An unexpected error has occurred.", "type": "OAuthException", "code": 2, "is_transient": true}
+            }));
+        }
         let params: HashMap<String, String> =
             url::form_urlencoded::parse(req.query_string().as_bytes())
                 .into_owned()
@@ -172,12 +184,20 @@ impl FacebookPages {
             .append_pair("access_token", token.expose_secret());
         let mut assets = Vec::new();
         loop {
-            let body: Value = client
+            let response = client
                 .get(url.clone())
                 .timeout(Duration::from_secs(5))
                 .send()
                 .await
-                .map_err(|e| malformed(&e.to_string()))?
+                .map_err(|e| malformed(&e.to_string()))?;
+            if response.status().is_server_error() {
+                return Err(ProviderError::Transient {
+                    kind: TransientKind::Unavailable(response.status().as_u16()),
+                    detail: "Graph answered a server error".into(),
+                    retry_after: None,
+                });
+            }
+            let body: Value = response
                 .json()
                 .await
                 .map_err(|e| malformed(&e.to_string()))?;
