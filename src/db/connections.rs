@@ -50,3 +50,17 @@ pub fn delete_connection(conn: &mut DbConnection, id: &str) -> Result<()> {
     diesel::delete(k::connections.filter(k::id.eq(id))).execute(conn)?;
     Ok(())
 }
+
+/// The person profiles of the brand's connections.
+pub fn list_connection_profiles_of_brand(
+    conn: &mut DbConnection,
+    org: &str,
+    brand: &str,
+) -> Result<Vec<String>> {
+    Ok(k::connections
+        .filter(k::organization_id.eq(org))
+        .filter(k::brand_id.eq(brand))
+        .select(k::profile_id)
+        .distinct()
+        .load(conn)?)
+}

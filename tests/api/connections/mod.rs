@@ -142,6 +142,7 @@ on_both_backends!(
     the_person_is_deauthorized_only_with_their_last_page,
     a_page_connected_in_a_second_brand_follows_the_plan,
     a_failing_listing_connects_nothing_and_keeps_the_connection,
+    a_deleted_brand_takes_its_connections_and_their_grants,
 );
 
 on_both_backends!(
@@ -661,4 +662,30 @@ async fn a_failing_listing_connects_nothing_and_keeps_the_connection(fb: Fb) {
     assert_eq!(retried.status(), 201);
     assert_eq!(app.counts().await, (2, 1, 2));
     assert!(fb.meta.deauthorizations().is_empty());
+}
+
+async fn a_deleted_brand_takes_its_connections_and_their_grants(fb: Fb) {
+    // Arrange: fb-1 authorized in North and chose nothing.
+    let (app, token) = (&fb.app, fb.app.admin_token());
+    let north = app.new_brand("North").await;
+    let connection = fb.connection(&north, "fb-1").await;
+
+    // Act
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/v1/brands/{north}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    app.revocations_settled().await;
+
+    // Assert: the connection is gone, and its grant, stored nowhere else, revoked.
+    assert_eq!(deleted.status(), 204);
+    let listed = app
+        .get(&format!("/v1/connections/{connection}"), &token)
+        .await;
+    assert_problem(listed, 404, "not-found").await;
+    assert_eq!(app.counts().await, (1, 0, 0));
+    assert_eq!(fb.meta.deauthorizations(), ["fb-1"]);
 }
