@@ -5,7 +5,6 @@ use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::responses::{AuthErrors, QueryErrors};
@@ -16,10 +15,6 @@ use crate::domain::from_db_time;
 use crate::error::Error;
 use crate::services::accounts;
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(list_account_events);
-}
 
 /// One audit event.
 #[derive(Debug, Serialize, ToSchema)]

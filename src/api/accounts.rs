@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
@@ -19,15 +18,6 @@ use crate::domain::token_status::TokenStatus;
 use crate::error::{Error, FieldError};
 use crate::services::accounts;
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(list_accounts)
-        .service(connect_account)
-        .service(import_account)
-        .service(get_account)
-        .service(update_account)
-        .service(disconnect_account);
-}
 
 /// One scope of an imported grant: an RFC 6749 scope token (visible ASCII
 /// except space, `"` and `\\`), 1–200 characters.

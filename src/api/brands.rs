@@ -4,7 +4,6 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
@@ -17,14 +16,6 @@ use crate::domain::from_db_time;
 use crate::error::Error;
 use crate::services::brands;
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(list_brands)
-        .service(create_brand)
-        .service(get_brand)
-        .service(update_brand)
-        .service(delete_brand);
-}
 
 /// A brand: one workspace of the organization (for an agency, one customer).
 #[derive(Debug, Serialize, ToSchema)]

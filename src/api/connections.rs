@@ -7,7 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
@@ -21,10 +20,6 @@ use crate::domain::profile_kind::ProfileKind;
 use crate::error::{Error, FieldError};
 use crate::services::connections::{self, Listing};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(get_connection).service(connect_assets);
-}
 
 /// One asset the person manages, as the network lists it now.
 #[derive(Debug, Serialize, ToSchema)]

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::response::Response;
 use utoipa::{IntoParams, IntoResponses, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
@@ -23,11 +22,6 @@ use crate::domain::token_status::{BlockedCapability, TokenStatus};
 use crate::error::Error;
 use crate::services::expired::{self, ExpiredFilter};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(list_expired_tokens)
-        .service(expired_tokens_summary);
-}
 
 /// What both reads answer beyond the usual errors: a 304, being conditional
 /// reads, and a 404 when the token's organization is gone.

@@ -386,7 +386,7 @@ fn bounds(e: &validator::ValidationError, what: &str, neither: &str) -> String {
 /// or 405 when the path is really a more specific route that does not serve
 /// this method (`DELETE …/accounts/connect` reaches the `{account_id}` route).
 pub fn path_error(err: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
-    if let Some(routes) = req.app_data::<web::Data<super::routes::KnownRoutes>>()
+    if let Some(routes) = req.app_data::<web::Data<super::method_not_allowed::KnownRoutes>>()
         && let Some(allowed) = routes.allowed(req.path())
         && !allowed.contains(&req.method().as_str())
     {

@@ -1,6 +1,6 @@
 //! The HTTP layer: DTOs, extractors and handlers, one file per resource.
-//! Every route is registered through utoipa-actix-web so the OpenAPI document
-//! cannot miss one.
+//! Every route is registered in one table, `routes.rs`, through
+//! utoipa-actix-web so the OpenAPI document cannot miss one.
 
 pub mod account_events;
 pub mod accounts;
@@ -13,6 +13,7 @@ pub mod expired;
 pub mod extractors;
 pub mod health;
 pub mod idempotency;
+pub mod method_not_allowed;
 pub mod metrics;
 pub mod middleware;
 pub mod oauth;
@@ -35,8 +36,7 @@ use actix_web::App;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{self, Content, RefOr};
 use utoipa::{Modify, OpenApi};
-use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_actix_web::{AppExt, scope};
+use utoipa_actix_web::AppExt;
 
 use crate::api::problem::Problem;
 use crate::error::FieldError;
@@ -109,35 +109,12 @@ impl Modify for SecurityAddon {
     }
 }
 
-/// Registers every API route. Used both to serve and to build the document.
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(health::healthz)
-        .service(health::readyz)
-        .service(health::metrics)
-        .service(
-            scope("/v1")
-                .configure(organization::configure)
-                .configure(brands::configure)
-                .configure(accounts::configure)
-                .configure(connections::configure)
-                .configure(account_events::configure)
-                .configure(renewal::configure)
-                .configure(reconnect::configure)
-                .configure(expired::configure)
-                .configure(vault::configure)
-                .configure(profiles::configure)
-                .configure(webhooks::configure)
-                .configure(webhook_deliveries::configure)
-                .configure(oauth::configure),
-        );
-}
-
 /// The OpenAPI document, exactly as `/openapi.json` serves it.
 pub fn openapi() -> openapi::OpenApi {
     let (_, mut doc) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(configure)
+        .configure(routes::configure)
         .split_for_parts();
     finish_document(&mut doc);
     doc

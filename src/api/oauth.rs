@@ -2,7 +2,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, get, web};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::problem::AsProblem;
 use super::shared::{
@@ -11,10 +10,6 @@ use super::shared::{
 use crate::error::Error;
 use crate::services::oauth::{Callback, CallbackQuery, Purpose, Selecting, complete, outcome_url};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(oauth_callback);
-}
 
 /// The callback's query as documented. A network always sends `state` back, so
 /// it is required here; the handler still reads [`CallbackQuery`] so that a

@@ -5,7 +5,6 @@ use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
@@ -18,13 +17,6 @@ use crate::domain::plan::{Features, Plan};
 use crate::error::Error;
 use crate::services::organizations::{self, AdminUpdate, NewOrganization, Update};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(get_organization)
-        .service(update_organization)
-        .service(create_organization)
-        .service(update_any_organization);
-}
 
 /// An organization (tenant), with its plan and what the plan allows.
 #[derive(Debug, Serialize, ToSchema)]

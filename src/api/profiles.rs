@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{Object, Schema};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
@@ -19,10 +18,6 @@ use crate::domain::from_db_time;
 use crate::error::Error;
 use crate::services::profiles::{self, ProfileView};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(list_profiles).service(get_profile);
-}
 
 /// One brand where the profile is connected.
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,17 +7,11 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, IntoResponses};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::Error;
 use crate::html::escape;
 use crate::services::reconnect_links::{self, Preview};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(show_reconnect_link)
-        .service(open_reconnect_link);
-}
 
 /// The path parameter of both operations on a link.
 #[derive(Deserialize, IntoParams)]

@@ -6,7 +6,6 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
@@ -21,12 +20,6 @@ use crate::services::oauth::Purpose;
 use crate::services::reconnect_links;
 use crate::services::renewal::{self, Renewal, RenewalOutcome};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(renew_account)
-        .service(bulk_renew)
-        .service(create_reconnect_link);
-}
 
 /// What a renewal did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

@@ -1,119 +1,71 @@
-//! The route table read back from the OpenAPI document, for the answers that
-//! actix cannot give by itself: a known path asked with a method it does not
-//! serve answers 405 with `Allow` (RFC 9110 §15.5.6), not 404.
-//!
-//! utoipa-actix-web registers each `#[get]`/`#[post]`/… handler as its own
-//! actix resource guarded by its method, so a request with another method
-//! falls through every resource to the app's default service. That default
-//! service asks this table whether the path is known.
+//! The route table: every operation of the API, one line each, grouped by
+//! resource in the order the product reads — start here to find the handler
+//! of a path. Registration goes through utoipa-actix-web, so the OpenAPI
+//! document cannot miss a route; the order of the lines is the order of the
+//! paths in the document.
 
-use utoipa::openapi::OpenApi;
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Parameter,
-}
+use super::{
+    account_events, accounts, brands, connections, expired, health, oauth, organization, profiles,
+    reconnect, renewal, vault, webhook_deliveries, webhooks,
+};
 
-/// Every path template of the document with the methods it serves.
-#[derive(Debug, Clone, Default)]
-pub struct KnownRoutes {
-    routes: Vec<(Vec<Segment>, Vec<&'static str>)>,
-}
-
-impl KnownRoutes {
-    pub fn from_openapi(doc: &OpenApi) -> Self {
-        let routes = doc
-            .paths
-            .paths
-            .iter()
-            .map(|(template, item)| {
-                let segments = template
-                    .split('/')
-                    .map(|s| {
-                        if s.starts_with('{') && s.ends_with('}') {
-                            Segment::Parameter
-                        } else {
-                            Segment::Literal(s.to_string())
-                        }
-                    })
-                    .collect();
-                let methods = [
-                    ("GET", item.get.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                    ("OPTIONS", item.options.is_some()),
-                    ("HEAD", item.head.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                    ("TRACE", item.trace.is_some()),
-                ]
-                .into_iter()
-                .filter_map(|(m, present)| present.then_some(m))
-                .collect();
-                (segments, methods)
-            })
-            .collect();
-        Self { routes }
-    }
-
-    /// The methods served at `path` (`None` when no route has this path).
-    /// Like actix's router, a literal segment beats a parameter: `…/accounts/connect`
-    /// is the connect route, not an account called `connect`.
-    pub fn allowed(&self, path: &str) -> Option<Vec<&'static str>> {
-        let parts: Vec<&str> = path.split('/').collect();
-        let mut best: Option<(usize, Vec<&'static str>)> = None;
-        for (segments, methods) in &self.routes {
-            let matches = segments.len() == parts.len()
-                && segments.iter().zip(&parts).all(|(s, p)| match s {
-                    Segment::Literal(l) => l == p,
-                    Segment::Parameter => !p.is_empty(),
-                });
-            if !matches {
-                continue;
-            }
-            let literals = segments
-                .iter()
-                .filter(|s| matches!(s, Segment::Literal(_)))
-                .count();
-            match &mut best {
-                Some((n, allowed)) if *n == literals => {
-                    for m in methods {
-                        if !allowed.contains(m) {
-                            allowed.push(m);
-                        }
-                    }
-                }
-                Some((n, _)) if *n > literals => {}
-                _ => best = Some((literals, methods.clone())),
-            }
-        }
-        best.map(|(_, allowed)| allowed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn known_paths_list_their_methods() {
-        let routes = KnownRoutes::from_openapi(&crate::api::openapi());
-        assert_eq!(routes.allowed("/v1/brands"), Some(vec!["GET", "POST"]));
-        assert_eq!(
-            routes.allowed("/v1/brands/anything"),
-            Some(vec!["GET", "DELETE", "PATCH"])
+/// Registers every API route. Used both to serve and to build the document.
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    // Operations: liveness, readiness and metrics, outside `/v1`.
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(
+            scope("/v1")
+                // The caller's organization; the billing system's organizations.
+                .service(organization::get_organization)
+                .service(organization::update_organization)
+                .service(organization::create_organization)
+                .service(organization::update_any_organization)
+                // Brands.
+                .service(brands::list_brands)
+                .service(brands::create_brand)
+                .service(brands::get_brand)
+                .service(brands::update_brand)
+                .service(brands::delete_brand)
+                // Manage Accounts.
+                .service(accounts::list_accounts)
+                .service(accounts::connect_account)
+                .service(accounts::import_account)
+                .service(accounts::get_account)
+                .service(accounts::update_account)
+                .service(accounts::disconnect_account)
+                .service(account_events::list_account_events)
+                // Connect with selection: the assets a person manages.
+                .service(connections::get_connection)
+                .service(connections::connect_assets)
+                // Renewal: one account, the dropdown's bulk renew, reconnect links.
+                .service(renewal::renew_account)
+                .service(renewal::bulk_renew)
+                .service(renewal::create_reconnect_link)
+                .service(reconnect::show_reconnect_link)
+                .service(reconnect::open_reconnect_link)
+                // The "Expired Tokens" dropdown.
+                .service(expired::list_expired_tokens)
+                .service(expired::expired_tokens_summary)
+                // The vault: an access token for the suite's workers.
+                .service(vault::read_access_token)
+                // Profiles.
+                .service(profiles::list_profiles)
+                .service(profiles::get_profile)
+                // Webhooks.
+                .service(webhooks::list_webhooks)
+                .service(webhooks::create_webhook)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhook_deliveries::rotate_webhook_secret)
+                .service(webhook_deliveries::test_webhook)
+                .service(webhook_deliveries::list_webhook_deliveries)
+                // The networks' redirect target.
+                .service(oauth::oauth_callback),
         );
-        assert_eq!(routes.allowed("/v1/brands/"), None);
-        assert_eq!(
-            routes.allowed("/v1/brands/b/accounts/connect"),
-            Some(vec!["POST"])
-        );
-        assert_eq!(
-            routes.allowed("/v1/brands/b/accounts/a"),
-            Some(vec!["GET", "DELETE", "PATCH"])
-        );
-        assert_eq!(routes.allowed("/v1/nothing"), None);
-        assert_eq!(routes.allowed("/healthz"), Some(vec!["GET"]));
-    }
 }

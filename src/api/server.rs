@@ -15,9 +15,9 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::api;
 use crate::api::cors::{AllowedOrigins, cors};
 use crate::api::extractors::{BodyLimit, json_error, path_error, query_error};
+use crate::api::method_not_allowed::KnownRoutes;
 use crate::api::metrics::Metrics;
 use crate::api::middleware::{refuse_nul_in_query, request_context};
-use crate::api::routes::KnownRoutes;
 use crate::auth::JwtVerifier;
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
@@ -129,7 +129,7 @@ pub fn build_app(
         .wrap(from_fn(cors))
         .wrap(from_fn(request_context))
         .into_utoipa_app()
-        .configure(api::configure)
+        .configure(api::routes::configure)
         .into_app()
         // Swagger UI is at `/docs`; its assets live under `/docs/`.
         .service(web::redirect("/docs", "/docs/").permanent())

@@ -6,7 +6,6 @@ use actix_web::{HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use secrecy::ExposeSecret;
@@ -16,10 +15,6 @@ use crate::auth::{Principal, Scope};
 use crate::error::Error;
 use crate::services::vault;
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(read_access_token);
-}
 
 /// A valid access token for calling the network.
 #[derive(Serialize, ToSchema)]

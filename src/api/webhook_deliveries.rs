@@ -5,7 +5,6 @@ use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::responses::{OrganizationAuthErrors, QueryErrors};
@@ -17,12 +16,6 @@ use crate::domain::webhooks::{AttemptOutcome, TEST_EVENT};
 use crate::error::Error;
 use crate::services::webhooks::{self, previous_secret_until};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(rotate_webhook_secret)
-        .service(test_webhook)
-        .service(list_webhook_deliveries);
-}
 
 /// A new signing secret, shown this once.
 #[derive(Debug, Serialize, ToSchema)]

@@ -5,7 +5,6 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
@@ -19,14 +18,6 @@ use crate::domain::webhooks::{WebhookEvent, events_from_text};
 use crate::error::Error;
 use crate::services::webhooks::{self, NewSubscription, SubscriptionUpdate, previous_secret_until};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(list_webhooks)
-        .service(create_webhook)
-        .service(get_webhook)
-        .service(update_webhook)
-        .service(delete_webhook);
-}
 
 /// A webhook subscription: where tokenwarden POSTs the lifecycle events it picked.
 #[derive(Debug, Serialize, ToSchema)]

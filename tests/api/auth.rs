@@ -29,7 +29,7 @@ pub(crate) fn hs256(claims: &Value) -> String {
 }
 
 pub(crate) async fn assert_unauthorized(app: &TestApp, token: &str, case: &str) {
-    let response = app.get("/v1/brands", token).await;
+    let response = app.get("/v1/brands").bearer(token).send().await;
     assert_eq!(response.status(), 401, "{case}");
     assert_eq!(
         response.headers()["www-authenticate"],
@@ -69,7 +69,10 @@ async fn every_jwt_failure_mode_is_401() {
     let app = app_with_public_keys().await;
     // Arrange: a valid token works, so each failure below is the one change.
     let good = hs256(&claims(&app));
-    assert_eq!(app.get("/v1/brands", &good).await.status(), 200);
+    assert_eq!(
+        app.get("/v1/brands").bearer(&good).send().await.status(),
+        200
+    );
 
     let mut expired = claims(&app);
     expired["exp"] = json!(chrono::Utc::now().timestamp() - 120);
@@ -138,14 +141,12 @@ async fn every_jwt_failure_mode_is_401() {
     // Garbage, a wrong scheme, and no header at all.
     assert_unauthorized(&app, "not.a.jwt", "garbage").await;
     let response = app
-        .client
-        .get(app.url("/v1/brands"))
+        .get("/v1/brands")
         .header("Authorization", format!("Basic {good}"))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 401, "unauthorized").await;
-    let response = app.client.get(app.url("/v1/brands")).send().await.unwrap();
+    let response = app.get("/v1/brands").send().await;
     assert_problem(response, 401, "unauthorized").await;
 }
 
@@ -160,7 +161,10 @@ async fn rs256_and_eddsa_tokens_by_kid_are_accepted() {
         &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
     )
     .unwrap();
-    assert_eq!(app.get("/v1/brands", &rsa).await.status(), 200);
+    assert_eq!(
+        app.get("/v1/brands").bearer(&rsa).send().await.status(),
+        200
+    );
 
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some("ed-1".into());
@@ -170,7 +174,7 @@ async fn rs256_and_eddsa_tokens_by_kid_are_accepted() {
         &EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).unwrap(),
     )
     .unwrap();
-    assert_eq!(app.get("/v1/brands", &ed).await.status(), 200);
+    assert_eq!(app.get("/v1/brands").bearer(&ed).send().await.status(), 200);
 
     // An EdDSA token presented under the RSA key's kid is refused.
     let mut header = Header::new(Algorithm::EdDSA);
@@ -189,7 +193,14 @@ async fn leeway_accepts_a_token_expired_seconds_ago() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let mut recent = claims(&app);
     recent["exp"] = json!(chrono::Utc::now().timestamp() - 5);
-    assert_eq!(app.get("/v1/brands", &hs256(&recent)).await.status(), 200);
+    assert_eq!(
+        app.get("/v1/brands")
+            .bearer(hs256(&recent))
+            .send()
+            .await
+            .status(),
+        200
+    );
 }
 
 async fn missing_scope_is_403(app: TestApp) {
@@ -199,17 +210,19 @@ async fn missing_scope_is_403(app: TestApp) {
     assert_eq!(body["required_scope"], "org:admin");
 
     let no_scopes = app.token(&app.org_id, "");
-    let response = app.get("/v1/brands", &no_scopes).await;
+    let response = app.get("/v1/brands").bearer(&no_scopes).send().await;
     assert_problem(response, 403, "insufficient-scope").await;
 
     // platform:admin does not stand in for tenant scopes.
     let platform = app.token(&app.org_id, "platform:admin");
-    let response = app.get("/v1/brands", &platform).await;
+    let response = app.get("/v1/brands").bearer(&platform).send().await;
     assert_problem(response, 403, "insufficient-scope").await;
 
     // Nothing was created.
     let body: serde_json::Value = app
-        .get("/v1/brands", &app.admin_token())
+        .get("/v1/brands")
+        .bearer(app.admin_token())
+        .send()
         .await
         .json()
         .await

@@ -15,18 +15,23 @@ async fn brand_crud_round_trip(app: TestApp) {
     assert_eq!(location, format!("/v1/brands/{id}"));
 
     // Read.
-    let fetched: Value = app.get(&location, &token).await.json().await.unwrap();
+    let fetched: Value = app
+        .get(&location)
+        .bearer(&token)
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(fetched, created);
 
     // Rename.
     let response = app
-        .client
-        .patch(app.url(&location))
-        .bearer_auth(&token)
+        .patch(&location)
+        .bearer(&token)
         .json(&json!({ "name": "Northwind Roasters" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let renamed: Value = response.json().await.unwrap();
     assert_eq!(renamed["name"], "Northwind Roasters");
@@ -37,22 +42,15 @@ async fn brand_crud_round_trip(app: TestApp) {
     assert_problem(response, 409, "conflict").await;
 
     // Delete, then it is gone.
-    let response = app
-        .client
-        .delete(app.url(&location))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete(&location).bearer(&token).send().await;
     assert_eq!(response.status(), 204);
-    assert_problem(app.get(&location, &token).await, 404, "not-found").await;
-    let response = app
-        .client
-        .delete(app.url(&location))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    assert_problem(
+        app.get(&location).bearer(&token).send().await,
+        404,
+        "not-found",
+    )
+    .await;
+    let response = app.delete(&location).bearer(&token).send().await;
     assert_problem(response, 404, "not-found").await;
 
     // Every change left an audit event, in order.
@@ -92,7 +90,14 @@ async fn brands_paginate_with_cursors(app: TestApp) {
             Some(c) => format!("/v1/brands?limit=3&cursor={c}"),
             None => "/v1/brands?limit=3".to_string(),
         };
-        let page: Value = app.get(&path, &token).await.json().await.unwrap();
+        let page: Value = app
+            .get(&path)
+            .bearer(&token)
+            .send()
+            .await
+            .json()
+            .await
+            .unwrap();
         pages += 1;
         let data = page["data"].as_array().unwrap();
         assert!(data.len() <= 3);
@@ -105,7 +110,11 @@ async fn brands_paginate_with_cursors(app: TestApp) {
     assert_eq!(pages, 3);
     assert_eq!(seen, names, "every brand once, in creation order");
 
-    let response = app.get("/v1/brands?cursor=bogus", &token).await;
+    let response = app
+        .get("/v1/brands?cursor=bogus")
+        .bearer(&token)
+        .send()
+        .await;
     let body = assert_problem(response, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["parameter"], "cursor");
 }
@@ -120,27 +129,30 @@ async fn plan_limits_brand_count(app: TestApp) {
 
     // The billing system upgrades; the second brand is now allowed.
     let response = app
-        .client
-        .patch(app.url(&format!("/v1/organizations/{org}")))
-        .bearer_auth(app.platform_token())
+        .patch(format!("/v1/organizations/{org}"))
+        .bearer(app.platform_token())
         .json(&json!({ "plan": "starter" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(app.create_brand(&token, "Second").await.status(), 201);
 
     // A downgrade deletes nothing but stops new brands.
     let response = app
-        .client
-        .patch(app.url(&format!("/v1/organizations/{org}")))
-        .bearer_auth(app.platform_token())
+        .patch(format!("/v1/organizations/{org}"))
+        .bearer(app.platform_token())
         .json(&json!({ "plan": "free" }))
         .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    let page: Value = app
+        .get("/v1/brands")
+        .bearer(&token)
+        .send()
+        .await
+        .json()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    let page: Value = app.get("/v1/brands", &token).await.json().await.unwrap();
     assert_eq!(page["data"].as_array().unwrap().len(), 2);
     assert_problem(
         app.create_brand(&token, "Third").await,
@@ -158,29 +170,35 @@ async fn other_organizations_brands_are_404(app: TestApp) {
     let path = format!("/v1/brands/{}", theirs["id"].as_str().unwrap());
 
     let mine = app.admin_token();
-    assert_problem(app.get(&path, &mine).await, 404, "not-found").await;
+    assert_problem(app.get(&path).bearer(&mine).send().await, 404, "not-found").await;
     let response = app
-        .client
-        .patch(app.url(&path))
-        .bearer_auth(&mine)
+        .patch(&path)
+        .bearer(&mine)
         .json(&json!({ "name": "Hijacked" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 404, "not-found").await;
-    let response = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&mine)
+    let response = app.delete(&path).bearer(&mine).send().await;
+    assert_problem(response, 404, "not-found").await;
+    let page: Value = app
+        .get("/v1/brands")
+        .bearer(&mine)
         .send()
         .await
+        .json()
+        .await
         .unwrap();
-    assert_problem(response, 404, "not-found").await;
-    let page: Value = app.get("/v1/brands", &mine).await.json().await.unwrap();
     assert_eq!(page["data"], json!([]));
 
     // Untouched for its owner.
-    let still: Value = app.get(&path, &other_token).await.json().await.unwrap();
+    let still: Value = app
+        .get(&path)
+        .bearer(&other_token)
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(still["name"], "Theirs");
 }
 

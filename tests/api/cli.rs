@@ -132,6 +132,24 @@ fn migrate_creates_the_default_sqlite_database_and_keys_generate_prints_a_key() 
 }
 
 #[test]
+fn keys_made_in_one_second_have_distinct_ids() {
+    // Arrange + Act: more keys than one second's worth of names.
+    let entries: Vec<String> = (0..20)
+        .map(|_| {
+            use secrecy::ExposeSecret;
+            tokenwarden::crypto::KeyRing::generate_entry()
+                .expose_secret()
+                .to_string()
+        })
+        .collect();
+
+    // Assert: a ring holding all of them loads, with twenty ids.
+    let ring = tokenwarden::crypto::KeyRing::parse(&secrecy::SecretString::from(entries.join(",")))
+        .expect("a ring of generated keys loads");
+    assert_eq!(ring.key_ids().len(), 20);
+}
+
+#[test]
 fn keys_rotate_reencrypts_through_the_cli() {
     use secrecy::ExposeSecret;
     let dir = tempfile::tempdir().unwrap();

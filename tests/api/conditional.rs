@@ -5,15 +5,16 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::client::Client;
 use crate::helpers::TestApp;
 use crate::on_both_backends;
 
 async fn poll(app: &TestApp, path: &str, etag: Option<&str>) -> (StatusCode, String, String) {
-    let mut request = app.client.get(app.url(path)).bearer_auth(app.admin_token());
+    let mut request = app.get(path).bearer(app.admin_token());
     if let Some(etag) = etag {
         request = request.header("If-None-Match", etag);
     }
-    let response = request.send().await.unwrap();
+    let response = request.send().await;
     let status = response.status();
     let etag = response
         .headers()
@@ -59,13 +60,11 @@ async fn a_poll_sees_every_change_and_nothing_else(app: TestApp) {
     // A write (disabling the account) is a new answer too.
     let (_, summary, _) = poll(&app, "/v1/expired-tokens/summary", None).await;
     let response = app
-        .client
-        .patch(app.url(&format!("/v1/brands/{brand}/accounts/{account}")))
-        .bearer_auth(app.admin_token())
+        .patch(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(app.admin_token())
         .json(&json!({ "enabled": false }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let (status, after, body) = poll(&app, "/v1/expired-tokens/summary", Some(&summary)).await;
     assert_eq!(status, 200);
@@ -150,23 +149,19 @@ async fn every_shown_change_moves_the_data_version_and_a_lease_does_not(app: Tes
     let after_connect = version_of(&app).await;
     assert!(after_connect > after_brand, "a connect");
     let response = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
-        .bearer_auth(app.admin_token())
+        .post(format!("/v1/brands/{brand}/accounts/{account}/renew"))
+        .bearer(app.admin_token())
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let after_renew = version_of(&app).await;
     assert!(after_renew > after_connect, "a renewal");
     let response = app
-        .client
-        .patch(app.url("/v1/organization"))
-        .bearer_auth(app.admin_token())
+        .patch("/v1/organization")
+        .bearer(app.admin_token())
         .json(&json!({ "warning_window_days": 3 }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let after_window = version_of(&app).await;
     assert!(after_window > after_renew, "the warning window");
@@ -202,12 +197,16 @@ async fn a_front_end_that_takes_gzip_gets_it_under_its_own_tag(app: TestApp) {
     let brand = app.new_brand("Zipped").await;
     app.connect_sandbox(&brand, "sandbox-alice").await;
     app.connect_sandbox(&brand, "sandbox-bob").await;
-    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    // A client that leaves the body as it came, to see the gzipped bytes.
+    let raw = Client::new(
+        reqwest::Client::builder().no_gzip().build().unwrap(),
+        app.address.clone(),
+    );
     let path = format!("/v1/brands/{brand}/accounts");
     let ask = |coding: &'static str, tag: Option<&str>| {
         let mut request = raw
-            .get(app.url(&path))
-            .bearer_auth(app.admin_token())
+            .get(&path)
+            .bearer(app.admin_token())
             .header("accept-encoding", coding);
         if let Some(tag) = tag {
             request = request.header("if-none-match", tag.to_string());
@@ -221,8 +220,8 @@ async fn a_front_end_that_takes_gzip_gets_it_under_its_own_tag(app: TestApp) {
     };
 
     // Act
-    let plain = ask("identity", None).await.unwrap();
-    let zipped = ask("gzip, deflate, br", None).await.unwrap();
+    let plain = ask("identity", None).await;
+    let zipped = ask("gzip, deflate, br", None).await;
 
     // Assert: the same JSON, gzipped under a tag of its own, varying by coding.
     assert_eq!(header(&plain, "content-encoding"), None);
@@ -243,15 +242,9 @@ async fn a_front_end_that_takes_gzip_gets_it_under_its_own_tag(app: TestApp) {
     .unwrap();
     assert_eq!(unzipped, plain_body);
     // Each tag answers 304 for its own coding only.
-    assert_eq!(ask("gzip", Some(&zipped_tag)).await.unwrap().status(), 304);
-    assert_eq!(
-        ask("identity", Some(&zipped_tag)).await.unwrap().status(),
-        200
-    );
-    assert_eq!(
-        ask("identity", Some(&plain_tag)).await.unwrap().status(),
-        304
-    );
+    assert_eq!(ask("gzip", Some(&zipped_tag)).await.status(), 304);
+    assert_eq!(ask("identity", Some(&zipped_tag)).await.status(), 200);
+    assert_eq!(ask("identity", Some(&plain_tag)).await.status(), 304);
 }
 
 on_both_backends!(a_front_end_that_takes_gzip_gets_it_under_its_own_tag);

@@ -10,12 +10,10 @@ use crate::helpers::{TestApp, assert_problem};
 use crate::on_both_backends;
 
 async fn send(app: &TestApp, method: &str, path: &str) -> reqwest::Response {
-    app.client
-        .request(method.parse().unwrap(), app.url(path))
-        .bearer_auth(app.admin_token())
+    app.request(method.parse().unwrap(), path)
+        .bearer(app.admin_token())
         .send()
         .await
-        .unwrap()
 }
 
 async fn unlisted_methods_answer_405_with_allow(app: TestApp) {
@@ -51,10 +49,10 @@ async fn unlisted_methods_answer_405_with_allow(app: TestApp) {
 }
 
 async fn docs_redirects_to_swagger_ui(app: TestApp) {
-    let response = app.client.get(app.url("/docs")).send().await.unwrap();
+    let response = app.get("/docs").send().await;
     assert_eq!(response.status(), 308);
     assert_eq!(response.headers()["location"], "/docs/");
-    let response = app.client.get(app.url("/docs/")).send().await.unwrap();
+    let response = app.get("/docs/").send().await;
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains("swagger"));
 }
@@ -68,14 +66,12 @@ async fn bodies_must_be_json_objects(app: TestApp) {
     ] {
         for body in ["[null, null]", "[]", "null", "\"name\"", "7"] {
             let response = app
-                .client
-                .request(method.parse().unwrap(), app.url(&path))
-                .bearer_auth(app.admin_token())
+                .request(method.parse().unwrap(), &path)
+                .bearer(app.admin_token())
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
-                .await
-                .unwrap();
+                .await;
             let problem = assert_problem(response, 422, "validation-failed").await;
             assert_eq!(
                 problem["errors"][0]["pointer"], "",
@@ -85,7 +81,9 @@ async fn bodies_must_be_json_objects(app: TestApp) {
     }
     // Nothing changed.
     let org: Value = app
-        .get("/v1/organization", &app.admin_token())
+        .get("/v1/organization")
+        .bearer(app.admin_token())
+        .send()
         .await
         .json()
         .await
@@ -95,13 +93,12 @@ async fn bodies_must_be_json_objects(app: TestApp) {
 
 async fn integer_members_take_integral_numbers(app: TestApp) {
     let patch = |body: Value| {
-        app.client
-            .patch(app.url("/v1/organization"))
-            .bearer_auth(app.admin_token())
+        app.patch("/v1/organization")
+            .bearer(app.admin_token())
             .json(&body)
             .send()
     };
-    let response = patch(json!({"warning_window_days": 10.0})).await.unwrap();
+    let response = patch(json!({"warning_window_days": 10.0})).await;
     assert_eq!(response.status(), 200);
     let org: Value = response.json().await.unwrap();
     assert_eq!(org["warning_window_days"], 10);
@@ -112,12 +109,12 @@ async fn integer_members_take_integral_numbers(app: TestApp) {
         json!(91.0),
         json!(0),
     ] {
-        let response = patch(json!({ "warning_window_days": bad })).await.unwrap();
+        let response = patch(json!({ "warning_window_days": bad })).await;
         let problem = assert_problem(response, 422, "validation-failed").await;
         assert_eq!(problem["errors"][0]["pointer"], "/warning_window_days");
     }
     // `null` is "unchanged", as an absent member.
-    let response = patch(json!({"warning_window_days": null})).await.unwrap();
+    let response = patch(json!({"warning_window_days": null})).await;
     assert_eq!(response.status(), 200);
     let org: Value = response.json().await.unwrap();
     assert_eq!(org["warning_window_days"], 10);
@@ -163,12 +160,14 @@ async fn cursors_of_the_documented_shape_are_accepted(app: TestApp) {
         format!("/v1/expired-tokens?cursor={}", "0".repeat(48)),
         format!("/v1/expired-tokens?cursor={}", "f".repeat(48)),
     ] {
-        let response = app.get(&path, &token).await;
+        let response = app.get(&path).bearer(&token).send().await;
         assert_eq!(response.status(), 200, "{path}");
     }
     // All zeros is before every id: the whole list.
     let page: Value = app
-        .get(&format!("/v1/brands?cursor={zeros}"), &token)
+        .get(format!("/v1/brands?cursor={zeros}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -181,35 +180,33 @@ async fn cursors_of_the_documented_shape_are_accepted(app: TestApp) {
         "not-a-cursor".to_string(),
     ] {
         let response = app
-            .get(&format!("/v1/brands?cursor={cursor}"), &token)
+            .get(format!("/v1/brands?cursor={cursor}"))
+            .bearer(&token)
+            .send()
             .await;
         let problem = assert_problem(response, 422, "validation-failed").await;
         assert_eq!(problem["errors"][0]["parameter"], "cursor");
     }
     let response = app
-        .get(&format!("/v1/expired-tokens?cursor={zeros}"), &token)
+        .get(format!("/v1/expired-tokens?cursor={zeros}"))
+        .bearer(&token)
+        .send()
         .await;
     assert_problem(response, 422, "validation-failed").await;
 }
 
 async fn unauthenticated_routes_answer_documented_statuses(app: TestApp) {
-    let get = |path: String| app.client.get(app.url(&path)).send();
+    let get = |path: String| app.get(&path).send();
     // A well-formed state that names no authorization: 404; no state: 400.
-    let response = get("/v1/oauth/callback/sandbox?state=abc&code=x".into())
-        .await
-        .unwrap();
+    let response = get("/v1/oauth/callback/sandbox?state=abc&code=x".into()).await;
     assert_problem(response, 404, "not-found").await;
-    let response = get("/v1/oauth/callback/nowhere?state=abc".into())
-        .await
-        .unwrap();
+    let response = get("/v1/oauth/callback/nowhere?state=abc".into()).await;
     assert_problem(response, 404, "not-found").await;
-    let response = get("/v1/oauth/callback/sandbox?error=access_denied".into())
-        .await
-        .unwrap();
+    let response = get("/v1/oauth/callback/sandbox?error=access_denied".into()).await;
     assert_problem(response, 400, "invalid-oauth-state").await;
     // Reconnect tokens of the documented shape that name nothing, and others: 404.
     for token in ["A".repeat(43), "short".to_string(), "!".repeat(43)] {
-        let response = get(format!("/v1/reconnect/{token}")).await.unwrap();
+        let response = get(format!("/v1/reconnect/{token}")).await;
         assert_problem(response, 404, "not-found").await;
     }
 }
@@ -217,13 +214,11 @@ async fn unauthenticated_routes_answer_documented_statuses(app: TestApp) {
 async fn problem_texts_stay_within_their_bounds(app: TestApp) {
     let long = "x".repeat(5000);
     let response = app
-        .client
-        .post(app.url("/v1/brands"))
-        .bearer_auth(app.admin_token())
+        .post("/v1/brands")
+        .bearer(app.admin_token())
         .json(&json!({ "name": "ok", long.as_str(): 1 }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let problem = assert_problem(response, 422, "validation-failed").await;
     let detail = problem["errors"][0]["detail"].as_str().unwrap();
     assert!(detail.chars().count() <= 1000, "{}", detail.len());

@@ -128,13 +128,7 @@ fn is_root() -> bool {
 }
 
 async fn ready(app: &TestApp) -> u16 {
-    app.client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    app.get("/readyz").send().await.status().as_u16()
 }
 
 /// A PostgreSQL of the test's own and tokenwarden on it, with a one-second
@@ -196,14 +190,21 @@ async fn postgres_stopped_and_started_again_is_survived() {
     // Assert: red, and 503 problems — never a hang, never a 500.
     assert_eq!(ready(&app).await, 503);
     for path in ["/v1/brands", "/v1/expired-tokens"] {
-        let response = app.get(path, &token).await;
+        let response = app.get(path).bearer(&token).send().await;
         assert!(response.headers().contains_key("retry-after"), "{path}");
         assert_problem(response, 503, "service-unavailable").await;
     }
 
     // It comes back: the same process serves again, the data intact.
     start_and_wait(&postgres, &app).await;
-    let listed: Value = app.get("/v1/brands", &token).await.json().await.unwrap();
+    let listed: Value = app
+        .get("/v1/brands")
+        .bearer(&token)
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(listed.to_string().contains(&brand), "{listed}");
     let connected = app.connect_sandbox(&brand, "sandbox-alice").await;
     assert_eq!(connected["status"], "connected", "{connected}");
@@ -227,7 +228,7 @@ async fn read_until(
     while tokio::time::Instant::now() < until {
         for (kind, path) in &paths {
             let started = std::time::Instant::now();
-            let status = app.get(path, &token).await.status().as_u16();
+            let status = app.get(path).bearer(&token).send().await.status().as_u16();
             seen.push((*kind, status, started.elapsed()));
         }
     }

@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 
 use reqwest::Method;
 
+use crate::client::Client;
+
 /// A running `tokenwarden demo`, killed when dropped.
 struct Demo {
     child: Child,
@@ -94,13 +96,13 @@ fn references(text: &str, marker: &str, end: char) -> Vec<String> {
 #[tokio::test]
 async fn the_front_end_serves_its_pages_and_every_module_with_the_right_content_type() {
     let demo = Demo::start();
-    let http = reqwest::Client::new();
-    let get = |path: String| http.get(format!("{}/{path}", demo.frontend)).send();
+    let http = Client::new(reqwest::Client::new(), demo.frontend.clone());
+    let get = |path: String| http.get(format!("/{path}")).send();
 
     // The pages: HTML, uncached, scripts only from this server, fetches only to the API.
     let mut modules = BTreeSet::new();
     for page in ["", "callback.html"] {
-        let response = get(page.to_string()).await.unwrap();
+        let response = get(page.to_string()).await;
         assert_eq!(response.status(), 200, "/{page}");
         assert_eq!(
             header(&response, "content-type"),
@@ -118,7 +120,7 @@ async fn the_front_end_serves_its_pages_and_every_module_with_the_right_content_
         );
         modules.extend(references(&html, "<script type=\"module\" src=\"", '"'));
         for stylesheet in references(&html, "<link rel=\"stylesheet\" href=\"", '"') {
-            let response = get(stylesheet.clone()).await.unwrap();
+            let response = get(stylesheet.clone()).await;
             assert_eq!(response.status(), 200, "{stylesheet}");
             assert_eq!(header(&response, "content-type"), "text/css; charset=utf-8");
         }
@@ -128,7 +130,7 @@ async fn the_front_end_serves_its_pages_and_every_module_with_the_right_content_
     // refuses a module script served with any other content type.
     let mut pending: Vec<String> = modules.iter().cloned().collect();
     while let Some(module) = pending.pop() {
-        let response = get(module.clone()).await.unwrap();
+        let response = get(module.clone()).await;
         assert_eq!(response.status(), 200, "{module}");
         assert_eq!(
             header(&response, "content-type"),
@@ -154,30 +156,27 @@ async fn the_front_end_serves_its_pages_and_every_module_with_the_right_content_
         assert!(modules.contains(expected), "{expected} in {modules:?}");
     }
 
-    let response = get("nothing-here.js".into()).await.unwrap();
+    let response = get("nothing-here.js".into()).await;
     assert_eq!(response.status(), 404);
 }
 
 #[tokio::test]
 async fn the_api_answers_the_front_ends_origin_and_takes_its_callback_page_as_return_url() {
     let demo = Demo::start();
-    let http = reqwest::Client::new();
+    let http = Client::new(reqwest::Client::new(), demo.api.clone());
 
     // The renew button's preflight: a JSON body, a bearer token, an idempotency key.
     let preflight = |origin: String| {
-        http.request(
-            Method::OPTIONS,
-            format!("{}/v1/brands/b/accounts/a/renew", demo.api),
-        )
-        .header("Origin", origin)
-        .header("Access-Control-Request-Method", "POST")
-        .header(
-            "Access-Control-Request-Headers",
-            "authorization, content-type, idempotency-key",
-        )
-        .send()
+        http.request(Method::OPTIONS, "/v1/brands/b/accounts/a/renew")
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type, idempotency-key",
+            )
+            .send()
     };
-    let response = preflight(demo.frontend.clone()).await.unwrap();
+    let response = preflight(demo.frontend.clone()).await;
     assert_eq!(response.status(), 204);
     assert_eq!(
         header(&response, "access-control-allow-origin"),
@@ -190,12 +189,11 @@ async fn the_api_answers_the_front_ends_origin_and_takes_its_callback_page_as_re
 
     // The badge's call, as the page makes it with the token from the fragment.
     let response = http
-        .get(format!("{}/v1/expired-tokens/summary", demo.api))
+        .get("/v1/expired-tokens/summary")
         .header("Origin", &demo.frontend)
-        .bearer_auth(&demo.token)
+        .bearer(&demo.token)
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         header(&response, "access-control-allow-origin"),
@@ -207,11 +205,10 @@ async fn the_api_answers_the_front_ends_origin_and_takes_its_callback_page_as_re
 
     // The popup's return URL is the front end's callback page, and it is allowed.
     let listed: serde_json::Value = http
-        .get(format!("{}/v1/expired-tokens", demo.api))
-        .bearer_auth(&demo.token)
+        .get("/v1/expired-tokens")
+        .bearer(&demo.token)
         .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -222,17 +219,12 @@ async fn the_api_answers_the_front_ends_origin_and_takes_its_callback_page_as_re
         .find(|t| t["status"] == "reauth_required")
         .expect("the seeded dead grant");
     let renewed: serde_json::Value = http
-        .post(format!(
-            "{}{}",
-            demo.api,
-            dead["renew"]["href"].as_str().unwrap()
-        ))
+        .post(dead["renew"]["href"].as_str().unwrap())
         .header("Origin", &demo.frontend)
-        .bearer_auth(&demo.token)
+        .bearer(&demo.token)
         .json(&serde_json::json!({ "return_url": format!("{}/callback.html", demo.frontend) }))
         .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -240,7 +232,7 @@ async fn the_api_answers_the_front_ends_origin_and_takes_its_callback_page_as_re
 
     // Another origin, even the same server under another name, gets no CORS answer.
     let elsewhere = demo.frontend.replace("127.0.0.1", "localhost");
-    let response = preflight(elsewhere).await.unwrap();
+    let response = preflight(elsewhere).await;
     assert!(
         response
             .headers()

@@ -206,7 +206,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: &str, keys: &SecretStr
 pub struct TestApp {
     pub backend: Backend,
     pub address: String,
-    pub client: reqwest::Client,
+    pub client: crate::client::Client,
     pub parts: AppParts,
     pub settings: Arc<Settings>,
     pub minter: TokenMinter,
@@ -286,11 +286,12 @@ impl TestApp {
             &settings.jwt.audience,
             &SecretString::from(HS256_SECRET.to_string()),
         );
-        let client = reqwest::Client::builder()
+        let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
+        let client = crate::client::Client::new(http, address.clone());
         let mut app = TestApp {
             backend,
             address,
@@ -352,50 +353,27 @@ impl TestApp {
     /// Creates an organization through the billing route; returns its id.
     pub async fn create_org(&self, name: &str, plan: &str) -> String {
         let response = self
-            .client
-            .post(self.url("/v1/organizations"))
-            .bearer_auth(self.platform_token())
+            .post("/v1/organizations")
+            .bearer(self.platform_token())
             .json(&json!({ "name": name, "plan": plan }))
             .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(response.status(), 201, "creating an organization");
         let body: Value = response.json().await.unwrap();
         body["id"].as_str().unwrap().to_string()
     }
 
     pub async fn create_brand(&self, token: &str, name: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/v1/brands"))
-            .bearer_auth(token)
+        self.post("/v1/brands")
+            .bearer(token)
             .json(&json!({ "name": name }))
             .send()
             .await
-            .unwrap()
-    }
-
-    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// `POST path` without a body.
-    pub async fn post(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
     }
 
     /// The Prometheus text of `/metrics`.
     pub async fn metrics(&self) -> String {
-        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        let response = self.get("/metrics").send().await;
         response.text().await.unwrap()
     }
 
@@ -419,13 +397,11 @@ impl TestApp {
             body["return_url"] = json!(url);
         }
         let response = self
-            .client
-            .post(self.url(&format!("/v1/brands/{brand}/accounts/connect")))
-            .bearer_auth(token)
+            .post(format!("/v1/brands/{brand}/accounts/connect"))
+            .bearer(token)
             .json(&body)
             .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(response.status(), 201, "connect");
         let body: Value = response.json().await.unwrap();
         body["authorization_url"].as_str().unwrap().to_string()
@@ -434,11 +410,9 @@ impl TestApp {
     /// Approves at the sandbox as `subject`; returns the callback URL it redirects to.
     pub async fn approve_at_sandbox(&self, authorization_url: &str, subject: &str) -> String {
         let response = self
-            .client
             .get(format!("{authorization_url}&auto_approve={subject}"))
             .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(response.status(), 303, "sandbox approval");
         response.headers()["location"].to_str().unwrap().to_string()
     }
@@ -448,7 +422,7 @@ impl TestApp {
         let token = self.admin_token();
         let url = self.start_connect(&token, brand, "sandbox", None).await;
         let callback = self.approve_at_sandbox(&url, subject).await;
-        let response = self.client.get(callback).send().await.unwrap();
+        let response = self.get(callback).send().await;
         assert_eq!(response.status(), 200, "callback");
         response.json().await.unwrap()
     }

@@ -21,15 +21,7 @@ async fn committed_openapi_matches_the_served_document() {
     );
 
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let served: serde_json::Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: serde_json::Value = app.get("/openapi.json").send().await.json().await.unwrap();
     let committed: serde_json::Value = serde_json::from_str(&committed).unwrap();
     assert_eq!(served, committed);
 }

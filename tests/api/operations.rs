@@ -1,10 +1,10 @@
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{Backend, TestApp, assert_problem};
 use crate::on_both_backends;
 
 async fn health_readiness_metrics_and_request_ids(app: TestApp) {
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.get("/healthz").send().await;
     assert_eq!(response.status(), 200);
     let generated = response.headers()["x-request-id"]
         .to_str()
@@ -13,12 +13,10 @@ async fn health_readiness_metrics_and_request_ids(app: TestApp) {
     assert!(uuid::Uuid::parse_str(&generated).is_ok());
 
     let response = app
-        .client
-        .get(app.url("/readyz"))
+        .get("/readyz")
         .header("x-request-id", "trace-abc-123")
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-request-id"], "trace-abc-123");
     let body: Value = response.json().await.unwrap();
@@ -26,22 +24,18 @@ async fn health_readiness_metrics_and_request_ids(app: TestApp) {
 
     // An unacceptable client id (here: spaces) is replaced, not echoed.
     let response = app
-        .client
-        .get(app.url("/healthz"))
+        .get("/healthz")
         .header("x-request-id", "bad id with spaces")
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_ne!(response.headers()["x-request-id"], "bad id with spaces");
 
     // The echoed id is also the problem's request_id.
     let response = app
-        .client
-        .get(app.url("/v1/brands"))
+        .get("/v1/brands")
         .header("x-request-id", "req-42")
         .send()
-        .await
-        .unwrap();
+        .await;
     let body = assert_problem(response, 401, "unauthorized").await;
     assert_eq!(body["request_id"], "req-42");
 
@@ -54,7 +48,7 @@ async fn health_readiness_metrics_and_request_ids(app: TestApp) {
     );
     assert!(metrics.contains(r#"route="/v1/brands",status="401""#));
 
-    let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
+    let docs = app.get("/docs/").send().await;
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger-ui"));
 }
@@ -74,20 +68,12 @@ async fn readyz_is_503_when_no_database_connection_can_be_had() {
     })
     .await
     .unwrap();
-    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let response = app.get("/readyz").send().await;
     assert_eq!(response.headers()["retry-after"], "2");
     let body = assert_problem(response, 503, "service-unavailable").await;
     assert_eq!(body["retry_after"], 2);
     drop(held);
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/readyz").send().await.status(), 200);
 }
 
 async fn organizations_have_a_request_budget(backend: crate::helpers::Backend) {
@@ -98,7 +84,7 @@ async fn organizations_have_a_request_budget(backend: crate::helpers::Backend) {
     .await;
     let token = app.admin_token();
     for remaining in [2, 1, 0] {
-        let response = app.get("/v1/brands", &token).await;
+        let response = app.get("/v1/brands").bearer(&token).send().await;
         assert_eq!(response.status(), 200);
         assert_eq!(
             response.headers()["ratelimit-policy"],
@@ -114,7 +100,7 @@ async fn organizations_have_a_request_budget(backend: crate::helpers::Backend) {
         );
     }
     let asked = std::time::Instant::now();
-    let response = app.get("/v1/brands", &token).await;
+    let response = app.get("/v1/brands").bearer(&token).send().await;
     // The refusal is held a second before it is sent (a loop cannot spin on it).
     assert!(asked.elapsed() >= tokenwarden::api::ratelimit::REFUSAL_PAUSE);
     let retry: u64 = response.headers()["retry-after"]
@@ -127,23 +113,45 @@ async fn organizations_have_a_request_budget(backend: crate::helpers::Backend) {
     // Another organization has its own budget; unauthenticated routes have none.
     let other = app.create_org("Other", "starter").await;
     assert_eq!(
-        app.get("/v1/brands", &app.token(&other, "accounts:read"))
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
+        app.get("/v1/brands")
+            .bearer(app.token(&other, "accounts:read"))
             .send()
             .await
-            .unwrap()
             .status(),
         200
     );
+    assert_eq!(app.get("/healthz").send().await.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_sqlite() {
     organizations_have_a_request_budget(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_grant_journal_makes_the_instance_not_ready_until_it_is_writable() {
+    // Arrange: where the journal's folder belongs, a file (a full or
+    // read-only disk answers the same way to the journal's writes).
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let journal = app
+        .dir
+        .path()
+        .join(tokenwarden::services::refresh::journal::JOURNAL_DIR);
+    assert!(!journal.exists());
+    std::fs::write(&journal, b"not a folder").unwrap();
+
+    // Act
+    let blocked = app.get("/readyz").send().await;
+
+    // Assert: not ready, saying why; ready again once it can be written.
+    let problem = assert_problem(blocked, 503, "service-unavailable").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("grant journal")),
+        "{problem}"
+    );
+    std::fs::remove_file(&journal).unwrap();
+    let ready = app.get("/readyz").send().await;
+    assert_eq!(ready.status(), 200);
 }

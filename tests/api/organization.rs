@@ -5,7 +5,7 @@ use crate::on_both_backends;
 
 async fn caller_sees_its_organization_and_feature_matrix(app: TestApp) {
     let token = app.token(&app.org_id, "accounts:read");
-    let response = app.get("/v1/organization", &token).await;
+    let response = app.get("/v1/organization").bearer(&token).send().await;
     assert_eq!(response.status(), 200);
     let org: Value = response.json().await.unwrap();
     assert_eq!(org["id"], app.org_id);
@@ -18,7 +18,9 @@ async fn caller_sees_its_organization_and_feature_matrix(app: TestApp) {
 
     let free = app.create_org("Free Co", "free").await;
     let org: Value = app
-        .get("/v1/organization", &app.token(&free, ""))
+        .get("/v1/organization")
+        .bearer(app.token(&free, ""))
+        .send()
         .await
         .json()
         .await
@@ -30,7 +32,9 @@ async fn caller_sees_its_organization_and_feature_matrix(app: TestApp) {
 
     let enterprise = app.create_org("Big Co", "enterprise").await;
     let org: Value = app
-        .get("/v1/organization", &app.token(&enterprise, ""))
+        .get("/v1/organization")
+        .bearer(app.token(&enterprise, ""))
+        .send()
         .await
         .json()
         .await
@@ -41,46 +45,38 @@ async fn caller_sees_its_organization_and_feature_matrix(app: TestApp) {
 async fn org_admin_updates_name_and_window(app: TestApp) {
     let path = app.url("/v1/organization");
     let response = app
-        .client
         .patch(&path)
-        .bearer_auth(app.token(&app.org_id, "accounts:read"))
+        .bearer(app.token(&app.org_id, "accounts:read"))
         .json(&json!({ "warning_window_days": 14 }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 403, "insufficient-scope").await;
 
     let response = app
-        .client
         .patch(&path)
-        .bearer_auth(app.token(&app.org_id, "org:admin"))
+        .bearer(app.token(&app.org_id, "org:admin"))
         .json(&json!({ "warning_window_days": 91 }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let body = assert_problem(response, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["pointer"], "/warning_window_days");
 
     // The tenant route cannot change the plan (no mass assignment).
     let response = app
-        .client
         .patch(&path)
-        .bearer_auth(app.token(&app.org_id, "org:admin"))
+        .bearer(app.token(&app.org_id, "org:admin"))
         .json(&json!({ "plan": "enterprise" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let body = assert_problem(response, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["pointer"], "/plan");
 
     let response = app
-        .client
         .patch(&path)
-        .bearer_auth(app.token(&app.org_id, "org:admin"))
+        .bearer(app.token(&app.org_id, "org:admin"))
         .json(&json!({ "name": "Acme Renamed", "warning_window_days": 14 }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let org: Value = response.json().await.unwrap();
     assert_eq!(org["name"], "Acme Renamed");
@@ -88,7 +84,9 @@ async fn org_admin_updates_name_and_window(app: TestApp) {
     assert_eq!(org["plan"], "advanced");
 
     let again: Value = app
-        .get("/v1/organization", &app.token(&app.org_id, ""))
+        .get("/v1/organization")
+        .bearer(app.token(&app.org_id, ""))
+        .send()
         .await
         .json()
         .await
@@ -98,75 +96,68 @@ async fn org_admin_updates_name_and_window(app: TestApp) {
 
 async fn billing_routes_need_platform_admin(app: TestApp) {
     let response = app
-        .client
-        .post(app.url("/v1/organizations"))
-        .bearer_auth(app.token(&app.org_id, "org:admin accounts:write"))
+        .post("/v1/organizations")
+        .bearer(app.token(&app.org_id, "org:admin accounts:write"))
         .json(&json!({ "name": "Sneaky", "plan": "enterprise" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 403, "insufficient-scope").await;
 
     let response = app
-        .client
-        .patch(app.url(&format!("/v1/organizations/{}", app.org_id)))
-        .bearer_auth(app.token(&app.org_id, "org:admin"))
+        .patch(format!("/v1/organizations/{}", app.org_id))
+        .bearer(app.token(&app.org_id, "org:admin"))
         .json(&json!({ "plan": "enterprise" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 403, "insufficient-scope").await;
 
     let id = uuid::Uuid::new_v4();
     let response = app
-        .client
-        .post(app.url("/v1/organizations"))
-        .bearer_auth(app.platform_token())
+        .post("/v1/organizations")
+        .bearer(app.platform_token())
         .json(
             &json!({ "id": id, "name": "Chosen Id", "plan": "starter", "warning_window_days": 3 }),
         )
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 201);
     let created: Value = response.json().await.unwrap();
     assert_eq!(created["id"], id.to_string());
     assert_eq!(created["warning_window_days"], 3);
 
     let response = app
-        .client
-        .post(app.url("/v1/organizations"))
-        .bearer_auth(app.platform_token())
+        .post("/v1/organizations")
+        .bearer(app.platform_token())
         .json(&json!({ "id": id, "name": "Again", "plan": "starter" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 409, "conflict").await;
 
     let response = app
-        .client
-        .post(app.url("/v1/organizations"))
-        .bearer_auth(app.platform_token())
+        .post("/v1/organizations")
+        .bearer(app.platform_token())
         .json(&json!({ "name": "Bad plan", "plan": "platinum" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let body = assert_problem(response, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["pointer"], "/plan");
 
     let response = app
-        .client
-        .patch(app.url(&format!("/v1/organizations/{}", uuid::Uuid::new_v4())))
-        .bearer_auth(app.platform_token())
+        .patch(format!("/v1/organizations/{}", uuid::Uuid::new_v4()))
+        .bearer(app.platform_token())
         .json(&json!({ "plan": "enterprise" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 404, "not-found").await;
 
     // A token whose organization does not exist sees 404 for it.
     let ghost = app.token(&uuid::Uuid::new_v4().to_string(), "accounts:read");
-    assert_problem(app.get("/v1/organization", &ghost).await, 404, "not-found").await;
+    assert_problem(
+        app.get("/v1/organization").bearer(&ghost).send().await,
+        404,
+        "not-found",
+    )
+    .await;
 }
 
 on_both_backends!(

@@ -89,14 +89,11 @@ async fn every_operation_names_its_scope_and_the_server_holds_to_it() {
             });
 
             // Act
-            let mut request = app
-                .client
-                .request(method.parse().unwrap(), app.url(&path))
-                .bearer_auth(&token);
+            let mut request = app.request(method.parse().unwrap(), &path).bearer(&token);
             if let Some(body) = body {
                 request = request.json(&body);
             }
-            let response = request.send().await.unwrap();
+            let response = request.send().await;
 
             // Assert: 403 naming exactly the documented scope.
             let problem = assert_problem(response, 403, "insufficient-scope").await;

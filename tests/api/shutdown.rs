@@ -11,6 +11,7 @@ use tokenwarden::sandbox::{self, Endpoint, FailureMode, SandboxOptions, SandboxS
 use url::Url;
 
 use crate::cli::tokenwarden;
+use crate::client::Client;
 
 fn mint(dir: &std::path::Path, org: &str, scope: &str) -> String {
     let output = tokenwarden(dir)
@@ -62,14 +63,14 @@ async fn a_revocation_under_way_at_sigterm_is_still_sent() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let client = reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let client = Client::new(http, format!("http://127.0.0.1:{port}"));
     let mut up = false;
     for _ in 0..200 {
-        if let Ok(r) = client.get(url("/readyz")).send().await
+        if let Ok(r) = client.get("/readyz").try_send().await
             && r.status() == 200
         {
             up = true;
@@ -80,12 +81,12 @@ async fn a_revocation_under_way_at_sigterm_is_still_sent() {
     assert!(up, "serve did not become ready");
     let platform = mint(dir.path(), "platform", "platform:admin");
     let call = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
-        let request = client.request(method, url(path)).bearer_auth(token);
+        let request = client.request(method, path).bearer(token);
         let request = match body {
             Some(body) => request.json(&body),
             None => request,
         };
-        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+        async move { request.send().await.json::<Value>().await.unwrap() }
     };
     let org = call(
         reqwest::Method::POST,
@@ -118,9 +119,9 @@ async fn a_revocation_under_way_at_sigterm_is_still_sent() {
         "{}&auto_approve=sandbox-alice",
         started["authorization_url"].as_str().unwrap()
     );
-    let approved = client.get(approve).send().await.unwrap();
+    let approved = client.get(approve).send().await;
     let callback = approved.headers()["location"].to_str().unwrap().to_string();
-    let response = client.get(callback).send().await.unwrap();
+    let response = client.get(callback).send().await;
     let connected: Value = response.json().await.unwrap();
     let account = connected["account"]["id"].as_str().unwrap();
     assert_eq!(network.live_grants("sandbox-alice"), 1);
@@ -130,8 +131,8 @@ async fn a_revocation_under_way_at_sigterm_is_still_sent() {
     // Act: a disconnect (answered at once, its revocation sent after), and
     // SIGTERM right behind it.
     let path = format!("/v1/brands/{brand}/accounts/{account}");
-    let gone = client.delete(url(&path)).bearer_auth(&token).send().await;
-    assert_eq!(gone.unwrap().status(), 204);
+    let gone = client.delete(&path).bearer(&token).send().await;
+    assert_eq!(gone.status(), 204);
     let terminated = Command::new("kill")
         .args(["-TERM", &serve.id().to_string()])
         .status()

@@ -24,18 +24,22 @@ async fn transcript(app: &TestApp) -> Vec<(u16, Value)> {
     }
     let r = app.create_brand(&token, "Alpha").await;
     record(r.status().as_u16(), r.json().await.unwrap());
-    let r = app.get("/v1/brands?limit=2", &token).await;
+    let r = app.get("/v1/brands?limit=2").bearer(&token).send().await;
     let page: Value = r.json().await.unwrap();
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
     record(200, page);
     let r = app
-        .get(&format!("/v1/brands?limit=2&cursor={cursor}"), &token)
+        .get(format!("/v1/brands?limit=2&cursor={cursor}"))
+        .bearer(&token)
+        .send()
         .await;
     record(r.status().as_u16(), r.json().await.unwrap());
-    let r = app.get("/v1/organization", &token).await;
+    let r = app.get("/v1/organization").bearer(&token).send().await;
     record(r.status().as_u16(), r.json().await.unwrap());
     let r = app
-        .get("/v1/brands/00000000-0000-0000-0000-000000000000", &token)
+        .get("/v1/brands/00000000-0000-0000-0000-000000000000")
+        .bearer(&token)
+        .send()
         .await;
     record(r.status().as_u16(), r.json().await.unwrap());
     out
@@ -318,11 +322,10 @@ async fn another_organizations_credential_is_invisible(app: TestApp) {
     .unwrap();
     // And the API's 404 for a missing brand is the same for everyone.
     assert_problem(
-        app.get(
-            &format!("/v1/brands/{}", uuid::Uuid::new_v4()),
-            &app.admin_token(),
-        )
-        .await,
+        app.get(format!("/v1/brands/{}", uuid::Uuid::new_v4()))
+            .bearer(app.admin_token())
+            .send()
+            .await,
         404,
         "not-found",
     )
@@ -390,7 +393,9 @@ async fn concurrent_sqlite_writers_are_never_refused() {
         assert_eq!(*status, 201, "{body}");
     }
     let listed: Value = app
-        .get("/v1/brands?limit=100", &token)
+        .get("/v1/brands?limit=100")
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -458,7 +463,9 @@ async fn a_ciphertext_moved_to_another_row_is_never_used(app: TestApp) {
 
     // Act + Assert: the vault hands nothing out and says re-authorize.
     let response = app
-        .post(&format!("/v1/accounts/{second}/access-token"), &token)
+        .post(format!("/v1/accounts/{second}/access-token"))
+        .bearer(&token)
+        .send()
         .await;
     let problem = assert_problem(response, 409, "reauthorization-required").await;
     assert!(
@@ -470,7 +477,9 @@ async fn a_ciphertext_moved_to_another_row_is_never_used(app: TestApp) {
     // re-authorization without any call to the network.
     let refreshes = app.sandbox().calls().refresh;
     let shown: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts/{second}"), &token)
+        .get(format!("/v1/brands/{brand}/accounts/{second}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -482,7 +491,9 @@ async fn a_ciphertext_moved_to_another_row_is_never_used(app: TestApp) {
 
     // The first account, whose row is intact, still works.
     let response = app
-        .post(&format!("/v1/accounts/{first}/access-token"), &token)
+        .post(format!("/v1/accounts/{first}/access-token"))
+        .bearer(&token)
+        .send()
         .await;
     assert_eq!(response.status(), 200);
 }
@@ -507,10 +518,9 @@ async fn a_refresh_never_sends_a_token_that_is_not_its_rows(app: TestApp) {
         "{renew}"
     );
     let events: Value = app
-        .get(
-            &format!("/v1/brands/{brand}/accounts/{second}/events"),
-            &app.admin_token(),
-        )
+        .get(format!("/v1/brands/{brand}/accounts/{second}/events"))
+        .bearer(app.admin_token())
+        .send()
         .await
         .json()
         .await

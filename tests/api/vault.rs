@@ -7,12 +7,10 @@ use crate::helpers::{ALL_SCOPES, TestApp, assert_problem};
 use crate::on_both_backends;
 
 async fn read(app: &TestApp, token: &str, account: &str) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/v1/accounts/{account}/access-token")))
-        .bearer_auth(token)
+    app.post(format!("/v1/accounts/{account}/access-token"))
+        .bearer(token)
         .send()
         .await
-        .unwrap()
 }
 
 /// Lets the grant expire: a minute past the hour the sandbox's tokens live.

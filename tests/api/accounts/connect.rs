@@ -38,7 +38,7 @@ async fn connect_round_trip_then_reconnect_in_place(app: TestApp) {
     assert_eq!(params["code_challenge_method"], "S256");
     assert!(params["state"].len() >= 43, "256-bit state");
     let callback = app.approve_at_sandbox(&auth, "sandbox-alice").await;
-    let response = app.client.get(&callback).send().await.unwrap();
+    let response = app.get(&callback).send().await;
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"].to_str().unwrap().to_string();
     assert!(
@@ -55,7 +55,9 @@ async fn connect_round_trip_then_reconnect_in_place(app: TestApp) {
 
     // The account as Manage Accounts shows it; the identity is the network's.
     let account: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts/{account_id}"), &token)
+        .get(format!("/v1/brands/{brand}/accounts/{account_id}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -91,7 +93,7 @@ async fn connect_round_trip_then_reconnect_in_place(app: TestApp) {
     );
 
     // The callback cannot be replayed.
-    let replay = app.client.get(&callback).send().await.unwrap();
+    let replay = app.get(&callback).send().await;
     assert_eq!(replay.status(), 303);
     let reason = query_of(replay.headers()["location"].to_str().unwrap());
     assert_eq!(reason["tokenwarden_error"], "state_used");
@@ -111,7 +113,9 @@ async fn same_profile_in_two_brands_is_one_profile_with_two_accounts(app: TestAp
     assert_eq!(app.counts().await, (1, 2, 1));
 
     let profiles: Value = app
-        .get("/v1/profiles", &app.admin_token())
+        .get("/v1/profiles")
+        .bearer(app.admin_token())
+        .send()
         .await
         .json()
         .await
@@ -128,7 +132,9 @@ async fn same_profile_in_two_brands_is_one_profile_with_two_accounts(app: TestAp
     assert_eq!(brands, ["First", "Second"]);
     let id = data[0]["id"].as_str().unwrap();
     let one: Value = app
-        .get(&format!("/v1/profiles/{id}"), &app.admin_token())
+        .get(format!("/v1/profiles/{id}"))
+        .bearer(app.admin_token())
+        .send()
         .await
         .json()
         .await
@@ -145,14 +151,9 @@ async fn failed_callbacks_change_nothing(app: TestApp) {
     let auth = app
         .start_connect(&token, &brand, "sandbox", Some(&return_url))
         .await;
-    let denied = app
-        .client
-        .get(format!("{auth}&auto_deny=1"))
-        .send()
-        .await
-        .unwrap();
+    let denied = app.get(format!("{auth}&auto_deny=1")).send().await;
     let callback = denied.headers()["location"].to_str().unwrap().to_string();
-    let response = app.client.get(&callback).send().await.unwrap();
+    let response = app.get(&callback).send().await;
     assert_eq!(
         query_of(response.headers()["location"].to_str().unwrap())["tokenwarden_error"],
         "access_denied"
@@ -164,7 +165,7 @@ async fn failed_callbacks_change_nothing(app: TestApp) {
         .await;
     let callback = app.approve_at_sandbox(&auth, "sandbox-alice").await;
     let wrong = callback.replace("/callback/sandbox", "/callback/facebook");
-    let response = app.client.get(&wrong).send().await.unwrap();
+    let response = app.get(&wrong).send().await;
     assert_eq!(
         query_of(response.headers()["location"].to_str().unwrap())["tokenwarden_error"],
         "network_mismatch"
@@ -176,7 +177,7 @@ async fn failed_callbacks_change_nothing(app: TestApp) {
         .await;
     let callback = app.approve_at_sandbox(&auth, "sandbox-alice").await;
     app.advance(chrono::Duration::minutes(11));
-    let response = app.client.get(&callback).send().await.unwrap();
+    let response = app.get(&callback).send().await;
     assert_eq!(
         query_of(response.headers()["location"].to_str().unwrap())["tokenwarden_error"],
         "state_expired"
@@ -185,18 +186,11 @@ async fn failed_callbacks_change_nothing(app: TestApp) {
     // Unknown state and no state: a problem, since there is no return URL to go to.
     // A well-formed state that names no authorization is not found.
     let response = app
-        .client
-        .get(app.url("/v1/oauth/callback/sandbox?code=x&state=made-up"))
+        .get("/v1/oauth/callback/sandbox?code=x&state=made-up")
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 404, "not-found").await;
-    let response = app
-        .client
-        .get(app.url("/v1/oauth/callback/sandbox"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/v1/oauth/callback/sandbox").send().await;
     assert_problem(response, 400, "invalid-oauth-state").await;
 
     // Nothing was stored, and no code was exchanged.
@@ -205,23 +199,19 @@ async fn failed_callbacks_change_nothing(app: TestApp) {
 
     // A return URL outside the allow-list is refused up front.
     let response = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/connect")))
-        .bearer_auth(&token)
+        .post(format!("/v1/brands/{brand}/accounts/connect"))
+        .bearer(&token)
         .json(&json!({ "network": "sandbox", "return_url": "https://evil.example/steal" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let body = assert_problem(response, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["pointer"], "/return_url");
     let response = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/connect")))
-        .bearer_auth(&token)
+        .post(format!("/v1/brands/{brand}/accounts/connect"))
+        .bearer(&token)
         .json(&json!({ "network": "myspace" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let body = assert_problem(response, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["pointer"], "/network");
 }

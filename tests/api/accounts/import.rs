@@ -36,9 +36,8 @@ async fn import_verifies_with_the_network_and_never_leaks_tokens(backend: Backen
     let brand = app.new_brand("Imported").await;
     let token = app.admin_token();
     let import = |body: Value| {
-        app.client
-            .post(app.url(&format!("/v1/brands/{brand}/accounts")))
-            .bearer_auth(&token)
+        app.post(format!("/v1/brands/{brand}/accounts"))
+            .bearer(&token)
             .json(&body)
             .send()
     };
@@ -46,18 +45,14 @@ async fn import_verifies_with_the_network_and_never_leaks_tokens(backend: Backen
 
     // Rejected by the network: 422, nothing stored.
     fake.on("/me", 401, json!({ "error": "invalid_token" }));
-    let response = import(json!({ "network": "acme", "access_token": SENTINEL }))
-        .await
-        .unwrap();
+    let response = import(json!({ "network": "acme", "access_token": SENTINEL })).await;
     let body = assert_problem(response, 422, "grant-rejected").await;
     bodies.push_str(&body.to_string());
     assert_eq!(app.counts().await, (0, 0, 0));
 
     // Transient failure: 502 with Retry-After, nothing stored.
     fake.on("/me", 500, json!({ "error": "server_error" }));
-    let response = import(json!({ "network": "acme", "access_token": SENTINEL }))
-        .await
-        .unwrap();
+    let response = import(json!({ "network": "acme", "access_token": SENTINEL })).await;
     assert!(response.headers().contains_key("retry-after"));
     let body = assert_problem(response, 502, "network-error").await;
     bodies.push_str(&body.to_string());
@@ -76,8 +71,7 @@ async fn import_verifies_with_the_network_and_never_leaks_tokens(backend: Backen
         "expires_in": 86400,
         "scopes": ["publish"]
     }))
-    .await
-    .unwrap();
+    .await;
     assert_eq!(response.status(), 201);
     let text = response.text().await.unwrap();
     bodies.push_str(&text);
@@ -99,19 +93,17 @@ async fn import_verifies_with_the_network_and_never_leaks_tokens(backend: Backen
         format!("/v1/brands/{brand}/accounts/{account}/events"),
         "/v1/profiles".to_string(),
     ] {
-        let response = app.get(&path, &token).await;
+        let response = app.get(&path).bearer(&token).send().await;
         assert_eq!(response.status(), 200, "{path}");
         bodies.push_str(&response.text().await.unwrap());
     }
     // Import without the scope is refused.
     let response = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts")))
-        .bearer_auth(app.token(&app.org_id, "accounts:read accounts:write"))
+        .post(format!("/v1/brands/{brand}/accounts"))
+        .bearer(app.token(&app.org_id, "accounts:read accounts:write"))
         .json(&json!({ "network": "acme", "access_token": SENTINEL }))
         .send()
-        .await
-        .unwrap();
+        .await;
     bodies.push_str(
         &assert_problem(response, 403, "insufficient-scope")
             .await
@@ -120,12 +112,10 @@ async fn import_verifies_with_the_network_and_never_leaks_tokens(backend: Backen
     // Disconnect revokes at the network with the refresh token.
     fake.on("/revoke", 200, json!({}));
     let response = app
-        .client
-        .delete(app.url(&format!("/v1/brands/{brand}/accounts/{account}")))
-        .bearer_auth(&token)
+        .delete(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(&token)
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 204);
     app.revocations_settled().await;
     let revokes = fake.seen_on("/revoke");

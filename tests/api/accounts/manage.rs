@@ -17,13 +17,11 @@ async fn disconnect_revokes_once_and_keeps_the_audit_trail(app: TestApp) {
     // Disable then enable (audited), then disconnect.
     for enabled in [false, true] {
         let response = app
-            .client
-            .patch(app.url(&path))
-            .bearer_auth(&token)
+            .patch(&path)
+            .bearer(&token)
             .json(&json!({ "enabled": enabled }))
             .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["enabled"], enabled);
@@ -34,13 +32,7 @@ async fn disconnect_revokes_once_and_keeps_the_audit_trail(app: TestApp) {
     }
     app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
-    let response = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete(&path).bearer(&token).send().await;
     assert_eq!(response.status(), 204);
     app.revocations_settled().await;
     assert_eq!(app.sandbox().calls().revoke, 1);
@@ -50,26 +42,22 @@ async fn disconnect_revokes_once_and_keeps_the_audit_trail(app: TestApp) {
         0,
         "the grant is dead at the network"
     );
-    assert_problem(app.get(&path, &token).await, 404, "not-found").await;
+    assert_problem(app.get(&path).bearer(&token).send().await, 404, "not-found").await;
     assert_eq!(
         app.counts().await,
         (1, 0, 0),
         "secrets deleted, the profile stays"
     );
-    let response = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete(&path).bearer(&token).send().await;
     assert_problem(response, 404, "not-found").await;
     app.revocations_settled().await;
     assert_eq!(app.sandbox().calls().revoke, 1, "exactly once");
 
     // The trail is still readable.
     let events: Value = app
-        .get(&format!("{path}/events"), &token)
+        .get(format!("{path}/events"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -100,7 +88,9 @@ async fn list_filters_by_status_and_network_and_paginates(app: TestApp) {
         app.connect_sandbox(&brand, subject).await;
     }
     let all: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts?limit=1"), &token)
+        .get(format!("/v1/brands/{brand}/accounts?limit=1"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -108,10 +98,11 @@ async fn list_filters_by_status_and_network_and_paginates(app: TestApp) {
     assert_eq!(all["data"].as_array().unwrap().len(), 1);
     let cursor = all["next_cursor"].as_str().unwrap();
     let rest: Value = app
-        .get(
-            &format!("/v1/brands/{brand}/accounts?limit=1&cursor={cursor}"),
-            &token,
-        )
+        .get(format!(
+            "/v1/brands/{brand}/accounts?limit=1&cursor={cursor}"
+        ))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -122,27 +113,27 @@ async fn list_filters_by_status_and_network_and_paginates(app: TestApp) {
 
     // Sandbox tokens live an hour: within the 7-day window, so `expiring`.
     let expiring: Value = app
-        .get(
-            &format!("/v1/brands/{brand}/accounts?status=expiring"),
-            &token,
-        )
+        .get(format!("/v1/brands/{brand}/accounts?status=expiring"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(expiring["data"].as_array().unwrap().len(), 2);
     let active: Value = app
-        .get(
-            &format!("/v1/brands/{brand}/accounts?status=active"),
-            &token,
-        )
+        .get(format!("/v1/brands/{brand}/accounts?status=active"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(active["data"], json!([]));
     let other: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts?network=x"), &token)
+        .get(format!("/v1/brands/{brand}/accounts?network=x"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -151,21 +142,18 @@ async fn list_filters_by_status_and_network_and_paginates(app: TestApp) {
 
     // With a 0-day window they are active; past expiry they are expired and blocked.
     let response = app
-        .client
-        .patch(app.url("/v1/organization"))
-        .bearer_auth(&token)
+        .patch("/v1/organization")
+        .bearer(&token)
         .json(&json!({ "warning_window_days": 1 }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     // Five minutes past the hour the tokens lived.
     app.advance(chrono::Duration::minutes(65));
     let expired: Value = app
-        .get(
-            &format!("/v1/brands/{brand}/accounts?status=expired"),
-            &token,
-        )
+        .get(format!("/v1/brands/{brand}/accounts?status=expired"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -178,7 +166,9 @@ async fn list_filters_by_status_and_network_and_paginates(app: TestApp) {
     );
 
     let response = app
-        .get(&format!("/v1/brands/{brand}/accounts?status=bogus"), &token)
+        .get(format!("/v1/brands/{brand}/accounts?status=bogus"))
+        .bearer(&token)
+        .send()
         .await;
     assert_problem(response, 400, "bad-request").await;
 }
@@ -202,35 +192,37 @@ async fn another_organization_gets_404_and_scopes_are_enforced(app: TestApp) {
         format!("{one}/events"),
         format!("/v1/profiles/{profile}"),
     ] {
-        assert_problem(app.get(&path, &theirs).await, 404, "not-found").await;
+        assert_problem(
+            app.get(&path).bearer(&theirs).send().await,
+            404,
+            "not-found",
+        )
+        .await;
     }
     let patch = app
-        .client
-        .patch(app.url(&one))
-        .bearer_auth(&theirs)
+        .patch(&one)
+        .bearer(&theirs)
         .json(&json!({"enabled": false}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(patch, 404, "not-found").await;
-    let delete = app
-        .client
-        .delete(app.url(&one))
-        .bearer_auth(&theirs)
-        .send()
-        .await
-        .unwrap();
+    let delete = app.delete(&one).bearer(&theirs).send().await;
     assert_problem(delete, 404, "not-found").await;
     let connect = app
-        .client
-        .post(app.url(&format!("{base}/connect")))
-        .bearer_auth(&theirs)
+        .post(format!("{base}/connect"))
+        .bearer(&theirs)
         .json(&json!({"network": "sandbox"}))
         .send()
+        .await;
+    assert_problem(connect, 404, "not-found").await;
+    let profiles: Value = app
+        .get("/v1/profiles")
+        .bearer(&theirs)
+        .send()
+        .await
+        .json()
         .await
         .unwrap();
-    assert_problem(connect, 404, "not-found").await;
-    let profiles: Value = app.get("/v1/profiles", &theirs).await.json().await.unwrap();
     assert_eq!(profiles["data"], json!([]));
 
     // Scopes: reads need accounts:read, changes accounts:write, import accounts:import.
@@ -242,39 +234,36 @@ async fn another_organization_gets_404_and_scopes_are_enforced(app: TestApp) {
         "/v1/profiles".into(),
         format!("/v1/profiles/{profile}"),
     ] {
-        assert_problem(app.get(&path, &no_scope).await, 403, "insufficient-scope").await;
+        assert_problem(
+            app.get(&path).bearer(&no_scope).send().await,
+            403,
+            "insufficient-scope",
+        )
+        .await;
     }
     let read_only = app.token(&app.org_id, "accounts:read");
     let patch = app
-        .client
-        .patch(app.url(&one))
-        .bearer_auth(&read_only)
+        .patch(&one)
+        .bearer(&read_only)
         .json(&json!({"enabled": false}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(patch, 403, "insufficient-scope").await;
-    let delete = app
-        .client
-        .delete(app.url(&one))
-        .bearer_auth(&read_only)
-        .send()
-        .await
-        .unwrap();
+    let delete = app.delete(&one).bearer(&read_only).send().await;
     assert_problem(delete, 403, "insufficient-scope").await;
     let connect = app
-        .client
-        .post(app.url(&format!("{base}/connect")))
-        .bearer_auth(&read_only)
+        .post(format!("{base}/connect"))
+        .bearer(&read_only)
         .json(&json!({"network": "sandbox"}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(connect, 403, "insufficient-scope").await;
 
     // Still intact.
     let mine: Value = app
-        .get(&one, &app.admin_token())
+        .get(&one)
+        .bearer(app.admin_token())
+        .send()
         .await
         .json()
         .await

@@ -39,7 +39,7 @@ async fn connect_preset(kind: NetworkKind, script: impl Fn(&Fake)) -> (TestApp, 
         "{}/v1/oauth/callback/{name}?code=the-code&state={}",
         app.address, params["state"]
     );
-    let response = app.client.get(callback).send().await.unwrap();
+    let response = app.get(callback).send().await;
     assert_eq!(response.status(), 200, "{name} callback");
     let body: Value = response.json().await.unwrap();
     (app, fake, body)

@@ -87,6 +87,17 @@ async fn json_of(response: reqwest::Response) -> (u16, Value) {
 /// The dropdown, the badge, profiles, a renewal, a bulk renewal and an
 /// authorization's callback answer a token of brand A with nothing of B,
 /// while the renewal still propagates to B by the plan.
+/// The body of `GET path` as `token`, as text.
+async fn text_as(app: &TestApp, path: impl AsRef<str>, token: &str) -> String {
+    app.get(path)
+        .bearer(token)
+        .send()
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn restricted_answers_name_nothing_of_other_brands(app: TestApp) {
     // Arrange: every token of the organization expired; a token of A.
     let agency = Agency::arrange(&app).await;
@@ -95,22 +106,14 @@ async fn restricted_answers_name_nothing_of_other_brands(app: TestApp) {
     let secrets = agency.of_b();
 
     // Act: the dropdown (also asked for B), the badge, profiles.
-    let dropdown = app
-        .get("/v1/expired-tokens", &mine)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let dropdown = text_as(&app, "/v1/expired-tokens", &mine).await;
     let asked_for_b = app
-        .get(&format!("/v1/expired-tokens?brand_id={}", agency.b), &mine)
+        .get(format!("/v1/expired-tokens?brand_id={}", agency.b))
+        .bearer(&mine)
+        .send()
         .await;
-    let badge = app
-        .get("/v1/expired-tokens/summary", &mine)
-        .await
-        .text()
-        .await
-        .unwrap();
-    let profiles = app.get("/v1/profiles", &mine).await.text().await.unwrap();
+    let badge = text_as(&app, "/v1/expired-tokens/summary", &mine).await;
+    let profiles = text_as(&app, "/v1/profiles", &mine).await;
 
     // Assert: A's expired account only, counted once.
     assert_names_none(&dropdown, &secrets, "the dropdown");
@@ -130,10 +133,12 @@ async fn restricted_answers_name_nothing_of_other_brands(app: TestApp) {
 
     // Act: renew A's account (a refresh; on Advanced it reaches B's account).
     let renewed = app
-        .post(
-            &format!("/v1/brands/{}/accounts/{}/renew", agency.a, agency.a_alice),
-            &mine,
-        )
+        .post(format!(
+            "/v1/brands/{}/accounts/{}/renew",
+            agency.a, agency.a_alice
+        ))
+        .bearer(&mine)
+        .send()
         .await
         .text()
         .await
@@ -149,21 +154,25 @@ async fn restricted_answers_name_nothing_of_other_brands(app: TestApp) {
     assert_eq!(renewed["propagation"]["left_elsewhere"], 0);
     let admin = app.admin_token();
     let b_alice = format!("/v1/brands/{}/accounts/{}", agency.b, agency.b_alice);
-    let (_, b_alice_now) = json_of(app.get(&b_alice, &admin).await).await;
+    let (_, b_alice_now) = json_of(app.get(&b_alice).bearer(&admin).send().await).await;
     assert_eq!(b_alice_now["expires_at"], renewed["account"]["expires_at"]);
     assert_ne!(b_alice_now["token_status"], "expired", "{b_alice_now}");
-    let (_, events) = json_of(app.get(&format!("{b_alice}/events"), &admin).await).await;
+    let (_, events) = json_of(
+        app.get(format!("{b_alice}/events"))
+            .bearer(&admin)
+            .send()
+            .await,
+    )
+    .await;
     assert_eq!(events["data"][0]["action"], "account.renewed", "{events}");
 
     // Act: bulk renewal of B's accounts with A's token.
     let response = app
-        .client
-        .post(app.url("/v1/expired-tokens/renew"))
-        .bearer_auth(&mine)
+        .post("/v1/expired-tokens/renew")
+        .bearer(&mine)
         .json(&json!({ "account_ids": [agency.b_bob, agency.b_alice] }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let (status, bulk) = json_of(response).await;
 
     // Assert: each not found, nothing renewed, B's brand not named.
@@ -173,11 +182,10 @@ async fn restricted_answers_name_nothing_of_other_brands(app: TestApp) {
         assert_eq!(result["error"]["status"], 404, "{result}");
     }
     let (_, b_bob_now) = json_of(
-        app.get(
-            &format!("/v1/brands/{}/accounts/{}", agency.b, agency.b_bob),
-            &admin,
-        )
-        .await,
+        app.get(format!("/v1/brands/{}/accounts/{}", agency.b, agency.b_bob))
+            .bearer(&admin)
+            .send()
+            .await,
     )
     .await;
     assert_eq!(
@@ -188,7 +196,7 @@ async fn restricted_answers_name_nothing_of_other_brands(app: TestApp) {
     // Act: A's token reconnects alice in A; the callback answers its browser.
     let url = app.start_connect(&mine, &agency.a, "sandbox", None).await;
     let callback = app.approve_at_sandbox(&url, "sandbox-alice").await;
-    let response = app.client.get(callback).send().await.unwrap();
+    let response = app.get(callback).send().await;
     let text = response.text().await.unwrap();
 
     // Assert: the answer counts B and names nothing of it.
@@ -199,8 +207,14 @@ async fn restricted_answers_name_nothing_of_other_brands(app: TestApp) {
 
     // Act: B's audit trail, read by the whole organization and by B alone.
     let events = format!("{b_alice}/events");
-    let (_, as_stored) = json_of(app.get(&events, &admin).await).await;
-    let (_, for_b) = json_of(app.get(&events, &restricted(&app, &[&agency.b])).await).await;
+    let (_, as_stored) = json_of(app.get(&events).bearer(&admin).send().await).await;
+    let (_, for_b) = json_of(
+        app.get(&events)
+            .bearer(restricted(&app, &[&agency.b]))
+            .send()
+            .await,
+    )
+    .await;
 
     // Assert: the event propagated from A names A as stored; B's own token
     // learns only that it came from elsewhere.
@@ -234,10 +248,12 @@ async fn audiences_never_share_a_kept_answer_or_a_tag(app: TestApp) {
     let c = app.new_brand("Cedar Dental").await;
     app.advance(chrono::Duration::days(120));
     let renewed = app
-        .post(
-            &format!("/v1/brands/{}/accounts/{}/renew", agency.a, agency.a_alice),
-            &app.admin_token(),
-        )
+        .post(format!(
+            "/v1/brands/{}/accounts/{}/renew",
+            agency.a, agency.a_alice
+        ))
+        .bearer(app.admin_token())
+        .send()
         .await;
     assert_eq!(renewed.status(), 200);
     let (whole, only_a, only_c, a_and_c) = (
@@ -252,7 +268,7 @@ async fn audiences_never_share_a_kept_answer_or_a_tag(app: TestApp) {
         let mut tags = Vec::new();
         let mut bodies = Vec::new();
         for token in [&whole, &only_a, &only_c, &a_and_c] {
-            let response = app.get(path, token).await;
+            let response = app.get(path).bearer(token).send().await;
             assert_eq!(response.status(), 200, "{path}");
             tags.push(response.headers()["etag"].to_str().unwrap().to_string());
             bodies.push(response.text().await.unwrap());
@@ -265,13 +281,11 @@ async fn audiences_never_share_a_kept_answer_or_a_tag(app: TestApp) {
             (&a_and_c, &tags[2]),
         ] {
             let response = app
-                .client
-                .get(app.url(path))
-                .bearer_auth(token)
+                .get(path)
+                .bearer(token)
                 .header("if-none-match", foreign)
                 .send()
-                .await
-                .unwrap();
+                .await;
             revalidated.push(response.status().as_u16());
         }
 
@@ -287,13 +301,11 @@ async fn audiences_never_share_a_kept_answer_or_a_tag(app: TestApp) {
         assert_eq!(revalidated, [200, 200, 200], "{path}");
         // Its own tag still answers 304.
         let response = app
-            .client
-            .get(app.url(path))
-            .bearer_auth(&only_a)
+            .get(path)
+            .bearer(&only_a)
             .header("if-none-match", &tags[1])
             .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(response.status(), 304, "{path}");
     }
 }
@@ -307,29 +319,20 @@ async fn links_and_replays_answer_only_their_audience(app: TestApp) {
     let agency = Agency::arrange(&app).await;
     let admin = app.admin_token();
     let account = format!("/v1/brands/{}/accounts/{}", agency.a, agency.a_alice);
-    let response = app.post(&format!("{account}/reconnect-link"), &admin).await;
+    let response = app
+        .post(format!("{account}/reconnect-link"))
+        .bearer(&admin)
+        .send()
+        .await;
     assert_eq!(response.status(), 201);
     let link: Value = response.json().await.unwrap();
 
     // Act: the profile's owner opens it and re-authorizes.
-    let opened = app
-        .client
-        .post(link["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let opened = app.post(link["url"].as_str().unwrap()).send().await;
     assert_eq!(opened.status(), 303);
     let authorize = opened.headers()["location"].to_str().unwrap().to_string();
     let callback = app.approve_at_sandbox(&authorize, "sandbox-alice").await;
-    let text = app
-        .client
-        .get(callback)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get(callback).send().await.text().await.unwrap();
 
     // Assert: B reached by propagation, counted, not named.
     assert_names_none(&text, &agency.of_b(), "the reconnect link's callback");
@@ -339,13 +342,12 @@ async fn links_and_replays_answer_only_their_audience(app: TestApp) {
 
     // Act: a renewal by the whole organization, then its key from A's token.
     let renew = |token: String| {
-        app.client
-            .post(app.url(&format!("{account}/renew")))
-            .bearer_auth(token)
+        app.post(format!("{account}/renew"))
+            .bearer(token)
             .header("Idempotency-Key", "renew-alice-1")
             .send()
     };
-    let (status, whole) = json_of(renew(admin.clone()).await.unwrap()).await;
+    let (status, whole) = json_of(renew(admin.clone()).await).await;
     // The same user (Idempotency-Key records are each user's own), now
     // holding a token restricted to A.
     let same_user_restricted = app.minter.mint_for_brands(
@@ -355,8 +357,8 @@ async fn links_and_replays_answer_only_their_audience(app: TestApp) {
         Some(std::slice::from_ref(&agency.a)),
         Duration::from_secs(3600),
     );
-    let reused = renew(same_user_restricted).await.unwrap();
-    let replayed = renew(admin).await.unwrap();
+    let reused = renew(same_user_restricted).await;
+    let replayed = renew(admin).await;
 
     // Assert: the stored answer names B; it goes back to its audience only.
     assert_eq!(status, 200, "{whole}");
@@ -407,21 +409,19 @@ async fn a_malformed_brands_claim_is_401_and_unknown_ids_reach_nothing(app: Test
     // an upper-case id is the same brand.
     let other_org = app.create_org("Elsewhere", "advanced").await;
     let theirs = app
-        .client
-        .post(app.url("/v1/brands"))
-        .bearer_auth(app.token(&other_org, ALL_SCOPES))
+        .post("/v1/brands")
+        .bearer(app.token(&other_org, ALL_SCOPES))
         .json(&json!({ "name": "Theirs" }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let theirs: Value = theirs.json().await.unwrap();
     let foreign = token(json!([theirs["id"], uuid::Uuid::new_v4().to_string()]));
     for path in ["/v1/brands", "/v1/profiles", "/v1/expired-tokens"] {
-        let (status, page) = json_of(app.get(path, &foreign).await).await;
+        let (status, page) = json_of(app.get(path).bearer(&foreign).send().await).await;
         assert_eq!((status, &page["data"]), (200, &json!([])), "{path}");
     }
     let upper = token(json!([agency.a.to_uppercase()]));
-    let (_, brands) = json_of(app.get("/v1/brands", &upper).await).await;
+    let (_, brands) = json_of(app.get("/v1/brands").bearer(&upper).send().await).await;
     assert_eq!(brands["data"][0]["id"], agency.a.as_str(), "{brands}");
     assert_eq!(brands["data"].as_array().unwrap().len(), 1);
 }

@@ -66,14 +66,11 @@ async fn send(
     token: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let mut request = app
-        .client
-        .request(method.parse().unwrap(), app.url(path))
-        .bearer_auth(token);
+    let mut request = app.request(method.parse().unwrap(), path).bearer(token);
     if let Some(body) = body {
         request = request.json(body);
     }
-    let response = request.send().await.unwrap();
+    let response = request.send().await;
     let status = response.status().as_u16();
     let mut value: Value = response.json().await.unwrap_or(Value::Null);
     strip_request_ids(&mut value);
@@ -103,7 +100,7 @@ async fn state_of_b(app: &TestApp, agency: &Agency) -> Vec<Value> {
         format!("/v1/brands/{}/accounts/{}/events", agency.b, agency.b_alice),
         "/v1/profiles".to_string(),
     ] {
-        let response = app.get(&path, &admin).await;
+        let response = app.get(&path).bearer(&admin).send().await;
         assert_eq!(response.status(), 200, "{path}");
         seen.push(response.json().await.unwrap());
     }

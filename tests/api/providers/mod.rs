@@ -19,6 +19,8 @@ use tokenwarden::providers::{
 use tokenwarden::sandbox::{self, SandboxOptions, SandboxState};
 use url::Url;
 
+use crate::client::Client;
+
 /// Start an actix server on 127.0.0.1 with an ephemeral port, on its own
 /// thread and actix system (so any test runtime can use it); returns its base URL.
 pub fn start<F>(configure: F) -> Url
@@ -56,7 +58,7 @@ struct Sandbox {
     base: Url,
     state: web::Data<SandboxState>,
     provider: Arc<dyn Provider>,
-    browser: reqwest::Client,
+    browser: Client,
 }
 
 fn sandbox_with(http: HttpSettings) -> Sandbox {
@@ -68,11 +70,16 @@ fn sandbox_with(http: HttpSettings) -> Sandbox {
     state.register_redirect_uri(callback_url(&base, "sandbox").as_str());
     let mut reg = ProviderRegistry::default();
     reg.add_sandbox(&base, &http).expect("sandbox registers");
+    // The sandbox's own pages, as a person's browser meets them.
+    let browser = Client::new(
+        no_redirect_client(),
+        base.as_str().trim_end_matches('/').to_string(),
+    );
     Sandbox {
         base,
         state,
         provider: reg.get("sandbox").expect("sandbox provider"),
-        browser: no_redirect_client(),
+        browser,
     }
 }
 
@@ -91,12 +98,7 @@ impl Sandbox {
         let verifier = new_pkce_verifier();
         let state = "state-0123456789abcdef";
         let url = provider.authorization_url(state, &pkce_challenge_s256(&verifier));
-        let page = self
-            .browser
-            .get(url.clone())
-            .send()
-            .await
-            .expect("GET authorize");
+        let page = self.browser.get(url.clone()).send().await;
         assert_eq!(page.status(), 200);
         let html = page.text().await.expect("html");
         assert!(html.contains(&format!("value=\"{subject}\"")), "{html}");
@@ -109,8 +111,7 @@ impl Sandbox {
             .post(self.base.join("/sandbox/authorize").expect("join"))
             .form(&form)
             .send()
-            .await
-            .expect("POST authorize");
+            .await;
         assert_eq!(resp.status(), 303);
         let location =
             Url::parse(resp.headers()["location"].to_str().expect("ascii")).expect("loc");

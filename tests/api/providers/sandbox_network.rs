@@ -15,6 +15,7 @@ use url::Url;
 
 // `sandbox` names both the harness's `sandbox()` and the `tokenwarden::sandbox` module.
 use super::{assert_reauth, assert_transient, grant, query, sandbox, sandbox_with, secret};
+use crate::client::Client;
 
 #[actix_web::test]
 async fn sandbox_code_flow_identity_refresh_rotation_and_reuse_kills_the_grant() {
@@ -36,15 +37,7 @@ async fn sandbox_code_flow_identity_refresh_rotation_and_reuse_kills_the_grant()
         q["redirect_uri"],
         format!("{}v1/oauth/callback/sandbox", sbx.base)
     );
-    let html = sbx
-        .browser
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = sbx.browser.get(url).send().await.text().await.unwrap();
     assert!(!html.contains("<script>alert(1)</script>"));
     assert!(html.contains("Carol &lt;script&gt;alert(1)&lt;/script&gt;"));
 
@@ -138,12 +131,7 @@ async fn sandbox_checks_pkce_single_use_codes_and_denial() {
     let url = sbx
         .provider
         .authorization_url("st-deny", &pkce_challenge_s256(&verifier2));
-    let resp = sbx
-        .browser
-        .get(format!("{url}&auto_deny=1"))
-        .send()
-        .await
-        .unwrap();
+    let resp = sbx.browser.get(format!("{url}&auto_deny=1")).send().await;
     assert_eq!(resp.status(), 303);
     let loc = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
     let q = query(&loc);
@@ -164,7 +152,7 @@ async fn sandbox_checks_pkce_single_use_codes_and_denial() {
         })
         .collect();
     bad.query_pairs_mut().clear().extend_pairs(pairs);
-    let resp = sbx.browser.get(bad).send().await.unwrap();
+    let resp = sbx.browser.get(bad).send().await;
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().get("location").is_none());
 }
@@ -180,8 +168,7 @@ async fn sandbox_auto_approve_is_scriptable() {
         .browser
         .get(format!("{url}&auto_approve=sandbox-bob"))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(resp.status(), 303);
     let loc = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
     let code = query(&loc)["code"].clone();
@@ -296,32 +283,29 @@ async fn sandbox_failure_modes_are_classified() {
 #[actix_web::test]
 async fn sandbox_control_api_over_http_and_revocation_counted_once() {
     let sbx = sandbox();
-    let client = reqwest::Client::new();
+    let client = Client::new(
+        reqwest::Client::new(),
+        sbx.base.as_str().trim_end_matches('/').to_string(),
+    );
     let ctl = |p: &str| sbx.base.join(&format!("/sandbox/control/{p}")).unwrap();
     let r = client
         .post(ctl("identities"))
         .json(&serde_json::json!({"subject": "sbx-dave", "handle": "dave", "display_name": "Dave"}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 201);
     let r = client
-        .put(ctl("settings"))
+        .request(reqwest::Method::PUT, ctl("settings"))
         .json(&serde_json::json!({"access_token_lifetime_secs": 120}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 200);
     let set = sbx.connect("sbx-dave").await;
     let life = (set.expires_at - Utc::now()).num_seconds();
     assert!((110..=120).contains(&life), "{life}");
 
     // Expire: the access token dies, the refresh token still works.
-    let r = client
-        .post(ctl("grants/sbx-dave/expire"))
-        .send()
-        .await
-        .unwrap();
+    let r = client.post(ctl("grants/sbx-dave/expire")).send().await;
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["affected"], 1);
     assert_reauth(
         &sbx.provider.identity(&set.access_token).await.unwrap_err(),
@@ -342,12 +326,7 @@ async fn sandbox_control_api_over_http_and_revocation_counted_once() {
     );
 
     // Queue a 429 through HTTP.
-    let r = client
-        .post(ctl("failures"))
-        .json(&serde_json::json!({"endpoint": "token", "mode": {"type": "rate_limited", "retry_after_secs": 3}, "count": 1}))
-        .send()
-        .await
-        .unwrap();
+    let r = client.post(ctl("failures")).json(&serde_json::json!({"endpoint": "token", "mode": {"type": "rate_limited", "retry_after_secs": 3}, "count": 1})).send().await;
     assert_eq!(r.status(), 204);
     let e = sbx
         .provider
@@ -362,19 +341,12 @@ async fn sandbox_control_api_over_http_and_revocation_counted_once() {
 
     // Revocation: exactly one call reaches the network, and the grant is dead.
     assert!(sbx.provider.supports_revocation());
-    client.delete(ctl("calls")).send().await.unwrap();
+    client.delete(ctl("calls")).send().await;
     sbx.provider
         .revoke(renewed.refresh_token.as_ref().unwrap())
         .await
         .unwrap();
-    let calls: serde_json::Value = client
-        .get(ctl("calls"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let calls: serde_json::Value = client.get(ctl("calls")).send().await.json().await.unwrap();
     assert_eq!(calls["revoke"], 1);
     assert_eq!(calls["token"], 0);
     assert_reauth(
@@ -391,11 +363,7 @@ async fn sandbox_control_api_over_http_and_revocation_counted_once() {
 
     // Revoke by subject through the control API.
     let other = sbx.connect("sandbox-alice").await;
-    let r = client
-        .post(ctl("grants/sandbox-alice/revoke"))
-        .send()
-        .await
-        .unwrap();
+    let r = client.post(ctl("grants/sandbox-alice/revoke")).send().await;
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["affected"], 1);
     assert_reauth(
         &sbx.provider

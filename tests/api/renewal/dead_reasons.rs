@@ -57,20 +57,26 @@ async fn a_reauth_required_token_without_a_reason_is_named_by_its_status(app: Te
 
     // Act
     let view: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts/{account}"), &token)
+        .get(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
         .unwrap();
     let dropdown: Value = app
-        .get("/v1/expired-tokens", &token)
+        .get("/v1/expired-tokens")
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
         .unwrap();
     let renewal = renew_body(&app, &token, &brand, &account).await;
     let vault = app
-        .post(&format!("/v1/accounts/{account}/access-token"), &token)
+        .post(format!("/v1/accounts/{account}/access-token"))
+        .bearer(&token)
+        .send()
         .await;
 
     // Assert: every answer gives the same reason.
@@ -104,13 +110,17 @@ async fn an_expired_token_without_a_reason_is_named_by_its_status(app: TestApp) 
 
     // Act
     let view: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts/{account}"), &token)
+        .get(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
         .unwrap();
     let dropdown: Value = app
-        .get("/v1/expired-tokens", &token)
+        .get("/v1/expired-tokens")
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await

@@ -7,6 +7,17 @@ use super::{connect_in, renew, set_plan};
 use crate::helpers::{ALL_SCOPES, TestApp, assert_problem};
 use crate::on_both_backends;
 
+/// The JSON answer of `GET path` as `token`.
+async fn json_as(app: &TestApp, path: impl AsRef<str>, token: impl std::fmt::Display) -> Value {
+    app.get(path)
+        .bearer(token)
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn the_dropdown_lists_filters_pages_and_counts(app: TestApp) {
     let token = app.admin_token();
     let first = app.new_brand("First").await;
@@ -22,29 +33,14 @@ async fn the_dropdown_lists_filters_pages_and_counts(app: TestApp) {
     set_plan(&app, &app.org_id, "advanced").await;
 
     // Nothing needs renewal yet; all three are expiring (1-hour tokens, 7-day window).
-    let empty: Value = app
-        .get("/v1/expired-tokens", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let empty: Value = json_as(&app, "/v1/expired-tokens", &token).await;
     assert_eq!(empty["data"], json!([]));
-    let expiring: Value = app
-        .get("/v1/expired-tokens?include=expiring", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let expiring: Value = json_as(&app, "/v1/expired-tokens?include=expiring", &token).await;
     assert_eq!(expiring["data"].as_array().unwrap().len(), 3);
 
     // An hour and ten minutes on, all have expired: c 10 minutes ago, a 20, b 30.
     app.advance(chrono::Duration::minutes(70));
-    let page: Value = app
-        .get("/v1/expired-tokens?limit=2", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = json_as(&app, "/v1/expired-tokens?limit=2", &token).await;
     let ids: Vec<&str> = page["data"]
         .as_array()
         .unwrap()
@@ -60,15 +56,12 @@ async fn the_dropdown_lists_filters_pages_and_counts(app: TestApp) {
     );
     assert_eq!(page["data"][0]["renew"]["method"], "refresh");
     let cursor = page["next_cursor"].as_str().unwrap();
-    let rest: Value = app
-        .get(
-            &format!("/v1/expired-tokens?limit=2&cursor={cursor}"),
-            &token,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let rest: Value = json_as(
+        &app,
+        format!("/v1/expired-tokens?limit=2&cursor={cursor}"),
+        &token,
+    )
+    .await;
     let ids: Vec<&str> = rest["data"]
         .as_array()
         .unwrap()
@@ -78,33 +71,22 @@ async fn the_dropdown_lists_filters_pages_and_counts(app: TestApp) {
     assert_eq!(ids, [b.as_str()]);
     assert_eq!(rest["next_cursor"], Value::Null);
 
-    let filtered: Value = app
-        .get(&format!("/v1/expired-tokens?brand_id={first}"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let filtered: Value =
+        json_as(&app, format!("/v1/expired-tokens?brand_id={first}"), &token).await;
     assert_eq!(filtered["data"].as_array().unwrap().len(), 2);
-    let none: Value = app
-        .get("/v1/expired-tokens?network=x", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let none: Value = json_as(&app, "/v1/expired-tokens?network=x", &token).await;
     assert_eq!(none["data"], json!([]));
     assert_problem(
-        app.get("/v1/expired-tokens?cursor=nope", &token).await,
+        app.get("/v1/expired-tokens?cursor=nope")
+            .bearer(&token)
+            .send()
+            .await,
         422,
         "validation-failed",
     )
     .await;
 
-    let summary: Value = app
-        .get("/v1/expired-tokens/summary", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = json_as(&app, "/v1/expired-tokens/summary", &token).await;
     assert_eq!(summary["total"], 3);
     assert_eq!(summary["by_brand"][0]["brand_name"], "First");
     assert_eq!(summary["by_brand"][0]["count"], 2);
@@ -115,12 +97,12 @@ async fn the_dropdown_lists_filters_pages_and_counts(app: TestApp) {
 
     // Another organization sees none of it.
     let other = app.create_org("Other", "advanced").await;
-    let theirs: Value = app
-        .get("/v1/expired-tokens/summary", &app.token(&other, ALL_SCOPES))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let theirs: Value = json_as(
+        &app,
+        "/v1/expired-tokens/summary",
+        app.token(&other, ALL_SCOPES),
+    )
+    .await;
     assert_eq!(theirs["total"], 0);
     // Renewing needs tokens:renew.
     let response = renew(
@@ -145,13 +127,11 @@ async fn bulk_renewal_groups_reauthorizations_by_network(app: TestApp) {
     app.sandbox().revoke_grants("sandbox-bob");
     let missing = uuid::Uuid::new_v4().to_string();
     let response = app
-        .client
-        .post(app.url("/v1/expired-tokens/renew"))
-        .bearer_auth(&token)
+        .post("/v1/expired-tokens/renew")
+        .bearer(&token)
         .json(&json!({ "account_ids": [alive, dead, missing, alive] }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let results = body["results"].as_array().unwrap();
@@ -168,13 +148,11 @@ async fn bulk_renewal_groups_reauthorizations_by_network(app: TestApp) {
 
     let too_many: Vec<String> = (0..51).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let response = app
-        .client
-        .post(app.url("/v1/expired-tokens/renew"))
-        .bearer_auth(&token)
+        .post("/v1/expired-tokens/renew")
+        .bearer(&token)
         .json(&json!({ "account_ids": too_many }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let body = assert_problem(response, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["pointer"], "/account_ids");
 }

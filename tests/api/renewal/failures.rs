@@ -49,7 +49,9 @@ async fn transient_failures_answer_5xx_and_lose_nothing(backend: Backend) {
     }
     // Three failures in a row while valid: refresh_failing, still no false reconnect.
     let now: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts/{account}"), &token)
+        .get(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -99,7 +101,9 @@ async fn assert_transient(
     }
     assert_problem(response, status, slug).await;
     let now: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts/{account}"), &token)
+        .get(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -140,7 +144,7 @@ async fn a_failed_write_after_a_refresh_is_not_lost(app: TestApp) {
             format!("{}/v1/brands/{brand}/accounts/{account}/renew", app.address),
             token.clone(),
         );
-        tokio::spawn(async move { client.post(url).bearer_auth(token).send().await.unwrap() })
+        tokio::spawn(async move { client.post(url).bearer(token).send().await })
     };
     let retries = &app.parts.state.refresh;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -206,7 +210,7 @@ async fn a_pool_timeout_inside_a_refresh_answers_503(backend: Backend) {
             app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")),
             token.clone(),
         );
-        tokio::spawn(async move { client.post(url).bearer_auth(token).send().await.unwrap() })
+        tokio::spawn(async move { client.post(url).bearer(token).send().await })
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while app.sandbox().calls().refresh == 0 {

@@ -75,7 +75,9 @@ async fn refresh_meets(backend: Backend, fault: FailureMode, status: u16, slug: 
     // The grant is intact, not re-authorization's: the next renew works.
     assert_eq!(stored(&app, &account).await, before, "{fault:?}");
     let shown: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts/{account}"), &token)
+        .get(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await

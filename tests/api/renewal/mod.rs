@@ -8,8 +8,11 @@ mod failures;
 mod fault_matrix;
 mod propagation;
 mod reauthorization;
+mod reconnect_links;
+pub(crate) mod refresh_engine;
 mod single_flight;
 mod statements;
+mod undecryptable;
 
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use serde_json::{Value, json};
@@ -57,13 +60,11 @@ pub(crate) fn expire_all(app: &TestApp) {
 
 pub(crate) async fn set_plan(app: &TestApp, org: &str, plan: &str) {
     let response = app
-        .client
-        .patch(app.url(&format!("/v1/organizations/{org}")))
-        .bearer_auth(app.platform_token())
+        .patch(format!("/v1/organizations/{org}"))
+        .bearer(app.platform_token())
         .json(&json!({ "plan": plan }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -80,7 +81,7 @@ pub(crate) async fn brand_in(app: &TestApp, token: &str, name: &str) -> String {
 pub(crate) async fn connect_in(app: &TestApp, token: &str, brand: &str, subject: &str) -> String {
     let auth = app.start_connect(token, brand, "sandbox", None).await;
     let callback = app.approve_at_sandbox(&auth, subject).await;
-    let response = app.client.get(callback).send().await.unwrap();
+    let response = app.get(callback).send().await;
     assert_eq!(response.status(), 200);
     response.json::<Value>().await.unwrap()["account"]["id"]
         .as_str()
@@ -94,12 +95,10 @@ pub(crate) async fn renew(
     brand: &str,
     account: &str,
 ) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
-        .bearer_auth(token)
+    app.post(format!("/v1/brands/{brand}/accounts/{account}/renew"))
+        .bearer(token)
         .send()
         .await
-        .unwrap()
 }
 
 /// The answer of a renew, read as JSON.

@@ -23,13 +23,11 @@ async fn propagation_matrix(app: TestApp) {
         let b = connect_in(&app, &token, &b_brand, "sandbox-alice").await;
         let c = connect_in(&app, &token, &c_brand, "sandbox-alice").await;
         let response = app
-            .client
-            .patch(app.url(&format!("/v1/brands/{c_brand}/accounts/{c}")))
-            .bearer_auth(&token)
+            .patch(format!("/v1/brands/{c_brand}/accounts/{c}"))
+            .bearer(&token)
             .json(&json!({ "enabled": false }))
             .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(response.status(), 200);
         let outsider_org = app
             .create_org(&format!("Outsider {plan}"), "advanced")

@@ -42,7 +42,9 @@ async fn a_dead_grant_needs_reauthorization_without_retries(app: TestApp) {
 
     // The dropdown lists it.
     let list: Value = app
-        .get("/v1/expired-tokens", &token)
+        .get("/v1/expired-tokens")
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -54,20 +56,14 @@ async fn a_dead_grant_needs_reauthorization_without_retries(app: TestApp) {
 
     // The owner re-authorizes through the URL: renewed in place.
     let callback = app.approve_at_sandbox(&url, "sandbox-alice").await;
-    let done: Value = app
-        .client
-        .get(callback)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done: Value = app.get(callback).send().await.json().await.unwrap();
     assert_eq!(done["status"], "renewed");
     assert_eq!(done["account"]["id"], account.as_str());
     assert_eq!(done["account"]["token_status"], "expiring");
     let list: Value = app
-        .get("/v1/expired-tokens", &token)
+        .get("/v1/expired-tokens")
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -93,7 +89,7 @@ async fn reauthorizing_another_identity_is_409_and_changes_nothing(app: TestApp)
     let counts = app.counts().await;
 
     let callback = app.approve_at_sandbox(&url, "sandbox-bob").await;
-    let response = app.client.get(callback).send().await.unwrap();
+    let response = app.get(callback).send().await;
     assert_problem(response, 409, "identity-mismatch").await;
 
     assert_eq!(stored(&app, &account).await, before);
@@ -103,7 +99,9 @@ async fn reauthorizing_another_identity_is_409_and_changes_nothing(app: TestApp)
         "no profile, account or credential for bob"
     );
     let now: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts/{account}"), &token)
+        .get(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -118,22 +116,23 @@ async fn reconnect_links_are_single_use(app: TestApp) {
     let account = connect_in(&app, &token, &brand, "sandbox-alice").await;
     app.sandbox().revoke_grants("sandbox-alice");
     let create = |body: Value| {
-        app.client
-            .post(app.url(&format!(
-                "/v1/brands/{brand}/accounts/{account}/reconnect-link"
-            )))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
+        app.post(format!(
+            "/v1/brands/{brand}/accounts/{account}/reconnect-link"
+        ))
+        .bearer(&token)
+        .json(&body)
+        .send()
     };
-    let response = create(json!({ "expires_in": 3600 })).await.unwrap();
+    let response = create(json!({ "expires_in": 3600 })).await;
     assert_eq!(response.status(), 201);
     let link: Value = response.json().await.unwrap();
     let url = link["url"].as_str().unwrap().to_string();
     assert!(url.starts_with(&format!("{}/v1/reconnect/", app.address)));
 
     let shown: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts/{account}"), &token)
+        .get(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -142,7 +141,7 @@ async fn reconnect_links_are_single_use(app: TestApp) {
     // The owner opens it without a login: a page naming who asks and for
     // what. Opening it (or a link preview fetching it) spends nothing.
     for _ in 0..2 {
-        let page = app.client.get(&url).send().await.unwrap();
+        let page = app.get(&url).send().await;
         assert_eq!(page.status(), 200);
         assert!(
             page.headers()["content-type"]
@@ -158,34 +157,21 @@ async fn reconnect_links_are_single_use(app: TestApp) {
         assert!(html.contains("Acme Agency"), "the organization's name");
     }
     // Its button spends it: on to the network.
-    let opened = app.client.post(&url).send().await.unwrap();
+    let opened = app.post(&url).send().await;
     assert_eq!(opened.status(), 303);
     let authorize = opened.headers()["location"].to_str().unwrap().to_string();
     assert!(query_of(&authorize).contains_key("code_challenge"));
     let callback = app.approve_at_sandbox(&authorize, "sandbox-alice").await;
-    let done: Value = app
-        .client
-        .get(callback)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done: Value = app.get(callback).send().await.json().await.unwrap();
     assert_eq!(done["status"], "renewed");
     assert_eq!(done["account"]["id"], account.as_str());
 
     // Used: 410, for the page and the button.
-    assert_problem(app.client.get(&url).send().await.unwrap(), 410, "link-gone").await;
-    assert_problem(
-        app.client.post(&url).send().await.unwrap(),
-        410,
-        "link-gone",
-    )
-    .await;
+    assert_problem(app.get(&url).send().await, 410, "link-gone").await;
+    assert_problem(app.post(&url).send().await, 410, "link-gone").await;
     // The link's secret is in its path, and no log line carries it: not the
     // requests above, nor one to a path no route matches.
-    let _ = app.client.get(format!("{url}/")).send().await.unwrap();
+    let _ = app.get(format!("{url}/")).send().await;
     let secret = url.rsplit('/').next().unwrap();
     assert!(secret.len() >= 32, "{url}");
     assert!(
@@ -194,29 +180,20 @@ async fn reconnect_links_are_single_use(app: TestApp) {
     );
     // Unknown: 404.
     assert_problem(
-        app.client
-            .get(app.url("/v1/reconnect/not-a-link"))
-            .send()
-            .await
-            .unwrap(),
+        app.get("/v1/reconnect/not-a-link").send().await,
         404,
         "not-found",
     )
     .await;
     // Expired: 410, a minute after the link's lifetime.
-    let link: Value = create(json!({})).await.unwrap().json().await.unwrap();
+    let link: Value = create(json!({})).await.json().await.unwrap();
     let lifetime = i64::try_from(app.settings.reconnect_link_ttl_secs).unwrap();
     app.advance(chrono::Duration::seconds(lifetime) + chrono::Duration::minutes(1));
-    let response = app
-        .client
-        .get(link["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let response = app.get(link["url"].as_str().unwrap()).send().await;
     assert_problem(response, 410, "link-gone").await;
     // Bounds.
     assert_problem(
-        create(json!({ "expires_in": 10 })).await.unwrap(),
+        create(json!({ "expires_in": 10 })).await,
         422,
         "validation-failed",
     )

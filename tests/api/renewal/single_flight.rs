@@ -43,7 +43,9 @@ async fn concurrent_renews_refresh_once(app: TestApp) {
     app.revocations_settled().await;
     assert_eq!(app.sandbox().live_grants("sandbox-alice"), 1);
     let account: Value = app
-        .get(&format!("/v1/brands/{brand}/accounts/{a}"), &token)
+        .get(format!("/v1/brands/{brand}/accounts/{a}"))
+        .bearer(&token)
+        .send()
         .await
         .json()
         .await
@@ -121,7 +123,7 @@ async fn two_server_processes_on_one_postgres_refresh_once() {
     let second = format!("http://127.0.0.1:{port}");
     let mut ready = false;
     for _ in 0..100 {
-        if let Ok(r) = app.client.get(format!("{second}/readyz")).send().await
+        if let Ok(r) = app.get(format!("{second}/readyz")).try_send().await
             && r.status() == 200
         {
             ready = true;
@@ -139,18 +141,12 @@ async fn two_server_processes_on_one_postgres_refresh_once() {
         } else {
             second.clone()
         };
-        calls.push(
-            app.client
-                .post(format!("{base}{path}"))
-                .bearer_auth(&token)
-                .send(),
-        );
+        calls.push(app.post(format!("{base}{path}")).bearer(&token).send());
     }
     let responses = futures_util::future::join_all(calls).await;
     let _ = child.kill();
     let _ = child.wait();
     for response in responses {
-        let response = response.unwrap();
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["outcome"], "renewed");
@@ -168,20 +164,19 @@ async fn idempotent_replay_does_not_call_the_network_twice(app: TestApp) {
     let path = app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew"));
     let send = |key: &'static str, body: Option<Value>| {
         let mut request = app
-            .client
             .post(&path)
-            .bearer_auth(&token)
+            .bearer(&token)
             .header("Idempotency-Key", key);
         if let Some(body) = body {
             request = request.json(&body);
         }
         request.send()
     };
-    let first = send("renew-1", None).await.unwrap();
+    let first = send("renew-1", None).await;
     assert_eq!(first.status(), 200);
     assert!(!first.headers().contains_key("idempotent-replayed"));
     let first: Value = first.json().await.unwrap();
-    let replay = send("renew-1", None).await.unwrap();
+    let replay = send("renew-1", None).await;
     assert_eq!(replay.status(), 200);
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     let replay: Value = replay.json().await.unwrap();
@@ -193,18 +188,15 @@ async fn idempotent_replay_does_not_call_the_network_twice(app: TestApp) {
         "renew-1",
         Some(json!({ "return_url": "https://app.example.test/after-oauth/x" })),
     )
-    .await
-    .unwrap();
+    .await;
     assert_problem(other, 422, "idempotency-key-reused").await;
     // Keys are per organization.
     let bad = app
-        .client
         .post(&path)
-        .bearer_auth(&token)
+        .bearer(&token)
         .header("Idempotency-Key", "")
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(bad, 422, "validation-failed").await;
 }
 
@@ -217,14 +209,11 @@ async fn a_caller_that_goes_away_does_not_lose_the_refresh(app: TestApp) {
     // The network takes 1.5 s; the client gives up after 0.3 s.
     app.sandbox()
         .queue_failure(Endpoint::Token, FailureMode::Slow { delay_ms: 1500 }, 1);
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let gone = impatient
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
-        .bearer_auth(&token)
-        .send()
+    let gone = app
+        .post(format!("/v1/brands/{brand}/accounts/{account}/renew"))
+        .bearer(&token)
+        .raw(|r| r.timeout(Duration::from_millis(300)))
+        .try_send()
         .await;
     assert!(gone.is_err(), "the client timed out");
     // The refresh finishes and is stored anyway.

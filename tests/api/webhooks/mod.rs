@@ -8,6 +8,7 @@ mod key_rotation;
 mod outbox;
 mod reauth;
 mod subscriptions;
+mod targets;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -133,13 +134,11 @@ pub async fn tick_now(app: &TestApp) {
 /// Creates a subscription; returns `(id, secret)`.
 pub async fn subscribe(app: &TestApp, url: &str, events: &[&str]) -> (String, String) {
     let response = app
-        .client
-        .post(app.url("/v1/webhooks"))
-        .bearer_auth(app.admin_token())
+        .post("/v1/webhooks")
+        .bearer(app.admin_token())
         .json(&json!({ "url": url, "events": events }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 201, "creating a webhook");
     let body: Value = response.json().await.unwrap();
     (
@@ -149,17 +148,14 @@ pub async fn subscribe(app: &TestApp, url: &str, events: &[&str]) -> (String, St
 }
 
 pub async fn post(app: &TestApp, path: &str) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .unwrap()
+    app.post(path).bearer(app.admin_token()).send().await
 }
 
 pub async fn fetch_webhook(app: &TestApp, id: &str) -> Value {
     let response = app
-        .get(&format!("/v1/webhooks/{id}"), &app.admin_token())
+        .get(format!("/v1/webhooks/{id}"))
+        .bearer(app.admin_token())
+        .send()
         .await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
@@ -168,10 +164,9 @@ pub async fn fetch_webhook(app: &TestApp, id: &str) -> Value {
 /// The subscription's delivery attempts, newest first.
 pub async fn deliveries(app: &TestApp, id: &str) -> Vec<Value> {
     let page: Value = app
-        .get(
-            &format!("/v1/webhooks/{id}/deliveries?limit=100"),
-            &app.admin_token(),
-        )
+        .get(format!("/v1/webhooks/{id}/deliveries?limit=100"))
+        .bearer(app.admin_token())
+        .send()
         .await
         .json()
         .await

@@ -76,7 +76,7 @@ async fn a_change_and_its_messages_commit_or_roll_back_together(app: TestApp) {
     let token = app.admin_token();
     let url = app.start_connect(&token, &second, "sandbox", None).await;
     let callback = app.approve_at_sandbox(&url, "sandbox-alice").await;
-    let response = app.client.get(callback).send().await.unwrap();
+    let response = app.get(callback).send().await;
     assert_eq!(response.status(), 500);
 
     // Assert: nothing of the failed change was announced.

@@ -5,9 +5,9 @@
 use serde_json::json;
 
 use super::{Receiver, subscribe, tick_now, verify_with_library};
-use crate::grant_safety_revocation::sandbox_grant;
 use crate::helpers::TestApp;
 use crate::on_both_backends;
+use crate::revocation::sandbox_grant;
 
 async fn an_expired_grant_without_refresh_is_announced_as_reauth_required(app: TestApp) {
     // Arrange: a subscriber, and an import of an access token alone, valid a minute.
@@ -16,13 +16,11 @@ async fn an_expired_grant_without_refresh_is_announced_as_reauth_required(app: T
     let brand = app.new_brand("Imported").await;
     let (access, _) = sandbox_grant(&app, "sandbox-alice").await;
     let imported = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts")))
-        .bearer_auth(app.admin_token())
+        .post(format!("/v1/brands/{brand}/accounts"))
+        .bearer(app.admin_token())
         .json(&json!({ "network": "sandbox", "access_token": access, "expires_in": 60 }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(imported.status(), 201);
     let body: serde_json::Value = imported.json().await.unwrap();
     let account = body["account"]["id"].as_str().unwrap().to_string();
@@ -30,12 +28,10 @@ async fn an_expired_grant_without_refresh_is_announced_as_reauth_required(app: T
     // Act: the minute passes and someone asks to renew.
     app.advance(chrono::Duration::minutes(2));
     let renewed: serde_json::Value = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
-        .bearer_auth(app.admin_token())
+        .post(format!("/v1/brands/{brand}/accounts/{account}/renew"))
+        .bearer(app.admin_token())
         .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

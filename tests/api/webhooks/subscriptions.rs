@@ -15,17 +15,15 @@ async fn webhook_crud_round_trip(app: TestApp) {
 
     // Create: the secret is shown once, the Location names the subscription.
     let response = app
-        .client
-        .post(app.url("/v1/webhooks"))
-        .bearer_auth(&token)
+        .post("/v1/webhooks")
+        .bearer(&token)
         .json(&json!({
             "url": receiver.url,
             "events": ["token.expired", "account.connected"],
             "description": "Publishing pauses"
         }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_string();
     let created: Value = response.json().await.unwrap();
@@ -45,10 +43,24 @@ async fn webhook_crud_round_trip(app: TestApp) {
     );
 
     // Read it back, alone and in the list: never with the secret.
-    let fetched: Value = app.get(&location, &token).await.json().await.unwrap();
+    let fetched: Value = app
+        .get(&location)
+        .bearer(&token)
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(fetched, created["webhook"]);
     assert!(!fetched.to_string().contains(&secret));
-    let page: Value = app.get("/v1/webhooks", &token).await.json().await.unwrap();
+    let page: Value = app
+        .get("/v1/webhooks")
+        .bearer(&token)
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["data"], json!([fetched]));
     assert_eq!(page["next_cursor"], Value::Null);
 
@@ -59,13 +71,11 @@ async fn webhook_crud_round_trip(app: TestApp) {
 
     // Patch: events, description cleared, paused.
     let response = app
-        .client
-        .patch(app.url(&location))
-        .bearer_auth(&token)
+        .patch(&location)
+        .bearer(&token)
         .json(&json!({ "events": ["token.renewed"], "description": "", "enabled": false }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let patched: Value = response.json().await.unwrap();
     assert_eq!(patched["events"], json!(["token.renewed"]));
@@ -74,47 +84,40 @@ async fn webhook_crud_round_trip(app: TestApp) {
 
     // An event named twice counts once.
     let response = app
-        .client
-        .patch(app.url(&location))
-        .bearer_auth(&token)
+        .patch(&location)
+        .bearer(&token)
         .json(&json!({ "events": ["token.renewed", "token.renewed"] }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["events"], json!(["token.renewed"]));
     // Invalid members are refused on their pointer.
     let response = app
-        .client
-        .patch(app.url(&location))
-        .bearer_auth(&token)
+        .patch(&location)
+        .bearer(&token)
         .json(&json!({ "events": [] }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let body = assert_problem(response, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["pointer"], "/events");
     let response = app
-        .client
-        .post(app.url("/v1/webhooks"))
-        .bearer_auth(&token)
+        .post("/v1/webhooks")
+        .bearer(&token)
         .json(&json!({ "url": receiver.url, "events": ["token.exploded"] }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 422, "validation-failed").await;
 
     // Delete, then it is gone.
-    let response = app
-        .client
-        .delete(app.url(&location))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete(&location).bearer(&token).send().await;
     assert_eq!(response.status(), 204);
-    assert_problem(app.get(&location, &token).await, 404, "not-found").await;
+    assert_problem(
+        app.get(&location).bearer(&token).send().await,
+        404,
+        "not-found",
+    )
+    .await;
 
     // Every change left an audit event.
     assert_eq!(
@@ -161,13 +164,11 @@ async fn webhooks_need_the_advanced_plan_the_scope_and_the_tenant(app: TestApp) 
     for plan in ["free", "starter"] {
         let org = app.create_org(&format!("{plan} co"), plan).await;
         let response = app
-            .client
-            .post(app.url("/v1/webhooks"))
-            .bearer_auth(app.token(&org, ALL_SCOPES))
+            .post("/v1/webhooks")
+            .bearer(app.token(&org, ALL_SCOPES))
             .json(&body)
             .send()
-            .await
-            .unwrap();
+            .await;
         let problem = assert_problem(response, 403, "plan-limit-reached").await;
         assert_eq!(problem["required_plan"], "advanced", "{plan}");
     }
@@ -177,17 +178,15 @@ async fn webhooks_need_the_advanced_plan_the_scope_and_the_tenant(app: TestApp) 
         "accounts:read accounts:write tokens:renew tokens:read",
     );
     let response = app
-        .client
-        .post(app.url("/v1/webhooks"))
-        .bearer_auth(&without_admin)
+        .post("/v1/webhooks")
+        .bearer(&without_admin)
         .json(&body)
         .send()
-        .await
-        .unwrap();
+        .await;
     let problem = assert_problem(response, 403, "insufficient-scope").await;
     assert_eq!(problem["required_scope"], "org:admin");
     assert_problem(
-        app.get("/v1/webhooks", &without_admin).await,
+        app.get("/v1/webhooks").bearer(&without_admin).send().await,
         403,
         "insufficient-scope",
     )
@@ -198,34 +197,40 @@ async fn webhooks_need_the_advanced_plan_the_scope_and_the_tenant(app: TestApp) 
     let other = app.create_org("Other Agency", "enterprise").await;
     let other_token = app.token(&other, ALL_SCOPES);
     let path = format!("/v1/webhooks/{id}");
-    assert_problem(app.get(&path, &other_token).await, 404, "not-found").await;
-    let response = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&other_token)
-        .send()
-        .await
-        .unwrap();
+    assert_problem(
+        app.get(&path).bearer(&other_token).send().await,
+        404,
+        "not-found",
+    )
+    .await;
+    let response = app.delete(&path).bearer(&other_token).send().await;
     assert_problem(response, 404, "not-found").await;
     let list: Value = app
-        .get("/v1/webhooks", &other_token)
+        .get("/v1/webhooks")
+        .bearer(&other_token)
+        .send()
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(list["data"], json!([]));
-    assert_eq!(app.get(&path, &app.admin_token()).await.status(), 200);
+    assert_eq!(
+        app.get(&path)
+            .bearer(app.admin_token())
+            .send()
+            .await
+            .status(),
+        200
+    );
 }
 
 async fn create_refused(app: &TestApp, url: &str) -> String {
     let response = app
-        .client
-        .post(app.url("/v1/webhooks"))
-        .bearer_auth(app.admin_token())
+        .post("/v1/webhooks")
+        .bearer(app.admin_token())
         .json(&json!({ "url": url, "events": ["token.expired"] }))
         .send()
-        .await
-        .unwrap();
+        .await;
     let body = assert_problem(response, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["pointer"], "/url", "{url}: {body}");
     body["errors"][0]["detail"].as_str().unwrap().to_string()

@@ -6,6 +6,7 @@ mod command;
 mod due_scans;
 pub mod instances;
 mod refresh;
+mod resilience;
 mod transitions;
 
 use chrono::{DateTime, Utc};

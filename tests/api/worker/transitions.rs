@@ -87,10 +87,9 @@ async fn transitions_are_announced_once_per_account(app: TestApp) {
 
     // The API agrees with what the worker stored.
     let body: serde_json::Value = app
-        .get(
-            &format!("/v1/brands/{first}/accounts/{a}"),
-            &app.admin_token(),
-        )
+        .get(format!("/v1/brands/{first}/accounts/{a}"))
+        .bearer(app.admin_token())
+        .send()
         .await
         .json()
         .await

@@ -28,13 +28,11 @@ async fn a_token_that_cannot_travel_in_a_header_is_refused_before_any_call() {
         ),
     ] {
         let response = app
-            .client
-            .post(app.url(&format!("/v1/brands/{brand}/accounts")))
-            .bearer_auth(app.admin_token())
+            .post(format!("/v1/brands/{brand}/accounts"))
+            .bearer(app.admin_token())
             .json(&body)
             .send()
-            .await
-            .unwrap();
+            .await;
         let problem = assert_problem(response, 422, "validation-failed").await;
         assert_eq!(problem["errors"][0]["pointer"], pointer);
     }
@@ -47,15 +45,14 @@ async fn return_url_prefixes_match_on_path_segments() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let brand = app.new_brand("Returns").await;
     let connect = |return_url: String| {
-        app.client
-            .post(app.url(&format!("/v1/brands/{brand}/accounts/connect")))
-            .bearer_auth(app.admin_token())
+        app.post(format!("/v1/brands/{brand}/accounts/connect"))
+            .bearer(app.admin_token())
             .json(&json!({ "network": "sandbox", "return_url": return_url }))
             .send()
     };
 
-    let below = connect(format!("{RETURN_URL}/done")).await.unwrap();
-    let beside = connect(format!("{RETURN_URL}-evil")).await.unwrap();
+    let below = connect(format!("{RETURN_URL}/done")).await;
+    let beside = connect(format!("{RETURN_URL}-evil")).await;
 
     assert_eq!(below.status(), 201);
     let problem = assert_problem(beside, 422, "validation-failed").await;
@@ -70,21 +67,17 @@ async fn answers_holding_a_secret_are_never_cached() {
     let account = connected["account"]["id"].as_str().unwrap();
 
     let vault = app
-        .client
-        .post(app.url(&format!("/v1/accounts/{account}/access-token")))
-        .bearer_auth(app.admin_token())
+        .post(format!("/v1/accounts/{account}/access-token"))
+        .bearer(app.admin_token())
         .send()
-        .await
-        .unwrap();
+        .await;
     let link = app
-        .client
-        .post(app.url(&format!(
+        .post(format!(
             "/v1/brands/{brand}/accounts/{account}/reconnect-link"
-        )))
-        .bearer_auth(app.admin_token())
+        ))
+        .bearer(app.admin_token())
         .send()
-        .await
-        .unwrap();
+        .await;
 
     assert_eq!(vault.status(), 200);
     assert_eq!(vault.headers()["cache-control"], "no-store");
@@ -96,14 +89,9 @@ async fn answers_holding_a_secret_are_never_cached() {
 async fn invented_methods_share_one_metrics_label() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     for method in ["FROB", "XYZZY", "PLUGH"] {
-        app.client
-            .request(
-                Method::from_bytes(method.as_bytes()).unwrap(),
-                app.url("/v1/brands"),
-            )
+        app.request(Method::from_bytes(method.as_bytes()).unwrap(), "/v1/brands")
             .send()
-            .await
-            .unwrap();
+            .await;
     }
 
     let metrics = app.metrics().await;
@@ -124,7 +112,7 @@ async fn unknown_paths_share_one_metrics_label() {
 
     // Act
     for path in &paths {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let response = app.get(path).send().await;
         assert_eq!(response.status(), 404);
     }
 
@@ -157,13 +145,16 @@ async fn an_exhausted_pool_answers_503_within_its_timeout_and_recovers() {
         .unwrap();
 
     // Act
-    let response = app.get("/v1/brands", &token).await;
+    let response = app.get("/v1/brands").bearer(&token).send().await;
 
     // Assert: a 503 problem (a hang would meet the client's own timeout).
     assert!(response.headers().contains_key("retry-after"));
     assert_problem(response, 503, "service-unavailable").await;
     drop(held);
-    assert_eq!(app.get("/v1/brands", &token).await.status(), 200);
+    assert_eq!(
+        app.get("/v1/brands").bearer(&token).send().await.status(),
+        200
+    );
 }
 
 /// The OAuth callback is the one route anyone on the internet can call with
@@ -193,7 +184,7 @@ async fn any_callback_query_is_refused_as_input() {
         for (key, value) in &pairs {
             url.query_pairs_mut().append_pair(key, value);
         }
-        let response = app.client.get(url.clone()).send().await.unwrap();
+        let response = app.get(url.clone()).send().await;
         let status = response.status().as_u16();
         assert!((400..500).contains(&status), "{url}: {status}");
     }
@@ -231,13 +222,13 @@ async fn guessing_the_oauth_state_gets_nothing() {
             .append_pair("state", &guess);
 
         // Act
-        let response = app.client.get(url).send().await.unwrap();
+        let response = app.get(url).send().await;
 
         // Assert: a state that names no authorization is not found.
         assert_problem(response, 404, "not-found").await;
     }
     assert_eq!(app.counts().await, (0, 0, 0), "nothing stored");
     assert_eq!(app.sandbox().calls().token, 0, "the code was never sent");
-    let genuine = app.client.get(callback).send().await.unwrap();
+    let genuine = app.get(callback).send().await;
     assert_eq!(genuine.status(), 200);
 }

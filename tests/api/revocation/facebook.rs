@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 use tokenwarden::providers::{NetworkKind, NetworkSettings};
 
-use super::meta_graph::MetaGraph;
 use super::{assert_every_grant_is_held, brand_in, disconnect, id, later, renew};
+use crate::fakes::meta_graph::MetaGraph;
 use crate::helpers::{ALL_SCOPES, Backend, TestApp};
 use crate::on_both_backends;
 
@@ -51,7 +51,7 @@ impl Meta {
             app.address,
             MetaGraph::code_for(person)
         );
-        let response = app.client.get(callback).send().await.unwrap();
+        let response = app.get(callback).send().await;
         assert_eq!(response.status(), 200, "facebook callback");
         id(&response.json::<Value>().await.unwrap())
     }
@@ -137,28 +137,24 @@ async fn a_grant_refreshed_since_it_was_stored_is_still_recognized(meta: Meta) {
     let first = meta.connect(&token, &north, "fb-3").await;
     assert_eq!(renew(app, &token, &north, &first).await, "renewed");
     let response = app
-        .client
-        .post(app.url(&format!("/v1/accounts/{first}/access-token")))
-        .bearer_auth(&token)
+        .post(format!("/v1/accounts/{first}/access-token"))
+        .bearer(&token)
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200, "vault read");
     let current: Value = response.json().await.unwrap();
 
     // Act: a client imports that token into another brand.
     let response = app
-        .client
-        .post(app.url(&format!("/v1/brands/{harbor}/accounts")))
-        .bearer_auth(&token)
+        .post(format!("/v1/brands/{harbor}/accounts"))
+        .bearer(&token)
         .json(&json!({
             "network": "facebook",
             "access_token": current["access_token"],
             "expires_in": 5_184_000
         }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 201, "import");
     let second = id(&response.json().await.unwrap());
 

@@ -92,7 +92,9 @@ async fn the_vault_never_refuses_a_journaled_grant_that_expired(app: TestApp) {
 
     // Act
     let response = app
-        .post(&format!("/v1/accounts/{account}/access-token"), &worker)
+        .post(format!("/v1/accounts/{account}/access-token"))
+        .bearer(&worker)
+        .send()
         .await;
 
     // Assert: a token valid now, the stored one, and the grant alive at the network.

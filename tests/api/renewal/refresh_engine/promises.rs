@@ -37,13 +37,11 @@ async fn a_wrong_client_secret_never_kills_a_grant(app: TestApp) {
     app.sandbox()
         .register_redirect_uri(&wrong.url("/v1/oauth/callback/sandbox"));
     let started: Value = app
-        .client
         .post(wrong.url(&format!("/v1/brands/{brand}/accounts/connect")))
-        .bearer_auth(app.admin_token())
+        .bearer(app.admin_token())
         .json(&json!({ "network": "sandbox" }))
         .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -53,7 +51,7 @@ async fn a_wrong_client_secret_never_kills_a_grant(app: TestApp) {
             "sandbox-bob",
         )
         .await;
-    let response = app.client.get(callback).send().await.unwrap();
+    let response = app.get(callback).send().await;
     assert_problem(response, 503, "network-misconfigured").await;
     assert_eq!(
         app.counts().await.0,
@@ -79,11 +77,9 @@ async fn a_wrong_client_secret_never_kills_a_grant(app: TestApp) {
     assert_eq!(row.status, "expiring");
 
     let ready: Value = app
-        .client
         .get(wrong.url("/readyz"))
         .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -108,11 +104,9 @@ async fn a_wrong_client_secret_never_kills_a_grant(app: TestApp) {
     assert_eq!(body["outcome"], "renewed", "{body}");
     assert_eq!(app.sandbox().calls().refresh, 4);
     let ready: Value = app
-        .client
         .get(fixed.url("/readyz"))
         .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -316,9 +310,8 @@ async fn a_grant_that_lost_a_version_race_is_revoked_unless_stored(app: TestApp)
     })
     .await;
     let response = app
-        .client
         .post(instance.url(&format!("/v1/brands/{brand}/accounts")))
-        .bearer_auth(app.admin_token())
+        .bearer(app.admin_token())
         .json(&json!({
             "network": "steady",
             "access_token": "steady-at-0",
@@ -326,8 +319,7 @@ async fn a_grant_that_lost_a_version_race_is_revoked_unless_stored(app: TestApp)
             "expires_in": 3600
         }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 201);
     let imported: Value = response.json().await.unwrap();
     let steady_account = imported["account"]["id"].as_str().unwrap().to_string();

@@ -21,10 +21,9 @@ use crate::storage::two_accounts_one_moved;
 async fn bob_undecryptable(app: &TestApp, name: &str) -> (String, String, String) {
     let (brand, alice, bob) = two_accounts_one_moved(app, name).await;
     let response = app
-        .post(
-            &format!("/v1/accounts/{bob}/access-token"),
-            &app.admin_token(),
-        )
+        .post(format!("/v1/accounts/{bob}/access-token"))
+        .bearer(app.admin_token())
+        .send()
         .await;
     assert_problem(response, 409, "reauthorization-required").await;
     let (status, reason) = credential_status(app, &credential_of(app, &bob).await.unwrap()).await;
@@ -86,7 +85,7 @@ async fn credential_exists(app: &TestApp, id: &str) -> bool {
 async fn connect(app: &TestApp, token: &str, brand: &str, subject: &str) -> (u16, Value) {
     let authorize = app.start_connect(token, brand, "sandbox", None).await;
     let callback = app.approve_at_sandbox(&authorize, subject).await;
-    let response = app.client.get(callback).send().await.unwrap();
+    let response = app.get(callback).send().await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -94,10 +93,9 @@ async fn connect(app: &TestApp, token: &str, brand: &str, subject: &str) -> (u16
 /// The vault read of an account works: 200 with a token.
 async fn vault_serves(app: &TestApp, account: &str) {
     let response = app
-        .post(
-            &format!("/v1/accounts/{account}/access-token"),
-            &app.admin_token(),
-        )
+        .post(format!("/v1/accounts/{account}/access-token"))
+        .bearer(app.admin_token())
+        .send()
         .await;
     assert_eq!(response.status(), 200, "vault read of {account}");
     let body: Value = response.json().await.unwrap();
@@ -117,7 +115,7 @@ async fn the_owner_reauthorizes_over_an_undecryptable_grant(app: TestApp) {
         .as_str()
         .unwrap();
     let callback = app.approve_at_sandbox(authorize, "sandbox-bob").await;
-    let response = app.client.get(callback).send().await.unwrap();
+    let response = app.get(callback).send().await;
 
     // Assert: the fresh grant replaced the unreadable one.
     assert_eq!(response.status(), 200, "the callback");
@@ -179,22 +177,23 @@ async fn an_undecryptable_grant_is_disconnected_without_a_revocation(app: TestAp
     let path = format!("/v1/brands/{brand}/accounts/{bob}");
 
     // Act
-    let response = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete(&path).bearer(app.admin_token()).send().await;
 
     // Assert: gone, nothing sent to the network, and the trail says why.
     assert_eq!(response.status(), 204);
-    assert_problem(app.get(&path, &app.admin_token()).await, 404, "not-found").await;
+    assert_problem(
+        app.get(&path).bearer(app.admin_token()).send().await,
+        404,
+        "not-found",
+    )
+    .await;
     assert!(!credential_exists(&app, &unreadable).await);
     app.revocations_settled().await;
     assert_eq!(app.sandbox().calls().revoke, revocations);
     let events: Value = app
-        .get(&format!("{path}/events"), &app.admin_token())
+        .get(format!("{path}/events"))
+        .bearer(app.admin_token())
+        .send()
         .await
         .json()
         .await

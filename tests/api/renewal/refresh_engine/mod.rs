@@ -88,12 +88,10 @@ async fn connect(app: &TestApp, brand: &str, subject: &str) -> String {
 }
 
 async fn renew_at(app: &TestApp, base: &str, brand: &str, account: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{base}/v1/brands/{brand}/accounts/{account}/renew"))
-        .bearer_auth(app.admin_token())
+    app.post(format!("{base}/v1/brands/{brand}/accounts/{account}/renew"))
+        .bearer(app.admin_token())
         .send()
         .await
-        .unwrap()
 }
 
 /// A renew sent now and answered later.
@@ -111,11 +109,10 @@ fn renew_in_background(
     tokio::spawn(async move {
         client
             .post(url)
-            .bearer_auth(token)
-            .timeout(Duration::from_secs(90))
+            .bearer(token)
+            .raw(|r| r.timeout(Duration::from_secs(90)))
             .send()
             .await
-            .unwrap()
     })
 }
 
@@ -215,14 +212,7 @@ pub(crate) fn journal_entries(dir: &Path) -> usize {
 }
 
 async fn text_of(app: &TestApp, url: String) -> String {
-    app.client
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    app.get(url).send().await.text().await.unwrap()
 }
 
 // ------------------------------------------------------------------ a non-rotating network

@@ -18,13 +18,11 @@ async fn send(
     token: &str,
     body: Value,
 ) -> reqwest::Response {
-    app.client
-        .request(method, app.url(path))
-        .bearer_auth(token)
+    app.request(method, path)
+        .bearer(token)
         .json(&body)
         .send()
         .await
-        .unwrap()
 }
 
 /// Asserts a 422 whose one error names `pointer` (a body member) or
@@ -101,7 +99,12 @@ async fn a_nul_character_is_refused_as_input_never_a_server_error(app: TestApp) 
         "/v1/expired-tokens/summary?network=x%00y",
         "/v1/profiles?network=%00",
     ] {
-        assert_refused(app.get(path, &admin).await, ("parameter", "network"), path).await;
+        assert_refused(
+            app.get(path).bearer(&admin).send().await,
+            ("parameter", "network"),
+            path,
+        )
+        .await;
     }
 
     // A token naming a subject or an organization with NUL is no token.

@@ -12,9 +12,9 @@ use tokenwarden::db::schema::{accounts, idempotency_records};
 use tokenwarden::sandbox::{Endpoint, FailureMode};
 use tokenwarden::state::AppState;
 
-use crate::grant_safety_revocation::sandbox_grant;
 use crate::helpers::{TestApp, assert_problem};
 use crate::on_both_backends;
+use crate::revocation::sandbox_grant;
 
 /// The longest pause a network (or this service) may impose: a day.
 const DAY_SECS: u64 = 86_400;
@@ -49,17 +49,16 @@ async fn expiry_of(app: &TestApp, account: &str) -> chrono::DateTime<chrono::Utc
 
 async fn renew(app: &TestApp, brand: &str, account: &str, key: Option<&str>) -> reqwest::Response {
     let mut request = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
-        .bearer_auth(app.admin_token());
+        .post(format!("/v1/brands/{brand}/accounts/{account}/renew"))
+        .bearer(app.admin_token());
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
     }
-    request.send().await.unwrap()
+    request.send().await
 }
 
 async fn readiness(app: &TestApp) -> Value {
-    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let response = app.get("/readyz").send().await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
@@ -116,9 +115,8 @@ async fn imported_dates_far_from_now_are_refused(app: TestApp) {
     let brand = app.new_brand("Imports").await;
     let (access, refresh) = sandbox_grant(&app, "sandbox-alice").await;
     let import = |expires_at: String| {
-        app.client
-            .post(app.url(&format!("/v1/brands/{brand}/accounts")))
-            .bearer_auth(app.admin_token())
+        app.post(format!("/v1/brands/{brand}/accounts"))
+            .bearer(app.admin_token())
             .json(&json!({
                 "network": "sandbox",
                 "access_token": access,
@@ -135,8 +133,7 @@ async fn imported_dates_far_from_now_are_refused(app: TestApp) {
         eleven_years.to_rfc3339(),
         eleven_years_ago.to_rfc3339(),
     ] {
-        let problem =
-            assert_problem(import(far.clone()).await.unwrap(), 422, "validation-failed").await;
+        let problem = assert_problem(import(far.clone()).await, 422, "validation-failed").await;
         assert_eq!(
             problem["errors"][0]["pointer"], "/expires_at",
             "{far}: {problem}"
@@ -150,7 +147,7 @@ async fn imported_dates_far_from_now_are_refused(app: TestApp) {
 
     // Near now is fine, and sorts as the date it is.
     let near = app.now() + chrono::Duration::days(9 * 365);
-    let response = import(near.to_rfc3339()).await.unwrap();
+    let response = import(near.to_rfc3339()).await;
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
     let account = body["account"]["id"].as_str().unwrap();
@@ -273,12 +270,11 @@ async fn a_dropped_renew_never_sticks_its_idempotency_key(app: TestApp) {
     app.sandbox()
         .queue_failure(Endpoint::Token, FailureMode::Slow { delay_ms: 1500 }, 1);
     let dropped = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
-        .bearer_auth(app.admin_token())
+        .post(format!("/v1/brands/{brand}/accounts/{account}/renew"))
+        .bearer(app.admin_token())
         .header("Idempotency-Key", "renew-once")
-        .timeout(Duration::from_millis(300))
-        .send()
+        .raw(|r| r.timeout(Duration::from_millis(300)))
+        .try_send()
         .await;
     assert!(dropped.is_err(), "the client went away");
 
@@ -340,25 +336,22 @@ async fn the_vault_hands_out_a_token_that_still_works(app: TestApp) {
     // A grant without a refresh token: only its owner can renew it.
     let (access, _) = sandbox_grant(&app, "sandbox-alice").await;
     let response = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts")))
-        .bearer_auth(app.admin_token())
+        .post(format!("/v1/brands/{brand}/accounts"))
+        .bearer(app.admin_token())
         .json(&json!({"network": "sandbox", "access_token": access, "expires_in": 3600}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
     let account = body["account"]["id"].as_str().unwrap().to_string();
     let worker = app.token(&app.org_id, "tokens:read");
     let read = || {
-        app.client
-            .post(app.url(&format!("/v1/accounts/{account}/access-token")))
-            .bearer_auth(&worker)
+        app.post(format!("/v1/accounts/{account}/access-token"))
+            .bearer(&worker)
             .send()
     };
 
-    let body: Value = read().await.unwrap().json().await.unwrap();
+    let body: Value = read().await.json().await.unwrap();
     assert_eq!(
         (body["access_token"].as_str(), &body["needs_renewal"]),
         (Some(access.as_str()), &json!(false))
@@ -366,7 +359,7 @@ async fn the_vault_hands_out_a_token_that_still_works(app: TestApp) {
 
     // Within the sandbox's 60 s lead: it still works, and says it needs renewal.
     app.advance(chrono::Duration::seconds(3600 - 30));
-    let response = read().await.unwrap();
+    let response = read().await;
     assert_eq!(
         response.status(),
         200,
@@ -380,7 +373,7 @@ async fn the_vault_hands_out_a_token_that_still_works(app: TestApp) {
 
     // Expired: nothing valid is left.
     app.advance(chrono::Duration::seconds(60));
-    let problem = assert_problem(read().await.unwrap(), 409, "reauthorization-required").await;
+    let problem = assert_problem(read().await, 409, "reauthorization-required").await;
     assert!(problem["renew_href"].is_string());
 }
 

@@ -13,9 +13,9 @@ use tokenwarden::db::schema::{accounts, credentials};
 
 use super::facebook::Meta;
 use super::{assert_every_grant_is_held, brand_in, disconnect, later, renew};
-use crate::grant_safety_engine::{Instance, journal_entries};
 use crate::helpers::{ALL_SCOPES, fail_writebacks};
 use crate::on_both_backends;
+use crate::renewal::refresh_engine::{Instance, journal_entries};
 use crate::renewal::set_plan;
 
 /// A renew sent now and answered later; its status.
@@ -34,10 +34,9 @@ fn renew_in_background(
     tokio::spawn(async move {
         client
             .post(url)
-            .bearer_auth(token)
+            .bearer(token)
             .send()
             .await
-            .unwrap()
             .status()
             .as_u16()
     })
@@ -308,7 +307,9 @@ async fn a_journaled_grant_whose_credential_went_never_deauthorizes_the_person(m
     } = in_two_organizations(&meta, "fb-8").await;
     fail_writebacks(app, true).await;
     let response = app
-        .post(&format!("/v1/brands/{north}/accounts/{mine}/renew"), &token)
+        .post(format!("/v1/brands/{north}/accounts/{mine}/renew"))
+        .bearer(&token)
+        .send()
         .await;
     assert_eq!(response.status(), 503);
     assert_eq!(journal_entries(app.dir.path()), 1);

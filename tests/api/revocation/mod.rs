@@ -7,7 +7,6 @@
 mod facebook;
 mod fingerprints;
 mod lost_refresh;
-pub(crate) mod meta_graph;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,7 +38,7 @@ pub(crate) async fn sandbox_grant(app: &TestApp, subject: &str) -> (String, Stri
         .append_pair("code_challenge", &pkce_challenge_s256(&verifier))
         .append_pair("code_challenge_method", "S256")
         .append_pair("auto_approve", subject);
-    let response = app.client.get(authorize).send().await.unwrap();
+    let response = app.get(authorize).send().await;
     assert_eq!(response.status(), 303, "sandbox approval");
     let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
     let code = location
@@ -49,8 +48,7 @@ pub(crate) async fn sandbox_grant(app: &TestApp, subject: &str) -> (String, Stri
         .1
         .into_owned();
     let response = app
-        .client
-        .post(app.url("/sandbox/token"))
+        .post("/sandbox/token")
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", &code),
@@ -60,8 +58,7 @@ pub(crate) async fn sandbox_grant(app: &TestApp, subject: &str) -> (String, Stri
             ("client_secret", tokenwarden::sandbox::CLIENT_SECRET),
         ])
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200, "sandbox code exchange");
     let body: Value = response.json().await.unwrap();
     (
@@ -72,9 +69,8 @@ pub(crate) async fn sandbox_grant(app: &TestApp, subject: &str) -> (String, Stri
 
 async fn import(app: &TestApp, token: &str, brand: &str, pair: &(String, String)) -> Value {
     let response = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts")))
-        .bearer_auth(token)
+        .post(format!("/v1/brands/{brand}/accounts"))
+        .bearer(token)
         .json(&json!({
             "network": "sandbox",
             "access_token": pair.0,
@@ -82,8 +78,7 @@ async fn import(app: &TestApp, token: &str, brand: &str, pair: &(String, String)
             "expires_in": 3600
         }))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 201, "import");
     response.json().await.unwrap()
 }
@@ -104,24 +99,20 @@ fn id(body: &Value) -> String {
 /// The outcome a renewal answered (`renewed`, `authorization_required`, …).
 async fn renew(app: &TestApp, token: &str, brand: &str, account: &str) -> String {
     let response = app
-        .client
-        .post(app.url(&format!("/v1/brands/{brand}/accounts/{account}/renew")))
-        .bearer_auth(token)
+        .post(format!("/v1/brands/{brand}/accounts/{account}/renew"))
+        .bearer(token)
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200, "renew");
     let body: Value = response.json().await.unwrap();
     body["outcome"].as_str().unwrap().to_string()
 }
 
 async fn disconnect(app: &TestApp, token: &str, brand: &str, account: &str) -> u16 {
-    app.client
-        .delete(app.url(&format!("/v1/brands/{brand}/accounts/{account}")))
-        .bearer_auth(token)
+    app.delete(format!("/v1/brands/{brand}/accounts/{account}"))
+        .bearer(token)
         .send()
         .await
-        .unwrap()
         .status()
         .as_u16()
 }
@@ -290,7 +281,7 @@ async fn concurrent_first_connects_of_one_profile_all_succeed(app: TestApp) {
     let statuses = join_all(
         callbacks
             .iter()
-            .map(|url| async move { client.get(url).send().await.unwrap().status().as_u16() }),
+            .map(|url| async move { client.get(url).send().await.status().as_u16() }),
     )
     .await;
 
@@ -315,18 +306,16 @@ async fn a_disconnect_racing_a_propagation_leaves_no_orphan_credential(app: Test
         // Act: the fresh grant (propagating to Harbor) races disconnects and a renewal.
         let (stored, gone, renewed) = tokio::join!(
             async {
-                let r = app.client.get(&callback).send().await.unwrap();
+                let r = app.get(&callback).send().await;
                 (r.status().as_u16(), r.text().await.unwrap())
             },
             disconnect(&app, &token, &north, &a),
             async {
                 let r = app
-                    .client
-                    .post(app.url(&format!("/v1/brands/{harbor}/accounts/{b}/renew")))
-                    .bearer_auth(&token)
+                    .post(format!("/v1/brands/{harbor}/accounts/{b}/renew"))
+                    .bearer(&token)
                     .send()
-                    .await
-                    .unwrap();
+                    .await;
                 (r.status().as_u16(), r.text().await.unwrap())
             },
         );

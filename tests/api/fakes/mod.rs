@@ -1,0 +1,3 @@
+//! Local stand-ins for the networks, over real HTTP, that several product areas' tests use.
+
+pub mod meta_graph;
