@@ -13,20 +13,21 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::json;
 
+mod assets;
 mod orphans;
 mod turns;
 
+pub use self::assets::{AssetOf, store_manager_grant, sweep_profile};
 pub use self::orphans::{Holders, holders};
 pub use super::Orphan;
 use crate::crypto::KeyRing;
 use crate::db::accounts::InBrand;
 use crate::db::audit::{Audit, insert_audit_event, insert_audit_events_for_accounts};
 use crate::db::credentials::{NewGrant, grant_fingerprint, seal_new_credential};
-use crate::db::models::{Account, Profile};
+use crate::db::models::Account;
 use crate::db::{self, DbConnection};
 use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::plan::Plan;
-use crate::domain::profile_kind::ProfileKind;
 use crate::domain::propagation::{Sibling, decide};
 use crate::domain::token_status::CredentialStatus;
 use crate::domain::{from_db_time, new_id, to_db_time};
@@ -65,17 +66,6 @@ pub struct FreshGrant<'a> {
     /// For an asset connected from a person's grant: its kind, manager and token model
     /// (docs/rules.md#assets); `None` for a person.
     pub asset: Option<AssetOf<'a>>,
-}
-
-/// What makes a fresh grant an asset's: the identity is the asset, the tokens are its own
-/// (a derived Page token) or a copy of its manager's (shared), and the credential names the
-/// manager's credential it came from.
-pub struct AssetOf<'a> {
-    pub kind: ProfileKind,
-    pub manager: &'a Profile,
-    pub manager_credential_id: &'a str,
-    /// The asset token's expiry: `None` for a Page token, which has none on the clock.
-    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Another brand's account of the same profile and what happened to it.
@@ -293,32 +283,6 @@ pub fn apply_fresh_grant(
     })
 }
 
-/// Stores a person's grant without connecting them in a brand (a network
-/// with assets: docs/rules.md#assets): the person's profile, taken for the
-/// change, and the credential holding the grant (one grant, one credential).
-/// Returns both; the caller keeps the credential in use (a connection).
-pub fn store_manager_grant(
-    conn: &mut DbConnection,
-    keys: &KeyRing,
-    grant: &FreshGrant<'_>,
-    now: DateTime<Utc>,
-) -> Result<(Profile, String)> {
-    let identity = &normalize_identity(grant.identity)?;
-    let profile = turns::take_profile(
-        conn,
-        grant.organization_id,
-        grant.network,
-        identity,
-        false,
-        None,
-        to_db_time(now),
-    )?;
-    let (credential_id, _, _) = credential_for(conn, keys, grant, &profile.id, now)?;
-    let profile = db::profiles::find_profile(conn, grant.organization_id, &profile.id)?
-        .ok_or_else(|| Error::internal("a profile vanished while it was being stored"))?;
-    Ok((profile, credential_id))
-}
-
 /// The account on the fresh grant: the brand's account of the profile
 /// reconnected in place, or a new one. Returns its id.
 fn reconnect_or_create(
@@ -476,19 +440,6 @@ pub fn disconnect(
         at,
     )?;
     Ok(swept.orphans)
-}
-
-/// Takes the profile and deletes its credentials nothing uses any more,
-/// returning them for revocation (a connection that expired, say).
-pub fn sweep_profile(
-    conn: &mut DbConnection,
-    keys: &KeyRing,
-    profile: &str,
-) -> Result<Vec<Orphan>> {
-    if !turns::take_existing_profile(conn, profile)? {
-        return Ok(Vec::new());
-    }
-    Ok(orphans::sweep_unused(conn, keys, profile)?.orphans)
 }
 
 /// Deletes `credential` once no account uses it, returning it for
