@@ -7,6 +7,7 @@
 //! at the network and found dead by a real renewal attempt. Only "time
 //! passing" is simulated, by moving stored expiries into the past.
 
+use crate::domain::ids::{AccountId, OrganizationId};
 use std::path::Path;
 use std::time::Duration;
 
@@ -175,16 +176,18 @@ async fn expire(
     account: &str,
     ago: chrono::Duration,
 ) -> anyhow::Result<()> {
-    let (org, account) = (org.to_string(), account.to_string());
+    // The ids come from the API's answers, as text.
+    let org = OrganizationId::named(org);
+    let account: AccountId = account.parse()?;
     let at = to_db_time(now() - ago);
     let found = db::run(pool, move |conn| {
-        let Some((_, _, credential)) = db::accounts::find_account_by_id(conn, &org, &account)?
+        let Some((_, _, credential)) = db::accounts::find_account_by_id(conn, &org, account)?
         else {
             return Ok(false);
         };
         db::credentials::update_credential_expiry(
             conn,
-            &credential.id,
+            credential.id,
             at,
             at - chrono::Duration::days(60),
         )?;
@@ -270,18 +273,21 @@ pub async fn seed(
         )
         .await?;
     }
-    let (o, sa) = (starter.clone(), ps_a.clone());
+    let (o, sa) = (
+        OrganizationId::named(starter.as_str()),
+        ps_a.parse::<AccountId>()?,
+    );
     let starter_rows = db::run(pool, move |conn| {
-        let Some((_, profile, _)) = db::accounts::find_account_by_id(conn, &o, &sa)? else {
+        let Some((_, profile, _)) = db::accounts::find_account_by_id(conn, &o, sa)? else {
             return Ok(None);
         };
-        db::accounts::list_accounts_of_profile(conn, &o, &profile.id).map(Some)
+        db::accounts::list_accounts_of_profile(conn, &o, profile.id).map(Some)
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?
     .context("starter account")?;
     for row in &starter_rows {
-        expire(pool, &starter, &row.id, chrono::Duration::hours(1)).await?;
+        expire(pool, &starter, row.id.as_str(), chrono::Duration::hours(1)).await?;
     }
     // The owner of @oldpage changed their password: the network refuses the
     // grant, and a renewal attempt finds out.

@@ -7,8 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paths::BrandAccountPath;
 use super::responses::{AuthErrors, QueryErrors};
-use super::shared::{PageQuery, parse_id};
+use super::shared::PageQuery;
 use crate::auth::{Principal, Scope};
 use crate::db::models;
 use crate::domain::from_db_time;
@@ -51,12 +52,12 @@ pub struct AuditEvent {
 impl AuditEvent {
     pub fn from_row(row: models::AuditEvent) -> Result<Self, Error> {
         Ok(Self {
-            id: parse_id(&row.id)?,
+            id: Uuid::from(row.id),
             action: row.action,
             outcome: row.outcome,
             actor: row.actor,
-            brand_id: row.brand_id.as_deref().map(parse_id).transpose()?,
-            account_id: row.account_id.as_deref().map(parse_id).transpose()?,
+            brand_id: row.brand_id.map(Uuid::from),
+            account_id: row.account_id.map(Uuid::from),
             detail: row
                 .detail
                 .as_deref()
@@ -86,8 +87,7 @@ pub struct AuditEventPage {
     tag = "accounts",
     security(("bearer" = ["accounts:read"])),
     params(
-        ("brand_id" = Uuid, Path, description = "The brand's id."),
-        ("account_id" = Uuid, Path, description = "The account's id."),
+        BrandAccountPath,
         PageQuery
     ),
     responses(
@@ -101,21 +101,17 @@ pub struct AuditEventPage {
 pub async fn list_account_events(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<BrandAccountPath>,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<AuditEventPage>, Error> {
     principal.require(Scope::AccountsRead)?;
     let (limit, before) = query.resolve()?;
-    let (brand, account) = path.into_inner();
-    let page = accounts::events(
-        &state,
-        principal.audience(),
-        &brand.to_string(),
-        &account.to_string(),
-        limit,
-        before,
-    )
-    .await?;
+    let BrandAccountPath {
+        brand_id: brand,
+        account_id: account,
+    } = path.into_inner();
+    let page =
+        accounts::events(&state, principal.audience(), brand, account, limit, before).await?;
     Ok(web::Json(AuditEventPage {
         data: page
             .items

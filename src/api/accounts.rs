@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::{Json, query_validation_error};
+use super::paths::{BrandAccountPath, BrandPath};
 use super::responses::{AuthErrors, BodyErrors, QueryErrors};
 use super::shared::{Account, AuthorizationStart, GrantResult, GrantStatus, PageQuery};
 use super::{conditional, ready};
@@ -72,7 +72,7 @@ pub struct AccountListQuery {
     tag = "accounts",
     security(("bearer" = ["accounts:read"])),
     params(
-        ("brand_id" = Uuid, Path, description = "The brand's id."), AccountListQuery, PageQuery, conditional::IfNoneMatch
+        BrandPath, AccountListQuery, PageQuery, conditional::IfNoneMatch
     ),
     responses(
         (status = 200, description = "A page of accounts, oldest first.", body = AccountPage),
@@ -86,7 +86,7 @@ pub struct AccountListQuery {
 pub async fn list_accounts(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<BrandPath>,
     query: web::Query<AccountListQuery>,
     page: web::Query<PageQuery>,
     req: HttpRequest,
@@ -95,13 +95,13 @@ pub async fn list_accounts(
     query.validate().map_err(query_validation_error)?;
     let (limit, after) = page.resolve()?;
     let query = query.into_inner();
-    let (audience, brand) = (principal.audience(), path.into_inner().to_string());
+    let (audience, brand) = (principal.audience(), path.into_inner().brand_id);
     let filter = accounts::ListFilter {
         network: query.network,
         status: query.status,
     };
     ready::answer(&req, &state, audience, || async {
-        accounts::list(&state, audience, &brand, filter, limit, after)
+        accounts::list(&state, audience, brand, filter, limit, after)
             .await?
             .try_map(|page| {
                 Ok::<_, Error>(AccountPage {
@@ -146,7 +146,7 @@ pub struct ConnectRequest {
     tag = "accounts",
     security(("bearer" = ["accounts:write"])),
     params(
-        ("brand_id" = Uuid, Path, description = "The brand's id."),
+        BrandPath,
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
             min_length = 1, max_length = 255, pattern = "^[!-~]+$")
     ),
@@ -165,7 +165,7 @@ pub async fn connect_account(
     state: web::Data<AppState>,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<BrandPath>,
     body: Json<ConnectRequest>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::AccountsWrite)?;
@@ -180,12 +180,12 @@ pub async fn connect_account(
         principal.audience().clone(),
         principal.subject.clone(),
     );
-    let (brand, request) = (path.into_inner().to_string(), body.0);
+    let (brand, request) = (path.into_inner().brand_id, body.0);
     super::idempotency::run(&state, &principal, key, fingerprint, move || async move {
         let started = accounts::connect(
             &app,
             &audience,
-            &brand,
+            brand,
             &actor,
             &request.network,
             request.return_url.as_deref(),
@@ -289,7 +289,7 @@ impl ImportRequest {
     operation_id = "import_account",
     tag = "accounts",
     security(("bearer" = ["accounts:import"])),
-    params(("brand_id" = Uuid, Path, description = "The brand's id.")),
+    params(BrandPath),
     request_body = ImportRequest,
     responses(
         (status = 201, description = "The imported account.", body = GrantResult),
@@ -306,17 +306,17 @@ impl ImportRequest {
 pub async fn import_account(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<BrandPath>,
     body: Json<ImportRequest>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::AccountsImport)?;
-    let brand = path.into_inner().to_string();
+    let brand = path.into_inner().brand_id;
     let body = body.0;
     body.check_secrets()?;
     let outcome = accounts::import(
         &state,
         principal.audience(),
-        &brand,
+        brand,
         &principal.subject,
         accounts::Import {
             network: body.network,
@@ -345,8 +345,7 @@ pub async fn import_account(
     tag = "accounts",
     security(("bearer" = ["accounts:read"])),
     params(
-        ("brand_id" = Uuid, Path, description = "The brand's id."),
-        ("account_id" = Uuid, Path, description = "The account's id.")
+        BrandAccountPath
     ),
     responses(
         (status = 200, description = "The account.", body = Account),
@@ -358,17 +357,14 @@ pub async fn import_account(
 pub async fn get_account(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<BrandAccountPath>,
 ) -> Result<web::Json<Account>, Error> {
     principal.require(Scope::AccountsRead)?;
-    let (brand, account) = path.into_inner();
-    let view = accounts::get(
-        &state,
-        principal.audience(),
-        &brand.to_string(),
-        &account.to_string(),
-    )
-    .await?;
+    let BrandAccountPath {
+        brand_id: brand,
+        account_id: account,
+    } = path.into_inner();
+    let view = accounts::get(&state, principal.audience(), brand, account).await?;
     Ok(web::Json(view.try_into()?))
 }
 
@@ -389,8 +385,7 @@ pub struct AccountUpdate {
     tag = "accounts",
     security(("bearer" = ["accounts:write"])),
     params(
-        ("brand_id" = Uuid, Path, description = "The brand's id."),
-        ("account_id" = Uuid, Path, description = "The account's id.")
+        BrandAccountPath
     ),
     request_body = AccountUpdate,
     responses(
@@ -405,16 +400,19 @@ pub struct AccountUpdate {
 pub async fn update_account(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<BrandAccountPath>,
     body: Json<AccountUpdate>,
 ) -> Result<web::Json<Account>, Error> {
     principal.require(Scope::AccountsWrite)?;
-    let (brand, account) = path.into_inner();
+    let BrandAccountPath {
+        brand_id: brand,
+        account_id: account,
+    } = path.into_inner();
     let view = accounts::set_enabled(
         &state,
         principal.audience(),
-        &brand.to_string(),
-        &account.to_string(),
+        brand,
+        account,
         &principal.subject,
         body.0.enabled,
     )
@@ -435,8 +433,7 @@ pub async fn update_account(
     tag = "accounts",
     security(("bearer" = ["accounts:write"])),
     params(
-        ("brand_id" = Uuid, Path, description = "The brand's id."),
-        ("account_id" = Uuid, Path, description = "The account's id.")
+        BrandAccountPath
     ),
     responses(
         (status = 204, description = "The account is disconnected."),
@@ -448,15 +445,18 @@ pub async fn update_account(
 pub async fn disconnect_account(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<BrandAccountPath>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::AccountsWrite)?;
-    let (brand, account) = path.into_inner();
+    let BrandAccountPath {
+        brand_id: brand,
+        account_id: account,
+    } = path.into_inner();
     accounts::disconnect(
         &state,
         principal.audience(),
-        &brand.to_string(),
-        &account.to_string(),
+        brand,
+        account,
         &principal.subject,
     )
     .await?;

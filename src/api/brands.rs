@@ -8,6 +8,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::{Json, is_ecma_space};
+use super::paths::BrandPath;
 use super::responses::{AuthErrors, BodyErrors, QueryErrors};
 use super::shared::PageQuery;
 use crate::auth::{Principal, Scope};
@@ -42,8 +43,7 @@ impl TryFrom<models::Brand> for Brand {
 
     fn try_from(row: models::Brand) -> Result<Self, Error> {
         Ok(Self {
-            id: Uuid::parse_str(&row.id)
-                .map_err(|e| Error::internal(format!("brand id {}: {e}", row.id)))?,
+            id: row.id.into(),
             name: row.name,
             created_at: from_db_time(row.created_at),
             updated_at: from_db_time(row.updated_at),
@@ -179,7 +179,7 @@ pub async fn create_brand(
     operation_id = "get_brand",
     tag = "brands",
     security(("bearer" = ["accounts:read"])),
-    params(("brand_id" = Uuid, Path, description = "The brand's id.")),
+    params(BrandPath),
     responses(
         (status = 200, description = "The brand.", body = Brand),
         AuthErrors,
@@ -190,11 +190,11 @@ pub async fn create_brand(
 pub async fn get_brand(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<BrandPath>,
 ) -> Result<web::Json<Brand>, Error> {
     principal.require(Scope::AccountsRead)?;
-    let id = path.into_inner().to_string();
-    let row = brands::get(&state, principal.audience(), &id).await?;
+    let id = path.into_inner().brand_id;
+    let row = brands::get(&state, principal.audience(), id).await?;
     Ok(web::Json(row.try_into()?))
 }
 
@@ -206,7 +206,7 @@ pub async fn get_brand(
     operation_id = "update_brand",
     tag = "brands",
     security(("bearer" = ["org:admin"])),
-    params(("brand_id" = Uuid, Path, description = "The brand's id.")),
+    params(BrandPath),
     request_body = BrandInput,
     responses(
         (status = 200, description = "The renamed brand.", body = Brand),
@@ -221,13 +221,13 @@ pub async fn get_brand(
 pub async fn update_brand(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<BrandPath>,
     body: Json<BrandInput>,
 ) -> Result<web::Json<Brand>, Error> {
     principal.require(Scope::OrgAdmin)?;
-    let id = path.into_inner().to_string();
+    let id = path.into_inner().brand_id;
     let name = clean_name(&body.0.name);
-    let row = brands::rename(&state, principal.audience(), &id, &principal.subject, name).await?;
+    let row = brands::rename(&state, principal.audience(), id, &principal.subject, name).await?;
     Ok(web::Json(row.try_into()?))
 }
 
@@ -241,7 +241,7 @@ pub async fn update_brand(
     operation_id = "delete_brand",
     tag = "brands",
     security(("bearer" = ["org:admin"])),
-    params(("brand_id" = Uuid, Path, description = "The brand's id.")),
+    params(BrandPath),
     responses(
         (status = 204, description = "The brand is deleted."),
         AuthErrors,
@@ -253,15 +253,15 @@ pub async fn update_brand(
 pub async fn delete_brand(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<BrandPath>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
     principal.require_whole_organization()?;
-    let brand = path.into_inner().to_string();
+    let brand = path.into_inner().brand_id;
     brands::delete(
         &state,
         principal.organization_id(),
-        &brand,
+        brand,
         &principal.subject,
     )
     .await?;

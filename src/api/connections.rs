@@ -12,8 +12,9 @@ use validator::Validate;
 
 use super::extractors::OptionalJson;
 use super::idempotency;
+use super::paths::ConnectionPath;
 use super::responses::{AuthErrors, BodyErrors};
-use super::shared::{Account, Manager, parse_id};
+use super::shared::{Account, Manager};
 use crate::auth::{Principal, Scope};
 use crate::domain::from_db_time;
 use crate::domain::profile_kind::ProfileKind;
@@ -89,9 +90,9 @@ impl TryFrom<Listing> for Connection {
             assets,
         } = listing;
         Ok(Self {
-            id: parse_id(&connection.id)?,
+            id: connection.id.into(),
             network: connection.network,
-            brand_id: parse_id(&connection.brand_id)?,
+            brand_id: connection.brand_id.into(),
             manager: Manager {
                 name: manager.display_name.unwrap_or(manager.handle),
                 external_id: manager.external_id,
@@ -106,11 +107,7 @@ impl TryFrom<Listing> for Connection {
                         name: listed.asset.name,
                         handle: listed.asset.handle,
                         picture_url: listed.asset.picture_url,
-                        connected_in: listed
-                            .connected_in
-                            .iter()
-                            .map(|b| parse_id(b))
-                            .collect::<Result<_, Error>>()?,
+                        connected_in: listed.connected_in.into_iter().map(Uuid::from).collect(),
                     })
                 })
                 .collect::<Result<_, Error>>()?,
@@ -130,7 +127,7 @@ impl TryFrom<Listing> for Connection {
     operation_id = "get_connection",
     tag = "accounts",
     security(("bearer" = ["accounts:write"])),
-    params(("connection_id" = Uuid, Path, description = "The connection's id (from the callback).")),
+    params(ConnectionPath),
     responses(
         (status = 200, description = "The connection and what the person manages.", body = Connection),
         AuthErrors,
@@ -145,11 +142,15 @@ impl TryFrom<Listing> for Connection {
 pub async fn get_connection(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<ConnectionPath>,
 ) -> Result<web::Json<Connection>, Error> {
     principal.require(Scope::AccountsWrite)?;
-    let listing =
-        connections::list(&state, principal.audience(), &path.into_inner().to_string()).await?;
+    let listing = connections::list(
+        &state,
+        principal.audience(),
+        path.into_inner().connection_id,
+    )
+    .await?;
     Ok(web::Json(listing.try_into()?))
 }
 
@@ -210,7 +211,7 @@ fn check_ids(ids: &[ExternalId]) -> Result<Vec<String>, Error> {
     tag = "accounts",
     security(("bearer" = ["accounts:write"])),
     params(
-        ("connection_id" = Uuid, Path, description = "The connection's id (from the callback)."),
+        ConnectionPath,
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
             min_length = 1, max_length = 255, pattern = "^[!-~]+$")
     ),
@@ -232,7 +233,7 @@ pub async fn connect_assets(
     state: web::Data<AppState>,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<ConnectionPath>,
     body: OptionalJson<SelectRequest>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::AccountsWrite)?;
@@ -246,10 +247,10 @@ pub async fn connect_assets(
     };
     let ids = check_ids(&request.external_ids)?;
     let audience = principal.audience().clone();
-    let id = path.into_inner().to_string();
+    let id = path.into_inner().connection_id;
     let (app, actor) = (state.get_ref().clone(), principal.subject.clone());
     idempotency::run(&state, &principal, key, fingerprint, move || async move {
-        let views = connections::select(&app, &audience, &id, &ids, &actor).await?;
+        let views = connections::select(&app, &audience, id, &ids, &actor).await?;
         let answer = ConnectedAccounts {
             data: views
                 .into_iter()

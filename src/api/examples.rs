@@ -14,7 +14,10 @@ const PROFILE: &str = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b14";
 
 /// Where the example account is renewed.
 pub fn account_renew_href() -> String {
-    renew_href(BRAND, ACCOUNT)
+    renew_href(
+        BRAND.parse().expect("the example brand id is a UUID"),
+        ACCOUNT.parse().expect("the example account id is a UUID"),
+    )
 }
 
 pub fn profile_summary() -> Value {

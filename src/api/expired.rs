@@ -1,6 +1,7 @@
 //! The "Expired Tokens" dropdown: what needs renewal across the caller's
 //! brands, and the badge counts.
 
+use crate::domain::ids::BrandId;
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -14,7 +15,7 @@ use validator::Validate;
 
 use super::extractors::{page_params, query_validation_error};
 use super::responses::{AuthErrors, QueryErrors};
-use super::shared::{Account, ProfileSummary, RenewHint, parse_id};
+use super::shared::{Account, ProfileSummary, RenewHint};
 use super::{conditional, ready};
 use crate::auth::{Principal, Scope};
 use crate::domain::pagination;
@@ -236,7 +237,7 @@ impl SummaryQuery {
     fn filter(self) -> Result<ExpiredFilter, Error> {
         self.validate().map_err(query_validation_error)?;
         Ok(ExpiredFilter {
-            brand_id: self.brand_id.map(|b| b.to_string()),
+            brand_id: self.brand_id.map(BrandId::from),
             network: self.network,
             include_expiring: self.include == Some(Include::Expiring),
         })
@@ -319,7 +320,7 @@ pub async fn expired_tokens_summary(
                         .into_iter()
                         .map(|(id, brand_name, count)| {
                             Ok(BrandCount {
-                                brand_id: parse_id(&id)?,
+                                brand_id: Uuid::from(id),
                                 brand_name,
                                 count,
                             })

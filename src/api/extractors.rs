@@ -510,7 +510,7 @@ fn authenticate(req: &HttpRequest, platform_route: bool) -> Result<Principal, Er
     if let Some(limiter) = req.app_data::<web::Data<super::ratelimit::RateLimiter>>()
         && !(platform_route && principal.has(Scope::PlatformAdmin))
     {
-        let decision = limiter.check(principal.organization_id());
+        let decision = limiter.check(principal.organization_id().as_str());
         req.extensions_mut().insert(decision);
         if !decision.allowed {
             return Err(Error::RateLimited {

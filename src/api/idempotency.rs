@@ -91,7 +91,7 @@ where
             true,
         )),
         Claim::Claimed => {
-            let (state, org, work) = (state.clone(), org.to_string(), answer());
+            let (state, org, work) = (state.clone(), org.clone(), answer());
             let actor = principal.subject.clone();
             let finished = tokio::spawn(async move {
                 match work.await {

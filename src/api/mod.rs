@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod oauth;
 pub mod organization;
+pub mod paths;
 pub mod problem;
 pub mod profiles;
 pub mod ratelimit;

@@ -4,9 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, get, web};
 
 use super::problem::AsProblem;
-use super::shared::{
-    CallbackResult, GrantResult, GrantStatus, SelectStatus, SelectionStart, parse_id,
-};
+use super::shared::{CallbackResult, GrantResult, GrantStatus, SelectStatus, SelectionStart};
 use crate::error::Error;
 use crate::services::oauth::{Callback, CallbackQuery, Purpose, Selecting, complete, outcome_url};
 use crate::state::AppState;
@@ -103,8 +101,8 @@ pub async fn oauth_callback(
                     url,
                     &[
                         ("tokenwarden_status", status_text),
-                        ("account_id", &done.account_id),
-                        ("brand_id", &done.brand_id),
+                        ("account_id", done.account_id.as_str()),
+                        ("brand_id", done.brand_id.as_str()),
                     ],
                 );
                 return HttpResponse::SeeOther()
@@ -140,25 +138,18 @@ fn select_answer(selecting: Selecting) -> HttpResponse {
             url,
             &[
                 ("tokenwarden_status", "select"),
-                ("connection_id", &selecting.connection_id),
-                ("brand_id", &selecting.brand_id),
+                ("connection_id", selecting.connection_id.as_str()),
+                ("brand_id", selecting.brand_id.as_str()),
             ],
         );
         return HttpResponse::SeeOther()
             .insert_header((header::LOCATION, target.to_string()))
             .finish();
     }
-    let ids =
-        parse_id(&selecting.connection_id).and_then(|c| Ok((c, parse_id(&selecting.brand_id)?)));
-    match ids {
-        Ok((connection_id, brand_id)) => {
-            HttpResponse::Ok().json(CallbackResult::Select(SelectionStart {
-                status: SelectStatus::Select,
-                connection_id,
-                brand_id,
-                expires_at: selecting.expires_at,
-            }))
-        }
-        Err(e) => e.error_response(),
-    }
+    HttpResponse::Ok().json(CallbackResult::Select(SelectionStart {
+        status: SelectStatus::Select,
+        connection_id: selecting.connection_id.into(),
+        brand_id: selecting.brand_id.into(),
+        expires_at: selecting.expires_at,
+    }))
 }

@@ -1,6 +1,7 @@
 //! `/v1/organization` (the caller's own) and `/v1/organizations` (the billing
 //! system's view across tenants).
 
+use crate::domain::ids::OrganizationId;
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::{Json, PlatformCaller, integer};
+use super::paths::OrganizationPath;
 use super::responses::{BodyErrors, OrganizationAuthErrors};
 use crate::auth::{Principal, Scope};
 use crate::db::models;
@@ -54,7 +56,7 @@ impl TryFrom<models::Organization> for Organization {
     fn try_from(row: models::Organization) -> Result<Self, Error> {
         let plan = row.plan()?;
         Ok(Self {
-            id: Uuid::parse_str(&row.id)
+            id: Uuid::parse_str(row.id.as_str())
                 .map_err(|e| Error::internal(format!("organization id {}: {e}", row.id)))?,
             name: row.name,
             plan,
@@ -211,7 +213,7 @@ pub async fn create_organization(
         &state,
         &principal.subject,
         NewOrganization {
-            id: body.id.map(|u| u.to_string()),
+            id: body.id.map(OrganizationId::from),
             name: body.name,
             plan: body.plan,
             warning_window_days: body.warning_window_days,
@@ -233,7 +235,7 @@ pub async fn create_organization(
     operation_id = "update_any_organization",
     tag = "organization",
     security(("bearer" = ["platform:admin"])),
-    params(("organization_id" = Uuid, Path, description = "The organization's id.")),
+    params(OrganizationPath),
     request_body = OrganizationAdminUpdate,
     responses(
         (status = 200, description = "The updated organization.", body = Organization),
@@ -247,7 +249,7 @@ pub async fn create_organization(
 pub async fn update_any_organization(
     state: web::Data<AppState>,
     caller: PlatformCaller,
-    path: web::Path<Uuid>,
+    path: web::Path<OrganizationPath>,
     body: Json<OrganizationAdminUpdate>,
 ) -> Result<web::Json<Organization>, Error> {
     let principal = caller.0;
@@ -256,7 +258,7 @@ pub async fn update_any_organization(
     let body = body.0;
     let row = organizations::update_any(
         &state,
-        &path.into_inner().to_string(),
+        &path.into_inner().organization_id(),
         &principal.subject,
         AdminUpdate {
             name: body.name,

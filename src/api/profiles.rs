@@ -11,8 +11,9 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::query_validation_error;
+use super::paths::ProfilePath;
 use super::responses::{AuthErrors, QueryErrors};
-use super::shared::{PageQuery, ProfileSummary, parse_id};
+use super::shared::{PageQuery, ProfileSummary};
 use crate::auth::{Principal, Scope};
 use crate::domain::from_db_time;
 use crate::error::Error;
@@ -115,9 +116,9 @@ impl TryFrom<ProfileView> for Profile {
             .into_iter()
             .map(|m| {
                 Ok(ProfileBrand {
-                    brand_id: parse_id(&m.brand_id)?,
+                    brand_id: Uuid::from(m.brand_id),
                     brand_name: m.brand_name,
-                    account_id: parse_id(&m.account_id)?,
+                    account_id: Uuid::from(m.account_id),
                     enabled: m.enabled,
                 })
             })
@@ -191,7 +192,7 @@ pub async fn list_profiles(
     operation_id = "get_profile",
     tag = "profiles",
     security(("bearer" = ["accounts:read"])),
-    params(("profile_id" = Uuid, Path, description = "The profile's id.")),
+    params(ProfilePath),
     responses(
         (status = 200, description = "The profile and its brands.", body = Profile),
         AuthErrors,
@@ -202,10 +203,10 @@ pub async fn list_profiles(
 pub async fn get_profile(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<ProfilePath>,
 ) -> Result<web::Json<Profile>, Error> {
     principal.require(Scope::AccountsRead)?;
-    let id = path.into_inner().to_string();
-    let view = profiles::get(&state, principal.audience(), &id).await?;
+    let id = path.into_inner().profile_id;
+    let view = profiles::get(&state, principal.audience(), id).await?;
     Ok(web::Json(view.try_into()?))
 }

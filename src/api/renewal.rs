@@ -1,6 +1,7 @@
 //! Renewing tokens: the "Renew Token" action, bulk renewal from the
 //! dropdown, and single-use reconnect links for profile owners without a login.
 
+use crate::domain::ids::AccountId;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use validator::Validate;
 
 use super::extractors::OptionalJson;
 use super::idempotency;
+use super::paths::BrandAccountPath;
 use super::problem::AsProblem;
 use super::responses::{AuthErrors, BodyErrors};
 use super::shared::{Account, AuthorizationStart, PropagationReport};
@@ -114,8 +116,7 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, Error> {
     tag = "renewal",
     security(("bearer" = ["tokens:renew"])),
     params(
-        ("brand_id" = Uuid, Path, description = "The brand's id."),
-        ("account_id" = Uuid, Path, description = "The account's id."),
+        BrandAccountPath,
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
             min_length = 1, max_length = 255, pattern = "^[!-~]+$")
     ),
@@ -137,24 +138,27 @@ pub async fn renew_account(
     state: web::Data<AppState>,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<BrandAccountPath>,
     body: OptionalJson<RenewRequest>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::TokensRenew)?;
     let key = idempotency::key_of(&req)?;
     let fingerprint = idempotency::fingerprint(&req, &body.raw);
-    let (brand, account) = path.into_inner();
+    let BrandAccountPath {
+        brand_id: brand,
+        account_id: account,
+    } = path.into_inner();
     let audience = principal.audience().clone();
     let options = body.value.unwrap_or_default();
-    let (brand, account) = (brand.to_string(), account.to_string());
+    let (brand, account) = (brand, account);
     let (app, actor) = (state.get_ref().clone(), principal.subject.clone());
     idempotency::run(&state, &principal, key, fingerprint, move || async move {
         let renewal = renewal::renew(
             &app,
             renewal::RenewRequest {
                 audience: &audience,
-                brand_id: Some(&brand),
-                account_id: &account,
+                brand_id: Some(brand),
+                account_id: account,
                 actor: &actor,
                 return_url: options.return_url.as_deref(),
                 purpose: Purpose::Renew,
@@ -290,7 +294,7 @@ pub async fn bulk_renew(
                     renewal::RenewRequest {
                         audience: &audience,
                         brand_id: None,
-                        account_id: &id.to_string(),
+                        account_id: AccountId::from(*id),
                         actor: &actor,
                         return_url: request.return_url.as_deref(),
                         purpose: Purpose::Renew,
@@ -400,8 +404,7 @@ pub struct ReconnectLinkCreated {
     tag = "renewal",
     security(("bearer" = ["tokens:renew"])),
     params(
-        ("brand_id" = Uuid, Path, description = "The brand's id."),
-        ("account_id" = Uuid, Path, description = "The account's id.")
+        BrandAccountPath
     ),
     request_body(content = Option<ReconnectLinkRequest>, description = "Optional lifetime and return URL."),
     responses(
@@ -416,17 +419,20 @@ pub struct ReconnectLinkCreated {
 pub async fn create_reconnect_link(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<BrandAccountPath>,
     body: OptionalJson<ReconnectLinkRequest>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::TokensRenew)?;
     let options = body.value.unwrap_or_default();
-    let (brand, account) = path.into_inner();
+    let BrandAccountPath {
+        brand_id: brand,
+        account_id: account,
+    } = path.into_inner();
     let created = reconnect_links::create(
         &state,
         principal.audience(),
-        &brand.to_string(),
-        &account.to_string(),
+        brand,
+        account,
         &principal.subject,
         options.return_url,
         options.expires_in,
@@ -438,6 +444,6 @@ pub async fn create_reconnect_link(
         .json(ReconnectLinkCreated {
             url: created.url,
             expires_at: created.expires_at,
-            account_id: account,
+            account_id: account.into(),
         }))
 }

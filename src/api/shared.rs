@@ -22,11 +22,6 @@ use crate::error::Error;
 use crate::services::accounts::{AccountView, GrantOutcome};
 use crate::services::oauth::Started;
 
-/// A stored id as a UUID (ids are stored as text).
-pub fn parse_id(id: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(id).map_err(|e| Error::internal(format!("stored id {id:?}: {e}")))
-}
-
 /// One scope the network granted, as the network names it.
 #[derive(ToSchema)]
 #[schema(example = "offline_access", min_length = 1, max_length = 200)]
@@ -97,7 +92,7 @@ impl ProfileSummary {
         Ok(Self {
             kind,
             manager,
-            id: parse_id(&p.id)?,
+            id: Uuid::from(p.id),
             network: p.network,
             external_id: p.external_id,
             handle: p.handle,
@@ -183,8 +178,8 @@ impl TryFrom<AccountView> for Account {
             method,
         } = view;
         Ok(Account {
-            id: parse_id(&account.id)?,
-            brand_id: parse_id(&account.brand_id)?,
+            id: Uuid::from(account.id),
+            brand_id: Uuid::from(account.brand_id),
             profile: ProfileSummary::from_row(profile)?,
             enabled: account.enabled,
             token_status: status,
@@ -200,7 +195,7 @@ impl TryFrom<AccountView> for Account {
             blocked: token_status::blocked(status),
             renew: RenewHint {
                 method,
-                href: renew_href(&account.brand_id, &account.id),
+                href: renew_href(account.brand_id, account.id),
             },
             created_at: from_db_time(account.created_at),
             updated_at: from_db_time(account.updated_at),
@@ -346,7 +341,7 @@ impl TryFrom<crate::services::accounts::PropagationReport> for PropagationReport
 
     fn try_from(report: crate::services::accounts::PropagationReport) -> Result<Self, Error> {
         let ids = |s: &Sibling| -> Result<(Uuid, Uuid), Error> {
-            Ok((parse_id(&s.brand_id)?, parse_id(&s.account_id)?))
+            Ok((Uuid::from(s.brand_id), Uuid::from(s.account_id)))
         };
         Ok(Self {
             renewed: report

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use secrecy::ExposeSecret;
 
+use super::paths::AccountPath;
 use super::responses::AuthErrors;
 use crate::auth::{Principal, Scope};
 use crate::error::Error;
@@ -75,7 +76,7 @@ pub struct AccessToken {
     operation_id = "read_access_token",
     tag = "vault",
     security(("bearer" = ["tokens:read"])),
-    params(("account_id" = Uuid, Path, description = "The account's id.")),
+    params(AccountPath),
     responses(
         (status = 200, description = "A valid access token.", body = AccessToken),
         AuthErrors,
@@ -90,22 +91,18 @@ pub struct AccessToken {
 pub async fn read_access_token(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<AccountPath>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::TokensRead)?;
-    let account_id = path.into_inner();
-    let token = vault::read_access_token(
-        &state,
-        principal.audience(),
-        &account_id.to_string(),
-        &principal.subject,
-    )
-    .await?;
+    let account_id = path.into_inner().account_id;
+    let token =
+        vault::read_access_token(&state, principal.audience(), account_id, &principal.subject)
+            .await?;
     // The answer holds a token: no cache may keep it.
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(AccessToken {
-            account_id,
+            account_id: account_id.into(),
             network: token.network,
             access_token: token.access_token.expose_secret().to_string(),
             token_type: "Bearer".into(),

@@ -7,8 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paths::WebhookPath;
 use super::responses::{OrganizationAuthErrors, QueryErrors};
-use super::shared::{PageQuery, parse_id};
+use super::shared::PageQuery;
 use crate::auth::{Principal, Scope};
 use crate::db::webhooks::WebhookAttempt;
 use crate::domain::from_db_time;
@@ -82,8 +83,8 @@ pub struct WebhookDelivery {
 impl WebhookDelivery {
     fn from_row(row: WebhookAttempt) -> Result<Self, Error> {
         Ok(Self {
-            id: parse_id(&row.id)?,
-            message_id: parse_id(&row.message_id)?,
+            id: Uuid::from(row.id),
+            message_id: Uuid::from(row.message_id),
             outcome: AttemptOutcome::parse(&row.outcome).ok_or_else(|| {
                 Error::internal(format!("attempt {}: outcome {:?}", row.id, row.outcome))
             })?,
@@ -118,7 +119,7 @@ pub struct WebhookDeliveryPage {
     operation_id = "rotate_webhook_secret",
     tag = "webhooks",
     security(("bearer" = ["org:admin"])),
-    params(("webhook_id" = Uuid, Path, description = "The subscription's id.")),
+    params(WebhookPath),
     responses(
         (status = 200, description = "The new secret.", body = WebhookSecret,
             headers(("Cache-Control" = String, description = "`no-store`: the answer holds the signing secret"))),
@@ -131,14 +132,14 @@ pub struct WebhookDeliveryPage {
 pub async fn rotate_webhook_secret(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<WebhookPath>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
     principal.require_whole_organization()?;
     let rotated = webhooks::rotate_secret(
         &state,
         principal.organization_id(),
-        &path.to_string(),
+        path.webhook_id,
         &principal.subject,
     )
     .await?;
@@ -162,7 +163,7 @@ pub async fn rotate_webhook_secret(
     operation_id = "test_webhook",
     tag = "webhooks",
     security(("bearer" = ["org:admin"])),
-    params(("webhook_id" = Uuid, Path, description = "The subscription's id.")),
+    params(WebhookPath),
     responses(
         (status = 202, description = "The test message is queued.", body = WebhookTestQueued),
         (status = 401, description = "Missing or invalid bearer token."),
@@ -175,19 +176,19 @@ pub async fn rotate_webhook_secret(
 pub async fn test_webhook(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<WebhookPath>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
     principal.require_whole_organization()?;
     let message = webhooks::send_test(
         &state,
         principal.organization_id(),
-        &path.to_string(),
+        path.webhook_id,
         &principal.subject,
     )
     .await?;
     Ok(HttpResponse::Accepted().json(WebhookTestQueued {
-        message_id: parse_id(&message)?,
+        message_id: Uuid::from(message),
         event_type: TEST_EVENT.into(),
     }))
 }
@@ -202,7 +203,7 @@ pub async fn test_webhook(
     tag = "webhooks",
     security(("bearer" = ["org:admin"])),
     params(
-        ("webhook_id" = Uuid, Path, description = "The subscription's id."),
+        WebhookPath,
         PageQuery
     ),
     responses(
@@ -216,15 +217,14 @@ pub async fn test_webhook(
 pub async fn list_webhook_deliveries(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<WebhookPath>,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<WebhookDeliveryPage>, Error> {
     principal.require(Scope::OrgAdmin)?;
     principal.require_whole_organization()?;
     let (limit, before) = query.resolve()?;
-    let id = path.into_inner().to_string();
-    let page =
-        webhooks::deliveries(&state, principal.organization_id(), &id, limit, before).await?;
+    let id = path.into_inner().webhook_id;
+    let page = webhooks::deliveries(&state, principal.organization_id(), id, limit, before).await?;
     Ok(web::Json(WebhookDeliveryPage {
         data: page
             .items

@@ -9,8 +9,9 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extractors::Json;
+use super::paths::WebhookPath;
 use super::responses::{BodyErrors, OrganizationAuthErrors, QueryErrors};
-use super::shared::{PageQuery, parse_id};
+use super::shared::PageQuery;
 use crate::auth::{Principal, Scope};
 use crate::db::webhooks::WebhookSubscription;
 use crate::domain::from_db_time;
@@ -59,7 +60,7 @@ pub struct Webhook {
 impl Webhook {
     pub fn from_row(row: WebhookSubscription, now: DateTime<Utc>) -> Result<Self, Error> {
         Ok(Self {
-            id: parse_id(&row.id)?,
+            id: Uuid::from(row.id),
             events: events_from_text(&row.events)
                 .map_err(|e| Error::internal(format!("webhook {}: {e}", row.id)))?,
             previous_secret_expires_at: previous_secret_until(&row, now),
@@ -251,7 +252,7 @@ pub async fn create_webhook(
     operation_id = "get_webhook",
     tag = "webhooks",
     security(("bearer" = ["org:admin"])),
-    params(("webhook_id" = Uuid, Path, description = "The subscription's id.")),
+    params(WebhookPath),
     responses(
         (status = 200, description = "The subscription.", body = Webhook),
         OrganizationAuthErrors,
@@ -262,12 +263,12 @@ pub async fn create_webhook(
 pub async fn get_webhook(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<WebhookPath>,
 ) -> Result<web::Json<Webhook>, Error> {
     principal.require(Scope::OrgAdmin)?;
     principal.require_whole_organization()?;
-    let id = path.into_inner().to_string();
-    let row = webhooks::get(&state, principal.organization_id(), &id).await?;
+    let id = path.into_inner().webhook_id;
+    let row = webhooks::get(&state, principal.organization_id(), id).await?;
     Ok(web::Json(Webhook::from_row(row, state.now())?))
 }
 
@@ -280,7 +281,7 @@ pub async fn get_webhook(
     operation_id = "update_webhook",
     tag = "webhooks",
     security(("bearer" = ["org:admin"])),
-    params(("webhook_id" = Uuid, Path, description = "The subscription's id.")),
+    params(WebhookPath),
     request_body = WebhookPatch,
     responses(
         (status = 200, description = "The changed subscription.", body = Webhook),
@@ -295,17 +296,17 @@ pub async fn get_webhook(
 pub async fn update_webhook(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<WebhookPath>,
     body: Json<WebhookPatch>,
 ) -> Result<web::Json<Webhook>, Error> {
     principal.require(Scope::OrgAdmin)?;
     principal.require_whole_organization()?;
-    let id = path.into_inner().to_string();
+    let id = path.into_inner().webhook_id;
     let patch = body.0;
     let row = webhooks::update(
         &state,
         principal.organization_id(),
-        &id,
+        id,
         &principal.subject,
         SubscriptionUpdate {
             url: patch.url,
@@ -325,7 +326,7 @@ pub async fn update_webhook(
     operation_id = "delete_webhook",
     tag = "webhooks",
     security(("bearer" = ["org:admin"])),
-    params(("webhook_id" = Uuid, Path, description = "The subscription's id.")),
+    params(WebhookPath),
     responses(
         (status = 204, description = "The subscription is deleted."),
         OrganizationAuthErrors,
@@ -336,15 +337,15 @@ pub async fn update_webhook(
 pub async fn delete_webhook(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<WebhookPath>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::OrgAdmin)?;
     principal.require_whole_organization()?;
-    let webhook = path.into_inner().to_string();
+    let webhook = path.into_inner().webhook_id;
     webhooks::delete(
         &state,
         principal.organization_id(),
-        &webhook,
+        webhook,
         &principal.subject,
     )
     .await?;

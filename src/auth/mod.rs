@@ -8,6 +8,7 @@
 //! optional `brands` claim (a list of brand ids) restricts the token to those
 //! brands of its organization.
 
+use crate::domain::ids::{BrandId, OrganizationId};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
@@ -106,17 +107,13 @@ fn brands_claim<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Str
 /// The brands a `brands` claim names, as stored ids: a non-empty list of at
 /// most [`MAX_CLAIMED_BRANDS`] UUIDs (an empty list would reach nothing and
 /// reads too easily as "no restriction", so it is refused).
-fn claimed_brands(brands: Vec<String>) -> Result<Vec<String>, &'static str> {
+fn claimed_brands(brands: Vec<String>) -> Result<Vec<BrandId>, &'static str> {
     if brands.is_empty() || brands.len() > MAX_CLAIMED_BRANDS {
         return Err("brands must list 1 to 500 brand ids");
     }
     brands
         .iter()
-        .map(|b| {
-            uuid::Uuid::parse_str(b)
-                .map(|id| id.to_string())
-                .map_err(|_| "brands must be a list of brand ids")
-        })
+        .map(|b| BrandId::parse(b).map_err(|_| "brands must be a list of brand ids"))
         .collect()
 }
 
@@ -165,7 +162,7 @@ pub struct Principal {
 impl Principal {
     /// The caller's organization. `platform:admin` never widens it: tenant
     /// routes always act inside the token's own `org`.
-    pub fn organization_id(&self) -> &str {
+    pub fn organization_id(&self) -> &OrganizationId {
         self.audience.organization_id()
     }
 
@@ -409,8 +406,11 @@ impl JwtVerifier {
             .filter_map(Scope::parse)
             .collect();
         let audience = match claims.brands {
-            None => Audience::organization(claims.org),
-            Some(brands) => Audience::brands(claims.org, claimed_brands(brands).map_err(invalid)?),
+            None => Audience::organization(OrganizationId::named(claims.org)),
+            Some(brands) => Audience::brands(
+                OrganizationId::named(claims.org),
+                claimed_brands(brands).map_err(invalid)?,
+            ),
         };
         Ok((
             Principal {

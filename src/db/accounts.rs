@@ -1,6 +1,7 @@
 //! Accounts (a profile as connected in one brand), joined with their profile
 //! and the non-secret state of their credential.
 
+use crate::domain::ids::{AccountId, BrandId, CredentialId, OrganizationId, ProfileId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -87,9 +88,9 @@ fn any_status(
 /// Which accounts a listing wants.
 #[derive(Debug, Clone, Default)]
 pub struct AccountFilter {
-    pub brand_id: Option<String>,
+    pub brand_id: Option<BrandId>,
     /// Only these brands (a token's `brands` claim); `None`: every brand.
-    pub brands: Option<Vec<String>>,
+    pub brands: Option<Vec<BrandId>>,
     pub network: Option<String>,
     /// Any of these statuses (empty: all).
     pub statuses: Vec<TokenStatus>,
@@ -124,7 +125,7 @@ fn account_rows() -> _ {
 fn predicates(filter: &AccountFilter) -> Vec<Predicate> {
     let mut predicates: Vec<Predicate> = Vec::new();
     if let Some(brand) = &filter.brand_id {
-        predicates.push(Box::new(a::brand_id.eq(brand.clone())));
+        predicates.push(Box::new(a::brand_id.eq(*brand)));
     }
     if let Some(brands) = &filter.brands {
         predicates.push(Box::new(a::brand_id.eq_any(brands.clone())));
@@ -143,7 +144,7 @@ fn predicates(filter: &AccountFilter) -> Vec<Predicate> {
 /// Accounts of the organization matching `filter`, in id order after `after`.
 pub fn list_accounts(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     filter: &AccountFilter,
     after: Option<&str>,
     limit: i64,
@@ -164,9 +165,9 @@ pub fn list_accounts(
 
 pub fn find_account(
     conn: &mut DbConnection,
-    org: &str,
-    brand: &str,
-    id: &str,
+    org: &OrganizationId,
+    brand: BrandId,
+    id: AccountId,
 ) -> Result<Option<AccountRow>> {
     Ok(account_rows()
         .filter(a::organization_id.eq(org))
@@ -180,15 +181,18 @@ pub fn find_account(
 #[derive(Debug, Clone, Copy)]
 pub enum InBrand<'a> {
     /// The account with this id, in the organization.
-    Id { org: &'a str, id: &'a str },
+    Id {
+        org: &'a OrganizationId,
+        id: AccountId,
+    },
     /// The brand's account of this profile.
-    OfProfile(&'a str),
+    OfProfile(ProfileId),
 }
 
 /// An account of the brand as stored, also one whose credential is gone.
 pub fn find_account_in_brand(
     conn: &mut DbConnection,
-    brand: &str,
+    brand: BrandId,
     which: InBrand<'_>,
 ) -> Result<Option<Account>> {
     let in_brand = a::accounts
@@ -207,8 +211,8 @@ pub fn find_account_in_brand(
 /// Every account of a profile in the organization.
 pub fn list_accounts_of_profile(
     conn: &mut DbConnection,
-    org: &str,
-    profile: &str,
+    org: &OrganizationId,
+    profile: ProfileId,
 ) -> Result<Vec<Account>> {
     Ok(a::accounts
         .filter(a::organization_id.eq(org))
@@ -228,8 +232,8 @@ pub fn insert_account(conn: &mut DbConnection, account: &Account) -> Result<()> 
 /// Points an account at a (fresh) credential.
 pub fn set_account_credential(
     conn: &mut DbConnection,
-    id: &str,
-    credential: &str,
+    id: AccountId,
+    credential: CredentialId,
     now: NaiveDateTime,
     reconnected: bool,
 ) -> Result<()> {
@@ -250,8 +254,8 @@ pub fn set_account_credential(
 /// number of brands).
 pub fn move_accounts_to_credential(
     conn: &mut DbConnection,
-    ids: &[&str],
-    credential: &str,
+    ids: &[AccountId],
+    credential: CredentialId,
     now: NaiveDateTime,
 ) -> Result<()> {
     for chunk in ids.chunks(1000) {
@@ -267,7 +271,11 @@ pub fn move_accounts_to_credential(
 }
 
 /// Marks accounts renewed (their shared credential was refreshed in place).
-pub fn touch_renewed(conn: &mut DbConnection, credential: &str, now: NaiveDateTime) -> Result<()> {
+pub fn touch_renewed(
+    conn: &mut DbConnection,
+    credential: CredentialId,
+    now: NaiveDateTime,
+) -> Result<()> {
     diesel::update(a::accounts.filter(a::credential_id.eq(credential)))
         .set((a::last_renewed_at.eq(Some(now)), a::updated_at.eq(now)))
         .execute(conn)?;
@@ -276,7 +284,7 @@ pub fn touch_renewed(conn: &mut DbConnection, credential: &str, now: NaiveDateTi
 
 pub fn set_account_enabled(
     conn: &mut DbConnection,
-    id: &str,
+    id: AccountId,
     enabled: bool,
     now: NaiveDateTime,
 ) -> Result<()> {
@@ -286,12 +294,15 @@ pub fn set_account_enabled(
     Ok(())
 }
 
-pub fn delete_account(conn: &mut DbConnection, id: &str) -> Result<()> {
+pub fn delete_account(conn: &mut DbConnection, id: AccountId) -> Result<()> {
     diesel::delete(a::accounts.filter(a::id.eq(id))).execute(conn)?;
     Ok(())
 }
 
-pub fn count_accounts_using_credential(conn: &mut DbConnection, credential: &str) -> Result<i64> {
+pub fn count_accounts_using_credential(
+    conn: &mut DbConnection,
+    credential: CredentialId,
+) -> Result<i64> {
     Ok(a::accounts
         .filter(a::credential_id.eq(credential))
         .count()
@@ -301,7 +312,7 @@ pub fn count_accounts_using_credential(conn: &mut DbConnection, credential: &str
 /// `(account_id, brand_id)` of the accounts on a credential, in id order:
 /// the query the two listings below narrow.
 #[diesel::dsl::auto_type(no_type_alias)]
-fn accounts_using<'a>(credential: &'a str) -> _ {
+fn accounts_using(credential: CredentialId) -> _ {
     a::accounts
         .filter(a::credential_id.eq(credential))
         .select((a::id, a::brand_id))
@@ -311,16 +322,16 @@ fn accounts_using<'a>(credential: &'a str) -> _ {
 /// `(account_id, brand_id)` of the accounts on a credential.
 pub fn list_accounts_using_credential(
     conn: &mut DbConnection,
-    credential: &str,
-) -> Result<Vec<(String, String)>> {
+    credential: CredentialId,
+) -> Result<Vec<(AccountId, BrandId)>> {
     Ok(accounts_using(credential).load(conn)?)
 }
 
 /// One account of the organization by id, whatever its brand.
 pub fn find_account_by_id(
     conn: &mut DbConnection,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: AccountId,
 ) -> Result<Option<AccountRow>> {
     Ok(account_rows()
         .filter(a::organization_id.eq(org))
@@ -333,7 +344,7 @@ pub fn find_account_by_id(
 /// `(expires_at, id)` of the previous page.
 pub fn list_by_expiry(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     filter: &AccountFilter,
     after: Option<(NaiveDateTime, String)>,
     limit: i64,
@@ -360,9 +371,9 @@ pub fn list_by_expiry(
 /// `(brand_id, network)` of every account matching `filter` (for the badge counts).
 pub fn list_brand_network_pairs(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     filter: &AccountFilter,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<(BrandId, String)>> {
     let mut query = a::accounts
         .inner_join(p::profiles)
         .inner_join(c::credentials)
@@ -379,8 +390,8 @@ pub fn list_brand_network_pairs(
 /// status transition of the credential is announced to.
 pub fn list_enabled_accounts_using_credential(
     conn: &mut DbConnection,
-    credential: &str,
-) -> Result<Vec<(String, String)>> {
+    credential: CredentialId,
+) -> Result<Vec<(AccountId, BrandId)>> {
     Ok(accounts_using(credential)
         .filter(a::enabled.eq(true))
         .load(conn)?)
@@ -389,8 +400,8 @@ pub fn list_enabled_accounts_using_credential(
 /// Every account of a profile in the organization, with profile and credential state.
 pub fn list_account_rows_of_profile(
     conn: &mut DbConnection,
-    org: &str,
-    profile: &str,
+    org: &OrganizationId,
+    profile: ProfileId,
 ) -> Result<Vec<AccountRow>> {
     Ok(account_rows()
         .filter(a::organization_id.eq(org))

@@ -1,3 +1,4 @@
+use crate::domain::ids::{AccountId, AuditEventId, BrandId, CredentialId, OrganizationId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -5,7 +6,7 @@ use super::DbConnection;
 use super::models::AuditEvent;
 use super::schema::audit_events::dsl as e;
 use crate::domain::audit::{AuditAction, AuditOutcome};
-use crate::domain::{new_id, to_db_time};
+use crate::domain::to_db_time;
 use crate::error::Result;
 use crate::telemetry::current_request_id;
 
@@ -13,20 +14,20 @@ use crate::telemetry::current_request_id;
 /// the caller's (the application's clock).
 #[derive(Debug)]
 pub struct Audit<'a> {
-    pub organization_id: &'a str,
+    pub organization_id: &'a OrganizationId,
     pub actor: &'a str,
     pub action: AuditAction,
     pub outcome: AuditOutcome,
-    pub brand_id: Option<&'a str>,
-    pub account_id: Option<&'a str>,
-    pub credential_id: Option<&'a str>,
+    pub brand_id: Option<BrandId>,
+    pub account_id: Option<AccountId>,
+    pub credential_id: Option<CredentialId>,
     pub detail: Option<serde_json::Value>,
 }
 
 impl<'a> Audit<'a> {
     /// A successful `action` on the organization itself (no brand, account or
     /// credential).
-    pub fn new(organization_id: &'a str, actor: &'a str, action: AuditAction) -> Self {
+    pub fn new(organization_id: &'a OrganizationId, actor: &'a str, action: AuditAction) -> Self {
         Self {
             organization_id,
             actor,
@@ -42,19 +43,19 @@ impl<'a> Audit<'a> {
 
 fn row_of(
     audit: &Audit<'_>,
-    brand: Option<&str>,
-    account: Option<&str>,
+    brand: Option<BrandId>,
+    account: Option<AccountId>,
     at: DateTime<Utc>,
 ) -> AuditEvent {
     AuditEvent {
-        id: new_id(),
-        organization_id: audit.organization_id.into(),
+        id: AuditEventId::new(),
+        organization_id: audit.organization_id.clone(),
         actor: audit.actor.into(),
         action: audit.action.as_str().into(),
         outcome: audit.outcome.as_str().into(),
-        brand_id: brand.map(Into::into),
-        account_id: account.map(Into::into),
-        credential_id: audit.credential_id.map(Into::into),
+        brand_id: brand,
+        account_id: account,
+        credential_id: audit.credential_id,
         detail: audit.detail.as_ref().map(|d| d.to_string()),
         request_id: current_request_id(),
         created_at: to_db_time(at),
@@ -78,12 +79,12 @@ pub fn insert_audit_event(
 pub fn insert_audit_events_for_accounts(
     conn: &mut DbConnection,
     audit: Audit<'_>,
-    accounts: &[(String, String)],
+    accounts: &[(AccountId, BrandId)],
     at: DateTime<Utc>,
 ) -> Result<()> {
     let rows: Vec<AuditEvent> = accounts
         .iter()
-        .map(|(account, brand)| row_of(&audit, Some(brand), Some(account), at))
+        .map(|&(account, brand)| row_of(&audit, Some(brand), Some(account), at))
         .collect();
     store(conn, &audit, &rows, at)
 }
@@ -103,8 +104,8 @@ fn store(
 /// Audit events of the organization, optionally of one account, newest first.
 pub fn list_audit_events(
     conn: &mut DbConnection,
-    org: &str,
-    account: Option<&str>,
+    org: &OrganizationId,
+    account: Option<AccountId>,
     before: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AuditEvent>> {
@@ -115,7 +116,7 @@ pub fn list_audit_events(
         .limit(limit)
         .into_boxed();
     if let Some(account) = account {
-        query = query.filter(e::account_id.eq(account.to_string()));
+        query = query.filter(e::account_id.eq(account));
     }
     if let Some(before) = before {
         query = query.filter(e::id.lt(before.to_string()));
@@ -127,9 +128,9 @@ pub fn list_audit_events(
 /// of another brand reads nothing.
 pub fn list_account_audit_events(
     conn: &mut DbConnection,
-    org: &str,
-    brand: &str,
-    account: &str,
+    org: &OrganizationId,
+    brand: BrandId,
+    account: AccountId,
     before: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AuditEvent>> {

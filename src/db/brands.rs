@@ -1,3 +1,4 @@
+use crate::domain::ids::{BrandId, OrganizationId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -13,14 +14,18 @@ pub fn insert_brand(conn: &mut DbConnection, brand: &Brand) -> Result<()> {
     Ok(())
 }
 
-pub fn count_brands(conn: &mut DbConnection, org: &str) -> Result<i64> {
+pub fn count_brands(conn: &mut DbConnection, org: &OrganizationId) -> Result<i64> {
     Ok(b::brands
         .filter(b::organization_id.eq(org))
         .count()
         .get_result(conn)?)
 }
 
-pub fn find_brand(conn: &mut DbConnection, org: &str, id: &str) -> Result<Option<Brand>> {
+pub fn find_brand(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+    id: BrandId,
+) -> Result<Option<Brand>> {
     Ok(b::brands
         .filter(b::organization_id.eq(org))
         .filter(b::id.eq(id))
@@ -53,8 +58,8 @@ pub fn list_brands(
 
 pub fn rename_brand(
     conn: &mut DbConnection,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: BrandId,
     name: &str,
     now: NaiveDateTime,
 ) -> Result<bool> {
@@ -68,7 +73,11 @@ pub fn rename_brand(
     Ok(n == 1)
 }
 
-pub fn count_accounts_of_brand(conn: &mut DbConnection, org: &str, id: &str) -> Result<i64> {
+pub fn count_accounts_of_brand(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+    id: BrandId,
+) -> Result<i64> {
     Ok(a::accounts
         .filter(a::organization_id.eq(org))
         .filter(a::brand_id.eq(id))
@@ -76,7 +85,7 @@ pub fn count_accounts_of_brand(conn: &mut DbConnection, org: &str, id: &str) -> 
         .get_result(conn)?)
 }
 
-pub fn delete_brand(conn: &mut DbConnection, org: &str, id: &str) -> Result<bool> {
+pub fn delete_brand(conn: &mut DbConnection, org: &OrganizationId, id: BrandId) -> Result<bool> {
     let n = diesel::delete(
         b::brands
             .filter(b::organization_id.eq(org))
@@ -89,14 +98,14 @@ pub fn delete_brand(conn: &mut DbConnection, org: &str, id: &str) -> Result<bool
 /// Names of the given brands of the organization, by id.
 pub fn brand_names(
     conn: &mut DbConnection,
-    org: &str,
-    ids: &[String],
-) -> Result<std::collections::HashMap<String, String>> {
+    org: &OrganizationId,
+    ids: &[BrandId],
+) -> Result<std::collections::HashMap<BrandId, String>> {
     Ok(b::brands
         .filter(b::organization_id.eq(org))
         .filter(b::id.eq_any(ids))
         .select((b::id, b::name))
-        .load::<(String, String)>(conn)?
+        .load::<(BrandId, String)>(conn)?
         .into_iter()
         .collect())
 }

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::models::Connection;
 use super::schema::connections::dsl as k;
+use crate::domain::ids::{BrandId, ConnectionId, OrganizationId, ProfileId};
 use crate::error::Result;
 
 pub fn insert_connection(conn: &mut DbConnection, row: &Connection) -> Result<()> {
@@ -19,8 +20,8 @@ pub fn insert_connection(conn: &mut DbConnection, row: &Connection) -> Result<()
 /// The organization's connection, while it has not expired at `now`.
 pub fn find_live_connection(
     conn: &mut DbConnection,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: ConnectionId,
     now: NaiveDateTime,
 ) -> Result<Option<Connection>> {
     Ok(k::connections
@@ -46,7 +47,7 @@ pub fn list_expired_connections(
         .load(conn)?)
 }
 
-pub fn delete_connection(conn: &mut DbConnection, id: &str) -> Result<()> {
+pub fn delete_connection(conn: &mut DbConnection, id: ConnectionId) -> Result<()> {
     diesel::delete(k::connections.filter(k::id.eq(id))).execute(conn)?;
     Ok(())
 }
@@ -54,9 +55,9 @@ pub fn delete_connection(conn: &mut DbConnection, id: &str) -> Result<()> {
 /// The person profiles of the brand's connections.
 pub fn list_connection_profiles_of_brand(
     conn: &mut DbConnection,
-    org: &str,
-    brand: &str,
-) -> Result<Vec<String>> {
+    org: &OrganizationId,
+    brand: BrandId,
+) -> Result<Vec<ProfileId>> {
     Ok(k::connections
         .filter(k::organization_id.eq(org))
         .filter(k::brand_id.eq(brand))

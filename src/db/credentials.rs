@@ -2,6 +2,7 @@
 //! only in memory, as `SecretString`s; what reaches the database is sealed
 //! with the key ring and bound to the credential id and column name.
 
+use crate::domain::ids::{CredentialId, OrganizationId, ProfileId};
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::expression::SqlLiteral;
@@ -13,8 +14,8 @@ use super::models::Credential;
 use super::schema::credentials::dsl as c;
 use super::{Backend, DbConnection};
 use crate::crypto::{Binding, KeyRing};
+use crate::domain::to_db_time;
 use crate::domain::token_status::CredentialStatus as Stored;
-use crate::domain::{new_id, to_db_time};
 use crate::error::{Error, Result};
 
 pub const ACCESS_TOKEN_FIELD: &str = "access_token";
@@ -22,8 +23,8 @@ pub const REFRESH_TOKEN_FIELD: &str = "refresh_token";
 
 /// What a fresh grant gives a new credential.
 pub struct NewGrant {
-    pub organization_id: String,
-    pub profile_id: String,
+    pub organization_id: OrganizationId,
+    pub profile_id: ProfileId,
     pub network: String,
     pub access_token: SecretString,
     pub refresh_token: Option<SecretString>,
@@ -34,11 +35,11 @@ pub struct NewGrant {
 
 /// Builds a credential row with its secrets sealed; the caller inserts it.
 pub fn seal_new_credential(ring: &KeyRing, grant: NewGrant, now: DateTime<Utc>) -> Credential {
-    let id = new_id();
+    let id = CredentialId::new();
     let access = ring.encrypt_secret(
         &grant.access_token,
         Binding {
-            record_id: &id,
+            record_id: id.as_str(),
             field: ACCESS_TOKEN_FIELD,
         },
     );
@@ -46,7 +47,7 @@ pub fn seal_new_credential(ring: &KeyRing, grant: NewGrant, now: DateTime<Utc>) 
         ring.encrypt_secret(
             t,
             Binding {
-                record_id: &id,
+                record_id: id.as_str(),
                 field: REFRESH_TOKEN_FIELD,
             },
         )
@@ -94,7 +95,7 @@ pub fn try_open_tokens(
         &credential.access_token_key_id,
         &credential.access_token,
         Binding {
-            record_id: &credential.id,
+            record_id: credential.id.as_str(),
             field: ACCESS_TOKEN_FIELD,
         },
     )?;
@@ -103,7 +104,7 @@ pub fn try_open_tokens(
             key_id,
             bytes,
             Binding {
-                record_id: &credential.id,
+                record_id: credential.id.as_str(),
                 field: REFRESH_TOKEN_FIELD,
             },
         )?),
@@ -130,7 +131,11 @@ pub fn insert_credential(conn: &mut DbConnection, credential: &Credential) -> Re
     Ok(())
 }
 
-pub fn find_credential(conn: &mut DbConnection, org: &str, id: &str) -> Result<Option<Credential>> {
+pub fn find_credential(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+    id: CredentialId,
+) -> Result<Option<Credential>> {
     Ok(c::credentials
         .filter(c::organization_id.eq(org))
         .filter(c::id.eq(id))
@@ -140,13 +145,13 @@ pub fn find_credential(conn: &mut DbConnection, org: &str, id: &str) -> Result<O
 }
 
 /// Deletes a credential (its secrets go with the row).
-pub fn delete_credential(conn: &mut DbConnection, id: &str) -> Result<()> {
+pub fn delete_credential(conn: &mut DbConnection, id: CredentialId) -> Result<()> {
     diesel::delete(c::credentials.filter(c::id.eq(id))).execute(conn)?;
     Ok(())
 }
 
 /// Credentials of the organization with ids in `ids`.
-pub fn list_credentials(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<Credential>> {
+pub fn list_credentials(conn: &mut DbConnection, ids: &[CredentialId]) -> Result<Vec<Credential>> {
     Ok(c::credentials
         .filter(c::id.eq_any(ids))
         .select(Credential::as_select())
@@ -180,7 +185,12 @@ pub fn lease_free(conn: &DbConnection) -> _ {
 /// Takes the refresh lease on a credential for `seconds` by the database's
 /// clock, with one atomic conditional UPDATE: `true` for exactly one caller
 /// while the lease is free or expired.
-pub fn take_lease(conn: &mut DbConnection, id: &str, owner: &str, seconds: i64) -> Result<bool> {
+pub fn take_lease(
+    conn: &mut DbConnection,
+    id: CredentialId,
+    owner: &str,
+    seconds: i64,
+) -> Result<bool> {
     let (free, until) = (lease_free(conn), database_clock(conn, seconds));
     let n = diesel::update(c::credentials.filter(c::id.eq(id)).filter(free))
         .set((
@@ -193,7 +203,12 @@ pub fn take_lease(conn: &mut DbConnection, id: &str, owner: &str, seconds: i64) 
 
 /// Moves the end of a lease this owner still holds to `seconds` from now by
 /// the database's clock; `false` when the lease is someone else's (or none).
-pub fn extend_lease(conn: &mut DbConnection, id: &str, owner: &str, seconds: i64) -> Result<bool> {
+pub fn extend_lease(
+    conn: &mut DbConnection,
+    id: CredentialId,
+    owner: &str,
+    seconds: i64,
+) -> Result<bool> {
     let until = database_clock(conn, seconds);
     let n = diesel::update(
         c::credentials
@@ -206,7 +221,7 @@ pub fn extend_lease(conn: &mut DbConnection, id: &str, owner: &str, seconds: i64
 }
 
 /// Releases a lease this owner holds (no-op otherwise).
-pub fn release_lease(conn: &mut DbConnection, id: &str, owner: &str) -> Result<()> {
+pub fn release_lease(conn: &mut DbConnection, id: CredentialId, owner: &str) -> Result<()> {
     diesel::update(
         c::credentials
             .filter(c::id.eq(id))
@@ -220,7 +235,10 @@ pub fn release_lease(conn: &mut DbConnection, id: &str, owner: &str) -> Result<(
     Ok(())
 }
 
-pub fn find_credential_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<Credential>> {
+pub fn find_credential_by_id(
+    conn: &mut DbConnection,
+    id: CredentialId,
+) -> Result<Option<Credential>> {
     Ok(c::credentials
         .filter(c::id.eq(id))
         .select(Credential::as_select())
@@ -254,7 +272,7 @@ pub enum Written {
 /// row still has `version` — and releases the lease.
 pub fn write_refreshed(
     conn: &mut DbConnection,
-    id: &str,
+    id: CredentialId,
     version: i64,
     owner: &str,
     secrets: &RefreshedSecrets,
@@ -304,7 +322,7 @@ pub fn write_refreshed(
 /// The network refused the grant: `reauth_required`, lease released.
 pub fn mark_reauth_required(
     conn: &mut DbConnection,
-    id: &str,
+    id: CredentialId,
     reason: &str,
     now: chrono::NaiveDateTime,
 ) -> Result<()> {
@@ -328,7 +346,7 @@ pub fn mark_reauth_required(
 /// credential reports `refresh_failing`. The lease is released.
 pub fn record_transient_failure(
     conn: &mut DbConnection,
-    id: &str,
+    id: CredentialId,
     reason: &str,
     now: chrono::NaiveDateTime,
     failing_after: i32,
@@ -379,7 +397,7 @@ pub fn record_transient_failure(
 /// passed: their status is read against the clock.
 pub fn update_credential_expiry(
     conn: &mut DbConnection,
-    id: &str,
+    id: CredentialId,
     expires_at: chrono::NaiveDateTime,
     issued_at: chrono::NaiveDateTime,
 ) -> Result<()> {
@@ -402,7 +420,7 @@ pub use lookup::*;
 /// organization's expiry indexes, whatever the number of credentials.
 pub fn next_clock_edge(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     now: chrono::NaiveDateTime,
     window: chrono::Duration,
 ) -> Result<Option<chrono::NaiveDateTime>> {

@@ -3,6 +3,7 @@
 //! is reported as such. A key is the organization's and the user's (`actor`,
 //! the token's `sub`): another user's same key is another key.
 
+use crate::domain::ids::OrganizationId;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -26,7 +27,7 @@ pub enum Claim {
 /// Claims `actor`'s `key` for `request_hash`, or reports what it is already bound to.
 pub fn claim(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     key: &str,
     actor: &str,
     request_hash: &str,
@@ -87,7 +88,7 @@ pub fn claim(
 
 pub fn complete(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     actor: &str,
     key: &str,
     status: u16,
@@ -111,7 +112,12 @@ pub fn complete(
 }
 
 /// Releases a claim whose request failed in a way worth retrying.
-pub fn abandon(conn: &mut DbConnection, org: &str, actor: &str, key: &str) -> Result<()> {
+pub fn abandon(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+    actor: &str,
+    key: &str,
+) -> Result<()> {
     diesel::delete(
         r::idempotency_records
             .filter(r::organization_id.eq(org))

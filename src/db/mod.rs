@@ -8,6 +8,7 @@ pub mod brands;
 pub mod connections;
 pub mod credentials;
 pub mod idempotency;
+pub mod ids;
 pub mod models;
 pub mod oauth_states;
 pub mod organizations;

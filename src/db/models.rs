@@ -1,5 +1,9 @@
 //! Rows as stored. Times are UTC without zone (see `domain::to_db_time`).
 
+use crate::domain::ids::{
+    AccountId, AuditEventId, BrandId, ConnectionId, CredentialId, OAuthStateId, OrganizationId,
+    ProfileId,
+};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -10,7 +14,7 @@ use crate::domain::token_status::CredentialStatus;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organizations)]
 pub struct Organization {
-    pub id: String,
+    pub id: OrganizationId,
     pub name: String,
     pub plan: String,
     pub warning_window_days: i32,
@@ -44,8 +48,8 @@ pub struct OrganizationChanges {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = brands)]
 pub struct Brand {
-    pub id: String,
-    pub organization_id: String,
+    pub id: BrandId,
+    pub organization_id: OrganizationId,
     pub name: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -56,9 +60,9 @@ pub struct Brand {
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = credentials)]
 pub struct Credential {
-    pub id: String,
-    pub organization_id: String,
-    pub profile_id: String,
+    pub id: CredentialId,
+    pub organization_id: OrganizationId,
+    pub profile_id: ProfileId,
     pub network: String,
     pub access_token: Vec<u8>,
     pub access_token_key_id: String,
@@ -88,7 +92,7 @@ pub struct Credential {
     pub fingerprint_version: Option<i64>,
     /// For an asset's credential: the manager's credential it came from
     /// (docs/rules.md#assets), which stays stored while this one does.
-    pub derived_from_credential_id: Option<String>,
+    pub derived_from_credential_id: Option<CredentialId>,
 }
 
 impl std::fmt::Debug for Credential {
@@ -106,8 +110,8 @@ impl std::fmt::Debug for Credential {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::profiles)]
 pub struct Profile {
-    pub id: String,
-    pub organization_id: String,
+    pub id: ProfileId,
+    pub organization_id: OrganizationId,
     pub network: String,
     pub external_id: String,
     pub handle: String,
@@ -118,7 +122,7 @@ pub struct Profile {
     /// What the profile is at its network (`ProfileKind`'s text).
     pub kind: String,
     /// For an asset: the person profile whose grant reaches it.
-    pub manager_profile_id: Option<String>,
+    pub manager_profile_id: Option<ProfileId>,
     /// The manager's network id and name, as they were when the asset was last connected.
     pub manager_external_id: Option<String>,
     pub manager_name: Option<String>,
@@ -140,14 +144,14 @@ impl Profile {
 // rows in one INSERT (`db::insert_all`) instead of one statement per row.
 #[diesel(treat_none_as_default_value = false)]
 pub struct AuditEvent {
-    pub id: String,
-    pub organization_id: String,
+    pub id: AuditEventId,
+    pub organization_id: OrganizationId,
     pub actor: String,
     pub action: String,
     pub outcome: String,
-    pub brand_id: Option<String>,
-    pub account_id: Option<String>,
-    pub credential_id: Option<String>,
+    pub brand_id: Option<BrandId>,
+    pub account_id: Option<AccountId>,
+    pub credential_id: Option<CredentialId>,
     pub detail: Option<String>,
     pub request_id: Option<String>,
     pub created_at: NaiveDateTime,
@@ -156,11 +160,11 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::accounts)]
 pub struct Account {
-    pub id: String,
-    pub organization_id: String,
-    pub brand_id: String,
-    pub profile_id: String,
-    pub credential_id: Option<String>,
+    pub id: AccountId,
+    pub organization_id: OrganizationId,
+    pub brand_id: BrandId,
+    pub profile_id: ProfileId,
+    pub credential_id: Option<CredentialId>,
     pub enabled: bool,
     pub connected_at: NaiveDateTime,
     pub last_renewed_at: Option<NaiveDateTime>,
@@ -173,7 +177,7 @@ pub struct Account {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = credentials)]
 pub struct CredentialState {
-    pub id: String,
+    pub id: CredentialId,
     pub network: String,
     pub status: String,
     pub status_reason: Option<String>,
@@ -190,11 +194,11 @@ pub struct CredentialState {
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::oauth_states)]
 pub struct OAuthState {
-    pub id: String,
+    pub id: OAuthStateId,
     pub state_hash: String,
-    pub organization_id: String,
-    pub brand_id: String,
-    pub account_id: Option<String>,
+    pub organization_id: OrganizationId,
+    pub brand_id: BrandId,
+    pub account_id: Option<AccountId>,
     pub network: String,
     pub purpose: String,
     pub pkce_verifier: Vec<u8>,
@@ -221,7 +225,10 @@ impl std::fmt::Debug for OAuthState {
 
 /// A stored status that names no [`CredentialStatus`] is a fault in the
 /// data, reported as such rather than read as some default.
-pub(super) fn parse_status(id: &str, status: &str) -> crate::error::Result<CredentialStatus> {
+pub(super) fn parse_status(
+    id: CredentialId,
+    status: &str,
+) -> crate::error::Result<CredentialStatus> {
     status
         .parse()
         .map_err(|e| crate::error::Error::internal(format!("credential {id}: {e}")))
@@ -229,13 +236,13 @@ pub(super) fn parse_status(id: &str, status: &str) -> crate::error::Result<Crede
 
 impl Credential {
     pub fn stored_status(&self) -> crate::error::Result<CredentialStatus> {
-        parse_status(&self.id, &self.status)
+        parse_status(self.id, &self.status)
     }
 }
 
 impl CredentialState {
     pub fn stored_status(&self) -> crate::error::Result<CredentialStatus> {
-        parse_status(&self.id, &self.status)
+        parse_status(self.id, &self.status)
     }
 }
 
@@ -244,14 +251,14 @@ impl CredentialState {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::connections)]
 pub struct Connection {
-    pub id: String,
-    pub organization_id: String,
+    pub id: ConnectionId,
+    pub organization_id: OrganizationId,
     /// The brand the connect started in, where the chosen assets are connected.
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub network: String,
     /// The person's profile and credential.
-    pub profile_id: String,
-    pub credential_id: String,
+    pub profile_id: ProfileId,
+    pub credential_id: CredentialId,
     pub scopes: String,
     pub return_url: Option<String>,
     pub actor: String,

@@ -1,3 +1,4 @@
+use crate::domain::ids::OAuthStateId;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -23,7 +24,11 @@ pub fn find_oauth_state_by_hash(conn: &mut DbConnection, hash: &str) -> Result<O
 
 /// Marks the state used, atomically: `true` for exactly one caller, and only
 /// while it is unused and unexpired.
-pub fn consume_oauth_state(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool> {
+pub fn consume_oauth_state(
+    conn: &mut DbConnection,
+    id: OAuthStateId,
+    now: NaiveDateTime,
+) -> Result<bool> {
     let n = diesel::update(
         s::oauth_states
             .filter(s::id.eq(id))

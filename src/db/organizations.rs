@@ -1,3 +1,4 @@
+use crate::domain::ids::OrganizationId;
 use diesel::prelude::*;
 
 use super::DbConnection;
@@ -12,7 +13,10 @@ pub fn insert_organization(conn: &mut DbConnection, org: &Organization) -> Resul
     Ok(())
 }
 
-pub fn find_organization(conn: &mut DbConnection, id: &str) -> Result<Option<Organization>> {
+pub fn find_organization(
+    conn: &mut DbConnection,
+    id: &OrganizationId,
+) -> Result<Option<Organization>> {
     Ok(o::organizations
         .filter(o::id.eq(id))
         .select(Organization::as_select())
@@ -23,7 +27,7 @@ pub fn find_organization(conn: &mut DbConnection, id: &str) -> Result<Option<Org
 /// Applies the changes; `false` when no such organization exists.
 pub fn update_organization(
     conn: &mut DbConnection,
-    id: &str,
+    id: &OrganizationId,
     changes: &OrganizationChanges,
 ) -> Result<bool> {
     let n = diesel::update(o::organizations.filter(o::id.eq(id)))
@@ -36,7 +40,7 @@ pub fn update_organization(
 /// accounts, profiles, brands and credentials show (the triggers of the
 /// `read_versions` migration). One indexed read; `None` when no such
 /// organization exists.
-pub fn find_data_version(conn: &mut DbConnection, id: &str) -> Result<Option<i64>> {
+pub fn find_data_version(conn: &mut DbConnection, id: &OrganizationId) -> Result<Option<i64>> {
     // `get_result`, not `first`: a bound `LIMIT` makes SQLite prepare the
     // statement again at every use, which cost this hot read most of its time.
     Ok(o::organizations

@@ -1,3 +1,4 @@
+use crate::domain::ids::{AccountId, BrandId, OrganizationId, ProfileId};
 use diesel::prelude::*;
 
 use super::DbConnection;
@@ -37,7 +38,7 @@ pub fn insert_profile_if_absent(conn: &mut DbConnection, profile: &Profile) -> R
 /// turns (SQLite's write lock already serializes writers).
 pub fn lock_profile_by_identity(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     network: &str,
     external_id: &str,
 ) -> Result<Option<Profile>> {
@@ -55,7 +56,7 @@ pub fn lock_profile_by_identity(
 
 /// Locks a profile's row as [`lock_profile_by_identity`] does; `false` when
 /// the profile is gone.
-pub fn lock_profile(conn: &mut DbConnection, id: &str) -> Result<bool> {
+pub fn lock_profile(conn: &mut DbConnection, id: ProfileId) -> Result<bool> {
     let query = p::profiles.filter(p::id.eq(id)).select(p::id);
     let found: Vec<String> = match conn {
         DbConnection::Postgresql(pg) => query.for_update().load(pg)?,
@@ -64,7 +65,11 @@ pub fn lock_profile(conn: &mut DbConnection, id: &str) -> Result<bool> {
     Ok(!found.is_empty())
 }
 
-pub fn find_profile(conn: &mut DbConnection, org: &str, id: &str) -> Result<Option<Profile>> {
+pub fn find_profile(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+    id: ProfileId,
+) -> Result<Option<Profile>> {
     Ok(p::profiles
         .filter(p::organization_id.eq(org))
         .filter(p::id.eq(id))
@@ -75,7 +80,7 @@ pub fn find_profile(conn: &mut DbConnection, org: &str, id: &str) -> Result<Opti
 
 pub fn find_profile_by_identity(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     network: &str,
     external_id: &str,
 ) -> Result<Option<Profile>> {
@@ -91,7 +96,7 @@ pub fn find_profile_by_identity(
 /// Refreshes what the network says about the identity.
 pub fn update_profile_identity(
     conn: &mut DbConnection,
-    id: &str,
+    id: ProfileId,
     handle: &str,
     display_name: Option<&str>,
     avatar_url: Option<&str>,
@@ -111,9 +116,9 @@ pub fn update_profile_identity(
 /// Marks the profile as an asset of `manager` (docs/rules.md#assets).
 pub fn update_profile_manager(
     conn: &mut DbConnection,
-    id: &str,
+    id: ProfileId,
     kind: ProfileKind,
-    manager: &str,
+    manager: ProfileId,
     manager_external_id: &str,
     manager_name: Option<&str>,
 ) -> Result<()> {
@@ -162,20 +167,20 @@ pub fn list_profiles(
 }
 
 /// `(profile_id, account_id, brand_id, brand_name, enabled)`.
-pub type Membership = (String, String, String, String, bool);
+pub type Membership = (ProfileId, AccountId, BrandId, String, bool);
 
 /// Where the given profiles are connected, in the brands the audience reaches.
 pub fn list_brand_memberships(
     conn: &mut DbConnection,
     audience: &Audience,
-    profile_ids: &[String],
+    profile_ids: &[ProfileId],
 ) -> Result<Vec<Membership>> {
     use super::schema::accounts::dsl as a;
     use super::schema::brands::dsl as b;
     let mut query = a::accounts
         .inner_join(b::brands)
         .filter(a::organization_id.eq(audience.organization_id().to_string()))
-        .filter(a::profile_id.eq_any(profile_ids.to_vec()))
+        .filter(a::profile_id.eq_any(profile_ids))
         .select((a::profile_id, a::id, b::id, b::name, a::enabled))
         .order((a::profile_id.asc(), b::name.asc()))
         .into_boxed();

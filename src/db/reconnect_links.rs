@@ -1,3 +1,4 @@
+use crate::domain::ids::{AccountId, BrandId, OrganizationId, ReconnectLinkId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -8,11 +9,11 @@ use crate::error::Result;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::reconnect_links)]
 pub struct ReconnectLink {
-    pub id: String,
+    pub id: ReconnectLinkId,
     pub token_hash: String,
-    pub organization_id: String,
-    pub brand_id: String,
-    pub account_id: String,
+    pub organization_id: OrganizationId,
+    pub brand_id: BrandId,
+    pub account_id: AccountId,
     pub network: String,
     pub return_url: Option<String>,
     pub created_by: String,
@@ -40,7 +41,11 @@ pub fn find_reconnect_link_by_hash(
 }
 
 /// Marks the link used, atomically: `true` for exactly one caller, while unexpired.
-pub fn use_reconnect_link(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool> {
+pub fn use_reconnect_link(
+    conn: &mut DbConnection,
+    id: ReconnectLinkId,
+    now: NaiveDateTime,
+) -> Result<bool> {
     let n = diesel::update(
         l::reconnect_links
             .filter(l::id.eq(id))

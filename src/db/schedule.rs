@@ -2,6 +2,7 @@
 //! statuses the clock overtook, and the schedule itself. They read the
 //! non-secret columns only.
 
+use crate::domain::ids::{CredentialId, OrganizationId};
 use diesel::prelude::*;
 
 use super::DbConnection;
@@ -15,8 +16,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = super::schema::credentials)]
 pub struct WorkItem {
-    pub id: String,
-    pub organization_id: String,
+    pub id: CredentialId,
+    pub organization_id: OrganizationId,
     pub network: String,
     pub status: String,
     pub expires_at: Option<chrono::NaiveDateTime>,
@@ -32,7 +33,7 @@ pub struct WorkItem {
 
 impl WorkItem {
     pub fn stored_status(&self) -> Result<crate::domain::token_status::CredentialStatus> {
-        super::models::parse_status(&self.id, &self.status)
+        super::models::parse_status(self.id, &self.status)
     }
 }
 
@@ -89,7 +90,7 @@ pub fn list_warning_windows(conn: &mut DbConnection) -> Result<Vec<i32>> {
 /// caller, who then announces the transition.
 pub fn transition_status(
     conn: &mut DbConnection,
-    id: &str,
+    id: CredentialId,
     from: &str,
     expires_at: chrono::NaiveDateTime,
     to: &str,
@@ -124,7 +125,7 @@ pub fn list_unscheduled(conn: &mut DbConnection, limit: i64) -> Result<Vec<WorkI
 /// Sets when the worker looks at a credential next.
 pub fn schedule_refresh(
     conn: &mut DbConnection,
-    id: &str,
+    id: CredentialId,
     at: chrono::NaiveDateTime,
 ) -> Result<()> {
     diesel::update(c::credentials.filter(c::id.eq(id)))
@@ -136,7 +137,7 @@ pub fn schedule_refresh(
 /// Schedules a credential that has no schedule yet (no-op otherwise).
 pub fn schedule_if_unscheduled(
     conn: &mut DbConnection,
-    id: &str,
+    id: CredentialId,
     at: chrono::NaiveDateTime,
 ) -> Result<bool> {
     let n = diesel::update(
@@ -176,7 +177,7 @@ pub fn claim_due(
                 .for_update()
                 .skip_locked()
                 .load(pg)?;
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let ids: Vec<CredentialId> = rows.iter().map(|r| r.id).collect();
             diesel::update(c::credentials.filter(c::id.eq_any(ids)))
                 .set(c::next_refresh_at.eq(Some(hold_until)))
                 .execute(pg)?;
@@ -189,7 +190,7 @@ pub fn claim_due(
                 .limit(limit)
                 .select(WorkItem::as_select())
                 .load(conn)?;
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let ids: Vec<CredentialId> = rows.iter().map(|r| r.id).collect();
             diesel::update(c::credentials.filter(c::id.eq_any(ids)))
                 .set(c::next_refresh_at.eq(Some(hold_until)))
                 .execute(conn)?;
@@ -202,7 +203,7 @@ pub fn claim_due(
 /// guarded by `version` and a free lease so a refresh that just succeeded wins.
 pub fn give_up_refreshing(
     conn: &mut DbConnection,
-    id: &str,
+    id: CredentialId,
     version: i64,
     reason: &str,
     now: chrono::NaiveDateTime,

@@ -3,6 +3,9 @@
 //! announces nothing, and one that commits cannot lose its announcement),
 //! claimed by the worker and marked after each delivery attempt.
 
+use crate::domain::ids::{
+    AccountId, CredentialId, OrganizationId, ProfileId, WebhookId, WebhookMessageId,
+};
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -22,7 +25,7 @@ use crate::domain::propagation::{self, Sibling, SiblingAfter};
 use crate::domain::webhooks::{
     AttemptOutcome, MessageStatus, TEST_EVENT, WebhookEvent, events_from_text,
 };
-use crate::domain::{from_db_time, new_id, to_db_time};
+use crate::domain::{from_db_time, to_db_time};
 use crate::error::{Error, Result};
 
 /// A queued message: one event for one subscription.
@@ -32,9 +35,9 @@ use crate::error::{Error, Result};
 // rows in one INSERT (`db::insert_all`) instead of one statement per row.
 #[diesel(treat_none_as_default_value = false)]
 pub struct WebhookMessage {
-    pub id: String,
-    pub organization_id: String,
-    pub subscription_id: String,
+    pub id: WebhookMessageId,
+    pub organization_id: OrganizationId,
+    pub subscription_id: WebhookId,
     pub event_type: String,
     pub payload: String,
     pub status: String,
@@ -49,15 +52,15 @@ pub struct WebhookMessage {
 /// downgrade stops new announcements and deletes nothing). One query.
 fn subscribers(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     event: WebhookEvent,
-) -> Result<(Vec<String>, Option<Plan>)> {
+) -> Result<(Vec<WebhookId>, Option<Plan>)> {
     let plans: Vec<&str> = Plan::ALL
         .into_iter()
         .filter(|p| p.features().webhooks)
         .map(Plan::as_str)
         .collect();
-    let rows: Vec<(String, String, String)> = w::webhook_subscriptions
+    let rows: Vec<(WebhookId, String, String)> = w::webhook_subscriptions
         .inner_join(o::organizations)
         .filter(w::organization_id.eq(org))
         .filter(w::enabled.eq(true))
@@ -79,12 +82,12 @@ fn subscribers(
 
 fn insert_message(
     conn: &mut DbConnection,
-    org: &str,
-    subscription: &str,
+    org: &OrganizationId,
+    subscription: WebhookId,
     event_type: &str,
     data: &Value,
     at: DateTime<Utc>,
-) -> Result<String> {
+) -> Result<WebhookMessageId> {
     let row = message(org, subscription, event_type, data, at);
     diesel::insert_into(m::webhook_messages)
         .values(&row)
@@ -93,8 +96,8 @@ fn insert_message(
 }
 
 fn message(
-    org: &str,
-    subscription: &str,
+    org: &OrganizationId,
+    subscription: WebhookId,
     event_type: &str,
     data: &Value,
     at: DateTime<Utc>,
@@ -103,9 +106,9 @@ fn message(
     let payload = json!({ "type": event_type, "timestamp": at, "data": data });
     let now = to_db_time(at);
     WebhookMessage {
-        id: new_id(),
-        organization_id: org.into(),
-        subscription_id: subscription.into(),
+        id: WebhookMessageId::new(),
+        organization_id: org.clone(),
+        subscription_id: subscription,
         event_type: event_type.into(),
         payload: payload.to_string(),
         status: MessageStatus::Pending.as_str().into(),
@@ -121,7 +124,7 @@ fn message(
 /// write transaction.
 pub fn enqueue(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     event: WebhookEvent,
     at: DateTime<Utc>,
     data: impl FnOnce(&mut DbConnection, Plan) -> Result<Value>,
@@ -132,7 +135,7 @@ pub fn enqueue(
     };
     let data = data(conn, plan)?;
     for subscription in &subscriptions {
-        insert_message(conn, org, subscription, event.as_str(), &data, at)?;
+        insert_message(conn, org, *subscription, event.as_str(), &data, at)?;
     }
     Ok(subscriptions.len())
 }
@@ -143,7 +146,7 @@ pub fn enqueue_test(
     subscription: &WebhookSubscription,
     actor: &str,
     at: DateTime<Utc>,
-) -> Result<String> {
+) -> Result<WebhookMessageId> {
     let data = json!({
         "organization_id": subscription.organization_id,
         "webhook_id": subscription.id,
@@ -152,7 +155,7 @@ pub fn enqueue_test(
     insert_message(
         conn,
         &subscription.organization_id,
-        &subscription.id,
+        subscription.id,
         TEST_EVENT,
         &data,
         at,
@@ -181,7 +184,7 @@ pub fn announce_audits(
     let Some(plan) = plan.filter(|_| !subscriptions.is_empty()) else {
         return Ok(());
     };
-    let mut siblings: HashMap<String, Vec<Account>> = HashMap::new();
+    let mut siblings: HashMap<CredentialId, Vec<Account>> = HashMap::new();
     let mut messages = Vec::new();
     for row in rows {
         let mut data = json!({
@@ -195,19 +198,19 @@ pub fn announce_audits(
             }
         }
         if event == WebhookEvent::TokenRenewed
-            && let (Some(account), Some(credential)) = (&row.account_id, &row.credential_id)
+            && let (Some(account), Some(credential)) = (row.account_id, row.credential_id)
         {
-            if !siblings.contains_key(credential) {
+            if let std::collections::hash_map::Entry::Vacant(e) = siblings.entry(credential) {
                 let accounts = accounts_sharing_profile(conn, &row.organization_id, credential)?;
-                siblings.insert(credential.clone(), accounts);
+                e.insert(accounts);
             }
             data["propagation"] =
-                propagation_report(plan, &siblings[credential], account, credential);
+                propagation_report(plan, &siblings[&credential], account, credential);
         }
         for subscription in &subscriptions {
             messages.push(message(
                 &row.organization_id,
-                subscription,
+                *subscription,
                 event.as_str(),
                 &data,
                 at,
@@ -222,36 +225,40 @@ pub fn announce_audits(
 /// credential is gone).
 fn accounts_sharing_profile(
     conn: &mut DbConnection,
-    org: &str,
-    credential: &str,
+    org: &OrganizationId,
+    credential: CredentialId,
 ) -> Result<Vec<Account>> {
     use super::schema::credentials::dsl as c;
     let Some(profile) = c::credentials
         .filter(c::id.eq(credential))
         .select(c::profile_id)
-        .first::<String>(conn)
+        .first::<ProfileId>(conn)
         .optional()?
     else {
         return Ok(Vec::new());
     };
-    super::accounts::list_accounts_of_profile(conn, org, &profile)
+    super::accounts::list_accounts_of_profile(conn, org, profile)
 }
 
 /// Which other brands' accounts of the profile share the fresh grant, and
 /// which were left and why. Read from this transaction's rows and the
 /// propagation rule: an event may be written before the transaction has
 /// moved every sibling onto the grant, and the rule says where each ends.
-fn propagation_report(plan: Plan, accounts: &[Account], account: &str, credential: &str) -> Value {
+fn propagation_report(
+    plan: Plan,
+    accounts: &[Account],
+    account: AccountId,
+    credential: CredentialId,
+) -> Value {
     let cross_brand = plan.features().cross_brand_renewal;
     let siblings = accounts
         .iter()
         .filter(|a| a.id != account)
         .map(|a| SiblingAfter {
-            shares_grant: a.credential_id.as_deref() == Some(credential)
-                || (a.enabled && cross_brand),
+            shares_grant: a.credential_id == Some(credential) || (a.enabled && cross_brand),
             sibling: Sibling {
-                account_id: a.id.clone(),
-                brand_id: a.brand_id.clone(),
+                account_id: a.id,
+                brand_id: a.brand_id,
                 enabled: a.enabled,
             },
             status: (),
@@ -276,7 +283,7 @@ pub fn announce_refresh_failing(
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let accounts = super::accounts::list_enabled_accounts_using_credential(conn, &credential.id)?;
+    let accounts = super::accounts::list_enabled_accounts_using_credential(conn, credential.id)?;
     for (account, brand) in accounts {
         enqueue(
             conn,

@@ -2,6 +2,7 @@
 //! are sealed with the key ring, bound to the subscription id and the column,
 //! like a credential's tokens; the outbox lives in `webhook_outbox`.
 
+use crate::domain::ids::{OrganizationId, WebhookAttemptId, WebhookId, WebhookMessageId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use secrecy::SecretString;
@@ -19,8 +20,8 @@ pub const PREVIOUS_SECRET_FIELD: &str = "webhook_previous_secret";
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::webhook_subscriptions)]
 pub struct WebhookSubscription {
-    pub id: String,
-    pub organization_id: String,
+    pub id: WebhookId,
+    pub organization_id: OrganizationId,
     pub url: String,
     pub description: Option<String>,
     pub events: String,
@@ -64,10 +65,10 @@ pub struct SubscriptionChanges {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::webhook_attempts)]
 pub struct WebhookAttempt {
-    pub id: String,
-    pub organization_id: String,
-    pub subscription_id: String,
-    pub message_id: String,
+    pub id: WebhookAttemptId,
+    pub organization_id: OrganizationId,
+    pub subscription_id: WebhookId,
+    pub message_id: WebhookMessageId,
     pub event_type: String,
     pub attempt: i32,
     pub outcome: String,
@@ -78,11 +79,11 @@ pub struct WebhookAttempt {
 }
 
 /// Seals a subscription's secret for `field` of the row `id`.
-pub fn seal_secret(keys: &KeyRing, id: &str, field: &str, secret: &str) -> Sealed {
+pub fn seal_secret(keys: &KeyRing, id: WebhookId, field: &str, secret: &str) -> Sealed {
     keys.encrypt(
         secret.as_bytes(),
         Binding {
-            record_id: id,
+            record_id: id.as_str(),
             field,
         },
     )
@@ -100,7 +101,7 @@ pub fn open_secrets(
             key_id,
             bytes,
             Binding {
-                record_id: &row.id,
+                record_id: row.id.as_str(),
                 field,
             },
         )
@@ -125,7 +126,7 @@ pub fn insert_subscription(conn: &mut DbConnection, row: &WebhookSubscription) -
     Ok(())
 }
 
-pub fn count_subscriptions(conn: &mut DbConnection, org: &str) -> Result<i64> {
+pub fn count_subscriptions(conn: &mut DbConnection, org: &OrganizationId) -> Result<i64> {
     Ok(w::webhook_subscriptions
         .filter(w::organization_id.eq(org))
         .count()
@@ -134,8 +135,8 @@ pub fn count_subscriptions(conn: &mut DbConnection, org: &str) -> Result<i64> {
 
 pub fn find_subscription(
     conn: &mut DbConnection,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: WebhookId,
 ) -> Result<Option<WebhookSubscription>> {
     Ok(w::webhook_subscriptions
         .filter(w::organization_id.eq(org))
@@ -148,7 +149,7 @@ pub fn find_subscription(
 /// Up to `limit` subscriptions of the organization with ids after `after`, oldest first.
 pub fn list_subscriptions(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<WebhookSubscription>> {
@@ -166,8 +167,8 @@ pub fn list_subscriptions(
 
 pub fn update_subscription(
     conn: &mut DbConnection,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: WebhookId,
     changes: &SubscriptionChanges,
 ) -> Result<bool> {
     let n = diesel::update(
@@ -183,8 +184,8 @@ pub fn update_subscription(
 /// Replaces the secret; the old one keeps signing until `previous_until`.
 pub fn rotate_secret(
     conn: &mut DbConnection,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: WebhookId,
     secret: &Sealed,
     previous: &Sealed,
     previous_until: NaiveDateTime,
@@ -208,7 +209,11 @@ pub fn rotate_secret(
 }
 
 /// Deletes a subscription with its queued messages and recorded attempts.
-pub fn delete_subscription(conn: &mut DbConnection, org: &str, id: &str) -> Result<bool> {
+pub fn delete_subscription(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+    id: WebhookId,
+) -> Result<bool> {
     use super::schema::webhook_messages::dsl as m;
     // Children first and explicitly, rather than trusting every connection
     // to have SQLite's foreign keys (and so its cascades) turned on.
@@ -236,8 +241,8 @@ pub fn delete_subscription(conn: &mut DbConnection, org: &str, id: &str) -> Resu
 /// Attempts of one subscription with ids before `before`, newest first.
 pub fn list_attempts(
     conn: &mut DbConnection,
-    org: &str,
-    subscription: &str,
+    org: &OrganizationId,
+    subscription: WebhookId,
     before: Option<&str>,
     limit: i64,
 ) -> Result<Vec<WebhookAttempt>> {

@@ -8,43 +8,41 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::ids::{BrandId, OrganizationId};
 use super::propagation::Report;
 
 /// The organization a request acts in and the brands it reaches there.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Audience {
-    organization: String,
+    organization: OrganizationId,
     /// `None`: every brand of the organization.
-    brands: Option<Arc<BTreeSet<String>>>,
+    brands: Option<Arc<BTreeSet<BrandId>>>,
 }
 
 impl Audience {
     /// Every brand of the organization.
-    pub fn organization(organization: impl Into<String>) -> Self {
+    pub fn organization(organization: OrganizationId) -> Self {
         Self {
-            organization: organization.into(),
+            organization,
             brands: None,
         }
     }
 
     /// Only these brands of the organization. Ids that name no brand of it
     /// reach nothing: the organization filter of every query still applies.
-    pub fn brands(
-        organization: impl Into<String>,
-        brands: impl IntoIterator<Item = String>,
-    ) -> Self {
+    pub fn brands(organization: OrganizationId, brands: impl IntoIterator<Item = BrandId>) -> Self {
         Self {
-            organization: organization.into(),
+            organization,
             brands: Some(Arc::new(brands.into_iter().collect())),
         }
     }
 
-    pub fn organization_id(&self) -> &str {
+    pub fn organization_id(&self) -> &OrganizationId {
         &self.organization
     }
 
     /// The brands reached, in id order; `None` for every brand.
-    pub fn brand_ids(&self) -> Option<&BTreeSet<String>> {
+    pub fn brand_ids(&self) -> Option<&BTreeSet<BrandId>> {
         self.brands.as_deref()
     }
 
@@ -53,8 +51,8 @@ impl Audience {
         self.brands.is_none()
     }
 
-    pub fn reaches(&self, brand_id: &str) -> bool {
-        self.brands.as_ref().is_none_or(|b| b.contains(brand_id))
+    pub fn reaches(&self, brand_id: BrandId) -> bool {
+        self.brands.as_ref().is_none_or(|b| b.contains(&brand_id))
     }
 
     /// A text naming the audience exactly: the organization, and the brands
@@ -63,11 +61,15 @@ impl Audience {
     /// told apart by it).
     pub fn key(&self) -> String {
         match &self.brands {
-            None => self.organization.clone(),
+            None => self.organization.to_string(),
             Some(brands) => format!(
                 "{} brands={}",
                 self.organization,
-                brands.iter().cloned().collect::<Vec<_>>().join(",")
+                brands
+                    .iter()
+                    .map(BrandId::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
         }
     }
@@ -82,11 +84,11 @@ impl Audience {
         let (renewed, renewed_hidden): (Vec<_>, Vec<_>) = report
             .renewed
             .into_iter()
-            .partition(|s| self.reaches(&s.brand_id));
+            .partition(|s| self.reaches(s.brand_id));
         let (left, left_hidden): (Vec<_>, Vec<_>) = report
             .left
             .into_iter()
-            .partition(|(s, _, _)| self.reaches(&s.brand_id));
+            .partition(|(s, _, _)| self.reaches(s.brand_id));
         Report {
             renewed,
             left,
@@ -99,43 +101,50 @@ impl Audience {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::AccountId;
     use crate::domain::propagation::{LeftReason, Sibling};
 
-    fn sibling(brand: &str) -> Sibling {
+    fn sibling(brand: BrandId) -> Sibling {
         Sibling {
-            account_id: format!("a-{brand}"),
-            brand_id: brand.into(),
+            account_id: AccountId::new(),
+            brand_id: brand,
             enabled: true,
         }
     }
 
+    fn org() -> OrganizationId {
+        OrganizationId::named("org")
+    }
+
     #[test]
     fn a_restricted_audience_sees_other_brands_only_as_counts() {
+        let [b1, b2, b3, b4, b9] = [(); 5].map(|()| BrandId::new());
         let report = Report {
-            renewed: vec![sibling("b1"), sibling("b2"), sibling("b3")],
-            left: vec![(sibling("b4"), LeftReason::Disabled, ())],
+            renewed: vec![sibling(b1), sibling(b2), sibling(b3)],
+            left: vec![(sibling(b4), LeftReason::Disabled, ())],
             renewed_elsewhere: 0,
             left_elsewhere: 0,
         };
-        let audience = Audience::brands("org", ["b1".to_string(), "b9".to_string()]);
+        let audience = Audience::brands(org(), [b1, b9]);
 
         let seen = audience.report(report.clone());
 
-        assert_eq!(seen.renewed, vec![sibling("b1")]);
+        assert_eq!(seen.renewed, vec![report.renewed[0].clone()]);
         assert!(seen.left.is_empty());
         assert_eq!((seen.renewed_elsewhere, seen.left_elsewhere), (2, 1));
-        assert_eq!(Audience::organization("org").report(report.clone()), report);
+        assert_eq!(Audience::organization(org()).report(report.clone()), report);
     }
 
     #[test]
     fn keys_tell_audiences_apart() {
-        let whole = Audience::organization("org");
-        let one = Audience::brands("org", ["b1".to_string()]);
-        let two = Audience::brands("org", ["b2".to_string(), "b1".to_string()]);
-        let same = Audience::brands("org", ["b1".to_string(), "b2".to_string()]);
+        let (b1, b2) = (BrandId::new(), BrandId::new());
+        let whole = Audience::organization(org());
+        let one = Audience::brands(org(), [b1]);
+        let two = Audience::brands(org(), [b2, b1]);
+        let same = Audience::brands(org(), [b1, b2]);
         assert_ne!(whole.key(), one.key());
         assert_ne!(one.key(), two.key());
         assert_eq!(two.key(), same.key());
-        assert!(whole.reaches("anything") && one.reaches("b1") && !one.reaches("b2"));
+        assert!(whole.reaches(BrandId::new()) && one.reaches(b1) && !one.reaches(b2));
     }
 }

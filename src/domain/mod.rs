@@ -5,6 +5,7 @@
 pub mod audience;
 pub mod audit;
 pub mod clock;
+pub mod ids;
 pub mod pagination;
 pub mod plan;
 pub mod profile_kind;

@@ -10,13 +10,14 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::ids::{AccountId, BrandId};
 use super::plan::Plan;
 
 /// Another account of the same profile, as the propagation sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sibling {
-    pub account_id: String,
-    pub brand_id: String,
+    pub account_id: AccountId,
+    pub brand_id: BrandId,
     pub enabled: bool,
 }
 
@@ -115,35 +116,32 @@ pub fn report<S>(plan: Plan, siblings: Vec<SiblingAfter<S>>) -> Report<S> {
 mod tests {
     use super::*;
 
-    fn sib(id: &str, enabled: bool) -> Sibling {
+    fn sib(account_id: AccountId, enabled: bool) -> Sibling {
         Sibling {
-            account_id: id.into(),
-            brand_id: format!("b-{id}"),
+            account_id,
+            brand_id: BrandId::new(),
             enabled,
         }
     }
 
     #[test]
     fn plan_and_enabled_decide() {
+        let [a, b, c] = [(); 3].map(|()| AccountId::new());
         for plan in Plan::ALL {
-            let d = decide(plan, vec![sib("a", true), sib("b", false), sib("c", true)]);
-            let switched: Vec<_> = d.switch.iter().map(|s| s.account_id.as_str()).collect();
-            let left: Vec<_> = d
-                .left
-                .iter()
-                .map(|(s, r)| (s.account_id.as_str(), *r))
-                .collect();
+            let d = decide(plan, vec![sib(a, true), sib(b, false), sib(c, true)]);
+            let switched: Vec<_> = d.switch.iter().map(|s| s.account_id).collect();
+            let left: Vec<_> = d.left.iter().map(|(s, r)| (s.account_id, *r)).collect();
             if plan.features().cross_brand_renewal {
-                assert_eq!(switched, ["a", "c"]);
-                assert_eq!(left, [("b", LeftReason::Disabled)]);
+                assert_eq!(switched, [a, c]);
+                assert_eq!(left, [(b, LeftReason::Disabled)]);
             } else {
                 assert!(switched.is_empty());
                 assert_eq!(
                     left,
                     [
-                        ("a", LeftReason::Plan),
-                        ("b", LeftReason::Disabled),
-                        ("c", LeftReason::Plan)
+                        (a, LeftReason::Plan),
+                        (b, LeftReason::Disabled),
+                        (c, LeftReason::Plan)
                     ]
                 );
             }

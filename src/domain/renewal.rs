@@ -1,5 +1,6 @@
 //! How a token is renewed, and where a client asks for it.
 
+use super::ids::{AccountId, BrandId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -14,6 +15,6 @@ pub enum RenewMethod {
 }
 
 /// The path a client `POST`s to renew an account's token.
-pub fn renew_href(brand: &str, account: &str) -> String {
+pub fn renew_href(brand: BrandId, account: AccountId) -> String {
     format!("/v1/brands/{brand}/accounts/{account}/renew")
 }

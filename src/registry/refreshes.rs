@@ -2,6 +2,7 @@
 //! this process's other callers join instead of starting their own
 //! (docs/rules.md#single-flight-refresh), and the outcome they share.
 
+use crate::domain::ids::CredentialId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -57,28 +58,28 @@ pub type SharedRefresh = Shared<BoxFuture<'static, Result<RefreshOutcome, Arc<Er
 /// Per-process single flight and what it counts.
 #[derive(Default)]
 pub struct RefreshCoordinator {
-    inflight: Mutex<HashMap<String, SharedRefresh>>,
+    inflight: Mutex<HashMap<CredentialId, SharedRefresh>>,
     writeback_retries: AtomicU64,
 }
 
 impl RefreshCoordinator {
-    fn inflight(&self) -> MutexGuard<'_, HashMap<String, SharedRefresh>> {
+    fn inflight(&self) -> MutexGuard<'_, HashMap<CredentialId, SharedRefresh>> {
         self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The refresh of `credential_id` under way in this process, to join.
-    pub fn running(&self, credential_id: &str) -> Option<SharedRefresh> {
-        self.inflight().get(credential_id).cloned()
+    pub fn running(&self, credential_id: CredentialId) -> Option<SharedRefresh> {
+        self.inflight().get(&credential_id).cloned()
     }
 
     /// `refresh` is now the one of `credential_id` that callers join.
-    pub fn started(&self, credential_id: String, refresh: SharedRefresh) {
+    pub fn started(&self, credential_id: CredentialId, refresh: SharedRefresh) {
         self.inflight().insert(credential_id, refresh);
     }
 
     /// The refresh of `credential_id` ended: later callers start their own.
-    pub fn ended(&self, credential_id: &str) {
-        self.inflight().remove(credential_id);
+    pub fn ended(&self, credential_id: CredentialId) {
+        self.inflight().remove(&credential_id);
     }
 
     /// Storing a refreshed grant failed and is retried from memory.

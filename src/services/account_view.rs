@@ -3,6 +3,7 @@
 //! that shows an account (managing accounts, the OAuth callback, renewals,
 //! ready answers).
 
+use crate::domain::ids::{AccountId, OrganizationId};
 use chrono::{DateTime, Utc};
 
 use crate::db::accounts::AccountRow;
@@ -39,7 +40,10 @@ pub struct GrantOutcome {
 }
 
 /// The organization, or 404.
-pub fn find_organization(conn: &mut DbConnection, org: &str) -> Result<models::Organization> {
+pub fn find_organization(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+) -> Result<models::Organization> {
     db::organizations::find_organization(conn, org)?
         .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))
 }
@@ -49,14 +53,14 @@ pub fn find_organization(conn: &mut DbConnection, org: &str) -> Result<models::O
 pub fn account_with_report(
     conn: &mut DbConnection,
     providers: &ProviderRegistry,
-    org: &str,
-    account_id: &str,
+    org: &OrganizationId,
+    account_id: AccountId,
     at: DateTime<Utc>,
 ) -> Result<(AccountView, PropagationReport)> {
     let organization = find_organization(conn, org)?;
     let row = db::accounts::find_account_by_id(conn, org, account_id)?
         .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
-    let siblings = db::accounts::list_account_rows_of_profile(conn, org, &row.1.id)?;
+    let siblings = db::accounts::list_account_rows_of_profile(conn, org, row.1.id)?;
     report_from(&organization, providers, siblings, account_id, at)
 }
 
@@ -66,7 +70,7 @@ pub fn report_from(
     organization: &models::Organization,
     providers: &ProviderRegistry,
     accounts: Vec<AccountRow>,
-    account_id: &str,
+    account_id: AccountId,
     at: DateTime<Utc>,
 ) -> Result<(AccountView, PropagationReport)> {
     let ctx = StatusContext::for_organization(organization, providers, at);
@@ -78,7 +82,7 @@ pub fn report_from(
         .into_iter()
         .next()
         .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
-    let fresh_credential = row.2.id.clone();
+    let fresh_credential = row.2.id;
     let siblings = siblings
         .into_iter()
         .map(|(account, _, credential)| {

@@ -5,6 +5,7 @@
 //! its write: an account comes back as an [`AccountView`], the account with
 //! its status worked out against the clock.
 
+use crate::domain::ids::{AccountId, BrandId, OrganizationId};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
@@ -29,7 +30,7 @@ pub use super::account_view::{
 };
 
 /// The brand of the organization, or 404.
-pub fn require_brand(conn: &mut DbConnection, org: &str, brand: &str) -> Result<()> {
+pub fn require_brand(conn: &mut DbConnection, org: &OrganizationId, brand: BrandId) -> Result<()> {
     db::brands::find_brand(conn, org, brand)?
         .map(|_| ())
         .ok_or_else(|| Error::NotFound(format!("no brand with id {brand}")))
@@ -46,24 +47,23 @@ pub struct ListFilter {
 pub async fn list(
     state: &AppState,
     audience: &Audience,
-    brand: &str,
+    brand: BrandId,
     filter: ListFilter,
     limit: u32,
     after: Option<String>,
 ) -> Result<super::ready::Fresh<Page<AccountView>>> {
     reach(audience, brand)?;
-    let (o, b, providers, at) = (
-        audience.organization_id().to_string(),
-        brand.to_string(),
+    let (o, providers, at) = (
+        audience.organization_id().clone(),
         state.providers.clone(),
         state.now(),
     );
     db::run(&state.pool, move |conn| {
         super::ready::read_fresh(conn, &o, at, |conn, organization| {
-            require_brand(conn, &o, &b)?;
+            require_brand(conn, &o, brand)?;
             let ctx = StatusContext::for_organization(organization, &providers, at);
             let filter = AccountFilter {
-                brand_id: Some(b),
+                brand_id: Some(brand),
                 brands: None,
                 network: filter.network,
                 statuses: filter.status.into_iter().collect(),
@@ -77,7 +77,7 @@ pub async fn list(
                 after.as_deref(),
                 i64::from(limit) + 1,
             )?;
-            let (rows, next_cursor) = split_page(rows, limit, |r| &r.0.id);
+            let (rows, next_cursor) = split_page(rows, limit, |r| r.0.id.as_str());
             Ok(Page {
                 items: rows
                     .into_iter()
@@ -90,20 +90,25 @@ pub async fn list(
     .await
 }
 
-fn account_not_found(brand: &str, id: &str) -> Error {
+fn account_not_found(brand: BrandId, id: AccountId) -> Error {
     Error::NotFound(format!("no account with id {id} in brand {brand}"))
 }
 
-fn find_in_brand(conn: &mut DbConnection, org: &str, brand: &str, id: &str) -> Result<AccountRow> {
+fn find_in_brand(
+    conn: &mut DbConnection,
+    org: &OrganizationId,
+    brand: BrandId,
+    id: AccountId,
+) -> Result<AccountRow> {
     db::accounts::find_account(conn, org, brand, id)?.ok_or_else(|| account_not_found(brand, id))
 }
 
 fn view_in_brand(
     conn: &mut DbConnection,
     providers: &ProviderRegistry,
-    org: &str,
-    brand: &str,
-    id: &str,
+    org: &OrganizationId,
+    brand: BrandId,
+    id: AccountId,
     at: DateTime<Utc>,
 ) -> Result<AccountView> {
     let organization = find_organization(conn, org)?;
@@ -115,19 +120,17 @@ fn view_in_brand(
 pub async fn get(
     state: &AppState,
     audience: &Audience,
-    brand: &str,
-    id: &str,
+    brand: BrandId,
+    id: AccountId,
 ) -> Result<AccountView> {
     reach_or(audience, brand, || account_not_found(brand, id))?;
-    let (o, b, i, providers, at) = (
-        audience.organization_id().to_string(),
-        brand.to_string(),
-        id.to_string(),
+    let (o, providers, at) = (
+        audience.organization_id().clone(),
         state.providers.clone(),
         state.now(),
     );
     db::run(&state.pool, move |conn| {
-        view_in_brand(conn, &providers, &o, &b, &i, at)
+        view_in_brand(conn, &providers, &o, brand, id, at)
     })
     .await
 }
@@ -136,14 +139,14 @@ pub async fn get(
 pub async fn connect(
     state: &AppState,
     audience: &Audience,
-    brand: &str,
+    brand: BrandId,
     actor: &str,
     network: &str,
     return_url: Option<&str>,
 ) -> Result<Started> {
     reach(audience, brand)?;
-    let (o, b) = (audience.organization_id().to_string(), brand.to_string());
-    db::run(&state.pool, move |conn| require_brand(conn, &o, &b)).await?;
+    let o = audience.organization_id().clone();
+    db::run(&state.pool, move |conn| require_brand(conn, &o, brand)).await?;
     super::oauth::start(
         state,
         StartRequest {
@@ -173,14 +176,14 @@ pub struct Import {
 pub async fn import(
     state: &AppState,
     audience: &Audience,
-    brand: &str,
+    brand: BrandId,
     actor: &str,
     import: Import,
 ) -> Result<GrantOutcome> {
     reach(audience, brand)?;
     let org = audience.organization_id();
-    let (o, b) = (org.to_string(), brand.to_string());
-    db::run(&state.pool, move |conn| require_brand(conn, &o, &b)).await?;
+    let o = org.clone();
+    db::run(&state.pool, move |conn| require_brand(conn, &o, brand)).await?;
     let provider = state.providers.get(&import.network).ok_or_else(|| {
         Error::Validation(vec![FieldError::body(
             "/network",
@@ -222,12 +225,7 @@ pub async fn import(
         scopes: import.scopes,
     };
     let (keys, providers) = (state.keys.clone(), state.providers.clone());
-    let (o, b, n, actor) = (
-        org.to_string(),
-        brand.to_string(),
-        import.network,
-        actor.to_string(),
-    );
+    let (o, n, actor) = (org.clone(), import.network, actor.to_string());
     let (mut applied, outcome) = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             let applied = apply_fresh_grant(
@@ -235,7 +233,7 @@ pub async fn import(
                 &keys,
                 FreshGrant {
                     organization_id: &o,
-                    brand_id: &b,
+                    brand_id: brand,
                     network: &n,
                     identity: &identity,
                     tokens: &tokens,
@@ -247,7 +245,7 @@ pub async fn import(
                 at,
             )?;
             let (account, propagation) =
-                account_with_report(conn, &providers, &o, &applied.account_id, at)?;
+                account_with_report(conn, &providers, &o, applied.account_id, at)?;
             let outcome = GrantOutcome {
                 created: applied.created,
                 account,
@@ -268,25 +266,23 @@ pub async fn import(
 pub async fn set_enabled(
     state: &AppState,
     audience: &Audience,
-    brand: &str,
-    id: &str,
+    brand: BrandId,
+    id: AccountId,
     actor: &str,
     enabled: bool,
 ) -> Result<AccountView> {
     reach_or(audience, brand, || account_not_found(brand, id))?;
-    let (o, b, a, actor, providers, at) = (
-        audience.organization_id().to_string(),
-        brand.to_string(),
-        id.to_string(),
+    let (o, actor, providers, at) = (
+        audience.organization_id().clone(),
         actor.to_string(),
         state.providers.clone(),
         state.now(),
     );
     db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            let (row, _, credential) = find_in_brand(conn, &o, &b, &a)?;
+            let (row, _, credential) = find_in_brand(conn, &o, brand, id)?;
             if row.enabled != enabled {
-                db::accounts::set_account_enabled(conn, &a, enabled, to_db_time(at))?;
+                db::accounts::set_account_enabled(conn, id, enabled, to_db_time(at))?;
                 let action = if enabled {
                     AuditAction::AccountEnabled
                 } else {
@@ -295,15 +291,15 @@ pub async fn set_enabled(
                 insert_audit_event(
                     conn,
                     Audit {
-                        brand_id: Some(&b),
-                        account_id: Some(&a),
-                        credential_id: Some(&credential.id),
+                        brand_id: Some(brand),
+                        account_id: Some(id),
+                        credential_id: Some(credential.id),
                         ..Audit::new(&o, &actor, action)
                     },
                     at,
                 )?;
             }
-            view_in_brand(conn, &providers, &o, &b, &a, at)
+            view_in_brand(conn, &providers, &o, brand, id, at)
         })
     })
     .await
@@ -314,22 +310,20 @@ pub async fn set_enabled(
 pub async fn disconnect(
     state: &AppState,
     audience: &Audience,
-    brand: &str,
-    id: &str,
+    brand: BrandId,
+    id: AccountId,
     actor: &str,
 ) -> Result<()> {
     reach_or(audience, brand, || account_not_found(brand, id))?;
-    let (o, b, a, actor, keys, at) = (
-        audience.organization_id().to_string(),
-        brand.to_string(),
-        id.to_string(),
+    let (o, actor, keys, at) = (
+        audience.organization_id().clone(),
         actor.to_string(),
         state.keys.clone(),
         state.now(),
     );
     let orphans = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            disconnect_grant(conn, &keys, &o, &b, &a, &actor, at)
+            disconnect_grant(conn, &keys, &o, brand, id, &actor, at)
         })
     })
     .await?;
@@ -342,34 +336,30 @@ pub async fn disconnect(
 pub async fn events(
     state: &AppState,
     audience: &Audience,
-    brand: &str,
-    id: &str,
+    brand: BrandId,
+    id: AccountId,
     limit: u32,
     before: Option<String>,
 ) -> Result<Page<models::AuditEvent>> {
     reach_or(audience, brand, || account_not_found(brand, id))?;
-    let (o, b, a) = (
-        audience.organization_id().to_string(),
-        brand.to_string(),
-        id.to_string(),
-    );
+    let o = audience.organization_id().clone();
     let audience = audience.clone();
     db::run(&state.pool, move |conn| {
         // Only the brand's events: an account id of another brand, with or
-        // without a cursor, reads nothing of that brand.
+        // without id cursor, reads nothing of that brand.
         let rows = db::audit::list_account_audit_events(
             conn,
             &o,
-            &b,
-            &a,
+            brand,
+            id,
             before.as_deref(),
             i64::from(limit) + 1,
         )?;
-        let exists = db::accounts::find_account(conn, &o, &b, &a)?.is_some();
+        let exists = db::accounts::find_account(conn, &o, brand, id)?.is_some();
         if !exists && rows.is_empty() && before.is_none() {
-            return Err(account_not_found(&b, &a));
+            return Err(account_not_found(brand, id));
         }
-        let (items, next_cursor) = split_page(rows, limit, |r| &r.id);
+        let (items, next_cursor) = split_page(rows, limit, |r| r.id.as_str());
         Ok(Page {
             items: items
                 .into_iter()
@@ -395,7 +385,11 @@ fn unnamed_elsewhere(audience: &Audience, mut event: models::AuditEvent) -> mode
     let from = detail
         .get("propagated_from_brand")
         .and_then(serde_json::Value::as_str);
-    if from.is_some_and(|brand| !audience.reaches(brand)) {
+    // A brand that is no id names no brand the audience reaches.
+    let hidden = |brand: &str| {
+        BrandId::parse(brand).map_or(!audience.is_whole_organization(), |b| !audience.reaches(b))
+    };
+    if from.is_some_and(hidden) {
         detail.remove("propagated_from_brand");
         detail.remove("propagated_from_account");
         detail.insert("propagated_from_elsewhere".into(), true.into());

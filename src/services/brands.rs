@@ -7,13 +7,14 @@ use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::{self, models};
 use crate::domain::audience::Audience;
 use crate::domain::audit::AuditAction;
+use crate::domain::ids::{BrandId, OrganizationId};
 use crate::domain::pagination::split_page;
 use crate::domain::plan::Plan;
-use crate::domain::{new_id, to_db_time};
+use crate::domain::to_db_time;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
-fn not_found(id: &str) -> Error {
+fn not_found(id: BrandId) -> Error {
     Error::NotFound(format!("no brand with id {id}"))
 }
 
@@ -59,27 +60,27 @@ pub async fn list(
         db::brands::list_brands(conn, &audience, after.as_deref(), i64::from(limit) + 1)
     })
     .await?;
-    let (items, next_cursor) = split_page(rows, limit, |b| &b.id);
+    let (items, next_cursor) = split_page(rows, limit, |b| b.id.as_str());
     Ok(Page { items, next_cursor })
 }
 
 /// Creates a brand named `name` (already cleaned) if the plan allows one more.
 pub async fn create(
     state: &AppState,
-    org: &str,
+    org: &OrganizationId,
     actor: &str,
     name: String,
 ) -> Result<models::Brand> {
     let now = state.now();
     let at = to_db_time(now);
-    let (org, actor) = (org.to_string(), actor.to_string());
+    let (org, actor) = (org.clone(), actor.to_string());
     db::run_write(&state.pool, move |conn| {
         let organization = db::organizations::find_organization(conn, &org)?
             .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))?;
         let count = u64::try_from(db::brands::count_brands(conn, &org)?).unwrap_or(u64::MAX);
         check_brand_limit(organization.plan()?, count)?;
         let row = models::Brand {
-            id: new_id(),
+            id: BrandId::new(),
             organization_id: org.clone(),
             name: name.clone(),
             created_at: at,
@@ -89,7 +90,7 @@ pub async fn create(
         insert_audit_event(
             conn,
             Audit {
-                brand_id: Some(&row.id),
+                brand_id: Some(row.id),
                 detail: Some(serde_json::json!({ "name": row.name })),
                 ..Audit::new(&org, &actor, AuditAction::BrandCreated)
             },
@@ -101,11 +102,11 @@ pub async fn create(
 }
 
 /// One brand the audience reaches; another organization's is 404.
-pub async fn get(state: &AppState, audience: &Audience, id: &str) -> Result<models::Brand> {
+pub async fn get(state: &AppState, audience: &Audience, id: BrandId) -> Result<models::Brand> {
     reach(audience, id)?;
-    let (org, id) = (audience.organization_id().to_string(), id.to_string());
+    let org = audience.organization_id().clone();
     db::run(&state.pool, move |conn| {
-        db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| not_found(&id))
+        db::brands::find_brand(conn, &org, id)?.ok_or_else(|| not_found(id))
     })
     .await
 }
@@ -114,32 +115,28 @@ pub async fn get(state: &AppState, audience: &Audience, id: &str) -> Result<mode
 pub async fn rename(
     state: &AppState,
     audience: &Audience,
-    id: &str,
+    id: BrandId,
     actor: &str,
     name: String,
 ) -> Result<models::Brand> {
     reach(audience, id)?;
     let now = state.now();
     let at = to_db_time(now);
-    let (org, id, actor) = (
-        audience.organization_id().to_string(),
-        id.to_string(),
-        actor.to_string(),
-    );
+    let (org, actor) = (audience.organization_id().clone(), actor.to_string());
     db::run_write(&state.pool, move |conn| {
-        if !db::brands::rename_brand(conn, &org, &id, &name, at).map_err(duplicate_name(&name))? {
-            return Err(not_found(&id));
+        if !db::brands::rename_brand(conn, &org, id, &name, at).map_err(duplicate_name(&name))? {
+            return Err(not_found(id));
         }
         insert_audit_event(
             conn,
             Audit {
-                brand_id: Some(&id),
+                brand_id: Some(id),
                 detail: Some(serde_json::json!({ "name": name })),
                 ..Audit::new(&org, &actor, AuditAction::BrandRenamed)
             },
             now,
         )?;
-        db::brands::find_brand(conn, &org, &id)?.ok_or_else(|| not_found(&id))
+        db::brands::find_brand(conn, &org, id)?.ok_or_else(|| not_found(id))
     })
     .await
 }
@@ -147,19 +144,19 @@ pub async fn rename(
 /// Deletes a brand that has no accounts left. One that still has some is a
 /// conflict: deleting it would drop grants without revoking them, so they
 /// are disconnected (and revoked) first.
-pub async fn delete(state: &AppState, org: &str, id: &str, actor: &str) -> Result<()> {
+pub async fn delete(
+    state: &AppState,
+    org: &OrganizationId,
+    id: BrandId,
+    actor: &str,
+) -> Result<()> {
     let now = state.now();
-    let (org, id, actor, keys) = (
-        org.to_string(),
-        id.to_string(),
-        actor.to_string(),
-        state.keys.clone(),
-    );
+    let (org, actor, keys) = (org.clone(), actor.to_string(), state.keys.clone());
     let orphans = db::run_write(&state.pool, move |conn| {
-        if db::brands::find_brand(conn, &org, &id)?.is_none() {
-            return Err(not_found(&id));
+        if db::brands::find_brand(conn, &org, id)?.is_none() {
+            return Err(not_found(id));
         }
-        let accounts = db::brands::count_accounts_of_brand(conn, &org, &id)?;
+        let accounts = db::brands::count_accounts_of_brand(conn, &org, id)?;
         if accounts > 0 {
             return Err(Error::Conflict(format!(
                 "the brand still has {accounts} account(s); disconnect them first"
@@ -167,16 +164,16 @@ pub async fn delete(state: &AppState, org: &str, id: &str, actor: &str) -> Resul
         }
         // The brand's connections go with it; the grants they held then go
         // by the rules of unused grants (docs/rules.md#assets).
-        let waiting = db::connections::list_connection_profiles_of_brand(conn, &org, &id)?;
-        db::brands::delete_brand(conn, &org, &id)?;
+        let waiting = db::connections::list_connection_profiles_of_brand(conn, &org, id)?;
+        db::brands::delete_brand(conn, &org, id)?;
         let mut orphans = Vec::new();
         for person in waiting {
-            orphans.extend(super::grants::sweep_profile(conn, &keys, &person)?);
+            orphans.extend(super::grants::sweep_profile(conn, &keys, person)?);
         }
         insert_audit_event(
             conn,
             Audit {
-                brand_id: Some(&id),
+                brand_id: Some(id),
                 ..Audit::new(&org, &actor, AuditAction::BrandDeleted)
             },
             now,

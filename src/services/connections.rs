@@ -17,8 +17,9 @@ use crate::crypto::KeyRing;
 use crate::db::models::{Connection, OAuthState, Profile};
 use crate::db::{self, DbConnection};
 use crate::domain::audience::Audience;
+use crate::domain::ids::{BrandId, ConnectionId, OrganizationId};
 use crate::domain::profile_kind::ProfileKind;
-use crate::domain::{from_db_time, new_id, to_db_time};
+use crate::domain::{from_db_time, to_db_time};
 use crate::error::{Error, FieldError, Result};
 use crate::providers::{
     AssetKind, AssetTokens, Identity, ManagedAsset, Provider, ProviderError, TokenSet,
@@ -51,7 +52,7 @@ pub(super) async fn open(
     let now = app.now();
     db::run(&app.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            if db::brands::find_brand(conn, &state.organization_id, &state.brand_id)?.is_none() {
+            if db::brands::find_brand(conn, &state.organization_id, state.brand_id)?.is_none() {
                 return Err(Error::NotFound(format!(
                     "no brand with id {}",
                     state.brand_id
@@ -59,7 +60,7 @@ pub(super) async fn open(
             }
             let grant = FreshGrant {
                 organization_id: &state.organization_id,
-                brand_id: &state.brand_id,
+                brand_id: state.brand_id,
                 network: &state.network,
                 identity: &identity,
                 tokens: &tokens,
@@ -70,9 +71,9 @@ pub(super) async fn open(
             };
             let (person, credential_id) = store_manager_grant(conn, &keys, &grant, now)?;
             let row = Connection {
-                id: new_id(),
+                id: ConnectionId::new(),
                 organization_id: state.organization_id.clone(),
-                brand_id: state.brand_id.clone(),
+                brand_id: state.brand_id,
                 network: state.network.clone(),
                 profile_id: person.id,
                 credential_id,
@@ -103,10 +104,10 @@ pub struct Listing {
 #[derive(Debug)]
 pub struct ListedAsset {
     pub asset: ManagedAsset,
-    pub connected_in: Vec<String>,
+    pub connected_in: Vec<BrandId>,
 }
 
-fn connection_not_found(id: &str) -> Error {
+fn connection_not_found(id: ConnectionId) -> Error {
     Error::NotFound(format!(
         "no connection with id {id} (a connection expires {CONNECTION_TTL_MINUTES} minutes after its authorization)"
     ))
@@ -122,22 +123,21 @@ struct Opened {
     expires_at: Option<DateTime<Utc>>,
 }
 
-async fn open_connection(app: &AppState, audience: &Audience, id: &str) -> Result<Opened> {
-    let (org, id, keys, now) = (
-        audience.organization_id().to_string(),
-        id.to_string(),
+async fn open_connection(app: &AppState, audience: &Audience, id: ConnectionId) -> Result<Opened> {
+    let (org, keys, now) = (
+        audience.organization_id().clone(),
         app.keys.clone(),
         to_db_time(app.now()),
     );
     let reader = audience.clone();
     db::run(&app.pool, move |conn| {
-        let connection = db::connections::find_live_connection(conn, &org, &id, now)?
-            .filter(|c| reader.reaches(&c.brand_id))
-            .ok_or_else(|| connection_not_found(&id))?;
-        let manager = db::profiles::find_profile(conn, &org, &connection.profile_id)?
-            .ok_or_else(|| connection_not_found(&id))?;
-        let credential = db::credentials::find_credential(conn, &org, &connection.credential_id)?
-            .ok_or_else(|| connection_not_found(&id))?;
+        let connection = db::connections::find_live_connection(conn, &org, id, now)?
+            .filter(|c| reader.reaches(c.brand_id))
+            .ok_or_else(|| connection_not_found(id))?;
+        let manager = db::profiles::find_profile(conn, &org, connection.profile_id)?
+            .ok_or_else(|| connection_not_found(id))?;
+        let credential = db::credentials::find_credential(conn, &org, connection.credential_id)?
+            .ok_or_else(|| connection_not_found(id))?;
         let (access_token, _) =
             db::credentials::open_readable(&keys, &credential)?.ok_or_else(|| {
                 Error::GrantRejected(
@@ -180,7 +180,7 @@ fn provider_of(app: &AppState, network: &str) -> Result<std::sync::Arc<dyn Provi
 
 /// What the person of the connection manages, with the brands (of the
 /// caller's audience) where each asset is already connected.
-pub async fn list(app: &AppState, audience: &Audience, id: &str) -> Result<Listing> {
+pub async fn list(app: &AppState, audience: &Audience, id: ConnectionId) -> Result<Listing> {
     let opened = open_connection(app, audience, id).await?;
     let provider = provider_of(app, &opened.connection.network)?;
     let assets = managed_assets(
@@ -190,7 +190,7 @@ pub async fn list(app: &AppState, audience: &Audience, id: &str) -> Result<Listi
     )
     .await?;
     let (org, network, reader) = (
-        audience.organization_id().to_string(),
+        audience.organization_id().clone(),
         opened.connection.network.clone(),
         audience.clone(),
     );
@@ -218,19 +218,19 @@ pub async fn list(app: &AppState, audience: &Audience, id: &str) -> Result<Listi
 /// The brands of the audience where the asset is connected.
 fn brands_of_asset(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     network: &str,
     external_id: &str,
     audience: &Audience,
-) -> Result<Vec<String>> {
+) -> Result<Vec<BrandId>> {
     let Some(profile) = db::profiles::find_profile_by_identity(conn, org, network, external_id)?
     else {
         return Ok(Vec::new());
     };
-    let mut brands: Vec<String> = db::accounts::list_accounts_of_profile(conn, org, &profile.id)?
+    let mut brands: Vec<BrandId> = db::accounts::list_accounts_of_profile(conn, org, profile.id)?
         .into_iter()
         .map(|a| a.brand_id)
-        .filter(|b| audience.reaches(b))
+        .filter(|b| audience.reaches(*b))
         .collect();
     brands.sort();
     Ok(brands)
@@ -243,7 +243,7 @@ fn brands_of_asset(
 pub async fn select(
     app: &AppState,
     audience: &Audience,
-    id: &str,
+    id: ConnectionId,
     external_ids: &[String],
     actor: &str,
 ) -> Result<Vec<AccountView>> {
@@ -384,7 +384,7 @@ fn connect_assets(
             keys,
             FreshGrant {
                 organization_id: &connection.organization_id,
-                brand_id: &connection.brand_id,
+                brand_id: connection.brand_id,
                 network: &connection.network,
                 identity: &grant.identity,
                 tokens: &grant.tokens,
@@ -394,7 +394,7 @@ fn connect_assets(
                 asset: Some(AssetOf {
                     kind: grant.kind,
                     manager,
-                    manager_credential_id: &connection.credential_id,
+                    manager_credential_id: connection.credential_id,
                     expires_at: grant.expires_at,
                 }),
             },
@@ -405,7 +405,7 @@ fn connect_assets(
             conn,
             providers,
             &connection.organization_id,
-            &applied.account_id,
+            applied.account_id,
             now,
         )?;
         views.push(view);
@@ -424,8 +424,8 @@ pub async fn delete_expired(app: &AppState, now: DateTime<Utc>) -> Result<usize>
         let mut orphans = Vec::new();
         for connection in &expired {
             orphans.extend(db::write_transaction(conn, |conn| {
-                db::connections::delete_connection(conn, &connection.id)?;
-                super::grants::sweep_profile(conn, &keys, &connection.profile_id)
+                db::connections::delete_connection(conn, connection.id)?;
+                super::grants::sweep_profile(conn, &keys, connection.profile_id)
             })?);
         }
         Ok((expired.len(), orphans))

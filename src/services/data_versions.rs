@@ -16,6 +16,7 @@
 //! has caught up; what it learns starts from nothing, since what happened
 //! while none listened was announced to no one.
 
+use crate::domain::ids::OrganizationId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -123,7 +124,7 @@ impl DataVersions {
 
     /// The organization's data version as committed when this call began,
     /// or later.
-    pub async fn current(&self, state: &AppState, org: &str) -> Result<i64> {
+    pub async fn current(&self, state: &AppState, org: &OrganizationId) -> Result<i64> {
         let Some(generation) = self.caught_up().await else {
             return self.read(state, org).await;
         };
@@ -140,10 +141,10 @@ impl DataVersions {
         Ok(version)
     }
 
-    fn known(&self, generation: u64, org: &str) -> Option<i64> {
+    fn known(&self, generation: u64, org: &OrganizationId) -> Option<i64> {
         let channel = self.shared.channel();
         (channel.generation == Some(generation))
-            .then(|| channel.learned.get(org).copied())
+            .then(|| channel.learned.get(org.as_str()).copied())
             .flatten()
     }
 
@@ -188,7 +189,7 @@ impl DataVersions {
     /// arrive together share one read: a read serves exactly the polls
     /// queued before it started, so each still sees every write committed
     /// before it arrived; polls that arrive during a read wait for the next.
-    async fn read(&self, state: &AppState, org: &str) -> Result<i64> {
+    async fn read(&self, state: &AppState, org: &OrganizationId) -> Result<i64> {
         let (sender, answer) = oneshot::channel();
         let start_reader = {
             let mut reads = self.shared.reads.lock().unwrap_or_else(|e| e.into_inner());
@@ -198,7 +199,7 @@ impl DataVersions {
         };
         if start_reader {
             // Its own task, so that no poll's cancellation strands the others.
-            let (shared, state, org) = (self.shared.clone(), state.clone(), org.to_string());
+            let (shared, state, org) = (self.shared.clone(), state.clone(), org.clone());
             tokio::spawn(async move { read_for_queued(&shared, &state, &org).await });
         }
         match answer.await {
@@ -211,15 +212,15 @@ impl DataVersions {
 }
 
 /// Reads the version for each batch of queued polls until none is left.
-async fn read_for_queued(shared: &Shared, state: &AppState, org: &str) {
+async fn read_for_queued(shared: &Shared, state: &AppState, org: &OrganizationId) {
     loop {
         let batch = {
             let mut reads = shared.reads.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(waiting) = reads.get_mut(org) else {
+            let Some(waiting) = reads.get_mut(org.as_str()) else {
                 return;
             };
             if waiting.queued.is_empty() {
-                reads.remove(org);
+                reads.remove(org.as_str());
                 return;
             }
             std::mem::take(&mut waiting.queued)

@@ -4,6 +4,7 @@
 //! the query itself (`db::accounts::status_is`), so the listing stays an
 //! index scan.
 
+use crate::domain::ids::BrandId;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -21,7 +22,7 @@ use crate::state::AppState;
 /// Which accounts the dropdown shows.
 #[derive(Debug, Clone, Default)]
 pub struct ExpiredFilter {
-    pub brand_id: Option<String>,
+    pub brand_id: Option<BrandId>,
     pub network: Option<String>,
     /// Also list `expiring` tokens.
     pub include_expiring: bool,
@@ -39,7 +40,7 @@ impl ExpiredFilter {
             statuses.push(TokenStatus::Expiring);
         }
         AccountFilter {
-            brand_id: self.brand_id.clone(),
+            brand_id: self.brand_id,
             brands: audience
                 .brand_ids()
                 .map(|brands| brands.iter().cloned().collect()),
@@ -72,7 +73,7 @@ pub async fn list(
     after: Option<ExpiryCursor>,
 ) -> Result<Fresh<(Vec<ExpiredItem>, Option<ExpiryCursor>)>> {
     let (audience, providers, at) = (audience.clone(), state.providers.clone(), state.now());
-    let o = audience.organization_id().to_string();
+    let o = audience.organization_id().clone();
     db::run(&state.pool, move |conn| {
         read_fresh(conn, &o, at, |conn, organization| {
             let ctx = StatusContext::for_organization(organization, &providers, at);
@@ -82,11 +83,11 @@ pub async fn list(
             let next = if rows.len() > limit as usize {
                 rows.truncate(limit as usize);
                 rows.last()
-                    .and_then(|(a, _, c)| c.expires_at.map(|e| (e, a.id.clone())))
+                    .and_then(|(a, _, c)| c.expires_at.map(|e| (e, a.id.to_string())))
             } else {
                 None
             };
-            let brands: Vec<String> = rows.iter().map(|(a, _, _)| a.brand_id.clone()).collect();
+            let brands: Vec<BrandId> = rows.iter().map(|(a, _, _)| a.brand_id).collect();
             let names = db::brands::brand_names(conn, &o, &brands)?;
             let items = rows
                 .into_iter()
@@ -122,7 +123,7 @@ pub async fn list(
 pub struct Summary {
     pub total: usize,
     /// `(brand id, brand name, count)`, most first.
-    pub by_brand: Vec<(String, String, u32)>,
+    pub by_brand: Vec<(BrandId, String, u32)>,
     /// `(network, count)`, most first.
     pub by_network: Vec<(String, u32)>,
 }
@@ -133,7 +134,7 @@ pub async fn summary(
     filter: ExpiredFilter,
 ) -> Result<Fresh<Summary>> {
     let (audience, at) = (audience.clone(), state.now());
-    let o = audience.organization_id().to_string();
+    let o = audience.organization_id().clone();
     let fresh = db::run(&state.pool, move |conn| {
         read_fresh(conn, &o, at, |conn, organization| {
             let window = super::accounts::window_of(organization);
@@ -142,22 +143,22 @@ pub async fn summary(
                 &o,
                 &filter.at(&audience, at, window),
             )?;
-            let mut brands: Vec<String> = pairs.iter().map(|(b, _)| b.clone()).collect();
+            let mut brands: Vec<BrandId> = pairs.iter().map(|(b, _)| *b).collect();
             brands.sort();
             brands.dedup();
-            let names: HashMap<String, String> = db::brands::brand_names(conn, &o, &brands)?;
+            let names: HashMap<BrandId, String> = db::brands::brand_names(conn, &o, &brands)?;
             Ok((pairs, names))
         })
     })
     .await?;
     let (pairs, names) = fresh.value;
-    let mut by_brand: BTreeMap<String, u32> = BTreeMap::new();
+    let mut by_brand: BTreeMap<BrandId, u32> = BTreeMap::new();
     let mut by_network: BTreeMap<String, u32> = BTreeMap::new();
     for (brand, network) in &pairs {
-        *by_brand.entry(brand.clone()).or_default() += 1;
+        *by_brand.entry(*brand).or_default() += 1;
         *by_network.entry(network.clone()).or_default() += 1;
     }
-    let mut brands: Vec<(String, String, u32)> = by_brand
+    let mut brands: Vec<(BrandId, String, u32)> = by_brand
         .into_iter()
         .map(|(id, count)| {
             let name = names.get(&id).cloned().unwrap_or_default();

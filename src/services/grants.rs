@@ -10,6 +10,7 @@
 //! turns, and each ends by deleting the profile's credentials no account uses
 //! any more (`orphans::sweep_unused`), so none is left behind.
 
+use crate::domain::ids::{AccountId, BrandId, CredentialId, OrganizationId, ProfileId};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::json;
 
@@ -30,7 +31,7 @@ use crate::domain::audit::{AuditAction, AuditOutcome};
 use crate::domain::plan::Plan;
 use crate::domain::propagation::{Sibling, decide};
 use crate::domain::token_status::CredentialStatus;
-use crate::domain::{from_db_time, new_id, to_db_time};
+use crate::domain::{from_db_time, to_db_time};
 use crate::error::{Error, Result};
 use crate::providers::{Identity, TokenSet};
 
@@ -54,15 +55,15 @@ impl GrantSource {
 }
 
 pub struct FreshGrant<'a> {
-    pub organization_id: &'a str,
-    pub brand_id: &'a str,
+    pub organization_id: &'a OrganizationId,
+    pub brand_id: BrandId,
     pub network: &'a str,
     pub identity: &'a Identity,
     pub tokens: &'a TokenSet,
     pub actor: &'a str,
     pub source: GrantSource,
     /// For a re-authorization: the account it must land on (its profile must be the identity).
-    pub expected_account: Option<&'a str>,
+    pub expected_account: Option<AccountId>,
     /// For an asset connected from a person's grant: its kind, manager and token model
     /// (docs/rules.md#assets); `None` for a person.
     pub asset: Option<AssetOf<'a>>,
@@ -71,15 +72,15 @@ pub struct FreshGrant<'a> {
 /// Another brand's account of the same profile and what happened to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PropagationEntry {
-    pub account_id: String,
-    pub brand_id: String,
+    pub account_id: AccountId,
+    pub brand_id: BrandId,
 }
 
 #[derive(Debug)]
 pub struct GrantApplied {
-    pub account_id: String,
-    pub profile_id: String,
-    pub credential_id: String,
+    pub account_id: AccountId,
+    pub profile_id: ProfileId,
+    pub credential_id: CredentialId,
     pub created: bool,
     pub expires_at: Option<DateTime<Utc>>,
     /// Other brands' accounts now on the fresh grant.
@@ -88,7 +89,7 @@ pub struct GrantApplied {
     pub orphans: Vec<Orphan>,
 }
 
-fn plan_of(conn: &mut DbConnection, org: &str) -> Result<Plan> {
+fn plan_of(conn: &mut DbConnection, org: &OrganizationId) -> Result<Plan> {
     db::organizations::find_organization(conn, org)?
         .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))?
         .plan()
@@ -108,16 +109,16 @@ pub(super) fn credential_for(
     conn: &mut DbConnection,
     keys: &KeyRing,
     grant: &FreshGrant<'_>,
-    profile: &str,
+    profile: ProfileId,
     now: DateTime<Utc>,
-) -> Result<(String, Option<DateTime<Utc>>, bool)> {
+) -> Result<(CredentialId, Option<DateTime<Utc>>, bool)> {
     let fresh_expiry = match &grant.asset {
         Some(asset) => asset.expires_at,
         None => Some(grant.tokens.expires_at),
     };
     let fresh = NewGrant {
-        organization_id: grant.organization_id.into(),
-        profile_id: profile.into(),
+        organization_id: grant.organization_id.clone(),
+        profile_id: profile,
         network: grant.network.into(),
         access_token: grant.tokens.access_token.clone(),
         refresh_token: grant.tokens.refresh_token.clone(),
@@ -134,17 +135,14 @@ pub(super) fn credential_for(
         &fingerprint,
     )? {
         if stored.stored_status()? == CredentialStatus::ReauthRequired {
-            db::credentials::revive_credential(conn, keys, &stored.id, &fresh, now)?;
+            db::credentials::revive_credential(conn, keys, stored.id, &fresh, now)?;
             return Ok((stored.id, fresh_expiry, true));
         }
         let expires_at = stored.expires_at.map(from_db_time).or(fresh_expiry);
         return Ok((stored.id, expires_at, true));
     }
     let mut credential = seal_new_credential(keys, fresh, now);
-    credential.derived_from_credential_id = grant
-        .asset
-        .as_ref()
-        .map(|a| a.manager_credential_id.to_string());
+    credential.derived_from_credential_id = grant.asset.as_ref().map(|a| a.manager_credential_id);
     db::credentials::insert_credential(conn, &credential)?;
     Ok((credential.id, fresh_expiry, false))
 }
@@ -214,9 +212,9 @@ pub fn apply_fresh_grant(
     )?;
 
     let existing =
-        db::accounts::find_account_in_brand(conn, grant.brand_id, InBrand::OfProfile(&profile.id))?;
+        db::accounts::find_account_in_brand(conn, grant.brand_id, InBrand::OfProfile(profile.id))?;
     if let Some(expected) = grant.expected_account
-        && existing.as_ref().map(|a| a.id.as_str()) != Some(expected)
+        && existing.as_ref().map(|a| a.id) != Some(expected)
     {
         return Err(Error::IdentityMismatch(
             "the network authorized a different identity than this account's profile".into(),
@@ -224,9 +222,9 @@ pub fn apply_fresh_grant(
     }
 
     let (credential_id, expires_at, already_stored) =
-        credential_for(conn, keys, &grant, &profile.id, now)?;
+        credential_for(conn, keys, &grant, profile.id, now)?;
     let created = existing.is_none();
-    let account_id = reconnect_or_create(conn, &grant, existing, &profile.id, &credential_id, at)?;
+    let account_id = reconnect_or_create(conn, &grant, existing, profile.id, credential_id, at)?;
     insert_audit_event(
         conn,
         Audit {
@@ -235,8 +233,8 @@ pub fn apply_fresh_grant(
             action: grant.source.action(created),
             outcome: AuditOutcome::Success,
             brand_id: Some(grant.brand_id),
-            account_id: Some(&account_id),
-            credential_id: Some(&credential_id),
+            account_id: Some(account_id),
+            credential_id: Some(credential_id),
             detail: Some({
                 let mut detail = json!({
                     "network": grant.network,
@@ -266,12 +264,12 @@ pub fn apply_fresh_grant(
         conn,
         plan,
         &grant,
-        &profile.id,
-        &account_id,
-        &credential_id,
+        profile.id,
+        account_id,
+        credential_id,
         now,
     )?;
-    let orphans = orphans::sweep_unused(conn, keys, &profile.id)?.orphans;
+    let orphans = orphans::sweep_unused(conn, keys, profile.id)?.orphans;
     Ok(GrantApplied {
         account_id,
         profile_id: profile.id,
@@ -289,14 +287,14 @@ fn reconnect_or_create(
     conn: &mut DbConnection,
     grant: &FreshGrant<'_>,
     existing: Option<Account>,
-    profile_id: &str,
-    credential_id: &str,
+    profile_id: ProfileId,
+    credential_id: CredentialId,
     at: NaiveDateTime,
-) -> Result<String> {
+) -> Result<AccountId> {
     if let Some(account) = existing {
         db::accounts::set_account_credential(
             conn,
-            &account.id,
+            account.id,
             credential_id,
             at,
             grant.source == GrantSource::Connect,
@@ -304,11 +302,11 @@ fn reconnect_or_create(
         return Ok(account.id);
     }
     let account = Account {
-        id: new_id(),
-        organization_id: grant.organization_id.into(),
-        brand_id: grant.brand_id.into(),
-        profile_id: profile_id.to_owned(),
-        credential_id: Some(credential_id.to_owned()),
+        id: AccountId::new(),
+        organization_id: grant.organization_id.clone(),
+        brand_id: grant.brand_id,
+        profile_id,
+        credential_id: Some(credential_id),
         enabled: true,
         connected_at: at,
         last_renewed_at: None,
@@ -325,16 +323,16 @@ fn propagate(
     conn: &mut DbConnection,
     plan: Plan,
     grant: &FreshGrant<'_>,
-    profile_id: &str,
-    account_id: &str,
-    credential_id: &str,
+    profile_id: ProfileId,
+    account_id: AccountId,
+    credential_id: CredentialId,
     now: DateTime<Utc>,
 ) -> Result<Vec<PropagationEntry>> {
     let org = grant.organization_id;
     let at = to_db_time(now);
     let siblings: Vec<Sibling> = db::accounts::list_accounts_of_profile(conn, org, profile_id)?
         .into_iter()
-        .filter(|a| a.id != account_id && a.credential_id.as_deref() != Some(credential_id))
+        .filter(|a| a.id != account_id && a.credential_id != Some(credential_id))
         .map(|a| Sibling {
             account_id: a.id,
             brand_id: a.brand_id,
@@ -343,16 +341,12 @@ fn propagate(
         .collect();
     let decision = decide(plan, siblings);
     // One UPDATE and one INSERT for the siblings, whatever their number.
-    let switched: Vec<&str> = decision
-        .switch
-        .iter()
-        .map(|s| s.account_id.as_str())
-        .collect();
+    let switched: Vec<AccountId> = decision.switch.iter().map(|s| s.account_id).collect();
     db::accounts::move_accounts_to_credential(conn, &switched, credential_id, at)?;
-    let moved: Vec<(String, String)> = decision
+    let moved: Vec<(AccountId, BrandId)> = decision
         .switch
         .iter()
-        .map(|s| (s.account_id.clone(), s.brand_id.clone()))
+        .map(|s| (s.account_id, s.brand_id))
         .collect();
     insert_audit_events_for_accounts(
         conn,
@@ -385,9 +379,9 @@ fn propagate(
 pub fn disconnect(
     conn: &mut DbConnection,
     keys: &KeyRing,
-    org: &str,
-    brand: &str,
-    account_id: &str,
+    org: &OrganizationId,
+    brand: BrandId,
+    account_id: AccountId,
     actor: &str,
     at: DateTime<Utc>,
 ) -> Result<Vec<Orphan>> {
@@ -397,17 +391,17 @@ pub fn disconnect(
         id: account_id,
     };
     let account = db::accounts::find_account_in_brand(conn, brand, which)?.ok_or_else(not_found)?;
-    turns::take_existing_profile(conn, &account.profile_id)?;
+    turns::take_existing_profile(conn, account.profile_id)?;
     // Read again now that the profile is taken: a fresh grant or a
     // propagation may have moved the account, or a disconnect removed it.
     let account = db::accounts::find_account_in_brand(conn, brand, which)?.ok_or_else(not_found)?;
-    let profile = db::profiles::find_profile(conn, org, &account.profile_id)?
+    let profile = db::profiles::find_profile(conn, org, account.profile_id)?
         .ok_or_else(|| Error::internal(format!("account {account_id} has no profile")))?;
-    db::accounts::delete_account(conn, &account.id)?;
-    let swept = orphans::sweep_unused(conn, keys, &profile.id)?;
-    let mine = |id: &str| account.credential_id.as_deref() == Some(id);
-    let unreadable = swept.unreadable.iter().any(|c| mine(c));
-    let released = unreadable || swept.orphans.iter().any(|o| mine(&o.credential_id));
+    db::accounts::delete_account(conn, account.id)?;
+    let swept = orphans::sweep_unused(conn, keys, profile.id)?;
+    let mine = |id: CredentialId| account.credential_id == Some(id);
+    let unreadable = swept.unreadable.iter().any(|&c| mine(c));
+    let released = unreadable || swept.orphans.iter().any(|o| mine(o.credential_id));
     insert_audit_event(
         conn,
         Audit {
@@ -416,8 +410,8 @@ pub fn disconnect(
             action: AuditAction::AccountDisconnected,
             outcome: AuditOutcome::Success,
             brand_id: Some(brand),
-            account_id: Some(&account.id),
-            credential_id: account.credential_id.as_deref(),
+            account_id: Some(account.id),
+            credential_id: account.credential_id,
             detail: Some({
                 let mut detail = json!({
                     "network": profile.network,
@@ -452,16 +446,16 @@ pub fn disconnect(
 pub fn sweep_if_unused(
     conn: &mut DbConnection,
     keys: &KeyRing,
-    credential: &str,
+    credential: CredentialId,
 ) -> Result<Vec<Orphan>> {
     let Some(row) = db::credentials::find_credential_by_id(conn, credential)? else {
         return Ok(Vec::new());
     };
-    db::profiles::lock_profile(conn, &row.profile_id)?;
+    db::profiles::lock_profile(conn, row.profile_id)?;
     if db::accounts::count_accounts_using_credential(conn, credential)? > 0 {
         return Ok(Vec::new());
     }
-    Ok(orphans::sweep_unused(conn, keys, &row.profile_id)?.orphans)
+    Ok(orphans::sweep_unused(conn, keys, row.profile_id)?.orphans)
 }
 
 /// Propagation after a refresh in place: on plans with cross-brand renewal, every
@@ -471,9 +465,9 @@ pub fn sweep_if_unused(
 pub fn switch_profile_to_credential(
     conn: &mut DbConnection,
     keys: &KeyRing,
-    org: &str,
-    profile: &str,
-    credential: &str,
+    org: &OrganizationId,
+    profile: ProfileId,
+    credential: CredentialId,
     at: DateTime<Utc>,
 ) -> Result<Vec<Orphan>> {
     // The write-back already holds the credential's row; the profile comes
@@ -490,24 +484,20 @@ pub fn switch_profile_to_credential(
     let plan = plan_of(conn, org)?;
     let others: Vec<Account> = db::accounts::list_accounts_of_profile(conn, org, profile)?
         .into_iter()
-        .filter(|a| a.credential_id.as_deref() != Some(credential))
+        .filter(|a| a.credential_id != Some(credential))
         .collect();
     let decision = decide(
         plan,
         others
             .iter()
             .map(|a| Sibling {
-                account_id: a.id.clone(),
-                brand_id: a.brand_id.clone(),
+                account_id: a.id,
+                brand_id: a.brand_id,
                 enabled: a.enabled,
             })
             .collect(),
     );
-    let switched: Vec<&str> = decision
-        .switch
-        .iter()
-        .map(|s| s.account_id.as_str())
-        .collect();
+    let switched: Vec<AccountId> = decision.switch.iter().map(|s| s.account_id).collect();
     db::accounts::move_accounts_to_credential(conn, &switched, credential, to_db_time(at))?;
     db::accounts::touch_renewed(conn, credential, to_db_time(at))?;
     Ok(orphans::sweep_unused(conn, keys, profile)?.orphans)

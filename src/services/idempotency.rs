@@ -4,6 +4,7 @@
 //! lasts as long as a refresh lease: an answer still unfinished by then
 //! belongs to a process that died, and a key must never stay stuck on it.
 
+use crate::domain::ids::OrganizationId;
 use chrono::{DateTime, Utc};
 
 use crate::db::{self, idempotency};
@@ -27,14 +28,14 @@ fn in_flight_hold(state: &AppState) -> chrono::Duration {
 /// another's answer.
 pub async fn claim(
     state: &AppState,
-    org: &str,
+    org: &OrganizationId,
     key: &str,
     actor: &str,
     fingerprint: String,
 ) -> Result<Claim> {
     let at = state.now();
     let until = to_db_time(at + in_flight_hold(state));
-    let (o, k, actor) = (org.to_string(), key.to_string(), actor.to_string());
+    let (o, k, actor) = (org.clone(), key.to_string(), actor.to_string());
     db::run(&state.pool, move |conn| {
         idempotency::claim(conn, &o, &k, &actor, &fingerprint, to_db_time(at), until)
     })
@@ -44,13 +45,13 @@ pub async fn claim(
 /// Stores the answer to replay for a claimed key.
 pub async fn complete(
     state: &AppState,
-    org: &str,
+    org: &OrganizationId,
     actor: &str,
     key: &str,
     status: u16,
     body: String,
 ) -> Result<()> {
-    let (o, a, k) = (org.to_string(), actor.to_string(), key.to_string());
+    let (o, a, k) = (org.clone(), actor.to_string(), key.to_string());
     let keep_until = to_db_time(state.now() + RETENTION);
     db::run(&state.pool, move |conn| {
         idempotency::complete(conn, &o, &a, &k, status, &body, keep_until)
@@ -70,8 +71,8 @@ pub async fn purge_expired(state: &AppState, now: DateTime<Utc>) -> Result<usize
 
 /// Releases a claimed key whose answer failed. Failures are not stored: the
 /// client may retry with the same key.
-pub async fn release(state: &AppState, org: &str, actor: &str, key: &str) -> Result<()> {
-    let (o, a, k) = (org.to_string(), actor.to_string(), key.to_string());
+pub async fn release(state: &AppState, org: &OrganizationId, actor: &str, key: &str) -> Result<()> {
+    let (o, a, k) = (org.clone(), actor.to_string(), key.to_string());
     db::run(&state.pool, move |conn| {
         idempotency::abandon(conn, &o, &a, &k)
     })

@@ -35,7 +35,7 @@ pub struct Page<T> {
 /// claim does not list answers the same 404 as another organization's
 /// (docs/rules.md#tenant-scoping). Every use case addressed by a brand id
 /// passes here before its first query.
-pub fn reach(audience: &crate::domain::audience::Audience, brand: &str) -> Result<(), Error> {
+pub fn reach(audience: &crate::domain::audience::Audience, brand: BrandId) -> Result<(), Error> {
     reach_or(audience, brand, || {
         Error::NotFound(format!("no brand with id {brand}"))
     })
@@ -45,7 +45,7 @@ pub fn reach(audience: &crate::domain::audience::Audience, brand: &str) -> Resul
 /// another organization's ids, so that the two cannot be told apart.
 pub fn reach_or(
     audience: &crate::domain::audience::Audience,
-    brand: &str,
+    brand: BrandId,
     not_found: impl FnOnce() -> Error,
 ) -> Result<(), Error> {
     if audience.reaches(brand) {
@@ -55,6 +55,7 @@ pub fn reach_or(
     }
 }
 
+use crate::domain::ids::{BrandId, CredentialId};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -137,7 +138,7 @@ pub fn misconfigured(network: &str, error: &ProviderError) -> Error {
 /// network after the transaction committed. Whether it may is decided from
 /// what is stored when it was removed (docs/rules.md#propagation).
 pub struct Orphan {
-    pub credential_id: String,
+    pub credential_id: CredentialId,
     pub network: String,
     /// The refresh token when there was one (revoking it ends the grant), else the access token.
     pub token: SecretString,
@@ -231,7 +232,7 @@ mod tests {
 
     fn orphan(token_held_elsewhere: bool, identity_held_elsewhere: bool) -> Orphan {
         Orphan {
-            credential_id: "c".into(),
+            credential_id: crate::domain::ids::CredentialId::new(),
             network: "n".into(),
             token: SecretString::from("t".to_string()),
             token_held_elsewhere,

@@ -3,6 +3,7 @@
 //! network, PKCE verifier (sealed) and return URL; the callback checks it all,
 //! exchanges the code, reads the identity and stores the grant.
 
+use crate::domain::ids::{AccountId, BrandId, ConnectionId, OAuthStateId, OrganizationId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
@@ -18,7 +19,7 @@ use crate::db::models::OAuthState;
 use crate::db::rotation::PKCE_VERIFIER_FIELD;
 use crate::db::{self, oauth_states};
 use crate::domain::audience::Audience;
-use crate::domain::{from_db_time, new_id, to_db_time};
+use crate::domain::{from_db_time, to_db_time};
 use crate::error::{Error, FieldError, Result};
 use crate::providers::{Identity, ProviderError, TokenSet, new_pkce_verifier, pkce_challenge_s256};
 use crate::state::AppState;
@@ -42,8 +43,8 @@ pub struct StartRequest<'a> {
     /// The organization, and the brands whose accounts the callback's answer
     /// may name (the caller's, or a reconnect link's one brand).
     pub audience: &'a Audience,
-    pub brand_id: &'a str,
-    pub account_id: Option<&'a str>,
+    pub brand_id: BrandId,
+    pub account_id: Option<AccountId>,
     pub network: &'a str,
     pub purpose: Purpose,
     pub return_url: Option<&'a str>,
@@ -106,11 +107,11 @@ pub fn prepare(app: &AppState, request: StartRequest<'_>) -> Result<Prepared> {
     rand::rng().fill_bytes(&mut raw);
     let state = URL_SAFE_NO_PAD.encode(raw);
     let verifier = new_pkce_verifier();
-    let id = new_id();
+    let id = OAuthStateId::new();
     let sealed = app.keys.encrypt(
         verifier.as_bytes(),
         Binding {
-            record_id: &id,
+            record_id: id.as_str(),
             field: PKCE_VERIFIER_FIELD,
         },
     );
@@ -119,9 +120,9 @@ pub fn prepare(app: &AppState, request: StartRequest<'_>) -> Result<Prepared> {
     let row = OAuthState {
         id,
         state_hash: hash_state(&state),
-        organization_id: request.audience.organization_id().into(),
-        brand_id: request.brand_id.into(),
-        account_id: request.account_id.map(Into::into),
+        organization_id: request.audience.organization_id().clone(),
+        brand_id: request.brand_id,
+        account_id: request.account_id,
         network: request.network.into(),
         purpose: request.purpose.as_str().into(),
         pkce_verifier: sealed.bytes,
@@ -132,10 +133,13 @@ pub fn prepare(app: &AppState, request: StartRequest<'_>) -> Result<Prepared> {
         expires_at: to_db_time(expires_at),
         consumed_at: None,
         created_at: to_db_time(created),
-        brands: request
-            .audience
-            .brand_ids()
-            .map(|brands| brands.iter().cloned().collect::<Vec<_>>().join(" ")),
+        brands: request.audience.brand_ids().map(|brands| {
+            brands
+                .iter()
+                .map(BrandId::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
     };
     Ok(Prepared {
         state: row,
@@ -162,9 +166,9 @@ pub struct CallbackQuery {
 /// A finished callback: the stored grant as the answer shows it.
 #[derive(Debug)]
 pub struct Completed {
-    pub organization_id: String,
-    pub brand_id: String,
-    pub account_id: String,
+    pub organization_id: OrganizationId,
+    pub brand_id: BrandId,
+    pub account_id: AccountId,
     pub purpose: Purpose,
     pub return_url: Option<Url>,
     pub outcome: GrantOutcome,
@@ -182,8 +186,8 @@ pub enum Callback {
 /// A person's grant stored and waiting for a selection.
 #[derive(Debug)]
 pub struct Selecting {
-    pub connection_id: String,
-    pub brand_id: String,
+    pub connection_id: ConnectionId,
+    pub brand_id: BrandId,
     pub return_url: Option<Url>,
     pub expires_at: DateTime<Utc>,
 }
@@ -336,9 +340,9 @@ async fn use_state(
             Error::internal(format!("oauth state {}: {e}", row.id)),
         )
     })?;
-    let (id, at) = (row.id.clone(), to_db_time(app.now()));
+    let (id, at) = (row.id, to_db_time(app.now()));
     let consumed = db::run(&app.pool, move |conn| {
-        oauth_states::consume_oauth_state(conn, &id, at)
+        oauth_states::consume_oauth_state(conn, id, at)
     })
     .await
     .map_err(|e| fail(return_url, "server_error", e))?;
@@ -396,7 +400,7 @@ fn open_verifier(app: &AppState, row: &OAuthState) -> Result<String> {
             &row.pkce_verifier_key_id,
             &row.pkce_verifier,
             Binding {
-                record_id: &row.id,
+                record_id: row.id.as_str(),
                 field: PKCE_VERIFIER_FIELD,
             },
         )
@@ -415,9 +419,9 @@ async fn store_grant(
 ) -> Result<(GrantApplied, GrantOutcome)> {
     let keys = app.keys.clone();
     let org = row.organization_id.clone();
-    let brand = row.brand_id.clone();
+    let brand = row.brand_id;
     let network_name = network.to_string();
-    let expected = row.account_id.clone();
+    let expected = row.account_id;
     let actor = row.actor.clone();
     let providers = app.providers.clone();
     let at = app.now();
@@ -428,7 +432,7 @@ async fn store_grant(
                 &keys,
                 FreshGrant {
                     organization_id: &org,
-                    brand_id: &brand,
+                    brand_id: brand,
                     network: &network_name,
                     identity: &identity,
                     tokens: &tokens,
@@ -438,13 +442,13 @@ async fn store_grant(
                     } else {
                         GrantSource::Connect
                     },
-                    expected_account: expected.as_deref(),
+                    expected_account: expected,
                     asset: None,
                 },
                 at,
             )?;
             let (account, propagation) =
-                account_with_report(conn, &providers, &org, &applied.account_id, at)?;
+                account_with_report(conn, &providers, &org, applied.account_id, at)?;
             let outcome = GrantOutcome {
                 created: applied.created,
                 account,
@@ -463,7 +467,10 @@ fn audience_of(row: &OAuthState) -> Audience {
         None => Audience::organization(row.organization_id.clone()),
         Some(brands) => Audience::brands(
             row.organization_id.clone(),
-            brands.split_whitespace().map(str::to_string),
+            // A stored brand that is no id would reach nothing either way.
+            brands
+                .split_whitespace()
+                .filter_map(|b| BrandId::parse(b).ok()),
         ),
     }
 }

@@ -7,8 +7,9 @@
 use crate::db::audit::{Audit, insert_audit_event};
 use crate::db::{self, DbConnection, models};
 use crate::domain::audit::AuditAction;
+use crate::domain::ids::OrganizationId;
 use crate::domain::plan::Plan;
-use crate::domain::{new_id, to_db_time};
+use crate::domain::to_db_time;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -16,17 +17,17 @@ use crate::state::AppState;
 pub const DEFAULT_WARNING_WINDOW_DAYS: i32 = 7;
 
 /// The organization, or 404.
-fn find(conn: &mut DbConnection, id: &str) -> Result<models::Organization> {
+fn find(conn: &mut DbConnection, id: &OrganizationId) -> Result<models::Organization> {
     db::organizations::find_organization(conn, id)?.ok_or_else(|| not_found(id))
 }
 
-fn not_found(id: &str) -> Error {
+fn not_found(id: &OrganizationId) -> Error {
     Error::NotFound(format!("no organization with id {id}"))
 }
 
 /// One organization.
-pub async fn get(state: &AppState, id: &str) -> Result<models::Organization> {
-    let id = id.to_string();
+pub async fn get(state: &AppState, id: &OrganizationId) -> Result<models::Organization> {
+    let id = id.clone();
     db::run(&state.pool, move |conn| find(conn, &id)).await
 }
 
@@ -40,7 +41,7 @@ pub struct Update {
 /// Changes the organization's name or warning window.
 pub async fn update(
     state: &AppState,
-    id: &str,
+    id: &OrganizationId,
     actor: &str,
     update: Update,
 ) -> Result<models::Organization> {
@@ -51,7 +52,7 @@ pub async fn update(
         warning_window_days: update.warning_window_days,
         updated_at: Some(to_db_time(now)),
     };
-    let (id, actor) = (id.to_string(), actor.to_string());
+    let (id, actor) = (id.clone(), actor.to_string());
     db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             if !db::organizations::update_organization(conn, &id, &changes)? {
@@ -78,7 +79,7 @@ pub async fn update(
 #[derive(Debug)]
 pub struct NewOrganization {
     /// The id to use (e.g. the billing system's tenant id); generated when absent.
-    pub id: Option<String>,
+    pub id: Option<OrganizationId>,
     pub name: String,
     pub plan: Plan,
     /// [`DEFAULT_WARNING_WINDOW_DAYS`] when absent.
@@ -94,7 +95,7 @@ pub async fn create(
     let now = state.now();
     let at = to_db_time(now);
     let row = models::Organization {
-        id: new.id.unwrap_or_else(new_id),
+        id: new.id.unwrap_or_else(OrganizationId::new),
         name: new.name,
         plan: new.plan.as_str().to_string(),
         warning_window_days: new
@@ -140,7 +141,7 @@ pub struct AdminUpdate {
 /// the new plan does not allow is refused from then on, where it is checked.
 pub async fn update_any(
     state: &AppState,
-    id: &str,
+    id: &OrganizationId,
     actor: &str,
     update: AdminUpdate,
 ) -> Result<models::Organization> {
@@ -151,7 +152,7 @@ pub async fn update_any(
         warning_window_days: None,
         updated_at: Some(to_db_time(now)),
     };
-    let (o, who) = (id.to_string(), actor.to_string());
+    let (o, who) = (id.clone(), actor.to_string());
     let organization = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             let before = find(conn, &o)?;

@@ -2,6 +2,7 @@
 //! where it is connected. A caller restricted to some brands sees only the
 //! profiles connected in them, and only those brands of each.
 
+use crate::domain::ids::{AccountId, BrandId, ProfileId};
 use std::collections::HashMap;
 
 use super::Page;
@@ -14,10 +15,10 @@ use crate::state::AppState;
 /// One brand where a profile is connected.
 #[derive(Debug, Clone)]
 pub struct Membership {
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub brand_name: String,
     /// The profile's account in that brand.
-    pub account_id: String,
+    pub account_id: AccountId,
     pub enabled: bool,
 }
 
@@ -33,9 +34,9 @@ pub struct ProfileView {
 fn memberships(
     conn: &mut DbConnection,
     audience: &Audience,
-    profile_ids: &[String],
-) -> Result<HashMap<String, Vec<Membership>>> {
-    let mut by_profile: HashMap<String, Vec<Membership>> = HashMap::new();
+    profile_ids: &[ProfileId],
+) -> Result<HashMap<ProfileId, Vec<Membership>>> {
+    let mut by_profile: HashMap<ProfileId, Vec<Membership>> = HashMap::new();
     for (profile_id, account_id, brand_id, brand_name, enabled) in
         db::profiles::list_brand_memberships(conn, audience, profile_ids)?
     {
@@ -67,8 +68,8 @@ pub async fn list(
             after.as_deref(),
             i64::from(limit) + 1,
         )?;
-        let (rows, next_cursor) = split_page(rows, limit, |p| &p.id);
-        let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
+        let (rows, next_cursor) = split_page(rows, limit, |p| p.id.as_str());
+        let ids: Vec<ProfileId> = rows.iter().map(|p| p.id).collect();
         let mut by_profile = memberships(conn, &audience, &ids)?;
         let items = rows
             .into_iter()
@@ -84,13 +85,13 @@ pub async fn list(
 
 /// One profile of the organization; another organization's, or one not
 /// connected in a brand the audience reaches, is 404.
-pub async fn get(state: &AppState, audience: &Audience, id: &str) -> Result<ProfileView> {
-    let (audience, id) = (audience.clone(), id.to_string());
+pub async fn get(state: &AppState, audience: &Audience, id: ProfileId) -> Result<ProfileView> {
+    let audience = audience.clone();
     db::run(&state.pool, move |conn| {
         let not_found = || Error::NotFound(format!("no profile with id {id}"));
-        let row = db::profiles::find_profile(conn, audience.organization_id(), &id)?
+        let row = db::profiles::find_profile(conn, audience.organization_id(), id)?
             .ok_or_else(not_found)?;
-        let brands = memberships(conn, &audience, std::slice::from_ref(&id))?
+        let brands = memberships(conn, &audience, &[id])?
             .remove(&id)
             .unwrap_or_default();
         if brands.is_empty() && !audience.is_whole_organization() {

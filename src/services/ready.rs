@@ -5,6 +5,7 @@
 //! the data of that version (the version is read first), and is let go when
 //! the version moves or the clock reaches that instant.
 
+use crate::domain::ids::OrganizationId;
 use chrono::{DateTime, Utc};
 
 use super::account_view::{find_organization, window_of};
@@ -44,13 +45,13 @@ pub fn holds(
     version == current && valid_until.is_none_or(|until| now < until)
 }
 
-fn no_organization(org: &str) -> Error {
+fn no_organization(org: &OrganizationId) -> Error {
     Error::NotFound(format!("no organization with id {org}"))
 }
 
 /// The organization's data version: one indexed read.
-pub async fn data_version(state: &AppState, org: &str) -> Result<i64> {
-    let o = org.to_string();
+pub async fn data_version(state: &AppState, org: &OrganizationId) -> Result<i64> {
+    let o = org.clone();
     db::run(&state.pool, move |conn| {
         db::organizations::find_data_version(conn, &o)?.ok_or_else(|| no_organization(&o))
     })
@@ -61,7 +62,7 @@ pub async fn data_version(state: &AppState, org: &str) -> Result<i64> {
 /// organization and the read, then the next clock edge.
 pub fn read_fresh<T>(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     at: DateTime<Utc>,
     read: impl FnOnce(&mut DbConnection, &Organization) -> Result<T>,
 ) -> Result<Fresh<T>> {

@@ -2,6 +2,7 @@
 //! login) opens to re-authorize. Only the hash of the link's secret is
 //! stored.
 
+use crate::domain::ids::{AccountId, BrandId, ReconnectLinkId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -14,7 +15,7 @@ use crate::db::reconnect_links::{self, ReconnectLink};
 use crate::db::{self};
 use crate::domain::audience::Audience;
 use crate::domain::audit::AuditAction;
-use crate::domain::{new_id, to_db_time};
+use crate::domain::to_db_time;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -29,8 +30,8 @@ pub struct Created {
 pub async fn create(
     state: &AppState,
     audience: &Audience,
-    brand: &str,
-    account: &str,
+    brand: BrandId,
+    account: AccountId,
     actor: &str,
     return_url: Option<String>,
     expires_in: Option<u64>,
@@ -42,21 +43,15 @@ pub async fn create(
     let created = state.now();
     let ttl = expires_in.unwrap_or(state.settings.reconnect_link_ttl_secs);
     let expires_at = created + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(604_800));
-    let (audience, b, a, actor, hash) = (
-        audience.clone(),
-        brand.to_string(),
-        account.to_string(),
-        actor.to_string(),
-        hash_state(&token),
-    );
+    let (audience, actor, hash) = (audience.clone(), actor.to_string(), hash_state(&token));
     db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            let (account, profile, _) = find_account(conn, &audience, Some(&b), &a)?;
+            let (account, profile, _) = find_account(conn, &audience, Some(brand), account)?;
             let o = audience.organization_id();
             let link = ReconnectLink {
-                id: new_id(),
+                id: ReconnectLinkId::new(),
                 token_hash: hash,
-                organization_id: o.to_string(),
+                organization_id: o.clone(),
                 brand_id: account.brand_id,
                 account_id: account.id,
                 network: profile.network,
@@ -70,8 +65,8 @@ pub async fn create(
             insert_audit_event(
                 conn,
                 Audit {
-                    brand_id: Some(&link.brand_id),
-                    account_id: Some(&link.account_id),
+                    brand_id: Some(link.brand_id),
+                    account_id: Some(link.account_id),
                     detail: Some(serde_json::json!({ "expires_at": expires_at })),
                     ..Audit::new(o, &actor, AuditAction::ReconnectLinkCreated)
                 },
@@ -133,7 +128,7 @@ pub async fn preview(state: &AppState, token: &str) -> Result<Preview> {
         let organization = db::organizations::find_organization(conn, &link.organization_id)?
             .ok_or_else(|| Error::NotFound("no such reconnect link".into()))?;
         let (_, profile, _) =
-            db::accounts::find_account_by_id(conn, &link.organization_id, &link.account_id)?
+            db::accounts::find_account_by_id(conn, &link.organization_id, link.account_id)?
                 .ok_or_else(|| Error::Gone("the account of this link was disconnected".into()))?;
         Ok(Preview {
             organization_name: organization.name,
@@ -167,7 +162,7 @@ pub async fn open(state: &AppState, token: &str) -> Result<Started> {
     .await?;
     // Whoever opens the link has no login: the callback's answer names no
     // brand but the link's own.
-    let audience = Audience::brands(link.organization_id.clone(), [link.brand_id.clone()]);
+    let audience = Audience::brands(link.organization_id.clone(), [link.brand_id]);
     let Prepared {
         state: oauth_state,
         started,
@@ -175,8 +170,8 @@ pub async fn open(state: &AppState, token: &str) -> Result<Started> {
         state,
         StartRequest {
             audience: &audience,
-            brand_id: &link.brand_id,
-            account_id: Some(&link.account_id),
+            brand_id: link.brand_id,
+            account_id: Some(link.account_id),
             network: &link.network,
             purpose: Purpose::ReconnectLink,
             return_url: link.return_url.as_deref(),
@@ -185,7 +180,7 @@ pub async fn open(state: &AppState, token: &str) -> Result<Started> {
     )?;
     db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            if !reconnect_links::use_reconnect_link(conn, &link.id, at)? {
+            if !reconnect_links::use_reconnect_link(conn, link.id, at)? {
                 // Spent (or expired) since it was read: say which.
                 let now = reconnect_links::find_reconnect_link_by_hash(conn, &again)?;
                 return Err(gone(now.as_ref().unwrap_or(&link)));

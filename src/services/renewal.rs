@@ -10,6 +10,7 @@
 //! brands. Other outcomes add at most one read (and a re-authorization the
 //! insert of its `state`).
 
+use crate::domain::ids::{AccountId, BrandId};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -52,23 +53,23 @@ pub struct Renewal {
 pub fn find_account(
     conn: &mut DbConnection,
     audience: &Audience,
-    brand: Option<&str>,
-    account: &str,
+    brand: Option<BrandId>,
+    account: AccountId,
 ) -> Result<AccountRow> {
     let org = audience.organization_id();
     let row = match brand {
         Some(brand) => db::accounts::find_account(conn, org, brand, account)?,
         None => db::accounts::find_account_by_id(conn, org, account)?,
     };
-    row.filter(|(found, _, _)| audience.reaches(&found.brand_id))
+    row.filter(|(found, _, _)| audience.reaches(found.brand_id))
         .ok_or_else(|| Error::NotFound(format!("no account with id {account}")))
 }
 
 /// Who asks for a renewal and how a re-authorization should come back.
 pub struct RenewRequest<'a> {
     pub audience: &'a Audience,
-    pub brand_id: Option<&'a str>,
-    pub account_id: &'a str,
+    pub brand_id: Option<BrandId>,
+    pub account_id: AccountId,
     pub actor: &'a str,
     pub return_url: Option<&'a str>,
     pub purpose: Purpose,
@@ -93,8 +94,8 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
         Some(claimed) => refresh_claimed(
             state,
             RefreshRequest {
-                organization_id: request.audience.organization_id().to_string(),
-                credential_id: credential.id.clone(),
+                organization_id: request.audience.organization_id().clone(),
+                credential_id: credential.id,
                 actor: request.actor.to_string(),
                 snapshot: true,
             },
@@ -106,7 +107,7 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
     };
     let replaced = matches!(settled, Settled::Replaced);
     let (outcome, snapshot) = outcome_of(state, &request, settled, &account, &profile).await?;
-    let (view, report) = account_now(state, &request, snapshot, &account.id).await?;
+    let (view, report) = account_now(state, &request, snapshot, account.id).await?;
     let outcome = if replaced {
         renewed_by_replacement(&view)?
     } else {
@@ -133,18 +134,17 @@ async fn read_and_claim(
     request: &RenewRequest<'_>,
     owner: &str,
 ) -> Result<(AccountRow, Option<Claim>)> {
-    let (audience, b, a, own, app) = (
+    let (audience, brand, account) = (
         request.audience.clone(),
-        request.brand_id.map(str::to_string),
-        request.account_id.to_string(),
-        owner.to_owned(),
-        state.clone(),
+        request.brand_id,
+        request.account_id,
     );
+    let (own, app) = (owner.to_owned(), state.clone());
     db::run(&state.pool, move |conn| {
-        let row = find_account(conn, &audience, b.as_deref(), &a)?;
+        let row = find_account(conn, &audience, brand, account)?;
         let wanted = row.0.enabled && row.2.stored_status()? != CredentialStatus::ReauthRequired;
         let claimed = if wanted {
-            Some(claim(conn, &app, &row.2.id, &own)?)
+            Some(claim(conn, &app, row.2.id, &own)?)
         } else {
             None
         };
@@ -182,8 +182,8 @@ async fn outcome_of(
                     state,
                     StartRequest {
                         audience: request.audience,
-                        brand_id: &account.brand_id,
-                        account_id: Some(&account.id),
+                        brand_id: account.brand_id,
+                        account_id: Some(account.id),
                         network: &profile.network,
                         purpose: request.purpose,
                         return_url: request.return_url,
@@ -204,7 +204,7 @@ async fn account_now(
     state: &AppState,
     request: &RenewRequest<'_>,
     snapshot: Option<Arc<Snapshot>>,
-    account_id: &str,
+    account_id: AccountId,
 ) -> Result<(AccountView, PropagationReport)> {
     match snapshot {
         Some(snapshot) => report_from(
@@ -215,14 +215,13 @@ async fn account_now(
             state.now(),
         ),
         None => {
-            let (o, a, providers, at) = (
-                request.audience.organization_id().to_string(),
-                account_id.to_owned(),
+            let (o, providers, at) = (
+                request.audience.organization_id().clone(),
                 state.providers.clone(),
                 state.now(),
             );
             db::run(&state.pool, move |conn| {
-                account_with_report(conn, &providers, &o, &a, at)
+                account_with_report(conn, &providers, &o, account_id, at)
             })
             .await
         }

@@ -4,6 +4,7 @@
 //! needs renewal: a publisher holding posts for a token that would have
 //! carried them loses more than one that learns the token is ending.
 
+use crate::domain::ids::{AccountId, CredentialId};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
@@ -35,7 +36,7 @@ pub struct AccessToken {
 /// credential's id and `version` (which moves with every new token), so it
 /// changes with the token, stays the same while the token does (a key
 /// rotation moves nothing), and reveals nothing of it.
-pub fn token_id(credential_id: &str, version: i64) -> String {
+pub fn token_id(credential_id: CredentialId, version: i64) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(format!("{credential_id}:{version}"));
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
@@ -46,13 +47,13 @@ pub fn token_id(credential_id: &str, version: i64) -> String {
 pub async fn read_access_token(
     state: &AppState,
     audience: &Audience,
-    account_id: &str,
+    account_id: AccountId,
     actor: &str,
 ) -> Result<AccessToken> {
     let org = audience.organization_id();
-    let (reader, a) = (audience.clone(), account_id.to_string());
+    let reader = audience.clone();
     let (account, profile, credential) = db::run(&state.pool, move |conn| {
-        super::renewal::find_account(conn, &reader, None, &a)
+        super::renewal::find_account(conn, &reader, None, account_id)
     })
     .await?;
     if !account.enabled {
@@ -64,7 +65,7 @@ pub async fn read_access_token(
         detail: format!(
             "the account's grant cannot be used ({reason}); its owner must re-authorize"
         ),
-        renew_href: renew_href(&account.brand_id, &account.id),
+        renew_href: renew_href(account.brand_id, account.id),
     };
     if credential.stored_status()? == CredentialStatus::ReauthRequired {
         return Err(reauth(&token_status::dead_reason(
@@ -84,8 +85,8 @@ pub async fn read_access_token(
         let settled = match refresh(
             state,
             RefreshRequest {
-                organization_id: org.to_string(),
-                credential_id: credential.id.clone(),
+                organization_id: org.clone(),
+                credential_id: credential.id,
                 actor: actor.to_string(),
                 snapshot: false,
             },
@@ -93,7 +94,7 @@ pub async fn read_access_token(
         .await
         {
             Ok(outcome) => outcome.settle(&profile.network),
-            // Like a network hiccup: the grant is fine, the deployment is not.
+            // Like account_id network hiccup: the grant is fine, the deployment is not.
             Err(error @ Error::NetworkMisconfigured { .. }) => Err(error),
             Err(error) => return Err(error),
         };
@@ -111,20 +112,20 @@ pub async fn read_access_token(
     }
     // The account's credential as it is now (a fresh grant may have
     // replaced the one read above while the refresh ran).
-    let (o, a) = (org.to_string(), account.id.clone());
+    let (o, account_id) = (org.clone(), account.id);
     let shared = state
         .providers
         .get(&profile.network)
         .and_then(|p| p.assets())
         == Some(AssetTokens::Shared);
     let row = db::run(&state.pool, move |conn| {
-        let (_, _, current) = db::accounts::find_account_by_id(conn, &o, &a)?
-            .ok_or_else(|| Error::NotFound(format!("no account with id {a}")))?;
-        let row = db::credentials::find_credential(conn, &o, &current.id)?
+        let (_, _, current) = db::accounts::find_account_by_id(conn, &o, account_id)?
+            .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
+        let row = db::credentials::find_credential(conn, &o, current.id)?
             .ok_or_else(|| Error::NotFound(format!("no credential {}", current.id)))?;
         // A shared asset publishes with its manager's grant itself
         // (docs/rules.md#assets): that is the token to hand out.
-        match (&row.derived_from_credential_id, shared) {
+        match (row.derived_from_credential_id, shared) {
             (Some(manager), true) => db::credentials::find_credential(conn, &o, manager)?
                 .ok_or_else(|| Error::NotFound(format!("no credential {manager}"))),
             _ => Ok(row),
@@ -151,8 +152,8 @@ pub async fn read_access_token(
         // Never handed out, and the credential is re-authorization's.
         Err(error) if error.is_not_this_records() => {
             let request = RefreshRequest {
-                organization_id: org.to_string(),
-                credential_id: row.id.clone(),
+                organization_id: org.clone(),
+                credential_id: row.id,
                 actor: actor.to_string(),
                 snapshot: false,
             };
@@ -168,6 +169,6 @@ pub async fn read_access_token(
         expires_at: row_expires,
         scopes: row.scopes.split_whitespace().map(str::to_string).collect(),
         needs_renewal: row_expires.is_some_and(|e| e <= shift(now, lead)),
-        token_id: token_id(&row.id, row.version),
+        token_id: token_id(row.id, row.version),
     })
 }

@@ -1,6 +1,7 @@
 //! Scheduling new grants: a credential without a `next_refresh_at` is given
 //! one, its network's lead before it expires.
 
+use crate::domain::ids::CredentialId;
 use chrono::{DateTime, Utc};
 
 use super::{BATCH, RECHECK, SCHEDULE_BATCHES, TickReport};
@@ -19,14 +20,14 @@ pub(super) async fn schedule_new(
     for _ in 0..SCHEDULE_BATCHES {
         let rows = db::run(&app.pool, |conn| creds::list_unscheduled(conn, BATCH)).await?;
         let last = rows.len() < usize::try_from(BATCH).unwrap_or(usize::MAX);
-        let plan: Vec<(String, chrono::NaiveDateTime)> = rows
+        let plan: Vec<(CredentialId, chrono::NaiveDateTime)> = rows
             .iter()
-            .map(|row| (row.id.clone(), to_db_time(first_due(app, row, now))))
+            .map(|row| (row.id, to_db_time(first_due(app, row, now))))
             .collect();
         let scheduled = db::run(&app.pool, move |conn| {
             let mut n = 0;
             for (id, at) in plan {
-                n += usize::from(creds::schedule_if_unscheduled(conn, &id, at)?);
+                n += usize::from(creds::schedule_if_unscheduled(conn, id, at)?);
             }
             Ok(n)
         })

@@ -1,6 +1,7 @@
 //! Proactive refresh: the due credentials are claimed, re-judged and renewed
 //! through the refresh engine, transient failures retried with backoff.
 
+use crate::domain::ids::CredentialId;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -46,11 +47,8 @@ pub(super) async fn refresh_due(
     .await?;
     app.worker_health.scanned(scan.elapsed());
     report.claimed = claimed.len();
-    let results: Vec<(String, Result<Handled, Error>)> = futures_util::stream::iter(claimed)
-        .map(|row| async move {
-            let id = row.id.clone();
-            (id, handle_due(app, row, now).await)
-        })
+    let results: Vec<(CredentialId, Result<Handled, Error>)> = futures_util::stream::iter(claimed)
+        .map(|row| async move { (row.id, handle_due(app, row, now).await) })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -72,31 +70,28 @@ pub(super) async fn refresh_due(
     Ok(())
 }
 
-async fn reschedule(app: &AppState, id: &str, at: DateTime<Utc>) -> Result<(), Error> {
-    let (id, at) = (id.to_string(), to_db_time(at));
-    db::run(&app.pool, move |conn| {
-        creds::schedule_refresh(conn, &id, at)
-    })
-    .await
+async fn reschedule(app: &AppState, id: CredentialId, at: DateTime<Utc>) -> Result<(), Error> {
+    let at = to_db_time(at);
+    db::run(&app.pool, move |conn| creds::schedule_refresh(conn, id, at)).await
 }
 
 async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result<Handled, Error> {
     let Some(provider) = app.providers.get(&row.network) else {
-        reschedule(app, &row.id, now + RECHECK).await?;
+        reschedule(app, row.id, now + RECHECK).await?;
         return Ok(Handled::Rescheduled);
     };
     let (Some(expires_at), false) = (
         row.expires_at.map(from_db_time),
         row.stored_status()? == CredentialStatus::ReauthRequired,
     ) else {
-        reschedule(app, &row.id, now + RECHECK).await?;
+        reschedule(app, row.id, now + RECHECK).await?;
         return Ok(Handled::Rescheduled);
     };
     let lead = chrono::Duration::from_std(provider.refresh_lead()).unwrap_or_default();
     let due = shift(expires_at, -lead);
     if due > now {
         // Renewed meanwhile (by the API): the hint was stale.
-        reschedule(app, &row.id, due).await?;
+        reschedule(app, row.id, due).await?;
         return Ok(Handled::Rescheduled);
     }
     let grant = crate::services::grant_info(
@@ -109,12 +104,12 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
     match provider.refresh_plan(&grant, now) {
         RefreshPlan::Silent(_) => {}
         RefreshPlan::NotYet { earliest, .. } => {
-            reschedule(app, &row.id, earliest.max(now + MIN_INTERVAL)).await?;
+            reschedule(app, row.id, earliest.max(now + MIN_INTERVAL)).await?;
             return Ok(Handled::Rescheduled);
         }
         RefreshPlan::NeedsReauthorization(_) => {
             // Only the user can renew it; its status follows the clock.
-            reschedule(app, &row.id, now + RECHECK).await?;
+            reschedule(app, row.id, now + RECHECK).await?;
             return Ok(Handled::Rescheduled);
         }
     }
@@ -122,7 +117,7 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
         app,
         RefreshRequest {
             organization_id: row.organization_id.clone(),
-            credential_id: row.id.clone(),
+            credential_id: row.id,
             actor: ACTOR.into(),
             snapshot: false,
         },
@@ -132,18 +127,18 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
         Ok(RefreshOutcome::Renewed { expires_at, .. }) => {
             reschedule(
                 app,
-                &row.id,
+                row.id,
                 shift(expires_at, -lead).max(now + MIN_INTERVAL),
             )
             .await?;
             Ok(Handled::Refreshed)
         }
         Ok(RefreshOutcome::NotDue { earliest }) => {
-            reschedule(app, &row.id, earliest.max(now + MIN_INTERVAL)).await?;
+            reschedule(app, row.id, earliest.max(now + MIN_INTERVAL)).await?;
             Ok(Handled::Rescheduled)
         }
         Ok(RefreshOutcome::ReauthRequired { .. }) => {
-            reschedule(app, &row.id, now + RECHECK).await?;
+            reschedule(app, row.id, now + RECHECK).await?;
             Ok(Handled::ReauthRequired)
         }
         Ok(RefreshOutcome::Transient {
@@ -155,13 +150,13 @@ async fn handle_due(app: &AppState, row: WorkItem, now: DateTime<Utc>) -> Result
         Ok(RefreshOutcome::Replaced) => Ok(Handled::Rescheduled),
         Ok(RefreshOutcome::Busy { retry_after }) => {
             let pause = chrono_of(retry_after).max(chrono::Duration::seconds(5));
-            reschedule(app, &row.id, shift(now, pause)).await?;
+            reschedule(app, row.id, shift(now, pause)).await?;
             Ok(Handled::Busy)
         }
         Err(error) => {
             reschedule(
                 app,
-                &row.id,
+                row.id,
                 shift(
                     now,
                     chrono_of(backoff(row.failure_count + 1, Duration::ZERO, jitter())),
@@ -194,13 +189,13 @@ async fn after_transient(
     detail: &str,
 ) -> Result<Handled, Error> {
     let (id, org, detail) = (
-        claimed.id.clone(),
+        claimed.id,
         claimed.organization_id.clone(),
         detail.to_string(),
     );
     let at = to_db_time(now);
     let gave_up = db::run(&app.pool, move |conn| {
-        let Some(row) = crate::db::credentials::find_credential_by_id(conn, &id)? else {
+        let Some(row) = crate::db::credentials::find_credential_by_id(conn, id)? else {
             return Ok(None);
         };
         let stale = row
@@ -211,10 +206,10 @@ async fn after_transient(
         }
         db::write_transaction(conn, |conn| {
             let reason = "refresh_failing_for_days";
-            if !creds::give_up_refreshing(conn, &id, row.version, reason, at)? {
+            if !creds::give_up_refreshing(conn, id, row.version, reason, at)? {
                 return Ok(Some((false, row.failure_count)));
             }
-            for (account, brand) in db::accounts::list_accounts_using_credential(conn, &id)? {
+            for (account, brand) in db::accounts::list_accounts_using_credential(conn, id)? {
                 insert_audit_event(
                     conn,
                     Audit {
@@ -222,9 +217,9 @@ async fn after_transient(
                         actor: ACTOR,
                         action: AuditAction::TokenReauthRequired,
                         outcome: AuditOutcome::Failure,
-                        brand_id: Some(&brand),
-                        account_id: Some(&account),
-                        credential_id: Some(&id),
+                        brand_id: Some(brand),
+                        account_id: Some(account),
+                        credential_id: Some(id),
                         detail: Some(json!({
                             "reason": reason,
                             "failures": row.failure_count,
@@ -242,13 +237,13 @@ async fn after_transient(
         None => Ok(Handled::Transient),
         Some((true, failures)) => {
             tracing::warn!(credential = %claimed.id, failures, "refreshes kept failing for days; the grant now needs reauthorization");
-            reschedule(app, &claimed.id, now + RECHECK).await?;
+            reschedule(app, claimed.id, now + RECHECK).await?;
             Ok(Handled::GaveUp)
         }
         Some((false, failures)) => {
             let pause = backoff(failures, retry_after, jitter());
             tracing::info!(credential = %claimed.id, failures, retry_in_secs = pause.as_secs(), "refresh failed transiently; retrying later");
-            reschedule(app, &claimed.id, shift(now, chrono_of(pause))).await?;
+            reschedule(app, claimed.id, shift(now, chrono_of(pause))).await?;
             Ok(Handled::Transient)
         }
     }

@@ -64,7 +64,7 @@ async fn store_transition(
         db::write_transaction(conn, |conn| {
             if !creds::transition_status(
                 conn,
-                &row.id,
+                row.id,
                 &row.status,
                 expires_at,
                 change.to.as_str(),
@@ -77,7 +77,7 @@ async fn store_transition(
             };
             // A disabled account reports `disabled`: its status did not change.
             for (account, brand) in
-                db::accounts::list_enabled_accounts_using_credential(conn, &row.id)?
+                db::accounts::list_enabled_accounts_using_credential(conn, row.id)?
             {
                 insert_audit_event(
                     conn,
@@ -86,9 +86,9 @@ async fn store_transition(
                         actor: ACTOR,
                         action,
                         outcome: AuditOutcome::Success,
-                        brand_id: Some(&brand),
-                        account_id: Some(&account),
-                        credential_id: Some(&row.id),
+                        brand_id: Some(brand),
+                        account_id: Some(account),
+                        credential_id: Some(row.id),
                         detail: Some(json!({
                             "from": row.status,
                             "to": change.to.as_str(),

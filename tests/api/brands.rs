@@ -56,12 +56,18 @@ async fn brand_crud_round_trip(app: TestApp) {
     // Every change left an audit event, in order.
     let org = app.org_id.clone();
     let actions = tokenwarden::db::run(app.pool(), move |conn| {
-        tokenwarden::db::audit::list_audit_events(conn, &org, None, None, 100)
+        tokenwarden::db::audit::list_audit_events(
+            conn,
+            &crate::helpers::org_id(&org),
+            None,
+            None,
+            100,
+        )
     })
     .await
     .unwrap()
     .into_iter()
-    .filter(|e| e.brand_id.as_deref() == Some(id.as_str()))
+    .filter(|e| e.brand_id.is_some_and(|b| b.as_str() == id))
     .map(|e| (e.action, e.actor))
     .collect::<Vec<_>>();
     assert_eq!(

@@ -99,9 +99,9 @@ async fn a_write_on_another_instance_is_seen_by_the_very_next_read(app: TestApp)
     let other = crate::worker::instances::second_instance(&app).await;
     tokenwarden::services::accounts::set_enabled(
         &other,
-        &tokenwarden::domain::audience::Audience::organization(app.org_id.clone()),
-        &brand,
-        &account,
+        &tokenwarden::domain::audience::Audience::organization(crate::helpers::org_id(&app.org_id)),
+        crate::helpers::id(&brand),
+        crate::helpers::id(&account),
         "other-instance",
         false,
     )
@@ -130,7 +130,7 @@ async fn version_of(app: &TestApp) -> i64 {
     let (pool, org) = (app.pool().clone(), app.org_id.clone());
     tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().unwrap();
-        tokenwarden::db::organizations::find_data_version(&mut conn, &org)
+        tokenwarden::db::organizations::find_data_version(&mut conn, &crate::helpers::org_id(&org))
             .unwrap()
             .unwrap()
     })
@@ -170,9 +170,13 @@ async fn every_shown_change_moves_the_data_version_and_a_lease_does_not(app: Tes
     let (pool, org, id) = (app.pool().clone(), app.org_id.clone(), account.clone());
     let credential = tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().unwrap();
-        let row = tokenwarden::db::accounts::find_account_by_id(&mut conn, &org, &id)
-            .unwrap()
-            .unwrap();
+        let row = tokenwarden::db::accounts::find_account_by_id(
+            &mut conn,
+            &crate::helpers::org_id(&org),
+            crate::helpers::id(&id),
+        )
+        .unwrap()
+        .unwrap();
         row.2.id
     })
     .await
@@ -181,9 +185,9 @@ async fn every_shown_change_moves_the_data_version_and_a_lease_does_not(app: Tes
     tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().unwrap();
         assert!(
-            tokenwarden::db::credentials::take_lease(&mut conn, &credential, "probe", 30).unwrap()
+            tokenwarden::db::credentials::take_lease(&mut conn, credential, "probe", 30).unwrap()
         );
-        tokenwarden::db::credentials::release_lease(&mut conn, &credential, "probe").unwrap();
+        tokenwarden::db::credentials::release_lease(&mut conn, credential, "probe").unwrap();
     })
     .await
     .unwrap();

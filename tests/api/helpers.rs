@@ -146,6 +146,16 @@ impl std::io::Write for LogWriter {
     }
 }
 
+/// The organization an id the API answered with names, as the library takes it.
+pub fn org_id(text: &str) -> tokenwarden::domain::ids::OrganizationId {
+    tokenwarden::domain::ids::OrganizationId::named(text)
+}
+
+/// A typed id (`BrandId`, `AccountId`, …) from the text the API answered with.
+pub fn id<T: std::str::FromStr<Err = uuid::Error>>(text: &str) -> T {
+    text.parse().expect("the API answers ids as UUIDs")
+}
+
 pub fn postgres_enabled() -> bool {
     std::env::var(PG_ENV).is_ok_and(|v| !v.is_empty())
 }

@@ -63,7 +63,9 @@ async fn watching(app: &TestApp, opened: u64) {
 }
 
 async fn disable(state: &tokenwarden::state::AppState, org: &str, brand: &str, account: &str) {
-    let audience = tokenwarden::domain::audience::Audience::organization(org.to_string());
+    let audience =
+        tokenwarden::domain::audience::Audience::organization(crate::helpers::org_id(org));
+    let (brand, account) = (crate::helpers::id(brand), crate::helpers::id(account));
     tokenwarden::services::accounts::set_enabled(state, &audience, brand, account, "test", false)
         .await
         .unwrap();

@@ -10,6 +10,7 @@ use tokenwarden::db::accounts::AccountFilter;
 use tokenwarden::db::credentials::{NewGrant, seal_new_credential};
 use tokenwarden::db::models::{Account, Brand, Profile};
 use tokenwarden::db::{self};
+use tokenwarden::domain::ids::{AccountId, BrandId, ProfileId};
 use tokenwarden::domain::token_status::{self, CredentialStatus, StoredState, TokenStatus};
 use tokenwarden::domain::{new_id, now, to_db_time};
 
@@ -21,7 +22,7 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
     let (pool, keys, org) = (
         app.pool().clone(),
         app.parts.state.keys.clone(),
-        app.org_id.clone(),
+        crate::helpers::org_id(&app.org_id),
     );
     let at = now();
     let window = Duration::days(7);
@@ -35,19 +36,19 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
         let mut conn = pool.get().unwrap();
         let stamp = to_db_time(at);
         let brand = Brand {
-            id: new_id(),
+            id: BrandId::new(),
             organization_id: org.clone(),
             name: "Statuses".into(),
             created_at: stamp,
             updated_at: stamp,
         };
         db::brands::insert_brand(&mut conn, &brand).unwrap();
-        let mut expected: Vec<(String, TokenStatus)> = Vec::new();
+        let mut expected: Vec<(AccountId, TokenStatus)> = Vec::new();
         for enabled in [true, false] {
             for stored in CredentialStatus::ALL {
                 for expires_at in expiries {
                     let profile = Profile {
-                        id: new_id(),
+                        id: ProfileId::new(),
                         organization_id: org.clone(),
                         network: "sandbox".into(),
                         external_id: new_id(),
@@ -66,7 +67,7 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
                         &keys,
                         NewGrant {
                             organization_id: org.clone(),
-                            profile_id: profile.id.clone(),
+                            profile_id: profile.id,
                             network: "sandbox".into(),
                             access_token: SecretString::from("access".to_string()),
                             refresh_token: None,
@@ -79,9 +80,9 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
                     credential.status = stored.as_str().into();
                     db::credentials::insert_credential(&mut conn, &credential).unwrap();
                     let account = Account {
-                        id: new_id(),
+                        id: AccountId::new(),
                         organization_id: org.clone(),
-                        brand_id: brand.id.clone(),
+                        brand_id: brand.id,
                         profile_id: profile.id,
                         credential_id: Some(credential.id),
                         enabled,
@@ -111,8 +112,8 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
 
     for status in TokenStatus::ALL {
         // Act: the listing filtered by the SQL form of the rule.
-        let (pool, org, brand) = (app.pool().clone(), app.org_id.clone(), brand.clone());
-        let listed: BTreeSet<String> = tokio::task::spawn_blocking(move || {
+        let (pool, org) = (app.pool().clone(), crate::helpers::org_id(&app.org_id));
+        let listed: BTreeSet<AccountId> = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().unwrap();
             let filter = AccountFilter {
                 brand_id: Some(brand),
@@ -132,10 +133,10 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
         .unwrap();
 
         // Assert: exactly the accounts the Rust rule gives this status.
-        let computed: BTreeSet<String> = expected
+        let computed: BTreeSet<AccountId> = expected
             .iter()
             .filter(|(_, s)| *s == status)
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| *id)
             .collect();
         assert!(!computed.is_empty(), "{status:?} occurs in the matrix");
         assert_eq!(listed, computed, "{status:?}");

@@ -7,6 +7,7 @@ use tokenwarden::crypto::KeyRing;
 use tokenwarden::db::credentials::{NewGrant, open_tokens, seal_new_credential};
 use tokenwarden::db::models::Profile;
 use tokenwarden::db::{self, DbConnection};
+use tokenwarden::domain::ids::{CredentialId, ProfileId};
 use tokenwarden::domain::{new_id, now, to_db_time};
 
 use crate::helpers::{Backend, TestApp, assert_problem, postgres_enabled};
@@ -158,11 +159,11 @@ fn store_credential(
     org: &str,
     access: &str,
     refresh: &str,
-) -> String {
+) -> CredentialId {
     let at = to_db_time(now());
     let profile = Profile {
-        id: new_id(),
-        organization_id: org.into(),
+        id: ProfileId::new(),
+        organization_id: crate::helpers::org_id(org),
         network: "sandbox".into(),
         external_id: new_id(),
         handle: "@someone".into(),
@@ -179,7 +180,7 @@ fn store_credential(
     let credential = seal_new_credential(
         keys,
         NewGrant {
-            organization_id: org.into(),
+            organization_id: crate::helpers::org_id(org),
             profile_id: profile.id,
             network: "sandbox".into(),
             access_token: SecretString::from(access.to_string()),
@@ -201,7 +202,7 @@ async fn stored_secrets_are_not_plaintext(app: TestApp) {
     let (id, raw) = tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().unwrap();
         let id = store_credential(&mut conn, &keys, &org, SENTINEL_ACCESS, SENTINEL_REFRESH);
-        let row = db::credentials::find_credential(&mut conn, &org, &id)
+        let row = db::credentials::find_credential(&mut conn, &crate::helpers::org_id(&org), id)
             .unwrap()
             .unwrap();
         // Readable through the key ring.
@@ -216,7 +217,7 @@ async fn stored_secrets_are_not_plaintext(app: TestApp) {
     .unwrap();
     assert!(!contains(&raw, SENTINEL_ACCESS.as_bytes()));
     assert!(!contains(&raw, SENTINEL_REFRESH.as_bytes()));
-    assert!(!id.is_empty());
+    assert!(!id.as_str().is_empty());
 
     if let Some(file) = app.sqlite_file() {
         // Every byte SQLite wrote: the database file and its write-ahead log.
@@ -240,7 +241,7 @@ async fn key_rotation_leaves_every_secret_readable_and_none_under_old_keys(app: 
     tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().unwrap();
         let old = KeyRing::parse(&old_ring_spec).unwrap();
-        let ids: Vec<String> = (0..5)
+        let ids: Vec<CredentialId> = (0..5)
             .map(|i| {
                 store_credential(
                     &mut conn,
@@ -284,9 +285,10 @@ async fn key_rotation_leaves_every_secret_readable_and_none_under_old_keys(app: 
         // The new key alone reads every secret.
         let only_new = KeyRing::parse(&new_entry).unwrap();
         for (i, id) in ids.iter().enumerate() {
-            let row = db::credentials::find_credential(&mut conn, &org, id)
-                .unwrap()
-                .unwrap();
+            let row =
+                db::credentials::find_credential(&mut conn, &crate::helpers::org_id(&org), *id)
+                    .unwrap()
+                    .unwrap();
             assert_eq!(row.access_token_key_id, "k-next");
             let (access, refresh) = open_tokens(&only_new, &row).unwrap();
             assert_eq!(access.expose_secret(), &format!("access-{i}"));
@@ -308,12 +310,12 @@ async fn another_organizations_credential_is_invisible(app: TestApp) {
         let mut conn = pool.get().unwrap();
         let id = store_credential(&mut conn, &keys, &other, "a", "r");
         assert!(
-            db::credentials::find_credential(&mut conn, &mine, &id)
+            db::credentials::find_credential(&mut conn, &crate::helpers::org_id(&mine), id)
                 .unwrap()
                 .is_none()
         );
         assert!(
-            db::credentials::find_credential(&mut conn, &other, &id)
+            db::credentials::find_credential(&mut conn, &crate::helpers::org_id(&other), id)
                 .unwrap()
                 .is_some()
         );
@@ -417,7 +419,8 @@ async fn move_ciphertext(app: &TestApp, from: &str, to: &str) {
     tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().unwrap();
         let credential_of = |conn: &mut DbConnection, account: &str| {
-            db::accounts::find_account_by_id(conn, &org, account)
+            let org = crate::helpers::org_id(&org);
+            db::accounts::find_account_by_id(conn, &org, crate::helpers::id(account))
                 .unwrap()
                 .unwrap()
                 .2

@@ -5,6 +5,7 @@ use super::*;
 use crate::db::DbConnection;
 use crate::db::models::Credential;
 use crate::db::schema::credentials::dsl as c;
+use crate::domain::ids::{CredentialId, OrganizationId, ProfileId};
 
 /// The fingerprint of a grant: of its refresh token when it has one (the
 /// token that carries the grant, and that a rotation replaces), else of its
@@ -67,7 +68,11 @@ pub fn open_readable(
 /// longer the active one. Each write is guarded by the `version` it was worked
 /// out from. Run it with the profile's credentials locked, before looking a
 /// grant up by its fingerprint.
-pub fn refresh_fingerprints(conn: &mut DbConnection, ring: &KeyRing, profile: &str) -> Result<()> {
+pub fn refresh_fingerprints(
+    conn: &mut DbConnection,
+    ring: &KeyRing,
+    profile: ProfileId,
+) -> Result<()> {
     let rows: Vec<Credential> = c::credentials
         .filter(c::profile_id.eq(profile))
         .select(Credential::as_select())
@@ -95,8 +100,8 @@ pub fn refresh_fingerprints(conn: &mut DbConnection, ring: &KeyRing, profile: &s
 /// its fingerprint is current (see [`refresh_fingerprints`]).
 pub fn find_credential_by_fingerprint(
     conn: &mut DbConnection,
-    org: &str,
-    profile: &str,
+    org: &OrganizationId,
+    profile: ProfileId,
     fingerprint: &str,
 ) -> Result<Option<Credential>> {
     Ok(c::credentials
@@ -131,14 +136,14 @@ pub fn list_credentials_of_identity(
 /// write-back holds its credential's row before it takes the profile, so a
 /// change of the profile waits for these rows before it locks the profile:
 /// the two then never wait on each other.
-pub fn lock_credentials_of_profile(conn: &mut DbConnection, profile: &str) -> Result<()> {
+pub fn lock_credentials_of_profile(conn: &mut DbConnection, profile: ProfileId) -> Result<()> {
     if let DbConnection::Postgresql(pg) = conn {
         c::credentials
             .filter(c::profile_id.eq(profile))
             .select(c::id)
             .order(c::id.asc())
             .for_update()
-            .load::<String>(pg)?;
+            .load::<CredentialId>(pg)?;
     }
     Ok(())
 }
@@ -151,8 +156,8 @@ pub fn lock_credentials_of_profile(conn: &mut DbConnection, profile: &str) -> Re
 /// refresh is at the network, and the grant it brings back must find its row.
 pub fn lock_unused_credentials_of_profile(
     conn: &mut DbConnection,
-    profile: &str,
-) -> Result<Vec<String>> {
+    profile: ProfileId,
+) -> Result<Vec<CredentialId>> {
     use crate::db::schema::accounts::dsl as a;
     use crate::db::schema::connections::dsl as k;
     let unleased = lease_free(conn);
@@ -167,13 +172,13 @@ pub fn lock_unused_credentials_of_profile(
         )))
         .select(c::id)
         .order(c::id.asc());
-    let unused: Vec<String> = match conn {
+    let unused: Vec<CredentialId> = match conn {
         DbConnection::Postgresql(pg) => unused.for_update().skip_locked().load(pg)?,
         DbConnection::Sqlite(lite) => unused.load(lite)?,
     };
     // A manager's credential is in use while an asset's credential came from it
     // (docs/rules.md#assets).
-    let sources: Vec<Option<String>> = c::credentials
+    let sources: Vec<Option<CredentialId>> = c::credentials
         .filter(c::derived_from_credential_id.eq_any(&unused))
         .select(c::derived_from_credential_id)
         .load(conn)?;
@@ -192,7 +197,7 @@ pub fn lock_unused_credentials_of_profile(
 pub fn revive_credential(
     conn: &mut DbConnection,
     ring: &KeyRing,
-    id: &str,
+    id: CredentialId,
     grant: &NewGrant,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -200,7 +205,7 @@ pub fn revive_credential(
         ring.encrypt_secret(
             token,
             Binding {
-                record_id: id,
+                record_id: id.as_str(),
                 field,
             },
         )

@@ -9,6 +9,7 @@ use super::{FreshGrant, Orphan, credential_for, normalize_identity, orphans, tur
 use crate::crypto::KeyRing;
 use crate::db::models::Profile;
 use crate::db::{self, DbConnection};
+use crate::domain::ids::{CredentialId, ProfileId};
 use crate::domain::profile_kind::ProfileKind;
 use crate::domain::to_db_time;
 use crate::error::{Error, Result};
@@ -19,7 +20,7 @@ use crate::error::{Error, Result};
 pub struct AssetOf<'a> {
     pub kind: ProfileKind,
     pub manager: &'a Profile,
-    pub manager_credential_id: &'a str,
+    pub manager_credential_id: CredentialId,
     /// The asset token's expiry: `None` for a Page token, which has none on the clock.
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -33,7 +34,7 @@ pub fn store_manager_grant(
     keys: &KeyRing,
     grant: &FreshGrant<'_>,
     now: DateTime<Utc>,
-) -> Result<(Profile, String)> {
+) -> Result<(Profile, CredentialId)> {
     let identity = &normalize_identity(grant.identity)?;
     let profile = turns::take_profile(
         conn,
@@ -44,8 +45,8 @@ pub fn store_manager_grant(
         None,
         to_db_time(now),
     )?;
-    let (credential_id, _, _) = credential_for(conn, keys, grant, &profile.id, now)?;
-    let profile = db::profiles::find_profile(conn, grant.organization_id, &profile.id)?
+    let (credential_id, _, _) = credential_for(conn, keys, grant, profile.id, now)?;
+    let profile = db::profiles::find_profile(conn, grant.organization_id, profile.id)?
         .ok_or_else(|| Error::internal("a profile vanished while it was being stored"))?;
     Ok((profile, credential_id))
 }
@@ -55,7 +56,7 @@ pub fn store_manager_grant(
 pub fn sweep_profile(
     conn: &mut DbConnection,
     keys: &KeyRing,
-    profile: &str,
+    profile: ProfileId,
 ) -> Result<Vec<Orphan>> {
     if !turns::take_existing_profile(conn, profile)? {
         return Ok(Vec::new());

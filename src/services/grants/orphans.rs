@@ -2,6 +2,7 @@
 //! transaction, and judged there, by what stays stored, for the revocation
 //! that follows the commit (docs/rules.md#propagation).
 
+use crate::domain::ids::{CredentialId, ProfileId};
 use secrecy::SecretString;
 
 use super::Orphan;
@@ -15,7 +16,7 @@ use crate::error::Result;
 #[derive(Debug, Default)]
 pub(super) struct Swept {
     pub orphans: Vec<Orphan>,
-    pub unreadable: Vec<String>,
+    pub unreadable: Vec<CredentialId>,
 }
 
 /// Deletes every credential of the profile that no account uses and returns
@@ -39,17 +40,17 @@ pub(super) struct Swept {
 pub(super) fn sweep_unused(
     conn: &mut DbConnection,
     keys: &KeyRing,
-    profile: &str,
+    profile: ProfileId,
 ) -> Result<Swept> {
     let mut removed = Vec::new();
     let mut unreadable = Vec::new();
     let mut managers = Vec::new();
     for id in creds::lock_unused_credentials_of_profile(conn, profile)? {
-        let Some(row) = creds::find_credential_by_id(conn, &id)? else {
+        let Some(row) = creds::find_credential_by_id(conn, id)? else {
             continue;
         };
-        if let Some(manager_credential) = &row.derived_from_credential_id {
-            creds::delete_credential(conn, &id)?;
+        if let Some(manager_credential) = row.derived_from_credential_id {
+            creds::delete_credential(conn, id)?;
             tracing::info!(credential = %id, network = %row.network,
                 "an asset's unused credential was deleted; not revoked (it is its manager's grant's)");
             if let Some(manager) = creds::find_credential_by_id(conn, manager_credential)? {
@@ -58,7 +59,7 @@ pub(super) fn sweep_unused(
             continue;
         }
         let tokens = creds::open_readable(keys, &row)?;
-        creds::delete_credential(conn, &id)?;
+        creds::delete_credential(conn, id)?;
         match tokens {
             Some((access, refresh)) => removed.push((row, access, refresh)),
             None => {
@@ -70,7 +71,7 @@ pub(super) fn sweep_unused(
     }
     let mut orphans = Vec::new();
     for (row, access, refresh) in removed {
-        let identity = db::profiles::find_profile(conn, &row.organization_id, &row.profile_id)?
+        let identity = db::profiles::find_profile(conn, &row.organization_id, row.profile_id)?
             .map(|p| (p.network, p.external_id));
         let held = match identity {
             Some((network, external_id)) => holders(
@@ -94,9 +95,9 @@ pub(super) fn sweep_unused(
     }
     managers.sort();
     managers.dedup();
-    for manager in managers.into_iter().filter(|m| m != profile) {
-        super::turns::take_existing_profile(conn, &manager)?;
-        let swept = sweep_unused(conn, keys, &manager)?;
+    for manager in managers.into_iter().filter(|m| *m != profile) {
+        super::turns::take_existing_profile(conn, manager)?;
+        let swept = sweep_unused(conn, keys, manager)?;
         orphans.extend(swept.orphans);
         unreadable.extend(swept.unreadable);
     }

@@ -6,7 +6,7 @@
 
 use crate::db::models::Profile;
 use crate::db::{self, DbConnection};
-use crate::domain::new_id;
+use crate::domain::ids::{OrganizationId, ProfileId};
 use crate::domain::profile_kind::ProfileKind;
 use crate::error::{Error, Result};
 use crate::providers::Identity;
@@ -15,7 +15,7 @@ use crate::providers::Identity;
 /// credentials' rows, then its own, on PostgreSQL. A refresh's write-back
 /// holds its credential before it takes the profile, so the credentials come
 /// first here. `false` when the profile is gone.
-pub(super) fn take_existing_profile(conn: &mut DbConnection, profile: &str) -> Result<bool> {
+pub(super) fn take_existing_profile(conn: &mut DbConnection, profile: ProfileId) -> Result<bool> {
     db::credentials::lock_credentials_of_profile(conn, profile)?;
     db::profiles::lock_profile(conn, profile)
 }
@@ -26,7 +26,7 @@ pub(super) fn take_existing_profile(conn: &mut DbConnection, profile: &str) -> R
 /// one identity take turns instead of failing on the unique identity.
 pub(super) fn take_profile(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     network: &str,
     identity: &Identity,
     expected_account: bool,
@@ -36,7 +36,7 @@ pub(super) fn take_profile(
     let kind = asset.map_or(ProfileKind::Person, |a| a.kind);
     match db::profiles::find_profile_by_identity(conn, org, network, &identity.subject)? {
         Some(found) => {
-            db::credentials::lock_credentials_of_profile(conn, &found.id)?;
+            db::credentials::lock_credentials_of_profile(conn, found.id)?;
         }
         None if expected_account => {
             return Err(Error::IdentityMismatch(
@@ -46,8 +46,8 @@ pub(super) fn take_profile(
         None => db::profiles::insert_profile_if_absent(
             conn,
             &Profile {
-                id: new_id(),
-                organization_id: org.into(),
+                id: ProfileId::new(),
+                organization_id: org.clone(),
                 network: network.into(),
                 external_id: identity.subject.clone(),
                 handle: identity.handle.clone(),
@@ -56,7 +56,7 @@ pub(super) fn take_profile(
                 created_at: at,
                 updated_at: at,
                 kind: kind.as_str().into(),
-                manager_profile_id: asset.map(|a| a.manager.id.clone()),
+                manager_profile_id: asset.map(|a| a.manager.id),
                 manager_external_id: asset.map(|a| a.manager.external_id.clone()),
                 manager_name: asset.and_then(|a| manager_name(a.manager)),
             },
@@ -66,7 +66,7 @@ pub(super) fn take_profile(
         .ok_or_else(|| Error::internal("a profile vanished while it was being stored"))?;
     db::profiles::update_profile_identity(
         conn,
-        &profile.id,
+        profile.id,
         &identity.handle,
         identity.display_name.as_deref(),
         identity.avatar_url.as_deref(),
@@ -76,9 +76,9 @@ pub(super) fn take_profile(
         // The person who connected the asset last is the one whose grant reaches it now.
         db::profiles::update_profile_manager(
             conn,
-            &profile.id,
+            profile.id,
             asset.kind,
-            &asset.manager.id,
+            asset.manager.id,
             &asset.manager.external_id,
             manager_name(asset.manager).as_deref(),
         )?;

@@ -12,6 +12,7 @@
 //! use), written to a temporary file, fsync'd, renamed into place and the
 //! directory fsync'd.
 
+use crate::domain::ids::{CredentialId, OrganizationId, ProfileId};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,9 +37,9 @@ const FORMAT: u8 = 1;
 
 /// A refreshed grant waiting to be stored.
 pub struct PendingGrant {
-    pub credential_id: String,
-    pub organization_id: String,
-    pub profile_id: String,
+    pub credential_id: CredentialId,
+    pub organization_id: OrganizationId,
+    pub profile_id: ProfileId,
     pub network: String,
     /// Who asked for the refresh, for the audit events of the write.
     pub actor: String,
@@ -78,7 +79,7 @@ impl std::fmt::Debug for PendingGrant {
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     format: u8,
-    credential_id: String,
+    credential_id: CredentialId,
     key_id: String,
     sealed: String,
 }
@@ -86,8 +87,8 @@ struct Envelope {
 /// What is sealed.
 #[derive(Serialize, Deserialize)]
 struct Body {
-    organization_id: String,
-    profile_id: String,
+    organization_id: OrganizationId,
+    profile_id: ProfileId,
     network: String,
     actor: String,
     from_version: i64,
@@ -118,21 +119,10 @@ impl Journal {
 
     /// Writes `grant` durably; answers the entry's path. Blocking.
     pub fn record(&self, keys: &KeyRing, grant: &PendingGrant) -> Result<PathBuf, Error> {
-        if grant.credential_id.is_empty()
-            || !grant
-                .credential_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return Err(Error::internal(format!(
-                "grant journal: unexpected credential id {:?}",
-                grant.credential_id
-            )));
-        }
         let body = Zeroizing::new(
             serde_json::to_vec(&Body {
                 organization_id: grant.organization_id.clone(),
-                profile_id: grant.profile_id.clone(),
+                profile_id: grant.profile_id,
                 network: grant.network.clone(),
                 actor: grant.actor.clone(),
                 from_version: grant.from_version,
@@ -151,13 +141,14 @@ impl Journal {
         let sealed = keys.encrypt(&body, binding(&grant.credential_id));
         let envelope = serde_json::to_vec(&Envelope {
             format: FORMAT,
-            credential_id: grant.credential_id.clone(),
+            credential_id: grant.credential_id,
             key_id: sealed.key_id,
             sealed: STANDARD.encode(&sealed.bytes),
         })
         .map_err(|e| Error::internal(format!("grant journal: {e}")))?;
 
         create_private_dir(&self.dir)?;
+        // The id is a UUID's text, so it is safe in a file name.
         let name = format!("{}.{}{SUFFIX}", grant.credential_id, new_id());
         let (temporary, path) = (self.dir.join(format!(".{name}.tmp")), self.dir.join(&name));
         let mut file = private_file(&temporary)?;
@@ -199,7 +190,7 @@ impl Journal {
     }
 
     /// The pending entries of one credential. Blocking.
-    pub fn pending_for(&self, credential_id: &str) -> Vec<PathBuf> {
+    pub fn pending_for(&self, credential_id: CredentialId) -> Vec<PathBuf> {
         let prefix = format!("{credential_id}.");
         self.entries(|name| name.starts_with(&prefix))
     }
@@ -271,9 +262,9 @@ impl Journal {
     }
 }
 
-fn binding(credential_id: &str) -> Binding<'_> {
+fn binding(credential_id: &CredentialId) -> Binding<'_> {
     Binding {
-        record_id: credential_id,
+        record_id: credential_id.as_str(),
         field: FIELD,
     }
 }
@@ -313,11 +304,13 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    const CREDENTIAL: &str = "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b10";
+
     fn grant() -> PendingGrant {
         PendingGrant {
-            credential_id: "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b10".into(),
-            organization_id: "org".into(),
-            profile_id: "profile".into(),
+            credential_id: CREDENTIAL.parse().unwrap(),
+            organization_id: OrganizationId::named("org"),
+            profile_id: ProfileId::new(),
             network: "sandbox".into(),
             actor: "user-1".into(),
             from_version: 3,
@@ -341,10 +334,10 @@ mod tests {
         assert!(!raw.contains("plain"), "{raw}");
         assert_eq!(journal.pending(), vec![path.clone()]);
         assert_eq!(
-            journal.pending_for("0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b10"),
+            journal.pending_for(CREDENTIAL.parse().unwrap()),
             vec![path.clone()]
         );
-        assert!(journal.pending_for("other").is_empty());
+        assert!(journal.pending_for(CredentialId::new()).is_empty());
         let opened = journal.open(&keys, &path).unwrap();
         assert_eq!(opened.from_version, 3);
         assert_eq!(opened.grant_token().expose_secret(), "rt-plain-0123456789");

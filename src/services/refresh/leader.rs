@@ -2,6 +2,7 @@
 //! with no connection held, and stores what the network returned — or
 //! records the failure — in one transaction.
 
+use crate::domain::ids::CredentialId;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -49,7 +50,7 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
         mut row,
         started,
     } = lead;
-    let id = request.credential_id.clone();
+    let id = request.credential_id;
     let owner = lease.owner().to_string();
     let lease = match settle_pending(app, &request, lease, &mut row).await? {
         Pending::Settled(outcome) => return Ok(outcome),
@@ -113,9 +114,9 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
     match answer {
         Ok(tokens) => {
             let grant = Arc::new(PendingGrant {
-                credential_id: id.clone(),
+                credential_id: id,
                 organization_id: request.organization_id.clone(),
-                profile_id: row.profile_id.clone(),
+                profile_id: row.profile_id,
                 network: row.network.clone(),
                 actor: request.actor.clone(),
                 from_version: row.version,
@@ -139,7 +140,7 @@ pub(super) async fn run(app: &AppState, lead: Lead) -> Result<RefreshOutcome, Er
                     snapshot: snapshot.map(Arc::new),
                 }),
                 WriteBack::Unused => Ok(RefreshOutcome::Replaced),
-                WriteBack::Superseded => superseded(app, &id).await,
+                WriteBack::Superseded => superseded(app, id).await,
             }
         }
         Err(error) if error.is_misconfigured() => {
@@ -173,7 +174,7 @@ async fn settle_pending(
     lease: LeaseGuard,
     row: &mut Credential,
 ) -> Result<Pending, Error> {
-    let (id, owner) = (request.credential_id.clone(), lease.owner().to_string());
+    let (id, owner) = (request.credential_id, lease.owner().to_string());
     let Some((expires_at, written)) = store_pending(app, request, &owner, row).await? else {
         return Ok(Pending::GoOn(lease));
     };
@@ -192,18 +193,18 @@ async fn settle_pending(
         // valid token, so the grant's refresh token renews it now. The write
         // released the lease; it is taken again.
         WriteBack::Stored(_) => {
-            let (state, i, o) = (app.clone(), id.clone(), owner.clone());
-            let claimed = db::run(&app.pool, move |conn| claim(conn, &state, &i, &o)).await?;
+            let (state, o) = (app.clone(), owner.clone());
+            let claimed = db::run(&app.pool, move |conn| claim(conn, &state, id, &o)).await?;
             if !claimed.taken {
                 return Ok(Pending::Settled(RefreshOutcome::Busy {
                     retry_after: std::time::Duration::from_secs(1),
                 }));
             }
             *row = *claimed.row;
-            Ok(Pending::GoOn(LeaseGuard::new(app, &id, &owner)))
+            Ok(Pending::GoOn(LeaseGuard::new(app, id, &owner)))
         }
         WriteBack::Unused => Ok(Pending::Settled(RefreshOutcome::Replaced)),
-        WriteBack::Superseded => superseded(app, &id).await.map(Pending::Settled),
+        WriteBack::Superseded => superseded(app, id).await.map(Pending::Settled),
     }
 }
 
@@ -219,8 +220,8 @@ async fn needs_reauthorization(
     expired: bool,
     at: DateTime<Utc>,
 ) -> Result<RefreshOutcome, Error> {
-    let (i, o, r, req, keys) = (
-        request.credential_id.clone(),
+    let id = request.credential_id;
+    let (o, r, req, keys) = (
         owner.to_string(),
         reason.to_string(),
         request.clone(),
@@ -231,7 +232,7 @@ async fn needs_reauthorization(
             if expired {
                 // Announced like any other dead grant: the audit trail
                 // and, through it, the `token.reauth_required` webhook.
-                creds::mark_reauth_required(conn, &i, &r, to_db_time(at))?;
+                creds::mark_reauth_required(conn, id, &r, to_db_time(at))?;
                 audit_credential(
                     conn,
                     &req,
@@ -241,9 +242,9 @@ async fn needs_reauthorization(
                     at,
                 )?;
             } else {
-                creds::release_lease(conn, &i, &o)?;
+                creds::release_lease(conn, id, &o)?;
             }
-            sweep_if_unused(conn, &keys, &i)
+            sweep_if_unused(conn, &keys, id)
         })
     })
     .await?;
@@ -268,11 +269,11 @@ async fn record_failure(
     let orphans = db::run(&app.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             if reauth {
-                creds::mark_reauth_required(conn, &req.credential_id, &r, to_db_time(at))?;
+                creds::mark_reauth_required(conn, req.credential_id, &r, to_db_time(at))?;
             } else {
                 creds::record_transient_failure(
                     conn,
-                    &req.credential_id,
+                    req.credential_id,
                     &r,
                     to_db_time(at),
                     FAILING_AFTER,
@@ -284,7 +285,7 @@ async fn record_failure(
                 (AuditAction::TokenRefreshFailed, AuditOutcome::Failure)
             };
             audit_credential(conn, &req, action, outcome, json!({ "reason": r }), at)?;
-            sweep_if_unused(conn, &keys, &req.credential_id)
+            sweep_if_unused(conn, &keys, req.credential_id)
         })
     })
     .await?;
@@ -302,10 +303,9 @@ async fn record_failure(
 
 /// What a refresh whose grant lost to one stored first answers: the
 /// credential as it is now.
-async fn superseded(app: &AppState, id: &str) -> Result<RefreshOutcome, Error> {
-    let i = id.to_string();
+async fn superseded(app: &AppState, id: CredentialId) -> Result<RefreshOutcome, Error> {
     let stored = db::run(&app.pool, move |conn| {
-        creds::find_credential_by_id(conn, &i)
+        creds::find_credential_by_id(conn, id)
     })
     .await?;
     Ok(match stored {
@@ -330,7 +330,7 @@ pub(crate) async fn condemn_undecryptable(
     let req = request.clone();
     db::run(&app.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            creds::mark_reauth_required(conn, &req.credential_id, UNDECRYPTABLE, to_db_time(at))?;
+            creds::mark_reauth_required(conn, req.credential_id, UNDECRYPTABLE, to_db_time(at))?;
             audit_credential(
                 conn,
                 &req,

@@ -2,6 +2,7 @@
 //! clock, which every instance shares (docs/rules.md#single-flight-refresh).
 //! A refresh that takes it holds a [`LeaseGuard`] until it ends.
 
+use crate::domain::ids::CredentialId;
 use std::time::Duration;
 
 use crate::db::models::Credential;
@@ -44,7 +45,7 @@ pub(super) fn lease_seconds(app: &AppState) -> i64 {
 pub fn claim(
     conn: &mut DbConnection,
     app: &AppState,
-    credential_id: &str,
+    credential_id: CredentialId,
     owner: &str,
 ) -> Result<Claim, Error> {
     let taken = creds::take_lease(conn, credential_id, owner, lease_seconds(app))?;
@@ -59,12 +60,12 @@ pub fn claim(
 /// Ends this caller's lease without storing a grant. A credential that
 /// changes of its profile left unused while the lease was held (they leave it
 /// to its refresh) goes now, judged like every orphan.
-pub(super) async fn release(app: &AppState, id: &str, owner: &str) -> Result<(), Error> {
-    let (i, o, keys) = (id.to_string(), owner.to_string(), app.keys.clone());
+pub(super) async fn release(app: &AppState, id: CredentialId, owner: &str) -> Result<(), Error> {
+    let (o, keys) = (owner.to_string(), app.keys.clone());
     let orphans = db::run(&app.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            creds::release_lease(conn, &i, &o)?;
-            sweep_if_unused(conn, &keys, &i)
+            creds::release_lease(conn, id, &o)?;
+            sweep_if_unused(conn, &keys, id)
         })
     })
     .await?;
@@ -87,17 +88,17 @@ pub(super) async fn release(app: &AppState, id: &str, owner: &str) -> Result<(),
 #[must_use = "a lease is ended by release() or cleared(); dropped, it is released in the background"]
 pub(super) struct LeaseGuard {
     app: AppState,
-    credential_id: String,
+    credential_id: CredentialId,
     owner: String,
     ended: bool,
 }
 
 impl LeaseGuard {
     /// The lease `owner` took on the credential.
-    pub(super) fn new(app: &AppState, credential_id: &str, owner: &str) -> Self {
+    pub(super) fn new(app: &AppState, credential_id: CredentialId, owner: &str) -> Self {
         Self {
             app: app.clone(),
-            credential_id: credential_id.to_string(),
+            credential_id,
             owner: owner.to_string(),
             ended: false,
         }
@@ -112,7 +113,7 @@ impl LeaseGuard {
         // Ended even when the write fails: the lease then runs out by the
         // database's clock, as before the guard.
         self.ended = true;
-        release(&self.app, &self.credential_id, &self.owner).await
+        release(&self.app, self.credential_id, &self.owner).await
     }
 
     /// A write of this refresh cleared the lease with what it stored.
@@ -126,10 +127,7 @@ impl Drop for LeaseGuard {
         if self.ended {
             return;
         }
-        let (id, owner) = (
-            std::mem::take(&mut self.credential_id),
-            std::mem::take(&mut self.owner),
-        );
+        let (id, owner) = (self.credential_id, std::mem::take(&mut self.owner));
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(credential = %id,
                 "a refresh ended without settling its lease and there is no runtime to release it; it runs out by the database's clock");
@@ -139,8 +137,7 @@ impl Drop for LeaseGuard {
             "a refresh ended on an error before settling its lease; releasing it if still held");
         let pool = self.app.pool.clone();
         runtime.spawn(async move {
-            let i = id.clone();
-            let released = db::run(&pool, move |conn| creds::release_lease(conn, &i, &owner)).await;
+            let released = db::run(&pool, move |conn| creds::release_lease(conn, id, &owner)).await;
             if let Err(error) = released {
                 tracing::warn!(credential = %id, %error,
                     "releasing the lease failed; it runs out by the database's clock");

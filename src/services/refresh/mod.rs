@@ -103,8 +103,8 @@ impl RefreshOutcome {
 /// Refreshes a credential once, however many callers ask at the same time.
 pub async fn refresh(app: &AppState, request: RefreshRequest) -> Result<RefreshOutcome, Error> {
     let owner = new_owner(app);
-    let (state, id, o) = (app.clone(), request.credential_id.clone(), owner.clone());
-    let claimed = db::run(&app.pool, move |conn| claim(conn, &state, &id, &o)).await?;
+    let (state, id, o) = (app.clone(), request.credential_id, owner.clone());
+    let claimed = db::run(&app.pool, move |conn| claim(conn, &state, id, &o)).await?;
     refresh_claimed(app, request, owner, claimed).await
 }
 
@@ -127,12 +127,12 @@ pub async fn refresh_claimed(
             if claimed.row.version != version
                 && let Some(outcome) = settled_by_someone_else(&claimed.row, app.now())?
             {
-                LeaseGuard::new(app, &request.credential_id, &owner)
+                LeaseGuard::new(app, request.credential_id, &owner)
                     .release()
                     .await?;
                 return Ok(outcome);
             }
-            let lease = LeaseGuard::new(app, &request.credential_id, &owner);
+            let lease = LeaseGuard::new(app, request.credential_id, &owner);
             let row = *claimed.row;
             return lead(
                 app,
@@ -145,7 +145,7 @@ pub async fn refresh_claimed(
             )
             .await;
         }
-        if let Some(running) = app.refresh.running(&request.credential_id) {
+        if let Some(running) = app.refresh.running(request.credential_id) {
             return running.await.map_err(|e| e.for_another_caller());
         }
         let row = &claimed.row;
@@ -175,8 +175,8 @@ pub async fn refresh_claimed(
         // Another instance is refreshing: wait for its outcome.
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(500));
-        let (state, id, o) = (app.clone(), request.credential_id.clone(), owner.clone());
-        claimed = db::run(&app.pool, move |conn| claim(conn, &state, &id, &o)).await?;
+        let (state, id, o) = (app.clone(), request.credential_id, owner.clone());
+        claimed = db::run(&app.pool, move |conn| claim(conn, &state, id, &o)).await?;
     }
 }
 
@@ -185,15 +185,15 @@ pub async fn refresh_claimed(
 /// it between the network's answer and the write-back, or a rotated grant
 /// would sit in memory while the lease runs out.
 async fn lead(app: &AppState, leader: Lead) -> Result<RefreshOutcome, Error> {
-    let key = leader.request.credential_id.clone();
+    let key = leader.request.credential_id;
     let owned = app.clone();
     let task = tokio::spawn(async move {
-        let key = leader.request.credential_id.clone();
+        let key = leader.request.credential_id;
         let outcome = run(&owned, leader).await.map_err(|e| {
             tracing::warn!(error = %e, "refresh failed");
             Arc::new(e)
         });
-        owned.refresh.ended(&key);
+        owned.refresh.ended(key);
         outcome
     });
     let shared = async move {

@@ -1,6 +1,7 @@
 //! Who asked for a refresh, and the audit trail it leaves on every account
 //! that uses the credential.
 
+use crate::domain::ids::{CredentialId, OrganizationId};
 use chrono::{DateTime, Utc};
 
 use crate::db::audit::{Audit, insert_audit_events_for_accounts};
@@ -11,8 +12,8 @@ use crate::error::Error;
 /// Who asked, for the audit trail, and what the answer needs.
 #[derive(Debug, Clone)]
 pub struct RefreshRequest {
-    pub organization_id: String,
-    pub credential_id: String,
+    pub organization_id: OrganizationId,
+    pub credential_id: CredentialId,
     pub actor: String,
     /// Read the profile's accounts in the write-back's transaction.
     pub snapshot: bool,
@@ -27,7 +28,7 @@ pub(super) fn audit_credential(
     detail: serde_json::Value,
     at: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let accounts = db::accounts::list_accounts_using_credential(conn, &request.credential_id)?;
+    let accounts = db::accounts::list_accounts_using_credential(conn, request.credential_id)?;
     insert_audit_events_for_accounts(
         conn,
         Audit {
@@ -37,7 +38,7 @@ pub(super) fn audit_credential(
             outcome,
             brand_id: None,
             account_id: None,
-            credential_id: Some(&request.credential_id),
+            credential_id: Some(request.credential_id),
             detail: Some(detail),
         },
         &accounts,

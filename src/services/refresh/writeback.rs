@@ -11,6 +11,7 @@
 //! token or (for a revocation that ends the person's whole authorization)
 //! its person.
 
+use crate::domain::ids::ProfileId;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +99,7 @@ fn seal(keys: &KeyRing, grant: &PendingGrant) -> RefreshedSecrets {
         keys.encrypt_secret(
             token,
             Binding {
-                record_id: &grant.credential_id,
+                record_id: grant.credential_id.as_str(),
                 field,
             },
         )
@@ -126,7 +127,7 @@ fn store(
     conn: &mut DbConnection,
     keys: &KeyRing,
     request: &RefreshRequest,
-    profile: &str,
+    profile: ProfileId,
     version: i64,
     owner: &str,
     sealed: &RefreshedSecrets,
@@ -135,7 +136,7 @@ fn store(
     db::write_transaction(conn, |conn| {
         let written = creds::write_refreshed(
             conn,
-            &request.credential_id,
+            request.credential_id,
             version,
             owner,
             sealed,
@@ -149,7 +150,7 @@ fn store(
             keys,
             &request.organization_id,
             profile,
-            &request.credential_id,
+            request.credential_id,
             at,
         )?;
         audit_credential(
@@ -204,7 +205,7 @@ pub(super) async fn write_back(
         let (s, req, profile, keys, o, at, lease) = (
             sealed.clone(),
             request.clone(),
-            grant.profile_id.clone(),
+            grant.profile_id,
             app.keys.clone(),
             owner.to_string(),
             app.now(),
@@ -213,8 +214,8 @@ pub(super) async fn write_back(
         let version = grant.from_version;
         let result = db::run(&app.pool, move |conn| {
             // Its own statement, committed even when the write fails.
-            creds::extend_lease(conn, &req.credential_id, &o, lease)?;
-            store(conn, &keys, &req, &profile, version, &o, &s, at)
+            creds::extend_lease(conn, req.credential_id, &o, lease)?;
+            store(conn, &keys, &req, profile, version, &o, &s, at)
         })
         .await;
         match result {
@@ -233,7 +234,7 @@ pub(super) async fn write_back(
             Ok((Written::Superseded, ..)) => {
                 tracing::warn!(credential = %request.credential_id, "a renewed grant lost to one stored first");
                 // The lease may still be ours (the version moved under it).
-                release(app, &request.credential_id, owner).await?;
+                release(app, request.credential_id, owner).await?;
                 settle_lost(app, grant).await?;
                 forget(app, entry).await;
                 return Ok(WriteBack::Superseded);
@@ -254,8 +255,8 @@ pub(super) async fn write_back(
             Err(error) => {
                 tracing::error!(credential = %request.credential_id, error = %error,
                     "storing a refreshed grant failed repeatedly; it stays in the journal");
-                let (i, o) = (request.credential_id.clone(), owner.to_string());
-                let _ = db::run(&app.pool, move |conn| creds::release_lease(conn, &i, &o)).await;
+                let (id, o) = (request.credential_id, owner.to_string());
+                let _ = db::run(&app.pool, move |conn| creds::release_lease(conn, id, &o)).await;
                 return Err(not_stored_yet("the database did not take it"));
             }
         }
@@ -284,7 +285,7 @@ fn lost_orphan(
     keys: &KeyRing,
     grant: &PendingGrant,
 ) -> Result<Orphan, Error> {
-    let held = match db::profiles::find_profile(conn, &grant.organization_id, &grant.profile_id)? {
+    let held = match db::profiles::find_profile(conn, &grant.organization_id, grant.profile_id)? {
         Some(profile) => holders(
             conn,
             keys,
@@ -301,7 +302,7 @@ fn lost_orphan(
         },
     };
     Ok(Orphan {
-        credential_id: grant.credential_id.clone(),
+        credential_id: grant.credential_id,
         network: grant.network.clone(),
         token: grant.grant_token().clone(),
         token_held_elsewhere: held.token,
@@ -319,8 +320,8 @@ pub(super) async fn store_pending(
     owner: &str,
     row: &Credential,
 ) -> Result<Option<(DateTime<Utc>, WriteBack)>, Error> {
-    let (journal, id) = (journal(app), row.id.clone());
-    let entries = tokio::task::spawn_blocking(move || journal.pending_for(&id))
+    let (journal, id) = (journal(app), row.id);
+    let entries = tokio::task::spawn_blocking(move || journal.pending_for(id))
         .await
         .map_err(|e| Error::internal(format!("grant journal: {e}")))?;
     for path in entries {
@@ -409,7 +410,7 @@ fn replay_on(
     owner: &str,
     grant: &PendingGrant,
 ) -> Result<Replayed, Error> {
-    let id = &grant.credential_id;
+    let id = grant.credential_id;
     if !creds::take_lease(conn, id, owner, lease_seconds(app))? {
         return Ok(match creds::find_credential_by_id(conn, id)? {
             None => Replayed::Lost(lost_orphan(conn, &app.keys, grant)?),
@@ -423,7 +424,7 @@ fn replay_on(
     {
         let request = RefreshRequest {
             organization_id: grant.organization_id.clone(),
-            credential_id: id.clone(),
+            credential_id: id,
             actor: grant.actor.clone(),
             snapshot: false,
         };
@@ -432,7 +433,7 @@ fn replay_on(
             conn,
             &app.keys,
             &request,
-            &grant.profile_id,
+            grant.profile_id,
             grant.from_version,
             owner,
             &sealed,

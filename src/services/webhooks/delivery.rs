@@ -4,6 +4,7 @@
 //! bounded in time and in how much of the answer is read. No connection is
 //! held while the receiver is called.
 
+use crate::domain::ids::{WebhookAttemptId, WebhookMessageId};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -13,8 +14,8 @@ use super::target::{TargetPolicy, resolve};
 use crate::db::webhook_outbox::{AttemptRecord, WebhookMessage, record_attempt};
 use crate::db::webhooks::{WebhookAttempt, WebhookSubscription, open_secrets};
 use crate::db::{self};
+use crate::domain::to_db_time;
 use crate::domain::webhooks::{AttemptOutcome, DISABLE_AFTER, retry_delay, secret_key, sign};
-use crate::domain::{new_id, to_db_time};
 use crate::error::{Error, clip};
 use crate::state::AppState;
 
@@ -66,11 +67,16 @@ impl Sent {
 /// The `webhook-signature` header: one `v1,…` entry per live secret,
 /// space-separated, so a receiver holding either secret of a rotation
 /// accepts the message.
-pub fn signature_header(secrets: &[SecretString], id: &str, timestamp: i64, body: &str) -> String {
+pub fn signature_header(
+    secrets: &[SecretString],
+    id: WebhookMessageId,
+    timestamp: i64,
+    body: &str,
+) -> String {
     secrets
         .iter()
         .filter_map(|s| secret_key(s.expose_secret()))
-        .map(|key| sign(&key, id, timestamp, body))
+        .map(|key| sign(&key, id.as_str(), timestamp, body))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -80,7 +86,7 @@ pub fn signature_header(secrets: &[SecretString], id: &str, timestamp: i64, body
 async fn send(
     app: &AppState,
     url: &str,
-    id: &str,
+    id: WebhookMessageId,
     body: &str,
     secrets: &[SecretString],
     now: DateTime<Utc>,
@@ -102,7 +108,7 @@ async fn send(
     let mut response = client
         .post(target.url)
         .header("content-type", "application/json")
-        .header("webhook-id", id)
+        .header("webhook-id", id.as_str())
         .header("webhook-timestamp", timestamp.to_string())
         .header(
             "webhook-signature",
@@ -148,7 +154,7 @@ pub async fn deliver(
     let result = send(
         app,
         &subscription.url,
-        &message.id,
+        message.id,
         &message.payload,
         &secrets,
         now,
@@ -164,10 +170,10 @@ pub async fn deliver(
     };
     let record = AttemptRecord {
         attempt: WebhookAttempt {
-            id: new_id(),
+            id: WebhookAttemptId::new(),
             organization_id: message.organization_id.clone(),
-            subscription_id: subscription.id.clone(),
-            message_id: message.id.clone(),
+            subscription_id: subscription.id,
+            message_id: message.id,
             event_type: message.event_type.clone(),
             attempt,
             outcome: if delivered {

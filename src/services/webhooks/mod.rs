@@ -7,6 +7,7 @@
 pub mod delivery;
 pub mod target;
 
+use crate::domain::ids::{OrganizationId, WebhookId, WebhookMessageId};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -23,7 +24,7 @@ use crate::domain::plan::Plan;
 use crate::domain::webhooks::{
     MAX_SUBSCRIPTIONS, SECRET_OVERLAP, SECRET_PREFIX, WebhookEvent, events_to_text,
 };
-use crate::domain::{from_db_time, new_id, to_db_time};
+use crate::domain::{from_db_time, to_db_time};
 use crate::error::{Error, FieldError, Result};
 use crate::state::AppState;
 use target::{TargetPolicy, resolve};
@@ -64,13 +65,13 @@ pub fn new_secret() -> String {
     format!("{SECRET_PREFIX}{encoded}")
 }
 
-fn not_found(id: &str) -> Error {
+fn not_found(id: WebhookId) -> Error {
     Error::not_found("webhook", id)
 }
 
 /// Webhooks are a plan feature; an organization without it is told which
 /// plan has it. Reading and deleting what it has stays possible.
-fn require_plan(conn: &mut DbConnection, org: &str) -> Result<()> {
+fn require_plan(conn: &mut DbConnection, org: &OrganizationId) -> Result<()> {
     let plan = db::organizations::find_organization(conn, org)?
         .ok_or_else(|| Error::NotFound(format!("no organization with id {org}")))?
         .plan()?;
@@ -90,8 +91,8 @@ fn require_plan(conn: &mut DbConnection, org: &str) -> Result<()> {
 /// Checks the plan, then a target URL with DNS (a 422 on `/url`): an
 /// organization without webhooks must learn nothing of what a name resolves
 /// to. The write checks the plan again, in its transaction.
-async fn check_target(state: &AppState, org: &str, url: &str) -> Result<()> {
-    let owner = org.to_string();
+async fn check_target(state: &AppState, org: &OrganizationId, url: &str) -> Result<()> {
+    let owner = org.clone();
     db::run(&state.pool, move |conn| require_plan(conn, &owner)).await?;
     resolve(url, TargetPolicy::from_settings(&state.settings))
         .await
@@ -103,10 +104,10 @@ async fn check_target(state: &AppState, org: &str, url: &str) -> Result<()> {
 
 fn audit_webhook(
     conn: &mut DbConnection,
-    org: &str,
+    org: &OrganizationId,
     actor: &str,
     action: AuditAction,
-    subscription: &str,
+    subscription: WebhookId,
     at: DateTime<Utc>,
 ) -> Result<()> {
     insert_audit_event(
@@ -121,23 +122,27 @@ fn audit_webhook(
 
 pub async fn list(
     state: &AppState,
-    org: &str,
+    org: &OrganizationId,
     limit: u32,
     after: Option<String>,
 ) -> Result<Page<WebhookSubscription>> {
-    let org = org.to_string();
+    let org = org.clone();
     let rows = db::run(&state.pool, move |conn| {
         store::list_subscriptions(conn, &org, after.as_deref(), i64::from(limit) + 1)
     })
     .await?;
-    let (items, next_cursor) = split_page(rows, limit, |s| &s.id);
+    let (items, next_cursor) = split_page(rows, limit, |s| s.id.as_str());
     Ok(Page { items, next_cursor })
 }
 
-pub async fn get(state: &AppState, org: &str, id: &str) -> Result<WebhookSubscription> {
-    let (org, id) = (org.to_string(), id.to_string());
+pub async fn get(
+    state: &AppState,
+    org: &OrganizationId,
+    id: WebhookId,
+) -> Result<WebhookSubscription> {
+    let org = org.clone();
     db::run(&state.pool, move |conn| {
-        store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))
+        store::find_subscription(conn, &org, id)?.ok_or_else(|| not_found(id))
     })
     .await
 }
@@ -145,14 +150,14 @@ pub async fn get(state: &AppState, org: &str, id: &str) -> Result<WebhookSubscri
 /// Creates a subscription with a fresh secret, returned this once.
 pub async fn create(
     state: &AppState,
-    org: &str,
+    org: &OrganizationId,
     actor: &str,
     input: NewSubscription,
 ) -> Result<WithSecret> {
     check_target(state, org, &input.url).await?;
     let now = state.now();
     let at = to_db_time(now);
-    let (org, actor, keys) = (org.to_string(), actor.to_string(), state.keys.clone());
+    let (org, actor, keys) = (org.clone(), actor.to_string(), state.keys.clone());
     db::run_write(&state.pool, move |conn| {
         require_plan(conn, &org)?;
         if store::count_subscriptions(conn, &org)? >= MAX_SUBSCRIPTIONS {
@@ -160,11 +165,11 @@ pub async fn create(
                 "an organization may have at most {MAX_SUBSCRIPTIONS} webhooks"
             )));
         }
-        let id = new_id();
+        let id = WebhookId::new();
         let secret = new_secret();
-        let sealed = seal_secret(&keys, &id, SECRET_FIELD, &secret);
+        let sealed = seal_secret(&keys, id, SECRET_FIELD, &secret);
         let row = WebhookSubscription {
-            id: id.clone(),
+            id,
             organization_id: org.clone(),
             url: input.url,
             description: input.description.filter(|d| !d.is_empty()),
@@ -182,7 +187,7 @@ pub async fn create(
             updated_at: at,
         };
         store::insert_subscription(conn, &row)?;
-        audit_webhook(conn, &org, &actor, AuditAction::WebhookCreated, &id, now)?;
+        audit_webhook(conn, &org, &actor, AuditAction::WebhookCreated, id, now)?;
         Ok(WithSecret {
             subscription: row,
             secret,
@@ -195,8 +200,8 @@ pub async fn create(
 /// for failing clears its reason and gives it a fresh start.
 pub async fn update(
     state: &AppState,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: WebhookId,
     actor: &str,
     update: SubscriptionUpdate,
 ) -> Result<WebhookSubscription> {
@@ -205,7 +210,7 @@ pub async fn update(
     }
     let now = state.now();
     let at = to_db_time(now);
-    let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
+    let (org, actor) = (org.clone(), actor.to_string());
     db::run_write(&state.pool, move |conn| {
         require_plan(conn, &org)?;
         let changes = SubscriptionChanges {
@@ -219,24 +224,29 @@ pub async fn update(
             failing_since: update.enabled.filter(|e| *e).map(|_| None),
             updated_at: Some(at),
         };
-        if !store::update_subscription(conn, &org, &id, &changes)? {
-            return Err(not_found(&id));
+        if !store::update_subscription(conn, &org, id, &changes)? {
+            return Err(not_found(id));
         }
-        audit_webhook(conn, &org, &actor, AuditAction::WebhookUpdated, &id, now)?;
-        store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))
+        audit_webhook(conn, &org, &actor, AuditAction::WebhookUpdated, id, now)?;
+        store::find_subscription(conn, &org, id)?.ok_or_else(|| not_found(id))
     })
     .await
 }
 
 /// Deletes a subscription with its queued messages and attempts.
-pub async fn delete(state: &AppState, org: &str, id: &str, actor: &str) -> Result<()> {
+pub async fn delete(
+    state: &AppState,
+    org: &OrganizationId,
+    id: WebhookId,
+    actor: &str,
+) -> Result<()> {
     let now = state.now();
-    let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
+    let (org, actor) = (org.clone(), actor.to_string());
     db::run_write(&state.pool, move |conn| {
-        if !store::delete_subscription(conn, &org, &id)? {
-            return Err(not_found(&id));
+        if !store::delete_subscription(conn, &org, id)? {
+            return Err(not_found(id));
         }
-        audit_webhook(conn, &org, &actor, AuditAction::WebhookDeleted, &id, now)
+        audit_webhook(conn, &org, &actor, AuditAction::WebhookDeleted, id, now)
     })
     .await
 }
@@ -246,27 +256,22 @@ pub async fn delete(state: &AppState, org: &str, id: &str, actor: &str) -> Resul
 /// message. Returns the new secret, shown this once, and the subscription.
 pub async fn rotate_secret(
     state: &AppState,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: WebhookId,
     actor: &str,
 ) -> Result<WithSecret> {
     let now = state.now();
     let at = to_db_time(now);
-    let (org, id, actor, keys) = (
-        org.to_string(),
-        id.to_string(),
-        actor.to_string(),
-        state.keys.clone(),
-    );
+    let (org, actor, keys) = (org.clone(), actor.to_string(), state.keys.clone());
     db::run_write(&state.pool, move |conn| {
         require_plan(conn, &org)?;
-        let row = store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))?;
+        let row = store::find_subscription(conn, &org, id)?.ok_or_else(|| not_found(id))?;
         let current = keys
             .decrypt(
                 &row.secret_key_id,
                 &row.secret,
                 crate::crypto::Binding {
-                    record_id: &row.id,
+                    record_id: row.id.as_str(),
                     field: SECRET_FIELD,
                 },
             )
@@ -274,16 +279,16 @@ pub async fn rotate_secret(
         let previous = keys.encrypt(
             &current,
             crate::crypto::Binding {
-                record_id: &row.id,
+                record_id: row.id.as_str(),
                 field: PREVIOUS_SECRET_FIELD,
             },
         );
         let secret = new_secret();
-        let sealed = seal_secret(&keys, &id, SECRET_FIELD, &secret);
+        let sealed = seal_secret(&keys, id, SECRET_FIELD, &secret);
         store::rotate_secret(
             conn,
             &org,
-            &id,
+            id,
             &sealed,
             &previous,
             to_db_time(now + SECRET_OVERLAP),
@@ -294,11 +299,11 @@ pub async fn rotate_secret(
             &org,
             &actor,
             AuditAction::WebhookSecretRotated,
-            &id,
+            id,
             now,
         )?;
         let subscription =
-            store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))?;
+            store::find_subscription(conn, &org, id)?.ok_or_else(|| not_found(id))?;
         Ok(WithSecret {
             subscription,
             secret,
@@ -309,12 +314,17 @@ pub async fn rotate_secret(
 
 /// Queues a `webhook.test` message for the subscription; returns its id
 /// (the `webhook-id` it will be delivered with).
-pub async fn send_test(state: &AppState, org: &str, id: &str, actor: &str) -> Result<String> {
+pub async fn send_test(
+    state: &AppState,
+    org: &OrganizationId,
+    id: WebhookId,
+    actor: &str,
+) -> Result<WebhookMessageId> {
     let now = state.now();
-    let (org, id, actor) = (org.to_string(), id.to_string(), actor.to_string());
+    let (org, actor) = (org.clone(), actor.to_string());
     db::run_write(&state.pool, move |conn| {
         require_plan(conn, &org)?;
-        let row = store::find_subscription(conn, &org, &id)?.ok_or_else(|| not_found(&id))?;
+        let row = store::find_subscription(conn, &org, id)?.ok_or_else(|| not_found(id))?;
         if !row.enabled {
             return Err(Error::Conflict(
                 "the webhook is disabled; enable it first".into(),
@@ -328,20 +338,20 @@ pub async fn send_test(state: &AppState, org: &str, id: &str, actor: &str) -> Re
 /// A page of a subscription's delivery attempts, newest first.
 pub async fn deliveries(
     state: &AppState,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: WebhookId,
     limit: u32,
     before: Option<String>,
 ) -> Result<Page<WebhookAttempt>> {
-    let (org, id) = (org.to_string(), id.to_string());
+    let org = org.clone();
     let rows = db::run(&state.pool, move |conn| {
-        if store::find_subscription(conn, &org, &id)?.is_none() {
-            return Err(not_found(&id));
+        if store::find_subscription(conn, &org, id)?.is_none() {
+            return Err(not_found(id));
         }
-        store::list_attempts(conn, &org, &id, before.as_deref(), i64::from(limit) + 1)
+        store::list_attempts(conn, &org, id, before.as_deref(), i64::from(limit) + 1)
     })
     .await?;
-    let (items, next_cursor) = split_page(rows, limit, |a| &a.id);
+    let (items, next_cursor) = split_page(rows, limit, |a| a.id.as_str());
     Ok(Page { items, next_cursor })
 }
 

@@ -11,7 +11,13 @@ async fn audit_actions(app: &TestApp, account: &str) -> Vec<String> {
     let org = app.org_id.clone();
     let account = account.to_string();
     tokenwarden::db::run(app.pool(), move |conn| {
-        tokenwarden::db::audit::list_audit_events(conn, &org, Some(&account), None, 100)
+        tokenwarden::db::audit::list_audit_events(
+            conn,
+            &crate::helpers::org_id(&org),
+            Some(crate::helpers::id(&account)),
+            None,
+            100,
+        )
     })
     .await
     .unwrap()

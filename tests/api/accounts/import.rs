@@ -123,7 +123,7 @@ async fn import_verifies_with_the_network_and_never_leaks_tokens(backend: Backen
     assert_eq!(revokes[0].form["token"], SENTINEL_REFRESH);
 
     // Search everything for the sentinels: answers, audit rows, logs, the database.
-    let org = app.org_id.clone();
+    let org = crate::helpers::org_id(&app.org_id);
     let audit = tokenwarden::db::run(app.pool(), move |conn| {
         tokenwarden::db::audit::list_audit_events(conn, &org, None, None, 1000)
     })

@@ -483,10 +483,15 @@ fn token_mint_takes_brands() {
         .verify(token.trim())
         .unwrap();
     let audience = principal.audience();
-    let brands: Vec<&String> = audience.brand_ids().unwrap().iter().collect();
+    let brands: Vec<String> = audience
+        .brand_ids()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let mut expected = vec![&a, &b];
     expected.sort();
-    assert_eq!(brands, expected);
+    assert_eq!(brands.iter().collect::<Vec<_>>(), expected);
 }
 
 on_both_backends!(

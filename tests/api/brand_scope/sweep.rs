@@ -114,20 +114,21 @@ async fn connection_in_b(app: &TestApp, agency: &Agency) -> String {
     use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
     use tokenwarden::db::models::Connection;
     use tokenwarden::db::schema::accounts;
+    use tokenwarden::domain::ids::{AccountId, BrandId, ConnectionId, CredentialId, ProfileId};
     let (org, brand, account, profile) = (
-        app.org_id.clone(),
-        agency.b.clone(),
-        agency.b_bob.clone(),
-        agency.bob_profile.clone(),
+        crate::helpers::org_id(&app.org_id),
+        crate::helpers::id::<BrandId>(&agency.b),
+        crate::helpers::id::<AccountId>(&agency.b_bob),
+        crate::helpers::id::<ProfileId>(&agency.bob_profile),
     );
     let at = tokenwarden::domain::to_db_time(app.now());
     tokenwarden::db::run(app.pool(), move |conn| {
-        let credential: Option<String> = accounts::table
-            .filter(accounts::id.eq(&account))
+        let credential: Option<CredentialId> = accounts::table
+            .filter(accounts::id.eq(account))
             .select(accounts::credential_id)
             .first(conn)?;
         let row = Connection {
-            id: tokenwarden::domain::new_id(),
+            id: ConnectionId::new(),
             organization_id: org,
             brand_id: brand,
             network: "sandbox".into(),
@@ -140,7 +141,7 @@ async fn connection_in_b(app: &TestApp, agency: &Agency) -> String {
             expires_at: at + chrono::Duration::days(365),
         };
         tokenwarden::db::connections::insert_connection(conn, &row)?;
-        Ok(row.id)
+        Ok(row.id.to_string())
     })
     .await
     .unwrap()

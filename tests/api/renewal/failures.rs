@@ -170,9 +170,13 @@ async fn a_failed_write_after_a_refresh_is_not_lost(app: TestApp) {
     let org = app.org_id.clone();
     let (access, refresh) = tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().unwrap();
-        let row = tokenwarden::db::credentials::find_credential(&mut conn, &org, &credential)
-            .unwrap()
-            .unwrap();
+        let row = tokenwarden::db::credentials::find_credential(
+            &mut conn,
+            &crate::helpers::org_id(&org),
+            crate::helpers::id(&credential),
+        )
+        .unwrap()
+        .unwrap();
         tokenwarden::db::credentials::open_tokens(&keys, &row).unwrap()
     })
     .await

@@ -19,17 +19,16 @@ async fn tokens_of(app: &TestApp, account: &str) -> Vec<String> {
     use secrecy::ExposeSecret;
     let (pool, org, account, keys) = (
         app.pool().clone(),
-        app.org_id.clone(),
-        account.to_string(),
+        crate::helpers::org_id(&app.org_id),
+        crate::helpers::id(account),
         app.parts.state.keys.clone(),
     );
     tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().unwrap();
-        let (_, _, state) =
-            tokenwarden::db::accounts::find_account_by_id(&mut conn, &org, &account)
-                .unwrap()
-                .unwrap();
-        let row = tokenwarden::db::credentials::find_credential(&mut conn, &org, &state.id)
+        let (_, _, state) = tokenwarden::db::accounts::find_account_by_id(&mut conn, &org, account)
+            .unwrap()
+            .unwrap();
+        let row = tokenwarden::db::credentials::find_credential(&mut conn, &org, state.id)
             .unwrap()
             .unwrap();
         let (access, refresh) = open_tokens(&keys, &row).unwrap();

@@ -249,8 +249,8 @@ async fn a_cancelled_refresh_still_stores_its_grant(app: TestApp) {
         .queue_failure(Endpoint::Token, FailureMode::Slow { delay_ms: 1000 }, 1);
     let state = app.parts.state.get_ref().clone();
     let request = tokenwarden::services::refresh::RefreshRequest {
-        organization_id: app.org_id.clone(),
-        credential_id: before.0.clone(),
+        organization_id: crate::helpers::org_id(&app.org_id),
+        credential_id: crate::helpers::id(&before.0),
         actor: "test".into(),
         snapshot: false,
     };

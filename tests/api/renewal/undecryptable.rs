@@ -256,9 +256,13 @@ async fn key_rotation_goes_past_what_it_cannot_open_and_names_it(app: TestApp) {
             tokenwarden::db::rotation::count_not_under(&mut conn, "k-next").unwrap(),
             1
         );
-        let row = tokenwarden::db::credentials::find_credential(&mut conn, &org, &alice_credential)
-            .unwrap()
-            .unwrap();
+        let row = tokenwarden::db::credentials::find_credential(
+            &mut conn,
+            &crate::helpers::org_id(&org),
+            crate::helpers::id(&alice_credential),
+        )
+        .unwrap()
+        .unwrap();
         tokenwarden::db::credentials::open_tokens(&only_next, &row).unwrap();
     })
     .await

@@ -23,14 +23,15 @@ async fn key_rotation_keeps_stored_grants_recognizable(app: TestApp) {
     let north = app.new_brand("North").await;
     let account = id(&import(&app, &token, &north, &pair).await);
     let credential = stored_grants(&app).await.0[&account].clone().unwrap();
+    let credential: tokenwarden::domain::ids::CredentialId = crate::helpers::id(&credential);
     let (org, spec) = (
-        app.org_id.clone(),
+        crate::helpers::org_id(&app.org_id),
         app.settings.encryption_keys.clone().unwrap(),
     );
     db::run(app.pool(), move |conn| {
         let old = KeyRing::parse(&spec).unwrap();
         let refresh = SecretString::from(pair.1.clone());
-        let row = db::credentials::find_credential_by_id(conn, &credential)?.unwrap();
+        let row = db::credentials::find_credential_by_id(conn, credential)?.unwrap();
         let fingerprint = row.token_fingerprint.clone().unwrap();
         assert_eq!(fingerprint, old.fingerprint(&refresh));
         assert!(fingerprint.starts_with(&format!("{}:", old.active_key_id())));
@@ -47,7 +48,7 @@ async fn key_rotation_keeps_stored_grants_recognizable(app: TestApp) {
         let before = db::credentials::find_credential_by_fingerprint(
             conn,
             &org,
-            &row.profile_id,
+            row.profile_id,
             &under_new,
         )?;
         db::rotation::rotate_all(conn, &both)?;
@@ -57,13 +58,13 @@ async fn key_rotation_keeps_stored_grants_recognizable(app: TestApp) {
             before.is_none(),
             "a fingerprint under the old key is not compared"
         );
-        let after = db::credentials::find_credential_by_id(conn, &credential)?.unwrap();
+        let after = db::credentials::find_credential_by_id(conn, credential)?.unwrap();
         assert_eq!(after.token_fingerprint.as_deref(), Some(under_new.as_str()));
         assert_eq!(after.fingerprint_version, Some(after.version));
         let found = db::credentials::find_credential_by_fingerprint(
             conn,
             &org,
-            &row.profile_id,
+            row.profile_id,
             &under_new,
         )?;
         assert_eq!(found.map(|c| c.id), Some(credential));

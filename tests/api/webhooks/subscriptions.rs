@@ -148,7 +148,13 @@ async fn stored_secret(app: &TestApp, id: &str) -> Vec<u8> {
 async fn webhook_audit_actions(app: &TestApp) -> Vec<String> {
     let org = app.org_id.clone();
     tokenwarden::db::run(app.pool(), move |conn| {
-        tokenwarden::db::audit::list_audit_events(conn, &org, None, None, 100)
+        tokenwarden::db::audit::list_audit_events(
+            conn,
+            &crate::helpers::org_id(&org),
+            None,
+            None,
+            100,
+        )
     })
     .await
     .unwrap()

@@ -56,7 +56,7 @@ async fn credential_of(app: &TestApp, account: &str) -> String {
 async fn credential(app: &TestApp, id: &str) -> Credential {
     let id = id.to_string();
     tokenwarden::db::run(app.pool(), move |conn| {
-        tokenwarden::db::credentials::find_credential_by_id(conn, &id)
+        tokenwarden::db::credentials::find_credential_by_id(conn, crate::helpers::id(&id))
     })
     .await
     .unwrap()
@@ -67,7 +67,13 @@ async fn credential(app: &TestApp, id: &str) -> Credential {
 async fn events(app: &TestApp, account: &str) -> Vec<(String, String)> {
     let (org, account) = (app.org_id.clone(), account.to_string());
     tokenwarden::db::run(app.pool(), move |conn| {
-        tokenwarden::db::audit::list_audit_events(conn, &org, Some(&account), None, 100)
+        tokenwarden::db::audit::list_audit_events(
+            conn,
+            &crate::helpers::org_id(&org),
+            Some(crate::helpers::id(&account)),
+            None,
+            100,
+        )
     })
     .await
     .unwrap()

@@ -55,7 +55,7 @@ async fn a_due_credential_is_refreshed_once(app: TestApp) {
     let id = cred.clone();
     let stale = to_db_time(at);
     tokenwarden::db::run(app.pool(), move |conn| {
-        tokenwarden::db::schedule::schedule_refresh(conn, &id, stale)
+        tokenwarden::db::schedule::schedule_refresh(conn, crate::helpers::id(&id), stale)
     })
     .await
     .unwrap();

@@ -38,7 +38,7 @@ async fn expiry_of(app: &TestApp, account: &str) -> chrono::DateTime<chrono::Utc
             .filter(accounts::id.eq(account))
             .select(accounts::credential_id.assume_not_null())
             .first(conn)?;
-        tokenwarden::db::credentials::find_credential_by_id(conn, &id)
+        tokenwarden::db::credentials::find_credential_by_id(conn, crate::helpers::id(&id))
     })
     .await
     .unwrap()
@@ -300,7 +300,7 @@ async fn a_dropped_renew_never_sticks_its_idempotency_key(app: TestApp) {
     let (org, subject) = (app.org_id.clone(), "user-1");
     let claim = tokenwarden::services::idempotency::claim(
         state(&app),
-        &org,
+        &crate::helpers::org_id(&org),
         "crashed",
         subject,
         renew_fingerprint(&brand, &account),
@@ -320,9 +320,15 @@ async fn a_dropped_renew_never_sticks_its_idempotency_key(app: TestApp) {
     assert!(!response.headers().contains_key("idempotent-replayed"));
 
     // The worker purges claims that ran out.
-    tokenwarden::services::idempotency::claim(state(&app), &org, "orphan", subject, "x".into())
-        .await
-        .unwrap();
+    tokenwarden::services::idempotency::claim(
+        state(&app),
+        &crate::helpers::org_id(&org),
+        "orphan",
+        subject,
+        "x".into(),
+    )
+    .await
+    .unwrap();
     let rows = idempotency_rows(&app).await;
     app.advance(chrono::Duration::minutes(10));
     tokenwarden::worker::tick(state(&app), app.now())

@@ -118,14 +118,18 @@ fn renew_in_background(
 
 /// The credential row an account uses.
 async fn credential_of(app: &TestApp, account: &str) -> Credential {
-    let (org, account) = (app.org_id.clone(), account.to_string());
+    let (org, account) = (crate::helpers::org_id(&app.org_id), account.to_string());
     tokenwarden::db::run(app.pool(), move |conn| {
-        let credential = tokenwarden::db::accounts::find_account_by_id(conn, &org, &account)?
-            .expect("the account exists")
-            .2
-            .id;
+        let credential = tokenwarden::db::accounts::find_account_by_id(
+            conn,
+            &org,
+            crate::helpers::id(&account),
+        )?
+        .expect("the account exists")
+        .2
+        .id;
         Ok(
-            tokenwarden::db::credentials::find_credential(conn, &org, &credential)?
+            tokenwarden::db::credentials::find_credential(conn, &org, credential)?
                 .expect("the credential exists"),
         )
     })

@@ -44,16 +44,16 @@ async fn a_journaled_grant_stored_after_it_expired_is_refreshed_before_renew_ans
     let account = connect(&app, &brand, "sandbox-alice").await;
     journaled_and_expired(&app, &brand, &account).await;
     let id = credential_of(&app, &account).await.id;
-    let held = id.clone();
+    let held = id;
     tokenwarden::db::run(app.pool(), move |conn| {
         // The killed process's lease, as it left it: the database's clock ends it.
-        tokenwarden::db::credentials::take_lease(conn, &held, "killed-instance:lease", 2)
+        tokenwarden::db::credentials::take_lease(conn, held, "killed-instance:lease", 2)
     })
     .await
     .unwrap();
     let restarted = Instance::start(&app, |_| {}).await;
     assert_eq!(journal_entries(app.dir.path()), 1, "the entry waits");
-    while !lease_is_free(&app, &id).await {
+    while !lease_is_free(&app, id.as_str()).await {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     app.sandbox().reset_calls();
