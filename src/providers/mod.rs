@@ -11,6 +11,11 @@
 //!   `Arc<dyn Provider>`. [`ProviderRegistry::add_sandbox`] registers the `sandbox` network at
 //!   `{public_url}/sandbox/...`. The callback URL of network `name` is
 //!   `{public_url}/v1/oauth/callback/{name}` ([`callback_url`]).
+//!   [`ProviderRegistry::add_sandbox_pages`] registers it again as `sandbox_pages`, whose
+//!   profiles are the Pages the sandbox's people manage.
+//! * [`Provider::assets`] / [`Provider::list_assets`] — what a person manages (SPEC 4a): Graph
+//!   Pages with their Page tokens (`facebook`, a sandbox network with `assets_url`), LinkedIn
+//!   organizations, YouTube channels, Google Business Profile locations (`oauth/assets.rs`).
 //! * [`Provider`] — dyn-compatible (boxed futures): authorization URL (PKCE S256 always), code
 //!   exchange, [`Provider::refresh_plan`] (can this grant be renewed without the user, and how),
 //!   refresh in the network's flavour, identity, revocation. Every failure is a
@@ -52,7 +57,7 @@ pub use error::{ProviderError, TransientKind};
 pub use oauth::OAuthProvider;
 pub(crate) use oauth::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 pub use redact::{redact_text, redact_url};
-pub use registry::{ProviderRegistry, callback_url};
+pub use registry::{ProviderRegistry, SANDBOX_PAGES_NETWORK, callback_url, sandbox_assets_url};
 pub use retry_after::{MAX_RETRY_AFTER, parse_retry_after};
 pub use settings::{
     ClientAuth, ConfigError, HttpSettings, NetworkKind, NetworkSettings, check_outbound_url,

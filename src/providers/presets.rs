@@ -1,7 +1,7 @@
 //! What each preset knows of its network: endpoints, grant flavour, lifetimes, quirks.
 
-use super::RevocationScope;
 use super::settings::{ClientAuth, NetworkKind};
+use super::{AssetTokens, RevocationScope};
 
 const DAY: u64 = 86_400;
 
@@ -57,6 +57,33 @@ impl Revocation {
 }
 
 /// How the access token is presented to the identity endpoint.
+/// How a preset lists the assets a person manages (SPEC 4a), read by `oauth/assets.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AssetStyle {
+    /// The profiles are the people themselves.
+    None,
+    /// Graph's `/me/accounts`: Pages, each with its own Page token, paginated by `paging.next`.
+    GraphAccounts,
+    /// LinkedIn `organizationAcls?q=roleAssignee`, names from the organization lookup.
+    LinkedInOrganizations,
+    /// YouTube `channels?part=snippet&mine=true`, paginated by `nextPageToken`.
+    YouTubeChannels,
+    /// Google Business Profile: the person's accounts, then each account's locations.
+    GoogleLocations,
+}
+
+impl AssetStyle {
+    pub(crate) fn tokens(self) -> Option<AssetTokens> {
+        match self {
+            AssetStyle::None => None,
+            AssetStyle::GraphAccounts => Some(AssetTokens::Derived),
+            AssetStyle::LinkedInOrganizations
+            | AssetStyle::YouTubeChannels
+            | AssetStyle::GoogleLocations => Some(AssetTokens::Shared),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TokenPresentation {
     Bearer,
@@ -90,6 +117,11 @@ pub(crate) struct Preset {
     pub revocation: Revocation,
     pub identity_token: TokenPresentation,
     pub authorize_extra: &'static [(&'static str, &'static str)],
+    pub assets: AssetStyle,
+    /// Where the assets are listed; `None` on a preset with assets: only when configured.
+    pub assets_url: Option<&'static str>,
+    pub asset_details_url: Option<&'static str>,
+    pub introspection_url: Option<&'static str>,
 }
 
 const GENERIC: Preset = Preset {
@@ -119,6 +151,10 @@ const GENERIC: Preset = Preset {
     revocation: Revocation::Rfc7009(RevocationScope::Grant),
     identity_token: TokenPresentation::Bearer,
     authorize_extra: &[],
+    assets: AssetStyle::None,
+    assets_url: None,
+    asset_details_url: None,
+    introspection_url: None,
 };
 
 /// The preset of a kind. For `oauth2` and `sandbox` the URLs are empty (configured / derived).
@@ -140,6 +176,9 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // Its revocation ends the grant of a refresh token, an access token
             // alone (src/sandbox/server.rs); tested.
             revocation: Revocation::Rfc7009(RevocationScope::Grant),
+            // Pages shaped as Graph's, once a sandbox network names its `assets_url`: the
+            // sandbox's plain network stays a network of people.
+            assets: AssetStyle::GraphAccounts,
             ..GENERIC
         },
         NetworkKind::Facebook => Preset {
@@ -165,6 +204,13 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             upgrade: Upgrade::FbExchange,
             revocation: Revocation::MetaPermissions,
             identity_token: TokenPresentation::Query,
+            // Graph API "Page Access Tokens" and "/user/accounts": a Page token per Page the
+            // person has a task on, made from their long-lived user token.
+            assets: AssetStyle::GraphAccounts,
+            assets_url: Some(
+                "https://graph.facebook.com/v21.0/me/accounts?fields=id,name,access_token,tasks,picture",
+            ),
+            introspection_url: Some("https://graph.facebook.com/v21.0/debug_token"),
             ..GENERIC
         },
         NetworkKind::Instagram => Preset {
@@ -244,6 +290,13 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // ends the member's other tokens for the app. Untested, so it is
             // taken to end the app's whole authorization for the member.
             revocation: Revocation::Rfc7009(RevocationScope::App),
+            // Community Management API, "Organization Access Control by Role" and
+            // "Organization Lookup API" (the batch get of administered organizations).
+            assets: AssetStyle::LinkedInOrganizations,
+            assets_url: Some(
+                "https://api.linkedin.com/rest/organizationAcls?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED",
+            ),
+            asset_details_url: Some("https://api.linkedin.com/rest/organizations"),
             ..GENERIC
         },
         NetworkKind::X => Preset {
@@ -314,6 +367,43 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // the app's access for that Google account, every grant of it.
             // From its documentation; untested.
             revocation: Revocation::Rfc7009(RevocationScope::App),
+            // YouTube Data API v3, "Channels: list" with `mine=true`.
+            assets: AssetStyle::YouTubeChannels,
+            assets_url: Some(
+                "https://www.googleapis.com/youtube/v3/channels?part=snippet&mine=true&maxResults=50",
+            ),
+            ..GENERIC
+        },
+        NetworkKind::GoogleBusiness => Preset {
+            authorize_url: "https://accounts.google.com/o/oauth2/v2/auth",
+            token_url: "https://oauth2.googleapis.com/token",
+            revoke_url: Some("https://oauth2.googleapis.com/revoke"),
+            identity_url: "https://openidconnect.googleapis.com/v1/userinfo",
+            subject: "/sub",
+            handle: "/email",
+            display_name: Some("/name"),
+            avatar: Some("/picture"),
+            scopes: &[
+                "openid",
+                "email",
+                "profile",
+                "https://www.googleapis.com/auth/business.manage",
+            ],
+            client_auth: ClientAuth::Post,
+            access_lifetime_secs: 3600,
+            lead_secs: 300,
+            authorize_extra: &[
+                ("access_type", "offline"),
+                ("prompt", "consent"),
+                ("include_granted_scopes", "true"),
+            ],
+            // As YouTube: Google's revocation ends the app's access for the account.
+            revocation: Revocation::Rfc7009(RevocationScope::App),
+            // Business Profile APIs: Account Management `accounts.list`, then Business
+            // Information `accounts.locations.list` per account.
+            assets: AssetStyle::GoogleLocations,
+            assets_url: Some("https://mybusinessaccountmanagement.googleapis.com/v1/accounts"),
+            asset_details_url: Some("https://mybusinessbusinessinformation.googleapis.com/v1/"),
             ..GENERIC
         },
         NetworkKind::Pinterest => Preset {
@@ -355,7 +445,8 @@ mod tests {
                 NetworkKind::Facebook
                 | NetworkKind::LinkedIn
                 | NetworkKind::TikTok
-                | NetworkKind::YouTube => Some(App),
+                | NetworkKind::YouTube
+                | NetworkKind::GoogleBusiness => Some(App),
                 NetworkKind::X | NetworkKind::OAuth2 | NetworkKind::Sandbox => Some(Grant),
                 NetworkKind::Instagram | NetworkKind::Threads | NetworkKind::Pinterest => None,
             };

@@ -15,6 +15,17 @@ pub fn callback_url(public_url: &Url, name: &str) -> Url {
     Url::parse(&format!("{base}/v1/oauth/callback/{name}")).unwrap_or_else(|_| public_url.clone())
 }
 
+/// The name under which [`ProviderRegistry::add_sandbox_pages`] registers the sandbox's Pages.
+pub const SANDBOX_PAGES_NETWORK: &str = "sandbox_pages";
+
+/// `{public_url}/sandbox/me/accounts`: the sandbox's Pages, shaped as Graph's `/me/accounts`.
+pub fn sandbox_assets_url(public_url: &Url) -> String {
+    format!(
+        "{}/sandbox/me/accounts",
+        public_url.as_str().trim_end_matches('/')
+    )
+}
+
 /// Every configured network by name.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderRegistry {
@@ -43,19 +54,43 @@ impl ProviderRegistry {
         public_url: &Url,
         http: &HttpSettings,
     ) -> Result<(), ConfigError> {
-        if self.providers.contains_key("sandbox") {
-            return Err(ConfigError::new(
-                "sandbox",
-                "a network named `sandbox` is already configured",
-            ));
-        }
-        let p = OAuthProvider::from_settings(
+        self.add_builtin(
             "sandbox",
-            &NetworkSettings::new(NetworkKind::Sandbox),
+            NetworkSettings::new(NetworkKind::Sandbox),
             public_url,
             http,
-        )?;
-        self.providers.insert("sandbox".into(), Arc::new(p));
+        )
+    }
+
+    /// Register the built-in sandbox a second time, as network `sandbox_pages`
+    /// ([`SANDBOX_PAGES_NETWORK`]) whose profiles are the Pages its people manage
+    /// ([`sandbox_assets_url`]), each with a Page token derived from the person's grant. An
+    /// error if a network of that name is configured already.
+    pub fn add_sandbox_pages(
+        &mut self,
+        public_url: &Url,
+        http: &HttpSettings,
+    ) -> Result<(), ConfigError> {
+        let mut settings = NetworkSettings::new(NetworkKind::Sandbox);
+        settings.assets_url = Some(sandbox_assets_url(public_url));
+        self.add_builtin(SANDBOX_PAGES_NETWORK, settings, public_url, http)
+    }
+
+    fn add_builtin(
+        &mut self,
+        name: &str,
+        settings: NetworkSettings,
+        public_url: &Url,
+        http: &HttpSettings,
+    ) -> Result<(), ConfigError> {
+        if self.providers.contains_key(name) {
+            return Err(ConfigError::new(
+                name,
+                format!("a network named `{name}` is already configured"),
+            ));
+        }
+        let p = OAuthProvider::from_settings(name, &settings, public_url, http)?;
+        self.providers.insert(name.into(), Arc::new(p));
         Ok(())
     }
 

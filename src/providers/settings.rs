@@ -26,6 +26,9 @@ pub enum NetworkKind {
     TikTok,
     #[serde(rename = "youtube")]
     YouTube,
+    /// Google Business Profile: the locations a person manages.
+    #[serde(rename = "google_business")]
+    GoogleBusiness,
     Pinterest,
     /// The built-in sandbox OAuth server mounted under `/sandbox`.
     Sandbox,
@@ -33,7 +36,7 @@ pub enum NetworkKind {
 
 impl NetworkKind {
     /// Every kind, in documentation order.
-    pub const ALL: [NetworkKind; 10] = [
+    pub const ALL: [NetworkKind; 11] = [
         NetworkKind::OAuth2,
         NetworkKind::Facebook,
         NetworkKind::Instagram,
@@ -42,6 +45,7 @@ impl NetworkKind {
         NetworkKind::X,
         NetworkKind::TikTok,
         NetworkKind::YouTube,
+        NetworkKind::GoogleBusiness,
         NetworkKind::Pinterest,
         NetworkKind::Sandbox,
     ];
@@ -57,6 +61,7 @@ impl NetworkKind {
             NetworkKind::X => "x",
             NetworkKind::TikTok => "tiktok",
             NetworkKind::YouTube => "youtube",
+            NetworkKind::GoogleBusiness => "google_business",
             NetworkKind::Pinterest => "pinterest",
             NetworkKind::Sandbox => "sandbox",
         }
@@ -125,6 +130,19 @@ pub struct NetworkSettings {
     /// `th_refresh_token`; Facebook's `fb_exchange_token` uses `token_url`).
     #[serde(default)]
     pub refresh_url: Option<String>,
+    /// Networks whose profiles are assets a person manages: where they are listed (Graph
+    /// `/me/accounts`, LinkedIn `organizationAcls`, YouTube `channels?mine=true`, Google's
+    /// accounts). On `kind = "sandbox"`, setting it makes the network's profiles Pages
+    /// (`{public_url}/sandbox/me/accounts`).
+    #[serde(default)]
+    pub assets_url: Option<String>,
+    /// Where a listed asset's details are read: LinkedIn's organization lookup
+    /// (`/rest/organizations`), the base of Google's Business Information API.
+    #[serde(default)]
+    pub asset_details_url: Option<String>,
+    /// Where a token is introspected (Meta's `debug_token`, RFC 7662).
+    #[serde(default)]
+    pub introspection_url: Option<String>,
     /// JSON pointer (RFC 6901) of the subject in the identity answer, e.g. `/sub`.
     #[serde(default)]
     pub identity_subject: Option<String>,
@@ -170,6 +188,9 @@ impl NetworkSettings {
             identity_url: None,
             exchange_url: None,
             refresh_url: None,
+            assets_url: None,
+            asset_details_url: None,
+            introspection_url: None,
             identity_subject: None,
             identity_handle: None,
             identity_display_name: None,

@@ -19,6 +19,8 @@ pub enum Endpoint {
     Token,
     Revoke,
     Userinfo,
+    /// `GET /sandbox/me/accounts`, the Pages a person manages.
+    Accounts,
 }
 
 /// A failure the next call of an endpoint answers with.
@@ -60,6 +62,8 @@ pub struct CallCounts {
     pub refresh: u64,
     pub revoke: u64,
     pub userinfo: u64,
+    /// `GET /sandbox/me/accounts`.
+    pub accounts: u64,
 }
 
 impl SandboxState {

@@ -9,7 +9,10 @@
 //! ([`CLIENT_ID`], [`CLIENT_SECRET`]), authenticated by HTTP Basic or in the form body. Redirect
 //! URIs must be registered exactly ([`SandboxOptions::for_public_url`] registers
 //! `{public_url}/v1/oauth/callback/sandbox`). Two identities exist from the start:
-//! `sandbox-alice` (`alice`) and `sandbox-bob` (`bob`).
+//! `sandbox-alice` (`alice`) and `sandbox-bob` (`bob`); Alice manages three Pages
+//! ([`SandboxOptions::default`]), which a sandbox network lists when it is configured with
+//! `assets_url = "{public_url}/sandbox/me/accounts"` ([`assets_url`]), as
+//! `ProviderRegistry::add_sandbox_pages` registers network `sandbox_pages`.
 //!
 //! | route | what |
 //! |---|---|
@@ -18,12 +21,14 @@
 //! | `POST /sandbox/token` | `authorization_code` (single-use code, `redirect_uri` and PKCE verifier checked) and `refresh_token` (rotating; spending an old refresh token revokes the whole grant and answers `invalid_grant`). |
 //! | `POST /sandbox/revoke` | RFC 7009; a refresh token revokes its grant, an access token itself. Always 200 for an authenticated client. |
 //! | `GET /sandbox/userinfo` | Bearer token → `{sub, preferred_username, name, picture}`; 401 `invalid_token` otherwise. |
+//! | `GET /sandbox/me/accounts` | the Pages the token's person manages, shaped as Graph's `/me/accounts` (`data[]` of `{id, name, access_token, tasks, picture}`, `limit`/`after`, `paging.cursors`, `paging.next` absent on the last page); Bearer or `access_token` in the query; a dead token answers Graph's error 190. Each grant has its own Page tokens: a re-authorization issues new ones, a refresh keeps them, a revoked grant ends them. |
+//! | `GET\|PUT /sandbox/control/pages/{subject}` | the Pages a person manages, `[{id, name, picture_url?}]`. |
 //! | `GET\|POST /sandbox/control/identities` | list / create-or-replace `{subject, handle, display_name, avatar_url?}`. |
 //! | `GET\|PUT /sandbox/control/settings` | `{access_token_lifetime_secs, refresh_token_lifetime_secs}`. |
 //! | `POST /sandbox/control/grants/{subject}/expire` | expire the access tokens of the subject's grants (refresh still works). |
 //! | `POST /sandbox/control/grants/{subject}/revoke` | revoke the subject's grants. |
-//! | `POST /sandbox/control/failures` | queue `{endpoint: token\|revoke\|userinfo, mode, count}`; `mode` is `{"type":"status","status":503}`, `{"type":"rate_limited","retry_after_secs":7}`, `{"type":"slow","delay_ms":2000}`, `{"type":"malformed"}` or `{"type":"invalid_grant"}`. `DELETE` clears. |
-//! | `GET\|DELETE /sandbox/control/calls` | per-endpoint call counters `{authorize, token, refresh, revoke, userinfo}` / reset them. |
+//! | `POST /sandbox/control/failures` | queue `{endpoint: token\|revoke\|userinfo\|accounts, mode, count}`; `mode` is `{"type":"status","status":503}`, `{"type":"rate_limited","retry_after_secs":7}`, `{"type":"slow","delay_ms":2000}`, `{"type":"malformed"}` or `{"type":"invalid_grant"}`. `DELETE` clears. |
+//! | `GET\|DELETE /sandbox/control/calls` | per-endpoint call counters `{authorize, token, refresh, revoke, userinfo, accounts}` / reset them. |
 //! | `POST /sandbox/control/redirect-uris` | register `{"uri": "…"}`. |
 //!
 //! Every control action is also a method of [`SandboxState`].
@@ -31,6 +36,7 @@
 //! The state lives here; the OAuth endpoints are in `server`, the HTML they answer in `pages`,
 //! and the control API with its failure queue and call counters in `control`.
 
+mod accounts;
 mod control;
 mod faults;
 mod pages;
@@ -80,6 +86,31 @@ impl SandboxIdentity {
         }
     }
 }
+/// A Facebook-like Page a sandbox person manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxPage {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub picture_url: Option<String>,
+}
+
+impl SandboxPage {
+    pub fn new(id: &str, name: &str) -> Self {
+        SandboxPage {
+            id: id.into(),
+            name: name.into(),
+            picture_url: None,
+        }
+    }
+}
+
+/// The `assets_url` of a sandbox network whose profiles are the Pages its people manage.
+pub fn assets_url(public_url: &Url) -> String {
+    crate::providers::sandbox_assets_url(public_url)
+}
+
 /// Start-up options.
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
@@ -87,6 +118,8 @@ pub struct SandboxOptions {
     pub access_token_lifetime: Duration,
     pub refresh_token_lifetime: Option<Duration>,
     pub identities: Vec<SandboxIdentity>,
+    /// The Pages each person (by subject) manages.
+    pub pages: BTreeMap<String, Vec<SandboxPage>>,
 }
 
 impl Default for SandboxOptions {
@@ -99,16 +132,27 @@ impl Default for SandboxOptions {
                 SandboxIdentity::new("sandbox-alice", "alice", "Alice Sandbox"),
                 SandboxIdentity::new("sandbox-bob", "bob", "Bob Sandbox"),
             ],
+            pages: BTreeMap::from([(
+                "sandbox-alice".to_owned(),
+                vec![
+                    SandboxPage::new("sandbox-page-bakery", "Alice's Bakery"),
+                    SandboxPage::new("sandbox-page-books", "Alice's Books"),
+                    SandboxPage::new("sandbox-page-bikes", "Alice's Bikes"),
+                ],
+            )]),
         }
     }
 }
 
 impl SandboxOptions {
-    /// Defaults, with tokenwarden's sandbox callback `{public_url}/v1/oauth/callback/sandbox`
-    /// registered.
+    /// Defaults, with tokenwarden's sandbox callbacks `{public_url}/v1/oauth/callback/sandbox`
+    /// and `…/sandbox_pages` registered.
     pub fn for_public_url(public_url: &Url) -> Self {
         SandboxOptions {
-            redirect_uris: vec![callback_url(public_url, "sandbox").to_string()],
+            redirect_uris: vec![
+                callback_url(public_url, "sandbox").to_string(),
+                callback_url(public_url, crate::providers::SANDBOX_PAGES_NETWORK).to_string(),
+            ],
             ..SandboxOptions::default()
         }
     }
@@ -150,8 +194,16 @@ struct RefreshRec {
     expires_at: Option<DateTime<Utc>>,
 }
 
+/// A Page token: which grant made it, for which Page.
+struct PageTokenRec {
+    grant: u64,
+    page: String,
+}
+
 struct Inner {
     identities: BTreeMap<String, SandboxIdentity>,
+    pages: BTreeMap<String, Vec<SandboxPage>>,
+    page_tokens: HashMap<String, PageTokenRec>,
     settings: SandboxSettings,
     redirect_uris: Vec<String>,
     codes: HashMap<String, CodeRec>,
@@ -191,6 +243,8 @@ impl SandboxState {
                     .into_iter()
                     .map(|i| (i.subject.clone(), i))
                     .collect(),
+                pages: options.pages,
+                page_tokens: HashMap::new(),
                 settings: SandboxSettings {
                     access_token_lifetime_secs: options.access_token_lifetime.as_secs().max(1),
                     refresh_token_lifetime_secs: options
@@ -218,6 +272,41 @@ impl SandboxState {
         self.lock()
             .identities
             .insert(identity.subject.clone(), identity);
+    }
+
+    /// Set the Pages a person manages (an empty list: none). Tokens of Pages dropped from the
+    /// list stop working, as when a Page role is removed.
+    pub fn set_pages(&self, subject: &str, pages: Vec<SandboxPage>) {
+        let mut g = self.lock();
+        let kept: Vec<String> = pages.iter().map(|p| p.id.clone()).collect();
+        let grants: Vec<u64> = g
+            .grants
+            .iter()
+            .filter(|(_, gr)| gr.subject == subject)
+            .map(|(id, _)| *id)
+            .collect();
+        g.page_tokens
+            .retain(|_, t| !grants.contains(&t.grant) || kept.contains(&t.page));
+        g.pages.insert(subject.to_owned(), pages);
+    }
+
+    /// The Pages a person manages.
+    pub fn pages(&self, subject: &str) -> Vec<SandboxPage> {
+        self.lock().pages.get(subject).cloned().unwrap_or_default()
+    }
+
+    /// Whether a Page token still works: its grant is live and the person still manages the
+    /// Page.
+    pub fn page_token_live(&self, token: &str) -> bool {
+        let g = self.lock();
+        g.page_tokens.get(token).is_some_and(|t| {
+            g.grants.get(&t.grant).is_some_and(|gr| {
+                !gr.revoked
+                    && g.pages
+                        .get(&gr.subject)
+                        .is_some_and(|ps| ps.iter().any(|p| p.id == t.page))
+            })
+        })
     }
 
     pub fn identities(&self) -> Vec<SandboxIdentity> {
@@ -347,6 +436,9 @@ pub fn scope(state: web::Data<SandboxState>) -> actix_web::Scope {
         .service(server::token_endpoint)
         .service(server::revoke_endpoint)
         .service(server::userinfo)
+        .service(accounts::me_accounts)
+        .service(accounts::ctl_pages)
+        .service(accounts::ctl_put_pages)
         .service(control::ctl_identities)
         .service(control::ctl_add_identity)
         .service(control::ctl_settings)

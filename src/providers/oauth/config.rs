@@ -8,7 +8,7 @@ use url::Url;
 use super::client::{ClientSettings, protocol};
 use super::{OAuthProvider, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 use crate::providers::http::Outbound;
-use crate::providers::presets::{Preset, RefreshStyle, Revocation, Upgrade, preset};
+use crate::providers::presets::{AssetStyle, Preset, RefreshStyle, Revocation, Upgrade, preset};
 use crate::providers::registry::callback_url;
 use crate::providers::settings::{
     ConfigError, HttpSettings, NetworkKind, NetworkSettings, check_outbound_url,
@@ -41,6 +41,9 @@ struct Endpoints {
     revoke_url: Option<Url>,
     exchange_url: Option<Url>,
     refresh_url: Option<Url>,
+    assets_url: Option<Url>,
+    asset_details_url: Option<Url>,
+    introspection_url: Option<Url>,
 }
 
 /// The JSON pointers that read an identity answer.
@@ -112,6 +115,9 @@ impl OAuthProvider {
             identity_url: urls.identity_url,
             exchange_url: urls.exchange_url,
             refresh_url: urls.refresh_url,
+            assets_url: urls.assets_url,
+            asset_details_url: urls.asset_details_url,
+            introspection_url: urls.introspection_url,
             subject_ptr: pointers.subject,
             handle_ptr: pointers.handle,
             display_ptr: pointers.display_name,
@@ -198,6 +204,30 @@ fn endpoints(
     if matches!(p.upgrade, Upgrade::Meta { .. }) && exchange_url.is_none() {
         return Err(ConfigError::new(name, "exchange_url is required"));
     }
+    let assets_url = url("assets_url", &s.assets_url, p.assets_url.map(str::to_owned))?;
+    let asset_details_url = url(
+        "asset_details_url",
+        &s.asset_details_url,
+        p.asset_details_url.map(str::to_owned),
+    )?;
+    if p.assets == AssetStyle::None && (assets_url.is_some() || asset_details_url.is_some()) {
+        return Err(ConfigError::new(
+            name,
+            format!("assets_url and asset_details_url do not apply to kind = \"{kind}\""),
+        ));
+    }
+    let needs_details = matches!(
+        p.assets,
+        AssetStyle::LinkedInOrganizations | AssetStyle::GoogleLocations
+    );
+    if needs_details && assets_url.is_some() && asset_details_url.is_none() {
+        return Err(ConfigError::new(name, "asset_details_url is required"));
+    }
+    let introspection_url = url(
+        "introspection_url",
+        &s.introspection_url,
+        p.introspection_url.map(str::to_owned),
+    )?;
     Ok(Endpoints {
         authorize_url,
         token_url,
@@ -205,6 +235,9 @@ fn endpoints(
         revoke_url,
         exchange_url,
         refresh_url,
+        assets_url,
+        asset_details_url,
+        introspection_url,
     })
 }
 

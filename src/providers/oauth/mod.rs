@@ -11,8 +11,9 @@
 //! * `quirks` holds what the crate cannot express: Meta's GET extension grants and permission
 //!   revocation; `spelling` what it builds respelled: TikTok's `client_key`, RFC 7009 on
 //!   loopback `http`.
-//! * `identity` reads who a token belongs to.
+//! * `identity` reads who a token belongs to; `assets` lists what the person manages.
 
+mod assets;
 mod client;
 mod config;
 mod identity;
@@ -57,6 +58,15 @@ pub struct OAuthProvider {
     identity_url: Url,
     exchange_url: Option<Url>,
     refresh_url: Option<Url>,
+    /// Where the assets the person manages are listed; `None`: profiles are people.
+    assets_url: Option<Url>,
+    /// LinkedIn's organization lookup, Google's Business Information API base.
+    asset_details_url: Option<Url>,
+    #[expect(
+        dead_code,
+        reason = "issue 19's introspection reads it; checked at start-up now"
+    )]
+    introspection_url: Option<Url>,
     subject_ptr: String,
     handle_ptr: String,
     display_ptr: Option<String>,
@@ -299,5 +309,17 @@ impl Provider for OAuthProvider {
 
     fn refresh_lead(&self) -> Duration {
         self.lead
+    }
+
+    fn assets(&self) -> Option<super::AssetTokens> {
+        self.assets_url.as_ref()?;
+        self.preset.assets.tokens()
+    }
+
+    fn list_assets<'a>(
+        &'a self,
+        access_token: &'a SecretString,
+    ) -> ProviderFuture<'a, Vec<super::ManagedAsset>> {
+        Box::pin(self.do_list_assets(access_token))
     }
 }

@@ -1,5 +1,6 @@
 //! The network layer over real HTTP: the sandbox network and local fakes of the presets.
 
+mod assets;
 mod config;
 mod outbound;
 mod presets;

@@ -29,6 +29,9 @@ impl Meta {
             n.token_url = j("/token");
             n.identity_url = j("/me?fields=id,name");
             n.revoke_url = j("/me/permissions");
+            // Pages and introspection at the stub too, never at Meta.
+            n.assets_url = j("/me/accounts?fields=id,name,access_token,tasks,picture");
+            n.introspection_url = j("/debug_token");
             s.networks.insert("facebook".into(), n);
         })
         .await;
