@@ -13,6 +13,7 @@ on_both_backends!(
     the_person_is_deauthorized_only_with_their_last_page,
     a_page_connected_in_a_second_brand_follows_the_plan,
     a_deleted_brand_takes_its_connections_and_their_grants,
+    a_page_renews_only_through_its_managers_authorization,
 );
 
 on_both_backends!(
@@ -210,4 +211,58 @@ async fn a_shared_asset_publishes_with_its_managers_grant(app: TestApp) {
         "the vault answers alice's grant"
     );
     assert_eq!(vault["token_id"].as_str().unwrap().len(), 32);
+}
+
+async fn a_page_renews_only_through_its_managers_authorization(fb: Fb) {
+    // Arrange: a Page of fb-1 connected in North.
+    let (app, token) = (&fb.app, fb.app.admin_token());
+    let north = app.new_brand("North").await;
+    let connection = fb.connection(&north, "fb-1").await;
+    let page = selected_ids(fb.select(&token, &connection, json!(["p-1"]), None).await).await;
+    let page = &page[0];
+    let exchanges = fb.meta.exchanges();
+
+    // Act: the Page's token is renewed.
+    let response = app
+        .post(format!("/v1/brands/{north}/accounts/{page}/renew"))
+        .bearer(&token)
+        .send()
+        .await;
+
+    // Assert: nothing sent to Meta's grant endpoint (a Page token is no grant of its own), the
+    // Page still active with a re-authorization as its renew method, and the manager's
+    // authorization to open.
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["outcome"], "authorization_required", "{body}");
+    assert_eq!(body["reason"], "manager_authorization_required");
+    assert_eq!(body["account"]["token_status"], "active", "{body}");
+    assert_eq!(body["account"]["renew"]["method"], "reauthorize", "{body}");
+    assert_eq!(fb.meta.exchanges(), exchanges, "no grant request");
+    let url = body["authorization"]["authorization_url"].as_str().unwrap();
+    let state = url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+
+    // Act: the manager authorizes; they choose the Page again.
+    let callback = app
+        .get(format!(
+            "/v1/oauth/callback/facebook?code={}&state={state}",
+            crate::fakes::meta_graph::MetaGraph::code_for("fb-1")
+        ))
+        .send()
+        .await;
+
+    // Assert: the person is the one expected (no identity mismatch): a selection whose choice
+    // reconnects the same account in place.
+    assert_eq!(callback.status(), 200);
+    let body: Value = callback.json().await.unwrap();
+    assert_eq!(body["status"], "select", "{body}");
+    let again = body["connection_id"].as_str().unwrap();
+    let reconnected = selected_ids(fb.select(&token, again, json!(["p-1"]), None).await).await;
+    assert_eq!(&reconnected, &[page.clone()]);
 }
