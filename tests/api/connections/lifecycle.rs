@@ -264,5 +264,5 @@ async fn a_page_renews_only_through_its_managers_authorization(fb: Fb) {
     assert_eq!(body["status"], "select", "{body}");
     let again = body["connection_id"].as_str().unwrap();
     let reconnected = selected_ids(fb.select(&token, again, json!(["p-1"]), None).await).await;
-    assert_eq!(&reconnected, &[page.clone()]);
+    assert_eq!(reconnected, [page.as_str()]);
 }
