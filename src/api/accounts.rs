@@ -118,7 +118,7 @@ pub async fn list_accounts(
 }
 
 /// Start connecting a profile.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"network": "sandbox", "return_url": "https://app.example.com/accounts"}))]
 pub struct ConnectRequest {
@@ -136,39 +136,66 @@ pub struct ConnectRequest {
 /// Answers the network's authorization URL (PKCE S256, a single-use `state`
 /// valid 10 minutes). The network redirects to `/v1/oauth/callback/{network}`,
 /// which stores the grant: a new account, or the existing account of the same
-/// profile reconnected in place. Needs `accounts:write`.
+/// profile reconnected in place. On a network whose profiles are assets a
+/// person manages (Facebook Pages, say), the callback instead stores the
+/// person's grant and answers a connection to choose the assets from
+/// (`GET /v1/connections/{connection_id}`). Send an `Idempotency-Key` to make
+/// retries safe: a replay answers the same authorization URL. Needs `accounts:write`.
 #[utoipa::path(
     operation_id = "connect_account",
     tag = "accounts",
     security(("bearer" = ["accounts:write"])),
-    params(BrandPath),
+    params(
+        BrandPath,
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a replay answers the stored result (1–255 visible ASCII characters).",
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$")
+    ),
     request_body = ConnectRequest,
     responses(
         (status = 201, description = "The authorization URL to open.", body = AuthorizationStart),
         AuthErrors,
         BodyErrors,
         (status = 404, description = "No such brand in the caller's organization."),
-        (status = 422, description = "Unknown network, return URL not allowed, or invalid members.")
+        (status = 409, description = "The Idempotency-Key is in flight."),
+        (status = 422, description = "Unknown network, return URL not allowed, invalid members, or an Idempotency-Key reused for another request.")
     )
 )]
 #[post("/brands/{brand_id}/accounts/connect")]
 pub async fn connect_account(
     state: web::Data<AppState>,
     principal: Principal,
+    req: HttpRequest,
     path: web::Path<BrandPath>,
     body: Json<ConnectRequest>,
 ) -> Result<HttpResponse, Error> {
     principal.require(Scope::AccountsWrite)?;
-    let started = accounts::connect(
-        &state,
-        principal.audience(),
-        path.into_inner().brand_id,
-        &principal.subject,
-        &body.0.network,
-        body.0.return_url.as_deref(),
-    )
-    .await?;
-    Ok(HttpResponse::Created().json(AuthorizationStart::new(&body.0.network, started)))
+    let key = super::idempotency::key_of(&req)?;
+    // The request as read (members in one order): a replay is the same
+    // connect however its JSON was spaced.
+    let canonical = serde_json::to_vec(&body.0)
+        .map_err(|e| Error::internal(format!("serializing a request: {e}")))?;
+    let fingerprint = super::idempotency::fingerprint(&req, &canonical);
+    let (app, audience, actor) = (
+        state.get_ref().clone(),
+        principal.audience().clone(),
+        principal.subject.clone(),
+    );
+    let (brand, request) = (path.into_inner().brand_id, body.0);
+    super::idempotency::run(&state, &principal, key, fingerprint, move || async move {
+        let started = accounts::connect(
+            &app,
+            &audience,
+            brand,
+            &actor,
+            &request.network,
+            request.return_url.as_deref(),
+        )
+        .await?;
+        let answer = serde_json::to_string(&AuthorizationStart::new(&request.network, started))
+            .map_err(|e| Error::internal(format!("serializing an answer: {e}")))?;
+        Ok((actix_web::http::StatusCode::CREATED, answer))
+    })
+    .await
 }
 
 /// A grant the client already holds (migration from another tool).

@@ -27,7 +27,9 @@ pub fn profile_summary() -> Value {
         "external_id": "1234567890",
         "handle": "@northwindcoffee",
         "display_name": "Northwind Coffee",
-        "avatar_url": "https://cdn.example.com/avatars/northwind.png"
+        "avatar_url": "https://cdn.example.com/avatars/northwind.png",
+        "kind": "person",
+        "manager": null
     })
 }
 

@@ -6,6 +6,7 @@ pub mod account_events;
 pub mod accounts;
 pub mod brands;
 pub mod conditional;
+pub mod connections;
 pub mod cors;
 pub mod examples;
 pub mod expired;

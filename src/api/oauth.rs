@@ -4,9 +4,9 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, get, web};
 
 use super::problem::AsProblem;
-use super::shared::{GrantResult, GrantStatus};
+use super::shared::{CallbackResult, GrantResult, GrantStatus, SelectStatus, SelectionStart};
 use crate::error::Error;
-use crate::services::oauth::{CallbackQuery, Purpose, complete, outcome_url};
+use crate::services::oauth::{Callback, CallbackQuery, Purpose, Selecting, complete, outcome_url};
 use crate::state::AppState;
 
 /// The callback's query as documented. A network always sends `state` back, so
@@ -40,7 +40,11 @@ struct CallbackParams {
 /// No bearer token: the single-use `state` authenticates the request. It
 /// exchanges the code (PKCE), reads the identity, stores the grant and then
 /// redirects (303) to the return URL given when the authorization started,
-/// with `tokenwarden_status=connected|reconnected|renewed` and `account_id`,
+/// with `tokenwarden_status=connected|reconnected|renewed` and `account_id`
+/// (or, on a network whose profiles are assets a person manages — Facebook
+/// Pages, say — `tokenwarden_status=select` and `connection_id`: list the
+/// assets with `GET /v1/connections/{connection_id}` and connect the chosen
+/// ones),
 /// or with `tokenwarden_error=<reason>` (`access_denied`, `state_expired`,
 /// `state_used`, `network_mismatch`, `exchange_failed`, `identity_mismatch`,
 /// `network_unavailable`, `network_misconfigured`, …) — in which case nothing was changed. Without a
@@ -55,7 +59,7 @@ struct CallbackParams {
         CallbackParams
     ),
     responses(
-        (status = 200, description = "The grant is stored (no return URL was given).", body = GrantResult),
+        (status = 200, description = "The grant is stored (no return URL was given); on a network whose profiles are assets a person manages, the person's grant is stored and a connection waits for the assets to be chosen (`status: select`).", body = CallbackResult),
         (status = 303, description = "Redirect to the return URL with the outcome in its query.",
             headers(("Location" = String, description = "The return URL with `tokenwarden_status` or `tokenwarden_error`."))),
         (status = 400, description = "No `state`, or an expired, used or other network's `state`, or no code."),
@@ -80,7 +84,8 @@ pub async fn oauth_callback(
         .as_deref()
         .is_some_and(|s| !s.is_empty() && s.len() <= 512);
     match complete(&state, &network, query).await {
-        Ok(done) => {
+        Ok(Callback::Select(selecting)) => select_answer(selecting),
+        Ok(Callback::Stored(done)) => {
             let status = match (done.purpose, done.outcome.created) {
                 (Purpose::Connect, true) => GrantStatus::Connected,
                 (Purpose::Connect, false) => GrantStatus::Reconnected,
@@ -105,7 +110,7 @@ pub async fn oauth_callback(
                     .finish();
             }
             match GrantResult::new(status, done.outcome) {
-                Ok(result) => HttpResponse::Ok().json(result),
+                Ok(result) => HttpResponse::Ok().json(CallbackResult::Stored(Box::new(result))),
                 Err(e) => e.error_response(),
             }
         }
@@ -123,4 +128,28 @@ pub async fn oauth_callback(
             None => failed.error.error_response(),
         },
     }
+}
+
+/// A connection waiting for a selection: to the return URL with
+/// `tokenwarden_status=select&connection_id=…`, else as JSON.
+fn select_answer(selecting: Selecting) -> HttpResponse {
+    if let Some(url) = &selecting.return_url {
+        let target = outcome_url(
+            url,
+            &[
+                ("tokenwarden_status", "select"),
+                ("connection_id", selecting.connection_id.as_str()),
+                ("brand_id", selecting.brand_id.as_str()),
+            ],
+        );
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, target.to_string()))
+            .finish();
+    }
+    HttpResponse::Ok().json(CallbackResult::Select(SelectionStart {
+        status: SelectStatus::Select,
+        connection_id: selecting.connection_id.into(),
+        brand_id: selecting.brand_id.into(),
+        expires_at: selecting.expires_at,
+    }))
 }

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::domain::ids::{AccountId, BrandId, OrganizationId, ProfileId, WebhookId};
+use crate::domain::ids::{AccountId, BrandId, ConnectionId, OrganizationId, ProfileId, WebhookId};
 
 /// `/brands/{brand_id}`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -55,6 +55,15 @@ pub struct WebhookPath {
     /// The subscription's id.
     #[param(value_type = uuid::Uuid)]
     pub webhook_id: WebhookId,
+}
+
+/// `/connections/{connection_id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ConnectionPath {
+    /// The connection's id (from the callback).
+    #[param(value_type = uuid::Uuid)]
+    pub connection_id: ConnectionId,
 }
 
 /// `/organizations/{organization_id}`.

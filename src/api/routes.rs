@@ -8,8 +8,8 @@ use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{
-    account_events, accounts, brands, expired, health, oauth, organization, profiles, reconnect,
-    renewal, vault, webhook_deliveries, webhooks,
+    account_events, accounts, brands, connections, expired, health, oauth, organization, profiles,
+    reconnect, renewal, vault, webhook_deliveries, webhooks,
 };
 
 /// Registers every API route. Used both to serve and to build the document.
@@ -39,6 +39,9 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
                 .service(accounts::update_account)
                 .service(accounts::disconnect_account)
                 .service(account_events::list_account_events)
+                // Connect with selection: the assets a person manages.
+                .service(connections::get_connection)
+                .service(connections::connect_assets)
                 // Renewal: one account, the dropdown's bulk renew, reconnect links.
                 .service(renewal::renew_account)
                 .service(renewal::bulk_renew)

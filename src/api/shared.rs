@@ -14,6 +14,7 @@ use super::extractors::{page_params, query_validation_error};
 use crate::db::models;
 use crate::domain::from_db_time;
 use crate::domain::pagination::decode_cursor;
+use crate::domain::profile_kind::ProfileKind;
 use crate::domain::propagation::{LeftReason, Sibling};
 use crate::domain::renewal::{RenewMethod, renew_href};
 use crate::domain::token_status::{self, BlockedCapability, TokenStatus};
@@ -51,11 +52,46 @@ pub struct ProfileSummary {
         example = "https://cdn.example.com/avatars/northwind.png"
     )]
     pub avatar_url: Option<String>,
+    /// What the profile is at its network: the person who signs in (`person`), or what a
+    /// person manages and the suite publishes as (`page`, `organization`, `channel`,
+    /// `location`). For those, `display_name` is the asset's name and `avatar_url` its picture.
+    pub kind: ProfileKind,
+    /// For an asset: the person whose grant reaches it, whom to ask for a re-authorization.
+    /// `null` for a person.
+    pub manager: Option<Manager>,
+}
+
+/// The person whose grant reaches an asset.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Manager {
+    /// The person's name on the network (their handle when the network gives no name).
+    #[schema(max_length = 255, example = "Dana Whitfield")]
+    pub name: String,
+    /// The network's id of the person.
+    #[schema(max_length = 255, example = "10228471930211")]
+    pub external_id: String,
+}
+
+impl Manager {
+    /// The manager an asset's profile row names, if it is an asset.
+    pub fn of(p: &models::Profile) -> Option<Self> {
+        let external_id = p.manager_external_id.clone()?;
+        Some(Self {
+            name: p
+                .manager_name
+                .clone()
+                .unwrap_or_else(|| external_id.clone()),
+            external_id,
+        })
+    }
 }
 
 impl ProfileSummary {
     pub fn from_row(p: models::Profile) -> Result<Self, Error> {
+        let (kind, manager) = (p.kind()?, Manager::of(&p));
         Ok(Self {
+            kind,
+            manager,
             id: Uuid::from(p.id),
             network: p.network,
             external_id: p.external_id,
@@ -193,6 +229,44 @@ impl AuthorizationStart {
             expires_at: started.expires_at,
         }
     }
+}
+
+/// The callback of a network whose profiles are assets a person manages: the person's grant is
+/// stored and waits (an hour) for the assets to connect to be chosen.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "status": "select",
+    "connection_id": "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b20",
+    "brand_id": "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b10",
+    "expires_at": "2026-11-26T09:00:00Z"
+}))]
+pub struct SelectionStart {
+    /// Always `select`: list the assets with `GET /v1/connections/{connection_id}` and connect the
+    /// chosen ones with `POST /v1/connections/{connection_id}/accounts`.
+    pub status: SelectStatus,
+    /// The connection holding the person's grant.
+    pub connection_id: Uuid,
+    /// The brand the connect started in, where the chosen assets are connected.
+    pub brand_id: Uuid,
+    /// The connection expires then; its grant is then revoked unless stored elsewhere.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The status of a [`SelectionStart`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectStatus {
+    /// The assets to connect are to be chosen.
+    Select,
+}
+
+/// What the callback answers without a return URL: the stored grant, or a connection waiting
+/// for the assets to connect to be chosen.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CallbackResult {
+    Stored(Box<GrantResult>),
+    Select(SelectionStart),
 }
 
 /// What storing a fresh grant did to the account.

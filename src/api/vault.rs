@@ -26,7 +26,8 @@ use crate::state::AppState;
     "token_type": "Bearer",
     "expires_at": "2026-11-26T10:00:00Z",
     "scopes": ["tweet.read", "tweet.write"],
-    "needs_renewal": false
+    "needs_renewal": false,
+    "token_id": "3f8a1c0e9b2d4f6a8c1e3b5d7f9a0c2e"
 }))]
 pub struct AccessToken {
     /// The account the token belongs to.
@@ -50,6 +51,16 @@ pub struct AccessToken {
     /// now): it still works until `expires_at`, so use it, but the account needs
     /// a renewal (or its owner's re-authorization) before then.
     pub needs_renewal: bool,
+    /// Names this token: a new token, a new id; the same token, the same id. For an asset
+    /// (a Facebook Page, say) it names the asset's own token, or, for an asset that
+    /// publishes with its manager's grant, that grant's token. Opaque: a hash of the
+    /// credential's id and version, which reveals nothing of the token.
+    #[schema(
+        min_length = 32,
+        max_length = 32,
+        example = "3f8a1c0e9b2d4f6a8c1e3b5d7f9a0c2e"
+    )]
+    pub token_id: String,
 }
 
 /// Read an account's access token (workers)
@@ -98,5 +109,6 @@ pub async fn read_access_token(
             expires_at: token.expires_at,
             scopes: token.scopes,
             needs_renewal: token.needs_renewal,
+            token_id: token.token_id,
         }))
 }

@@ -82,6 +82,7 @@ pub fn seal_new_credential(ring: &KeyRing, grant: NewGrant, now: DateTime<Utc>) 
         updated_at: now_db,
         token_fingerprint: Some(fingerprint),
         fingerprint_version: Some(1),
+        derived_from_credential_id: None,
     }
 }
 

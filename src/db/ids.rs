@@ -11,8 +11,8 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
 use crate::domain::ids::{
-    AccountId, AuditEventId, BrandId, CredentialId, OAuthStateId, OrganizationId, ProfileId,
-    ReconnectLinkId, WebhookAttemptId, WebhookId, WebhookMessageId,
+    AccountId, AuditEventId, BrandId, ConnectionId, CredentialId, OAuthStateId, OrganizationId,
+    ProfileId, ReconnectLinkId, WebhookAttemptId, WebhookId, WebhookMessageId,
 };
 
 macro_rules! text_ids {
@@ -62,6 +62,7 @@ text_ids! {
     OAuthStateId, OAuthStateIdSql;
     ReconnectLinkId, ReconnectLinkIdSql;
     WebhookId, WebhookIdSql;
+    ConnectionId, ConnectionIdSql;
     WebhookMessageId, WebhookMessageIdSql;
     WebhookAttemptId, WebhookAttemptIdSql;
 }

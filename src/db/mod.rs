@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod brands;
+pub mod connections;
 pub mod credentials;
 pub mod idempotency;
 pub mod ids;

@@ -1,7 +1,8 @@
 //! Rows as stored. Times are UTC without zone (see `domain::to_db_time`).
 
 use crate::domain::ids::{
-    AccountId, AuditEventId, BrandId, CredentialId, OAuthStateId, OrganizationId, ProfileId,
+    AccountId, AuditEventId, BrandId, ConnectionId, CredentialId, OAuthStateId, OrganizationId,
+    ProfileId,
 };
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -89,6 +90,9 @@ pub struct Credential {
     /// `fingerprint_version` equals `version`.
     pub token_fingerprint: Option<String>,
     pub fingerprint_version: Option<i64>,
+    /// For an asset's credential: the manager's credential it came from
+    /// (docs/rules.md#assets), which stays stored while this one does.
+    pub derived_from_credential_id: Option<CredentialId>,
 }
 
 impl std::fmt::Debug for Credential {
@@ -115,6 +119,22 @@ pub struct Profile {
     pub avatar_url: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// What the profile is at its network (`ProfileKind`'s text).
+    pub kind: String,
+    /// For an asset: the person profile whose grant reaches it.
+    pub manager_profile_id: Option<ProfileId>,
+    /// The manager's network id and name, as they were when the asset was last connected.
+    pub manager_external_id: Option<String>,
+    pub manager_name: Option<String>,
+}
+
+impl Profile {
+    /// The stored kind; a value that does not parse is an error, never a default.
+    pub fn kind(&self) -> crate::error::Result<crate::domain::profile_kind::ProfileKind> {
+        self.kind
+            .parse()
+            .map_err(|e| crate::error::Error::internal(format!("profile {}: {e}", self.id)))
+    }
 }
 
 /// One audit event. Read-only through the API; never holds a token.
@@ -224,4 +244,24 @@ impl CredentialState {
     pub fn stored_status(&self) -> crate::error::Result<CredentialStatus> {
         parse_status(self.id, &self.status)
     }
+}
+
+/// A person's grant just authorized, waiting for the assets to connect to be
+/// chosen (docs/rules.md#assets). Holds no secret: the grant is the credential.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::connections)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub organization_id: OrganizationId,
+    /// The brand the connect started in, where the chosen assets are connected.
+    pub brand_id: BrandId,
+    pub network: String,
+    /// The person's profile and credential.
+    pub profile_id: ProfileId,
+    pub credential_id: CredentialId,
+    pub scopes: String,
+    pub return_url: Option<String>,
+    pub actor: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
 }

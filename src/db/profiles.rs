@@ -5,6 +5,7 @@ use super::DbConnection;
 use super::models::Profile;
 use super::schema::profiles::dsl as p;
 use crate::domain::audience::Audience;
+use crate::domain::profile_kind::ProfileKind;
 use crate::error::Result;
 
 pub fn insert_profile(conn: &mut DbConnection, profile: &Profile) -> Result<()> {
@@ -107,6 +108,26 @@ pub fn update_profile_identity(
             p::display_name.eq(display_name),
             p::avatar_url.eq(avatar_url),
             p::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks the profile as an asset of `manager` (docs/rules.md#assets).
+pub fn update_profile_manager(
+    conn: &mut DbConnection,
+    id: ProfileId,
+    kind: ProfileKind,
+    manager: ProfileId,
+    manager_external_id: &str,
+    manager_name: Option<&str>,
+) -> Result<()> {
+    diesel::update(p::profiles.filter(p::id.eq(id)))
+        .set((
+            p::kind.eq(kind.as_str()),
+            p::manager_profile_id.eq(manager),
+            p::manager_external_id.eq(manager_external_id),
+            p::manager_name.eq(manager_name),
         ))
         .execute(conn)?;
     Ok(())

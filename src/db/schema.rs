@@ -33,6 +33,10 @@ diesel::table! {
         avatar_url -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        kind -> Text,
+        manager_profile_id -> Nullable<Text>,
+        manager_external_id -> Nullable<Text>,
+        manager_name -> Nullable<Text>,
     }
 }
 
@@ -65,6 +69,23 @@ diesel::table! {
         updated_at -> Timestamp,
         token_fingerprint -> Nullable<Text>,
         fingerprint_version -> Nullable<BigInt>,
+        derived_from_credential_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    connections (id) {
+        id -> Text,
+        organization_id -> Text,
+        brand_id -> Text,
+        network -> Text,
+        profile_id -> Text,
+        credential_id -> Text,
+        scopes -> Text,
+        return_url -> Nullable<Text>,
+        actor -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 
@@ -151,6 +172,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     idempotency_records,
     reconnect_links,
+    connections,
 );
 
 diesel::table! {

@@ -152,6 +152,8 @@ uuid_ids! {
     ReconnectLinkId;
     /// A webhook subscription.
     WebhookId;
+    /// A connection: a person's grant waiting for the assets to connect to be chosen.
+    ConnectionId;
     /// A queued webhook message (one event for one subscription).
     WebhookMessageId;
     /// One delivery attempt of a webhook message.

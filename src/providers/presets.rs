@@ -231,9 +231,9 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // Graph API "Page Access Tokens" and "/user/accounts": a Page token per Page the
             // person has a task on, made from their long-lived user token.
             assets: AssetStyle::GraphAccounts,
-            assets_url: Some(
-                "https://graph.facebook.com/v21.0/me/accounts?fields=id,name,access_token,tasks,picture",
-            ),
+            // Listed only when the network's `assets_url` is configured (README, networks):
+            // https://graph.facebook.com/v21.0/me/accounts?fields=id,name,access_token,tasks,picture
+            assets_url: None,
             // Graph API "Debug Token" (developers.facebook.com/docs/graph-api/reference/
             // debug_token): `is_valid`, `expires_at` (0: never), `data_access_expires_at`,
             // `scopes`, `granular_scopes`, `error.code/subcode`; asked with the app token.
@@ -326,9 +326,9 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // Community Management API, "Organization Access Control by Role" and
             // "Organization Lookup API" (the batch get of administered organizations).
             assets: AssetStyle::LinkedInOrganizations,
-            assets_url: Some(
-                "https://api.linkedin.com/rest/organizationAcls?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED",
-            ),
+            // Listed only when the network's `assets_url` is configured (README, networks):
+            // https://api.linkedin.com/rest/organizationAcls?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED
+            assets_url: None,
             asset_details_url: Some("https://api.linkedin.com/rest/organizations"),
             ..GENERIC
         },
@@ -402,9 +402,9 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             revocation: Revocation::Rfc7009(RevocationScope::App),
             // YouTube Data API v3, "Channels: list" with `mine=true`.
             assets: AssetStyle::YouTubeChannels,
-            assets_url: Some(
-                "https://www.googleapis.com/youtube/v3/channels?part=snippet&mine=true&maxResults=50",
-            ),
+            // Listed only when the network's `assets_url` is configured (README, networks):
+            // https://www.googleapis.com/youtube/v3/channels?part=snippet&mine=true&maxResults=50
+            assets_url: None,
             // "OAuth 2.0 for Web Server Applications", token validation: `tokeninfo` answers a
             // live token's `scope`/`exp` and 400 `invalid_token` for a dead one. From its
             // documentation; not tried against Google.
@@ -440,7 +440,9 @@ pub(crate) fn preset(kind: NetworkKind) -> Preset {
             // Business Profile APIs: Account Management `accounts.list`, then Business
             // Information `accounts.locations.list` per account.
             assets: AssetStyle::GoogleLocations,
-            assets_url: Some("https://mybusinessaccountmanagement.googleapis.com/v1/accounts"),
+            // Listed only when the network's `assets_url` is configured (README, networks):
+            // https://mybusinessaccountmanagement.googleapis.com/v1/accounts
+            assets_url: None,
             asset_details_url: Some("https://mybusinessbusinessinformation.googleapis.com/v1/"),
             // "OAuth 2.0 for Web Server Applications", token validation: `tokeninfo` answers a
             // live token's `scope`/`exp` and 400 `invalid_token` for a dead one. From its

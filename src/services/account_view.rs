@@ -187,7 +187,13 @@ impl StatusContext<'_> {
         let status = self.status(&account, &credential)?;
         Ok(AccountView {
             status_reason: token_status::reason(status, credential.status_reason.as_deref()),
-            method: self.method(status, &credential),
+            // An asset renews only through its manager's authorization
+            // (docs/rules.md#assets), never by a grant of its own token.
+            method: if profile.manager_profile_id.is_some() {
+                RenewMethod::Reauthorize
+            } else {
+                self.method(status, &credential)
+            },
             status,
             account,
             profile,

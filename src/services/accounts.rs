@@ -242,6 +242,7 @@ pub async fn import(
                     actor: &actor,
                     source: GrantSource::Import,
                     expected_account: None,
+                    asset: None,
                 },
                 at,
             )?;

@@ -151,8 +151,8 @@ pub async fn delete(
     actor: &str,
 ) -> Result<()> {
     let now = state.now();
-    let (org, actor) = (org.clone(), actor.to_string());
-    db::run_write(&state.pool, move |conn| {
+    let (org, actor, keys) = (org.clone(), actor.to_string(), state.keys.clone());
+    let orphans = db::run_write(&state.pool, move |conn| {
         if db::brands::find_brand(conn, &org, id)?.is_none() {
             return Err(not_found(id));
         }
@@ -162,7 +162,14 @@ pub async fn delete(
                 "the brand still has {accounts} account(s); disconnect them first"
             )));
         }
+        // The brand's connections go with it; the grants they held then go
+        // by the rules of unused grants (docs/rules.md#assets).
+        let waiting = db::connections::list_connection_profiles_of_brand(conn, &org, id)?;
         db::brands::delete_brand(conn, &org, id)?;
+        let mut orphans = Vec::new();
+        for person in waiting {
+            orphans.extend(super::grants::sweep_profile(conn, &keys, person)?);
+        }
         insert_audit_event(
             conn,
             Audit {
@@ -170,7 +177,10 @@ pub async fn delete(
                 ..Audit::new(&org, &actor, AuditAction::BrandDeleted)
             },
             now,
-        )
+        )?;
+        Ok(orphans)
     })
-    .await
+    .await?;
+    super::revoke_later(state, orphans);
+    Ok(())
 }

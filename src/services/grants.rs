@@ -14,9 +14,11 @@ use crate::domain::ids::{AccountId, BrandId, CredentialId, OrganizationId, Profi
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::json;
 
+mod assets;
 mod orphans;
 mod turns;
 
+pub use self::assets::{AssetOf, store_manager_grant, sweep_profile};
 pub use self::orphans::{Holders, holders};
 pub use super::Orphan;
 use super::webhooks::announce;
@@ -64,6 +66,9 @@ pub struct FreshGrant<'a> {
     pub source: GrantSource,
     /// For a re-authorization: the account it must land on (its profile must be the identity).
     pub expected_account: Option<AccountId>,
+    /// For an asset connected from a person's grant: its kind, manager and token model
+    /// (docs/rules.md#assets); `None` for a person.
+    pub asset: Option<AssetOf<'a>>,
 }
 
 /// Another brand's account of the same profile and what happened to it.
@@ -79,7 +84,7 @@ pub struct GrantApplied {
     pub profile_id: ProfileId,
     pub credential_id: CredentialId,
     pub created: bool,
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
     /// Other brands' accounts now on the fresh grant.
     pub propagated: Vec<PropagationEntry>,
     /// Replaced grants to revoke after commit.
@@ -106,13 +111,17 @@ fn plan_of(conn: &mut DbConnection, org: &OrganizationId) -> Result<Plan> {
 /// fresh tokens: the network has just accepted the grant, so that mark is out
 /// of date.
 /// `true` with the id when the grant was already stored.
-fn credential_for(
+pub(super) fn credential_for(
     conn: &mut DbConnection,
     keys: &KeyRing,
     grant: &FreshGrant<'_>,
     profile: ProfileId,
     now: DateTime<Utc>,
-) -> Result<(CredentialId, DateTime<Utc>, bool)> {
+) -> Result<(CredentialId, Option<DateTime<Utc>>, bool)> {
+    let fresh_expiry = match &grant.asset {
+        Some(asset) => asset.expires_at,
+        None => Some(grant.tokens.expires_at),
+    };
     let fresh = NewGrant {
         organization_id: grant.organization_id.clone(),
         profile_id: profile,
@@ -120,7 +129,7 @@ fn credential_for(
         access_token: grant.tokens.access_token.clone(),
         refresh_token: grant.tokens.refresh_token.clone(),
         scopes: grant.tokens.scopes.clone(),
-        expires_at: Some(grant.tokens.expires_at),
+        expires_at: fresh_expiry,
         refresh_expires_at: grant.tokens.refresh_expires_at,
     };
     let fingerprint = grant_fingerprint(keys, &fresh.access_token, fresh.refresh_token.as_ref());
@@ -133,17 +142,15 @@ fn credential_for(
     )? {
         if stored.stored_status()? == CredentialStatus::ReauthRequired {
             db::credentials::revive_credential(conn, keys, stored.id, &fresh, now)?;
-            return Ok((stored.id, grant.tokens.expires_at, true));
+            return Ok((stored.id, fresh_expiry, true));
         }
-        let expires_at = stored
-            .expires_at
-            .map(from_db_time)
-            .unwrap_or(grant.tokens.expires_at);
+        let expires_at = stored.expires_at.map(from_db_time).or(fresh_expiry);
         return Ok((stored.id, expires_at, true));
     }
-    let credential = seal_new_credential(keys, fresh, now);
+    let mut credential = seal_new_credential(keys, fresh, now);
+    credential.derived_from_credential_id = grant.asset.as_ref().map(|a| a.manager_credential_id);
     db::credentials::insert_credential(conn, &credential)?;
-    Ok((credential.id, grant.tokens.expires_at, false))
+    Ok((credential.id, fresh_expiry, false))
 }
 
 /// Holds what a network says about an identity to the bounds the API
@@ -208,6 +215,7 @@ pub fn apply_fresh_grant(
         grant.network,
         identity,
         grant.expected_account.is_some(),
+        grant.asset.as_ref(),
         at,
     )?;
 
@@ -242,6 +250,15 @@ pub fn apply_fresh_grant(
             });
             if already_stored {
                 detail["grant_already_stored"] = json!(true);
+            }
+            if let Some(asset) = &grant.asset {
+                // The audit trail and webhooks name the asset and whom to ask.
+                detail["kind"] = json!(asset.kind);
+                detail["name"] = json!(identity.display_name);
+                detail["manager"] = json!({
+                    "name": asset.manager.display_name.as_deref().unwrap_or(&asset.manager.handle),
+                    "external_id": asset.manager.external_id,
+                });
             }
             detail
         }),

@@ -8,6 +8,7 @@
 pub mod account_view;
 pub mod accounts;
 pub mod brands;
+pub mod connections;
 pub mod data_versions;
 pub mod expired;
 pub mod grants;

@@ -3,7 +3,7 @@
 //! network, PKCE verifier (sealed) and return URL; the callback checks it all,
 //! exchanges the code, reads the identity and stores the grant.
 
-use crate::domain::ids::{AccountId, BrandId, OAuthStateId, OrganizationId};
+use crate::domain::ids::{AccountId, BrandId, ConnectionId, OAuthStateId, OrganizationId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
@@ -19,7 +19,7 @@ use crate::db::models::OAuthState;
 use crate::db::rotation::PKCE_VERIFIER_FIELD;
 use crate::db::{self, oauth_states};
 use crate::domain::audience::Audience;
-use crate::domain::to_db_time;
+use crate::domain::{from_db_time, to_db_time};
 use crate::error::{Error, FieldError, Result};
 use crate::providers::{Identity, ProviderError, TokenSet, new_pkce_verifier, pkce_challenge_s256};
 use crate::state::AppState;
@@ -174,6 +174,24 @@ pub struct Completed {
     pub outcome: GrantOutcome,
 }
 
+/// What a callback did: stored the grant on an account, or (a network whose
+/// profiles are assets a person manages) opened a connection waiting for the
+/// assets to be chosen (docs/rules.md#assets).
+#[derive(Debug)]
+pub enum Callback {
+    Stored(Box<Completed>),
+    Select(Selecting),
+}
+
+/// A person's grant stored and waiting for a selection.
+#[derive(Debug)]
+pub struct Selecting {
+    pub connection_id: ConnectionId,
+    pub brand_id: BrandId,
+    pub return_url: Option<Url>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A failed callback: the return URL to send the browser to (when the state
 /// named one), a machine-readable reason, and the problem to answer otherwise.
 #[derive(Debug)]
@@ -197,7 +215,7 @@ pub async fn complete(
     app: &AppState,
     network: &str,
     query: CallbackQuery,
-) -> std::result::Result<Completed, Failed> {
+) -> std::result::Result<Callback, Failed> {
     let row = find_state(app, &query).await?;
     let return_url = row.return_url.as_deref().and_then(|u| Url::parse(u).ok());
     let return_url = return_url.as_ref();
@@ -221,6 +239,22 @@ pub async fn complete(
         .await
         .map_err(|e| exchange_failure(return_url, network, &e))?;
 
+    if purpose == Purpose::Connect && provider.assets().is_some() {
+        let connection = super::connections::open(app, &row, identity, tokens)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound(_) => fail(return_url, "brand_gone", e),
+                other => fail(return_url, "server_error", other),
+            })?;
+        tracing::info!(connection = %connection.id, network = %network, "authorization completed; waiting for a selection");
+        return Ok(Callback::Select(Selecting {
+            connection_id: connection.id,
+            brand_id: connection.brand_id,
+            return_url: return_url.cloned(),
+            expires_at: from_db_time(connection.expires_at),
+        }));
+    }
+
     let (mut applied, outcome) = store_grant(app, &row, network, identity, tokens)
         .await
         .map_err(|e| match e {
@@ -240,14 +274,14 @@ pub async fn complete(
         propagated = applied.propagated.len(),
         "authorization completed"
     );
-    Ok(Completed {
+    Ok(Callback::Stored(Box::new(Completed {
         organization_id: row.organization_id,
         brand_id: row.brand_id,
         account_id: applied.account_id,
         purpose,
         return_url: return_url.cloned(),
         outcome,
-    })
+    })))
 }
 
 /// The stored state the callback names. Before it is found there is no
@@ -409,6 +443,7 @@ async fn store_grant(
                         GrantSource::Connect
                     },
                     expected_account: expected,
+                    asset: None,
                 },
                 at,
             )?;

@@ -26,6 +26,10 @@ use crate::domain::token_status::{self, CredentialStatus, TokenStatus};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
+/// Why an asset's renewal needs an authorization: its manager's, whatever
+/// the state of the asset's own token (docs/rules.md#assets).
+pub const MANAGER_AUTHORIZATION: &str = "manager_authorization_required";
+
 /// What a renew did.
 #[derive(Debug)]
 pub enum RenewalOutcome {
@@ -85,6 +89,9 @@ pub async fn renew(state: &AppState, request: RenewRequest<'_>) -> Result<Renewa
         ));
     }
     let settled = match claimed {
+        None if profile.manager_profile_id.is_some() => Settled::ReauthRequired {
+            reason: MANAGER_AUTHORIZATION.into(),
+        },
         None => Settled::ReauthRequired {
             reason: token_status::dead_reason(
                 TokenStatus::ReauthRequired,
@@ -142,7 +149,12 @@ async fn read_and_claim(
     let (own, app) = (owner.to_owned(), state.clone());
     db::run(&state.pool, move |conn| {
         let row = find_account(conn, &audience, brand, account)?;
-        let wanted = row.0.enabled && row.2.stored_status()? != CredentialStatus::ReauthRequired;
+        // An asset's token is never sent to a grant endpoint: a Page token is
+        // no grant of its own (docs/rules.md#assets), so it renews only
+        // through its manager's authorization.
+        let wanted = row.0.enabled
+            && row.1.manager_profile_id.is_none()
+            && row.2.stored_status()? != CredentialStatus::ReauthRequired;
         let claimed = if wanted {
             Some(claim(conn, &app, row.2.id, &own)?)
         } else {
@@ -162,6 +174,11 @@ async fn outcome_of(
     account: &Account,
     profile: &Profile,
 ) -> Result<(RenewalOutcome, Option<Arc<Snapshot>>)> {
+    // The person who manages an asset authorizes, not the asset: their
+    // authorization comes back as a connect whose selection reconnects the
+    // asset in place (the callback answers `select`), where a renewal's would
+    // refuse the person as another identity than the asset's.
+    let through_manager = profile.manager_profile_id.is_some();
     Ok(match settled {
         Settled::Renewed {
             expires_at,
@@ -183,9 +200,13 @@ async fn outcome_of(
                     StartRequest {
                         audience: request.audience,
                         brand_id: account.brand_id,
-                        account_id: Some(account.id),
+                        account_id: (!through_manager).then_some(account.id),
                         network: &profile.network,
-                        purpose: request.purpose,
+                        purpose: if through_manager {
+                            Purpose::Connect
+                        } else {
+                            request.purpose
+                        },
                         return_url: request.return_url,
                         actor: request.actor,
                     },

@@ -4,7 +4,7 @@
 //! needs renewal: a publisher holding posts for a token that would have
 //! carried them loses more than one that learns the token is ending.
 
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, CredentialId};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
@@ -16,6 +16,7 @@ use crate::domain::renewal::renew_href;
 use crate::domain::token_status::{self, CredentialStatus, TokenStatus};
 use crate::domain::{from_db_time, shift};
 use crate::error::{Error, Result};
+use crate::providers::AssetTokens;
 use crate::state::AppState;
 
 /// A token to hand to a worker.
@@ -27,6 +28,18 @@ pub struct AccessToken {
     /// The token is within its network's lead time: it works, but only a
     /// refresh (or its owner) can keep the account going past `expires_at`.
     pub needs_renewal: bool,
+    /// Names the token handed out: a new token, a new id (see [`token_id`]).
+    pub token_id: String,
+}
+
+/// An opaque name of the token a credential holds now: the SHA-256 of the
+/// credential's id and `version` (which moves with every new token), so it
+/// changes with the token, stays the same while the token does (a key
+/// rotation moves nothing), and reveals nothing of it.
+pub fn token_id(credential_id: CredentialId, version: i64) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{credential_id}:{version}"));
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A valid access token of the account, refreshed first when it is within
@@ -97,14 +110,26 @@ pub async fn read_access_token(
             Err(error) => return Err(error),
         }
     }
-    // The account's credential as it is now (account_id fresh grant may have
+    // The account's credential as it is now (a fresh grant may have
     // replaced the one read above while the refresh ran).
     let (o, account_id) = (org.clone(), account.id);
+    let shared = state
+        .providers
+        .get(&profile.network)
+        .and_then(|p| p.assets())
+        == Some(AssetTokens::Shared);
     let row = db::run(&state.pool, move |conn| {
         let (_, _, current) = db::accounts::find_account_by_id(conn, &o, account_id)?
             .ok_or_else(|| Error::NotFound(format!("no account with id {account_id}")))?;
-        db::credentials::find_credential(conn, &o, current.id)?
-            .ok_or_else(|| Error::NotFound(format!("no credential {}", current.id)))
+        let row = db::credentials::find_credential(conn, &o, current.id)?
+            .ok_or_else(|| Error::NotFound(format!("no credential {}", current.id)))?;
+        // A shared asset publishes with its manager's grant itself
+        // (docs/rules.md#assets): that is the token to hand out.
+        match (row.derived_from_credential_id, shared) {
+            (Some(manager), true) => db::credentials::find_credential(conn, &o, manager)?
+                .ok_or_else(|| Error::NotFound(format!("no credential {manager}"))),
+            _ => Ok(row),
+        }
     })
     .await?;
     let row_expires = row.expires_at.map(from_db_time);
@@ -144,5 +169,6 @@ pub async fn read_access_token(
         expires_at: row_expires,
         scopes: row.scopes.split_whitespace().map(str::to_string).collect(),
         needs_renewal: row_expires.is_some_and(|e| e <= shift(now, lead)),
+        token_id: token_id(row.id, row.version),
     })
 }

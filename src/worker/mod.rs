@@ -104,6 +104,8 @@ pub struct TickReport {
     /// Idempotency records deleted (answers past their retention, claims
     /// whose owner never finished).
     pub idempotency_records_deleted: usize,
+    /// Connections that expired without a selection, deleted.
+    pub connections_deleted: usize,
 }
 
 /// One pass of the worker at `now`, which is `app.now()`: the refreshes it
@@ -125,6 +127,9 @@ pub async fn tick(app: &AppState, now: DateTime<Utc>) -> Result<TickReport, Erro
     .await?;
     report.idempotency_records_deleted =
         crate::services::idempotency::purge_expired(app, now).await?;
+    // A connection nobody selected from: its grant goes by the rules of
+    // unused grants (docs/rules.md#assets).
+    report.connections_deleted = crate::services::connections::delete_expired(app, now).await?;
     app.worker_health.succeeded(now);
     Ok(report)
 }
@@ -180,6 +185,7 @@ pub async fn tick_and_log(app: &AppState) -> Option<TickReport> {
                 errors = r.errors,
                 oauth_states_deleted = r.oauth_states_deleted,
                 idempotency_records_deleted = r.idempotency_records_deleted,
+                connections_deleted = r.connections_deleted,
                 elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 "worker tick"
             );

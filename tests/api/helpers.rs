@@ -237,6 +237,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_with_networks(backend, adjust, |_| {}).await
+    }
+
+    /// [`TestApp::spawn_with`], then `networks` may add providers built in the test (a
+    /// network's behaviour the presets do not have yet, against a local fake).
+    pub async fn spawn_with_networks(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Settings),
+        networks: impl FnOnce(&mut tokenwarden::providers::ProviderRegistry),
+    ) -> Self {
         log_buffer();
         let dir = tempfile::tempdir().expect("temp dir");
         let pg = match backend {
@@ -271,6 +281,12 @@ impl TestApp {
         .await
         .unwrap()
         .expect("application parts");
+        let mut parts = parts;
+        let mut state = parts.state.get_ref().clone();
+        let mut registry = (*state.providers).clone();
+        networks(&mut registry);
+        state.providers = Arc::new(registry);
+        parts.state = actix_web::web::Data::new(state);
         let app =
             Application::with_listener(settings.clone(), parts.clone(), listener).expect("serve");
         let address = format!("http://127.0.0.1:{}", app.port());

@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod conditional;
 mod conformance;
+mod connections;
 mod cors;
 mod database_faults;
 mod demo_frontend;

@@ -72,7 +72,8 @@ async fn every_operation_names_its_scope_and_the_server_holds_to_it() {
                 .replace("{account_id}", "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b11")
                 .replace("{profile_id}", "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b12")
                 .replace("{organization_id}", "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b13")
-                .replace("{webhook_id}", "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b14");
+                .replace("{webhook_id}", "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b14")
+                .replace("{connection_id}", "0193a0c4-7a4e-7d3c-9b9e-3f1f0f3a2b15");
             let pointer = format!(
                 "/paths/{}/{}/requestBody/content/application~1json",
                 template.replace('~', "~0").replace('/', "~1"),

@@ -57,6 +57,10 @@ async fn the_sql_status_rule_equals_the_rust_rule(app: TestApp) {
                         avatar_url: None,
                         created_at: stamp,
                         updated_at: stamp,
+                        kind: "person".into(),
+                        manager_profile_id: None,
+                        manager_external_id: None,
+                        manager_name: None,
                     };
                     db::profiles::insert_profile(&mut conn, &profile).unwrap();
                     let mut credential = seal_new_credential(

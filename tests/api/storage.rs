@@ -171,6 +171,10 @@ fn store_credential(
         avatar_url: None,
         created_at: at,
         updated_at: at,
+        kind: "person".into(),
+        manager_profile_id: None,
+        manager_external_id: None,
+        manager_name: None,
     };
     db::profiles::insert_profile(conn, &profile).unwrap();
     let credential = seal_new_credential(

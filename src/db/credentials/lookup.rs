@@ -160,6 +160,7 @@ pub fn lock_unused_credentials_of_profile(
     profile: ProfileId,
 ) -> Result<Vec<Credential>> {
     use crate::db::schema::accounts::dsl as a;
+    use crate::db::schema::connections::dsl as k;
     // Built once per backend: the whole row's selection is typed by it.
     macro_rules! unused {
         ($unleased:expr) => {
@@ -169,15 +170,29 @@ pub fn lock_unused_credentials_of_profile(
                 .filter(diesel::dsl::not(diesel::dsl::exists(
                     a::accounts.filter(a::credential_id.eq(c::id.nullable())),
                 )))
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    k::connections.filter(k::credential_id.eq(c::id)),
+                )))
                 .select(Credential::as_select())
                 .order(c::id.asc())
         };
     }
     let unleased = lease_free(conn);
-    Ok(match conn {
+    let unused: Vec<Credential> = match conn {
         DbConnection::Postgresql(pg) => unused!(unleased).for_update().skip_locked().load(pg)?,
         DbConnection::Sqlite(lite) => unused!(unleased).load(lite)?,
-    })
+    };
+    // A manager's credential is in use while an asset's credential came from it
+    // (docs/rules.md#assets).
+    let ids: Vec<CredentialId> = unused.iter().map(|row| row.id).collect();
+    let sources: Vec<Option<CredentialId>> = c::credentials
+        .filter(c::derived_from_credential_id.eq_any(&ids))
+        .select(c::derived_from_credential_id)
+        .load(conn)?;
+    Ok(unused
+        .into_iter()
+        .filter(|row| !sources.iter().flatten().any(|s| *s == row.id))
+        .collect())
 }
 
 /// Stores a fresh grant over the credential that holds the same grant but

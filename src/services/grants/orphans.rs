@@ -32,6 +32,12 @@ pub(super) struct Swept {
 /// (docs/rules.md#single-flight-refresh): deleted from under it, the grant the
 /// network is returning would be stored nowhere. The refresh's end removes it
 /// (`switch_profile_to_credential`, `super::sweep_if_unused`).
+///
+/// A manager's credential that an asset's credential came from, or that a
+/// connection waits on, is in use (docs/rules.md#assets). An asset's own
+/// credential goes unrevoked: a derived Page token is never revoked alone, and
+/// a shared one is its manager's grant. Its manager's credential may be left
+/// unused by it, and is swept after it, by the same rules.
 pub(super) fn sweep_unused(
     conn: &mut DbConnection,
     keys: &KeyRing,
@@ -54,7 +60,16 @@ pub(super) fn sweep_unused(
     creds::delete_credentials(conn, &ids)?;
     let mut removed = Vec::new();
     let mut unreadable = Vec::new();
+    let mut managers = Vec::new();
     for (row, tokens) in opened {
+        if let Some(manager_credential) = row.derived_from_credential_id {
+            tracing::info!(credential = %row.id, network = %row.network,
+                "an asset's unused credential was deleted; not revoked (it is its manager's grant's)");
+            if let Some(manager) = creds::find_credential_by_id(conn, manager_credential)? {
+                managers.push(manager.profile_id);
+            }
+            continue;
+        }
         match tokens {
             Some((access, refresh)) => removed.push((row, access, refresh)),
             None => {
@@ -64,22 +79,16 @@ pub(super) fn sweep_unused(
             }
         }
     }
-    if removed.is_empty() {
-        return Ok(Swept {
-            orphans: Vec::new(),
-            unreadable,
-        });
-    }
     // Every row is the profile's: one identity, judged after every delete.
     let stored = match db::profiles::find_profile(conn, &owner.0, owner.1)? {
-        Some(p) => Some(StoredGrants::of_identity(
+        Some(p) if !removed.is_empty() => Some(StoredGrants::of_identity(
             conn,
             keys,
             &p.network,
             &p.external_id,
         )?),
-        // The profile went with the rows; nothing of it is stored.
-        None => None,
+        // The profile went with the rows, or nothing of it needs judging.
+        _ => None,
     };
     let mut orphans = Vec::with_capacity(removed.len());
     for (row, access, refresh) in removed {
@@ -94,6 +103,14 @@ pub(super) fn sweep_unused(
             token_held_elsewhere: held.token,
             identity_held_elsewhere: held.identity,
         });
+    }
+    managers.sort();
+    managers.dedup();
+    for manager in managers.into_iter().filter(|m| *m != profile) {
+        super::turns::take_existing_profile(conn, manager)?;
+        let swept = sweep_unused(conn, keys, manager)?;
+        orphans.extend(swept.orphans);
+        unreadable.extend(swept.unreadable);
     }
     Ok(Swept {
         orphans,

@@ -7,6 +7,7 @@
 use crate::db::models::Profile;
 use crate::db::{self, DbConnection};
 use crate::domain::ids::{OrganizationId, ProfileId};
+use crate::domain::profile_kind::ProfileKind;
 use crate::error::{Error, Result};
 use crate::providers::Identity;
 
@@ -29,8 +30,10 @@ pub(super) fn take_profile(
     network: &str,
     identity: &Identity,
     expected_account: bool,
+    asset: Option<&super::AssetOf<'_>>,
     at: chrono::NaiveDateTime,
 ) -> Result<Profile> {
+    let kind = asset.map_or(ProfileKind::Person, |a| a.kind);
     match db::profiles::find_profile_by_identity(conn, org, network, &identity.subject)? {
         Some(found) => {
             db::credentials::lock_credentials_of_profile(conn, found.id)?;
@@ -52,6 +55,10 @@ pub(super) fn take_profile(
                 avatar_url: identity.avatar_url.clone(),
                 created_at: at,
                 updated_at: at,
+                kind: kind.as_str().into(),
+                manager_profile_id: asset.map(|a| a.manager.id),
+                manager_external_id: asset.map(|a| a.manager.external_id.clone()),
+                manager_name: asset.and_then(|a| manager_name(a.manager)),
             },
         )?,
     }
@@ -65,5 +72,24 @@ pub(super) fn take_profile(
         identity.avatar_url.as_deref(),
         at,
     )?;
+    if let Some(asset) = asset {
+        // The person who connected the asset last is the one whose grant reaches it now.
+        db::profiles::update_profile_manager(
+            conn,
+            profile.id,
+            asset.kind,
+            asset.manager.id,
+            &asset.manager.external_id,
+            manager_name(asset.manager).as_deref(),
+        )?;
+    }
     Ok(profile)
+}
+
+/// How an answer names a manager: the person's display name, else their handle.
+fn manager_name(manager: &Profile) -> Option<String> {
+    manager
+        .display_name
+        .clone()
+        .or_else(|| Some(manager.handle.clone()))
 }

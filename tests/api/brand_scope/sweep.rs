@@ -107,10 +107,51 @@ async fn state_of_b(app: &TestApp, agency: &Agency) -> Vec<Value> {
     seen
 }
 
+/// A connection waiting in brand B for its assets to be chosen, holding Bob's grant. The
+/// sandbox's profiles are people, so no callback here opens one: the row is written as the
+/// callback of a network with assets leaves it.
+async fn connection_in_b(app: &TestApp, agency: &Agency) -> String {
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    use tokenwarden::db::models::Connection;
+    use tokenwarden::db::schema::accounts;
+    use tokenwarden::domain::ids::{AccountId, BrandId, ConnectionId, CredentialId, ProfileId};
+    let (org, brand, account, profile) = (
+        crate::helpers::org_id(&app.org_id),
+        crate::helpers::id::<BrandId>(&agency.b),
+        crate::helpers::id::<AccountId>(&agency.b_bob),
+        crate::helpers::id::<ProfileId>(&agency.bob_profile),
+    );
+    let at = tokenwarden::domain::to_db_time(app.now());
+    tokenwarden::db::run(app.pool(), move |conn| {
+        let credential: Option<CredentialId> = accounts::table
+            .filter(accounts::id.eq(account))
+            .select(accounts::credential_id)
+            .first(conn)?;
+        let row = Connection {
+            id: ConnectionId::new(),
+            organization_id: org,
+            brand_id: brand,
+            network: "sandbox".into(),
+            profile_id: profile,
+            credential_id: credential.unwrap(),
+            scopes: String::new(),
+            return_url: None,
+            actor: "user-1".into(),
+            created_at: at,
+            expires_at: at + chrono::Duration::days(365),
+        };
+        tokenwarden::db::connections::insert_connection(conn, &row)?;
+        Ok(row.id.to_string())
+    })
+    .await
+    .unwrap()
+}
+
 async fn a_token_of_brand_a_reaches_nothing_of_brand_b(app: TestApp) {
     // Arrange: two clients of one agency; every token expired, so the
     // dropdown would list B's accounts if it leaked them.
     let agency = Agency::arrange(&app).await;
+    let connection = connection_in_b(&app, &agency).await;
     app.advance(chrono::Duration::days(120));
     let mine = restricted(&app, &[&agency.a]);
     let other_org = app.create_org("Elsewhere", "advanced").await;
@@ -194,6 +235,7 @@ async fn a_token_of_brand_a_reaches_nothing_of_brand_b(app: TestApp) {
                             "brand_id" => brand,
                             "account_id" => &agency.b_bob,
                             "profile_id" => &agency.bob_profile,
+                            "connection_id" => &connection,
                             other => panic!("{id}: which id of brand B is {{{other}}}?"),
                         };
                         path = path.replace(&format!("{{{parameter}}}"), value);

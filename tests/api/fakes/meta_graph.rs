@@ -72,6 +72,8 @@ struct Inner {
     accounts_faults: Vec<AccountsFault>,
     /// How many `/me/accounts` calls arrived.
     accounts_calls: usize,
+    /// How many `fb_exchange_token` grant requests arrived.
+    exchanges: usize,
     /// The app credentials `debug_token` accepts (`app_id|app_secret`).
     app_token: Option<String>,
 }
@@ -248,6 +250,11 @@ impl MetaGraph {
     /// How many `/me/accounts` calls arrived.
     pub fn accounts_calls(&self) -> usize {
         self.inner.lock().unwrap().accounts_calls
+    }
+
+    /// How many `fb_exchange_token` grant requests arrived.
+    pub fn exchanges(&self) -> usize {
+        self.inner.lock().unwrap().exchanges
     }
 
     /// `debug_token` accepts this app token (`{app_id}|{app_secret}`).
@@ -434,6 +441,7 @@ impl MetaGraph {
                 .any(|(k, v)| k == "grant_type" && v == "fb_exchange_token");
         let ticket = {
             let mut g = self.inner.lock().unwrap();
+            g.exchanges += usize::from(refresh);
             if !refresh || g.to_hold == 0 {
                 return false;
             }
