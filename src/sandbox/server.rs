@@ -352,6 +352,30 @@ fn refresh(st: &SandboxState, token: &str, shape: Shape) -> TokenAnswer {
     Ok(st.issue(&mut g, grant, shape))
 }
 
+/// The common part of the endpoints a client asks about a token with (RFC 7009 revocation,
+/// RFC 7662 introspection): a queued failure, a form body, client authentication, and `token`.
+async fn token_request(
+    st: &web::Data<SandboxState>,
+    req: &HttpRequest,
+    body: &[u8],
+    endpoint: Endpoint,
+) -> Result<String, HttpResponse> {
+    injected(st, endpoint).await?;
+    let p =
+        params(body).map_err(|e| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e))?;
+    client_ok(req, &p).map_err(|resp| *resp)?;
+    p.get("token")
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .ok_or_else(|| {
+            oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "token is required",
+            )
+        })
+}
+
 #[actix_web::post("/revoke")]
 pub(super) async fn revoke_endpoint(
     st: web::Data<SandboxState>,
@@ -359,22 +383,9 @@ pub(super) async fn revoke_endpoint(
     body: web::Bytes,
 ) -> HttpResponse {
     st.lock().calls.revoke += 1;
-    if let Err(resp) = injected(&st, Endpoint::Revoke).await {
-        return resp;
-    }
-    let p = match params(&body) {
-        Ok(p) => p,
-        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e),
-    };
-    if let Err(resp) = client_ok(&req, &p) {
-        return *resp;
-    }
-    let Some(token) = p.get("token").filter(|t| !t.is_empty()) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "token is required",
-        );
+    let token = match token_request(&st, &req, &body, Endpoint::Revoke).await {
+        Ok(token) => token,
+        Err(resp) => return resp,
     };
     let mut g = st.lock();
     if let Some(grant) = g.refresh.get(token.as_str()).map(|r| r.grant) {
@@ -435,22 +446,9 @@ pub(super) async fn introspect_endpoint(
     body: web::Bytes,
 ) -> HttpResponse {
     st.lock().calls.introspect += 1;
-    if let Err(resp) = injected(&st, Endpoint::Introspect).await {
-        return resp;
-    }
-    let p = match params(&body) {
-        Ok(p) => p,
-        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e),
-    };
-    if let Err(resp) = client_ok(&req, &p) {
-        return *resp;
-    }
-    let Some(token) = p.get("token").filter(|t| !t.is_empty()) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "token is required",
-        );
+    let token = match token_request(&st, &req, &body, Endpoint::Introspect).await {
+        Ok(token) => token,
+        Err(resp) => return resp,
     };
     let g = st.lock();
     let now = Utc::now();
