@@ -173,6 +173,7 @@ pub struct ExternalId(pub String);
 
 /// The accounts the selection connected.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::api::examples::connected_assets)]
 pub struct ConnectedAccounts {
     /// One account per chosen asset, in the order asked, each as Manage Accounts shows it.
     pub data: Vec<Account>,

@@ -63,6 +63,30 @@ fn renewed_account() -> Value {
     account
 }
 
+/// A Facebook Page connected from a selection: its own token, never expiring on the clock, and
+/// the person who manages it.
+pub fn connected_assets() -> Value {
+    let mut account = renewed_account();
+    account["profile"] = json!({
+        "id": PROFILE,
+        "network": "facebook",
+        "external_id": "104729384756120",
+        "handle": "Northwind Coffee Roasters",
+        "display_name": "Northwind Coffee Roasters",
+        "avatar_url": "https://cdn.example.com/pages/northwind.png",
+        "kind": "page",
+        "manager": {"name": "Dana Whitfield", "external_id": "10160123456789012"}
+    });
+    account["expires_at"] = Value::Null;
+    account["scopes"] = json!([
+        "pages_show_list",
+        "pages_read_engagement",
+        "pages_manage_posts"
+    ]);
+    account["renew"] = json!({"method": "reauthorize", "href": account_renew_href()});
+    json!({"data": [account]})
+}
+
 fn propagation() -> Value {
     json!({
         "renewed": [{"brand_id": OTHER_BRAND, "account_id": OTHER_ACCOUNT}],
