@@ -162,7 +162,9 @@ pub struct SelectRequest {
     /// 1–100 distinct `external_id`s of assets the person manages (as
     /// `GET /v1/connections/{connection_id}` lists them).
     #[validate(length(min = 1, max = 100))]
-    #[schema(min_items = 1, max_items = 100)]
+    // Declared a set for the document (`uniqueItems`), kept a list here so that an id named
+    // twice is refused by name rather than silently merged.
+    #[schema(value_type = std::collections::BTreeSet<ExternalId>, min_items = 1, max_items = 100)]
     pub external_ids: Vec<ExternalId>,
 }
 
