@@ -65,9 +65,7 @@ pub(super) fn sweep_unused(
         if let Some(manager_credential) = row.derived_from_credential_id {
             tracing::info!(credential = %row.id, network = %row.network,
                 "an asset's unused credential was deleted; not revoked (it is its manager's grant's)");
-            if let Some(manager) = creds::find_credential_by_id(conn, manager_credential)? {
-                managers.push(manager.profile_id);
-            }
+            managers.push(manager_credential);
             continue;
         }
         match tokens {
@@ -104,9 +102,18 @@ pub(super) fn sweep_unused(
             identity_held_elsewhere: held.identity,
         });
     }
+    // A person's Pages share one manager credential: each is read once, not once per Page.
     managers.sort();
     managers.dedup();
-    for manager in managers.into_iter().filter(|m| *m != profile) {
+    let mut manager_profiles = Vec::with_capacity(managers.len());
+    for credential in managers {
+        if let Some(manager) = creds::find_credential_by_id(conn, credential)? {
+            manager_profiles.push(manager.profile_id);
+        }
+    }
+    manager_profiles.sort();
+    manager_profiles.dedup();
+    for manager in manager_profiles.into_iter().filter(|m| *m != profile) {
         super::turns::take_existing_profile(conn, manager)?;
         let swept = sweep_unused(conn, keys, manager)?;
         orphans.extend(swept.orphans);
